@@ -1,0 +1,1 @@
+"""The sandbox runtime: CPython for WASI hosted by wasmtime, with a virtual filesystem."""

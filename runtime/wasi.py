@@ -1,0 +1,605 @@
+"""Our own ``wasi_snapshot_preview1``, implemented in Python over the virtual filesystem.
+
+Why not wasmtime's ``define_wasi()``: we need quotas, an fd table we can snapshot, stdout and
+stderr delivered straight to the kernel, a ``poll_oneoff`` that wakes up for interrupts and
+deadlines (wasmtime's blocks the thread), and none of wasmtime 49's WASI advisories. Sockets
+answer ENOTSUP. The only preopen is ``/`` (fd 3); mounts are resolved inside the VFS.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import wasmtime
+
+from .vfs import (
+    FILETYPE_DIRECTORY,
+    FILETYPE_REGULAR,
+    LayeredMount,
+    Stat,
+    VirtualFS,
+    normalize,
+)
+from .wasi_errno import Errno, WasiError, from_os_error
+
+FILETYPE_CHARACTER_DEVICE = 2
+RIGHTS_ALL = (1 << 30) - 1
+RIGHT_FD_WRITE = 1 << 6
+RIGHT_FD_SEEK = 1 << 2
+RIGHT_FD_TELL = 1 << 5
+RIGHTS_STDIO = RIGHTS_ALL & ~(RIGHT_FD_SEEK | RIGHT_FD_TELL)
+OFLAG_CREAT, OFLAG_DIRECTORY, OFLAG_EXCL, OFLAG_TRUNC = 1, 2, 4, 8
+FDFLAG_APPEND = 1
+PREOPEN_FD = 3
+MAX_OPEN_FILES = 1024
+#: How long one wait inside ``poll_oneoff`` may last before checking for interrupts.
+POLL_SLICE = 0.01
+
+_I32 = wasmtime.ValType.i32()
+_I64 = wasmtime.ValType.i64()
+
+
+class ProcExit(Exception):
+    """The guest called ``proc_exit``; the instance cannot continue."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"the guest exited with status {code}")
+        self.code = code
+
+
+@dataclass
+class StdStream:
+    """fd 0, 1 or 2. Writes go to the sink; reads see end of file."""
+
+    fileno: int
+
+
+@dataclass
+class DirHandle:
+    guest_path: str
+
+
+@dataclass
+class FileHandle:
+    """An open regular file: a host fd, and the mount whose quota its growth charges."""
+
+    guest_path: str
+    host_fd: int
+    writable: bool
+    append: bool
+    quota_mount: LayeredMount | None = None
+
+
+Handle = StdStream | DirHandle | FileHandle
+
+
+@dataclass
+class WasiState:
+    """Everything about the guest's view of the world that lives outside linear memory."""
+
+    vfs: VirtualFS
+    args: list[str]
+    env: dict[str, str]
+    write_output: Callable[[int, bytes], None]
+    #: Set from any thread to wake a sleeping guest (interrupt, deadline).
+    wakeup: threading.Event = field(default_factory=threading.Event)
+    fds: dict[int, Handle] = field(default_factory=dict)
+    monotonic_offset_ns: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.fds:
+            self.fds = {0: StdStream(0), 1: StdStream(1), 2: StdStream(2),
+                        PREOPEN_FD: DirHandle("/")}
+
+    def close_all(self) -> None:
+        for handle in self.fds.values():
+            if isinstance(handle, FileHandle):
+                try:
+                    os.close(handle.host_fd)
+                except OSError:
+                    pass
+        self.fds.clear()
+
+
+def _signature(n_i32: int = 0, *, i64_at: tuple[int, ...] = (), n: int | None = None) -> wasmtime.FuncType:
+    count = n if n is not None else n_i32
+    params = [_I64 if i in i64_at else _I32 for i in range(count)]
+    return wasmtime.FuncType(params, [_I32])
+
+
+class Wasi:
+    """The WASI function table of one sandbox. Defined on a ``Linker``; reads and writes guest
+    memory through the instance's exported memory, set with ``attach``."""
+
+    def __init__(self, state: WasiState) -> None:
+        self.state = state
+        self._memory: wasmtime.Memory | None = None
+
+    def attach(self, memory: wasmtime.Memory) -> None:
+        self._memory = memory
+
+    # -- guest memory -------------------------------------------------------------------
+    def _mem(self, caller: wasmtime.Caller) -> memoryview:
+        memory = self._memory
+        if memory is None:
+            memory = caller["memory"]  # type: ignore[assignment]
+            self._memory = memory
+        assert memory is not None  # noqa: S101
+        address = ctypes.addressof(memory.data_ptr(caller).contents)
+        size = memory.data_len(caller)
+        return memoryview((ctypes.c_ubyte * size).from_address(address)).cast("B")
+
+    @staticmethod
+    def _string(mem: memoryview, ptr: int, length: int) -> str:
+        raw = bytes(mem[ptr : ptr + length])
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WasiError(Errno.ILSEQ, "path is not UTF-8") from exc
+
+    def _handle(self, fd: int) -> Handle:
+        handle = self.state.fds.get(fd)
+        if handle is None:
+            raise WasiError(Errno.BADF)
+        return handle
+
+    def _dir(self, fd: int) -> DirHandle:
+        handle = self._handle(fd)
+        if not isinstance(handle, DirHandle):
+            raise WasiError(Errno.NOTDIR)
+        return handle
+
+    def _path(self, mem: memoryview, dirfd: int, ptr: int, length: int) -> str:
+        return normalize(self._string(mem, ptr, length), self._dir(dirfd).guest_path)
+
+    # -- registration -------------------------------------------------------------------
+    def define(self, linker: wasmtime.Linker) -> None:
+        table: dict[str, tuple[wasmtime.FuncType, Callable[..., int]]] = {
+            "args_get": (_signature(2), self.args_get),
+            "args_sizes_get": (_signature(2), self.args_sizes_get),
+            "environ_get": (_signature(2), self.environ_get),
+            "environ_sizes_get": (_signature(2), self.environ_sizes_get),
+            "clock_res_get": (_signature(2), self.clock_res_get),
+            "clock_time_get": (_signature(n=3, i64_at=(1,)), self.clock_time_get),
+            "fd_advise": (_signature(n=4, i64_at=(1, 2)), self.fd_ok),
+            "fd_close": (_signature(1), self.fd_close),
+            "fd_datasync": (_signature(1), self.fd_sync),
+            "fd_sync": (_signature(1), self.fd_sync),
+            "fd_fdstat_get": (_signature(2), self.fd_fdstat_get),
+            "fd_fdstat_set_flags": (_signature(2), self.fd_fdstat_set_flags),
+            "fd_filestat_get": (_signature(2), self.fd_filestat_get),
+            "fd_filestat_set_size": (_signature(n=2, i64_at=(1,)), self.fd_filestat_set_size),
+            "fd_filestat_set_times": (_signature(n=4, i64_at=(1, 2)), self.fd_filestat_set_times),
+            "fd_pread": (_signature(n=5, i64_at=(3,)), self.fd_pread),
+            "fd_pwrite": (_signature(n=5, i64_at=(3,)), self.fd_pwrite),
+            "fd_prestat_get": (_signature(2), self.fd_prestat_get),
+            "fd_prestat_dir_name": (_signature(3), self.fd_prestat_dir_name),
+            "fd_read": (_signature(4), self.fd_read),
+            "fd_write": (_signature(4), self.fd_write),
+            "fd_readdir": (_signature(n=5, i64_at=(3,)), self.fd_readdir),
+            "fd_seek": (_signature(n=4, i64_at=(1,)), self.fd_seek),
+            "fd_tell": (_signature(2), self.fd_tell),
+            "path_create_directory": (_signature(3), self.path_create_directory),
+            "path_filestat_get": (_signature(5), self.path_filestat_get),
+            "path_filestat_set_times": (_signature(n=7, i64_at=(4, 5)), self.path_filestat_set_times),
+            "path_link": (_signature(7), self.not_supported),
+            "path_symlink": (_signature(5), self.not_supported),
+            "path_open": (_signature(n=9, i64_at=(5, 6)), self.path_open),
+            "path_readlink": (_signature(6), self.path_readlink),
+            "path_remove_directory": (_signature(3), self.path_remove_directory),
+            "path_rename": (_signature(6), self.path_rename),
+            "path_unlink_file": (_signature(3), self.path_unlink_file),
+            "poll_oneoff": (_signature(4), self.poll_oneoff),
+            "random_get": (_signature(2), self.random_get),
+            "sched_yield": (_signature(0), self.fd_ok),
+            "sock_accept": (_signature(3), self.not_supported),
+            "sock_recv": (_signature(6), self.not_supported),
+            "sock_send": (_signature(5), self.not_supported),
+            "sock_shutdown": (_signature(2), self.not_supported),
+        }
+        for name, (ty, func) in table.items():
+            linker.define_func("wasi_snapshot_preview1", name, ty, self._guarded(func),
+                               access_caller=True)
+        linker.define_func("wasi_snapshot_preview1", "proc_exit",
+                           wasmtime.FuncType([_I32], []), self.proc_exit, access_caller=True)
+
+    @staticmethod
+    def _guarded(func: Callable[..., int]) -> Callable[..., int]:
+        """Turn WasiError / OSError into an errno result; nothing else may escape to the guest."""
+
+        def call(caller: wasmtime.Caller, *args: int) -> int:
+            try:
+                return func(caller, *args)
+            except WasiError as exc:
+                return int(exc.errno)
+            except OSError as exc:
+                return int(from_os_error(exc).errno)
+
+        call.__name__ = func.__name__
+        return call
+
+    # -- args, environment, clocks, random ----------------------------------------------
+    def _write_strings(self, caller: wasmtime.Caller, items: list[str], ptrs: int, buf: int) -> int:
+        mem = self._mem(caller)
+        offset = buf
+        for i, item in enumerate(items):
+            raw = item.encode() + b"\x00"
+            struct.pack_into("<I", mem, ptrs + 4 * i, offset)
+            mem[offset : offset + len(raw)] = raw
+            offset += len(raw)
+        return 0
+
+    def _sizes(self, caller: wasmtime.Caller, items: list[str], count_ptr: int, size_ptr: int) -> int:
+        mem = self._mem(caller)
+        struct.pack_into("<I", mem, count_ptr, len(items))
+        struct.pack_into("<I", mem, size_ptr, sum(len(i.encode()) + 1 for i in items))
+        return 0
+
+    def _env_items(self) -> list[str]:
+        return [f"{k}={v}" for k, v in self.state.env.items()]
+
+    def args_get(self, caller: wasmtime.Caller, argv: int, buf: int) -> int:
+        return self._write_strings(caller, self.state.args, argv, buf)
+
+    def args_sizes_get(self, caller: wasmtime.Caller, count: int, size: int) -> int:
+        return self._sizes(caller, self.state.args, count, size)
+
+    def environ_get(self, caller: wasmtime.Caller, env: int, buf: int) -> int:
+        return self._write_strings(caller, self._env_items(), env, buf)
+
+    def environ_sizes_get(self, caller: wasmtime.Caller, count: int, size: int) -> int:
+        return self._sizes(caller, self._env_items(), count, size)
+
+    def clock_res_get(self, caller: wasmtime.Caller, clock_id: int, out: int) -> int:
+        struct.pack_into("<Q", self._mem(caller), out, 1000)
+        return 0
+
+    def now_ns(self, clock_id: int) -> int:
+        if clock_id == 0:
+            return time.time_ns()
+        if clock_id == 1:
+            return time.monotonic_ns() + self.state.monotonic_offset_ns
+        if clock_id in (2, 3):
+            return time.thread_time_ns()
+        raise WasiError(Errno.INVAL, "unknown clock")
+
+    def clock_time_get(self, caller: wasmtime.Caller, clock_id: int, _precision: int, out: int) -> int:
+        struct.pack_into("<Q", self._mem(caller), out, self.now_ns(clock_id))
+        return 0
+
+    def random_get(self, caller: wasmtime.Caller, buf: int, length: int) -> int:
+        self._mem(caller)[buf : buf + length] = os.urandom(length)
+        return 0
+
+    def fd_ok(self, caller: wasmtime.Caller, *_args: int) -> int:
+        return 0
+
+    def not_supported(self, caller: wasmtime.Caller, *_args: int) -> int:
+        return int(Errno.NOTSUP)
+
+    def proc_exit(self, caller: wasmtime.Caller, code: int) -> None:
+        raise ProcExit(code)
+
+    # -- descriptors ----------------------------------------------------------------------
+    def fd_prestat_get(self, caller: wasmtime.Caller, fd: int, out: int) -> int:
+        if fd != PREOPEN_FD:
+            return int(Errno.BADF)
+        struct.pack_into("<BxxxI", self._mem(caller), out, 0, 1)
+        return 0
+
+    def fd_prestat_dir_name(self, caller: wasmtime.Caller, fd: int, buf: int, length: int) -> int:
+        if fd != PREOPEN_FD:
+            return int(Errno.BADF)
+        if length < 1:
+            return int(Errno.NAMETOOLONG)
+        self._mem(caller)[buf : buf + 1] = b"/"
+        return 0
+
+    def fd_close(self, caller: wasmtime.Caller, fd: int) -> int:
+        handle = self.state.fds.pop(fd, None)
+        if handle is None:
+            return int(Errno.BADF)
+        if isinstance(handle, FileHandle):
+            os.close(handle.host_fd)
+        return 0
+
+    def fd_sync(self, caller: wasmtime.Caller, fd: int) -> int:
+        self._handle(fd)
+        return 0
+
+    def fd_fdstat_get(self, caller: wasmtime.Caller, fd: int, out: int) -> int:
+        handle = self._handle(fd)
+        flags = 0
+        if isinstance(handle, StdStream):
+            kind, rights = FILETYPE_CHARACTER_DEVICE, RIGHTS_STDIO
+        elif isinstance(handle, DirHandle):
+            kind, rights = FILETYPE_DIRECTORY, RIGHTS_ALL
+        else:
+            kind, rights = FILETYPE_REGULAR, RIGHTS_ALL
+            flags = FDFLAG_APPEND if handle.append else 0
+        struct.pack_into("<BxHxxxxQQ", self._mem(caller), out, kind, flags, rights, rights)
+        return 0
+
+    def fd_fdstat_set_flags(self, caller: wasmtime.Caller, fd: int, flags: int) -> int:
+        handle = self._handle(fd)
+        if isinstance(handle, FileHandle):
+            handle.append = bool(flags & FDFLAG_APPEND)
+        return 0
+
+    def _write_filestat(self, caller: wasmtime.Caller, out: int, st: Stat) -> None:
+        struct.pack_into("<QQBxxxxxxxQQQQQ", self._mem(caller), out, 0, st.ino, st.filetype,
+                         st.nlink, st.size, st.atime_ns, st.mtime_ns, st.ctime_ns)
+
+    def _handle_stat(self, handle: Handle) -> Stat:
+        if isinstance(handle, StdStream):
+            return Stat(FILETYPE_CHARACTER_DEVICE, 0, 0, 0, 0, 10 + handle.fileno)
+        if isinstance(handle, DirHandle):
+            return self.state.vfs.stat(handle.guest_path)
+        st = os.fstat(handle.host_fd)
+        return Stat(FILETYPE_REGULAR, st.st_size, st.st_mtime_ns, st.st_atime_ns,
+                    st.st_ctime_ns, hash(handle.guest_path) & 0xFFFFFFFF)
+
+    def fd_filestat_get(self, caller: wasmtime.Caller, fd: int, out: int) -> int:
+        self._write_filestat(caller, out, self._handle_stat(self._handle(fd)))
+        return 0
+
+    def _writable_file(self, fd: int) -> FileHandle:
+        handle = self._handle(fd)
+        if isinstance(handle, DirHandle):
+            raise WasiError(Errno.ISDIR)
+        if not isinstance(handle, FileHandle) or not handle.writable:
+            raise WasiError(Errno.BADF, "not open for writing")
+        return handle
+
+    def _charge_growth(self, handle: FileHandle, end: int) -> None:
+        if handle.quota_mount is None or handle.quota_mount.quota is None:
+            return
+        size = os.fstat(handle.host_fd).st_size
+        if end > size:
+            handle.quota_mount.quota.charge(end - size, 0)
+
+    def fd_filestat_set_size(self, caller: wasmtime.Caller, fd: int, size: int) -> int:
+        handle = self._writable_file(fd)
+        if size < 0:
+            return int(Errno.INVAL)
+        old = os.fstat(handle.host_fd).st_size
+        self._charge_growth(handle, size)
+        os.ftruncate(handle.host_fd, size)
+        if size < old and handle.quota_mount and handle.quota_mount.quota:
+            handle.quota_mount.quota.charge(size - old, 0)
+        return 0
+
+    def fd_filestat_set_times(self, caller: wasmtime.Caller, fd: int, *_args: int) -> int:
+        handle = self._handle(fd)
+        if isinstance(handle, FileHandle) and not handle.writable:
+            return int(Errno.ROFS)
+        return 0
+
+    def _iovecs(self, mem: memoryview, iovs: int, count: int) -> list[tuple[int, int]]:
+        return [struct.unpack_from("<II", mem, iovs + 8 * i) for i in range(count)]
+
+    def fd_read(self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, nread: int) -> int:
+        return self._read(caller, fd, iovs, count, nread, None)
+
+    def fd_pread(self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, offset: int,
+                 nread: int) -> int:
+        return self._read(caller, fd, iovs, count, nread, offset)
+
+    def _read(self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, nread: int,
+              offset: int | None) -> int:
+        handle = self._handle(fd)
+        mem = self._mem(caller)
+        if isinstance(handle, DirHandle):
+            return int(Errno.ISDIR)
+        total = 0
+        if isinstance(handle, FileHandle):
+            for buf, length in self._iovecs(mem, iovs, count):
+                if length == 0:
+                    continue
+                if offset is None:
+                    data = os.read(handle.host_fd, length)
+                else:
+                    data = os.pread(handle.host_fd, length, offset + total)
+                mem[buf : buf + len(data)] = data
+                total += len(data)
+                if len(data) < length:
+                    break
+        struct.pack_into("<I", mem, nread, total)
+        return 0
+
+    def fd_write(self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, nwritten: int) -> int:
+        return self._write(caller, fd, iovs, count, nwritten, None)
+
+    def fd_pwrite(self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, offset: int,
+                  nwritten: int) -> int:
+        return self._write(caller, fd, iovs, count, nwritten, offset)
+
+    def _write(self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, nwritten: int,
+               offset: int | None) -> int:
+        handle = self._handle(fd)
+        mem = self._mem(caller)
+        data = b"".join(bytes(mem[buf : buf + length]) for buf, length in self._iovecs(mem, iovs, count))
+        if isinstance(handle, StdStream):
+            if handle.fileno == 0:
+                return int(Errno.BADF)
+            self.state.write_output(handle.fileno, data)
+        else:
+            handle = self._writable_file(fd)
+            if handle.append:
+                position = os.fstat(handle.host_fd).st_size
+            elif offset is not None:
+                position = offset
+            else:
+                position = os.lseek(handle.host_fd, 0, os.SEEK_CUR)
+            self._charge_growth(handle, position + len(data))
+            if offset is not None:
+                os.pwrite(handle.host_fd, data, offset)
+            else:
+                if handle.append:
+                    os.lseek(handle.host_fd, 0, os.SEEK_END)
+                os.write(handle.host_fd, data)
+        struct.pack_into("<I", mem, nwritten, len(data))
+        return 0
+
+    def fd_seek(self, caller: wasmtime.Caller, fd: int, offset: int, whence: int, out: int) -> int:
+        handle = self._handle(fd)
+        if not isinstance(handle, FileHandle):
+            return int(Errno.SPIPE if isinstance(handle, StdStream) else Errno.BADF)
+        if whence not in (0, 1, 2):
+            return int(Errno.INVAL)
+        position = os.lseek(handle.host_fd, offset, {0: os.SEEK_SET, 1: os.SEEK_CUR, 2: os.SEEK_END}[whence])
+        struct.pack_into("<Q", self._mem(caller), out, position)
+        return 0
+
+    def fd_tell(self, caller: wasmtime.Caller, fd: int, out: int) -> int:
+        return self.fd_seek(caller, fd, 0, 1, out)
+
+    def fd_readdir(self, caller: wasmtime.Caller, fd: int, buf: int, length: int, cookie: int,
+                   used: int) -> int:
+        handle = self._handle(fd)
+        if not isinstance(handle, DirHandle):
+            return int(Errno.NOTDIR)
+        vfs = self.state.vfs
+        names = [".", ".."] + vfs.listdir(handle.guest_path)
+        mem = self._mem(caller)
+        out = bytearray()
+        for index in range(max(cookie, 0), len(names)):
+            name = names[index]
+            if name in (".", ".."):
+                kind = FILETYPE_DIRECTORY
+            else:
+                try:
+                    kind = vfs.stat(normalize(name, handle.guest_path)).filetype
+                except WasiError:
+                    kind = 0
+            raw = name.encode("utf-8", "surrogateescape")
+            out += struct.pack("<QQIBxxx", index + 1, index + 1, len(raw), kind) + raw
+            if len(out) >= length:
+                break
+        chunk = bytes(out[:length])
+        mem[buf : buf + len(chunk)] = chunk
+        struct.pack_into("<I", mem, used, len(chunk))
+        return 0
+
+    # -- paths ----------------------------------------------------------------------------
+    def path_open(self, caller: wasmtime.Caller, dirfd: int, _dirflags: int, path_ptr: int,
+                  path_len: int, oflags: int, rights: int, _inheriting: int, fdflags: int,
+                  fd_out: int) -> int:
+        mem = self._mem(caller)
+        path = self._path(mem, dirfd, path_ptr, path_len)
+        if len(self.state.fds) >= MAX_OPEN_FILES:
+            return int(Errno.MFILE)
+        vfs = self.state.vfs
+        write = bool(rights & RIGHT_FD_WRITE) or bool(oflags & OFLAG_TRUNC)
+        handle: Handle
+        wants_dir = bool(oflags & OFLAG_DIRECTORY)
+        try:
+            is_dir = vfs.is_dir(path)
+        except WasiError as exc:
+            if exc.errno != Errno.NOENT or not oflags & OFLAG_CREAT or wants_dir:
+                raise
+            is_dir = False
+        if is_dir:
+            if oflags & OFLAG_EXCL:
+                return int(Errno.EXIST)
+            if write:
+                return int(Errno.ISDIR)
+            handle = DirHandle(path)
+        else:
+            if wants_dir:
+                return int(Errno.NOTDIR)
+            host_fd, quota_mount = vfs.open_file(
+                path, write=write, create=bool(oflags & OFLAG_CREAT),
+                exclusive=bool(oflags & OFLAG_EXCL), truncate=bool(oflags & OFLAG_TRUNC))
+            handle = FileHandle(path, host_fd, write, bool(fdflags & FDFLAG_APPEND), quota_mount)
+        fd = self._next_fd()
+        self.state.fds[fd] = handle
+        struct.pack_into("<I", mem, fd_out, fd)
+        return 0
+
+    def _next_fd(self) -> int:
+        fd = PREOPEN_FD + 1
+        while fd in self.state.fds:
+            fd += 1
+        return fd
+
+    def path_filestat_get(self, caller: wasmtime.Caller, dirfd: int, _flags: int, path_ptr: int,
+                          path_len: int, out: int) -> int:
+        path = self._path(self._mem(caller), dirfd, path_ptr, path_len)
+        self._write_filestat(caller, out, self.state.vfs.stat(path))
+        return 0
+
+    def path_filestat_set_times(self, caller: wasmtime.Caller, dirfd: int, _flags: int,
+                                path_ptr: int, path_len: int, *_times: int) -> int:
+        self.state.vfs.stat(self._path(self._mem(caller), dirfd, path_ptr, path_len))
+        return 0
+
+    def path_readlink(self, caller: wasmtime.Caller, dirfd: int, path_ptr: int, path_len: int,
+                      *_rest: int) -> int:
+        self.state.vfs.stat(self._path(self._mem(caller), dirfd, path_ptr, path_len))
+        return int(Errno.INVAL)  # nothing in the sandbox is a symlink
+
+    def path_create_directory(self, caller: wasmtime.Caller, dirfd: int, ptr: int, length: int) -> int:
+        self.state.vfs.mkdir(self._path(self._mem(caller), dirfd, ptr, length))
+        return 0
+
+    def path_remove_directory(self, caller: wasmtime.Caller, dirfd: int, ptr: int, length: int) -> int:
+        self.state.vfs.rmdir(self._path(self._mem(caller), dirfd, ptr, length))
+        return 0
+
+    def path_unlink_file(self, caller: wasmtime.Caller, dirfd: int, ptr: int, length: int) -> int:
+        self.state.vfs.unlink(self._path(self._mem(caller), dirfd, ptr, length))
+        return 0
+
+    def path_rename(self, caller: wasmtime.Caller, src_fd: int, src_ptr: int, src_len: int,
+                    dst_fd: int, dst_ptr: int, dst_len: int) -> int:
+        mem = self._mem(caller)
+        self.state.vfs.rename(self._path(mem, src_fd, src_ptr, src_len),
+                              self._path(mem, dst_fd, dst_ptr, dst_len))
+        return 0
+
+    # -- waiting --------------------------------------------------------------------------
+    def poll_oneoff(self, caller: wasmtime.Caller, subs: int, events: int, count: int,
+                    nevents: int) -> int:
+        """Clock subscriptions sleep in slices so ``wakeup`` (interrupt/deadline) cuts them
+        short; fd subscriptions are always ready (stdio never blocks, files are regular)."""
+        mem = self._mem(caller)
+        ready: list[bytes] = []
+        deadline: float | None = None
+        clock_subs: list[tuple[int, float]] = []
+        for i in range(count):
+            base = subs + 48 * i
+            userdata, tag = struct.unpack_from("<QB", mem, base)
+            if tag == 0:
+                clock_id, timeout, _precision, flags = struct.unpack_from("<IxxxxQQH", mem, base + 16)
+                if flags & 1:  # absolute time
+                    wait_ns = timeout - self.now_ns(clock_id)
+                else:
+                    wait_ns = timeout
+                due = time.monotonic() + max(wait_ns, 0) / 1e9
+                clock_subs.append((userdata, due))
+                deadline = due if deadline is None else min(deadline, due)
+            else:
+                ready.append(struct.pack("<QHBxxxxxQHxxxxxx", userdata, 0, tag, 0, 0))
+        if not ready and deadline is not None:
+            while not self.state.wakeup.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.state.wakeup.wait(min(remaining, POLL_SLICE))
+            now = time.monotonic()
+            for userdata, due in clock_subs:
+                if due <= now or self.state.wakeup.is_set():
+                    ready.append(struct.pack("<QHBxxxxxQHxxxxxx", userdata, 0, 0, 0, 0))
+                    if self.state.wakeup.is_set():
+                        break
+        for i, event in enumerate(ready):
+            mem[events + 32 * i : events + 32 * (i + 1)] = event
+        struct.pack_into("<I", mem, nevents, len(ready))
+        return 0

@@ -1,0 +1,87 @@
+"""Every use of wasmtime-py's non-public API, in one place.
+
+wasmtime-py 49 has no public way to (1) set the async stack size, which wasmtime requires to be
+at least ``max_wasm_stack`` (without it ``Engine()`` aborts the whole process), or (2) install an
+epoch-deadline *callback*, which we need to run host code (raise ``KeyboardInterrupt`` inside the
+guest, or stop it hard) when the epoch ticks. Both live here, and ``check()`` runs at import so a
+wasmtime upgrade that moves a symbol fails with one clear ``ImportError`` instead of a segfault.
+``tests/runtime/test_wasmtime_private.py`` exercises each operation.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from importlib.metadata import version as _installed_version
+
+import wasmtime
+from wasmtime import _bindings, _ffi
+
+SUPPORTED = "wasmtime>=49,<50"
+
+_NEEDED = (
+    (_ffi, "wasmtime_config_async_stack_size_set"),
+    (_ffi, "wasmtime_store_epoch_deadline_callback"),
+    (_ffi, "wasmtime_context_set_epoch_deadline"),
+    (_ffi, "wasmtime_error_new"),
+    (_bindings, "_wasmtime_store_epoch_deadline_callback"),
+    (wasmtime.Config, "ptr"),
+    (wasmtime.Store, "ptr"),
+    (wasmtime.Caller, "_context"),
+)
+
+
+def check() -> None:
+    """Raise one ImportError naming every private symbol this module needs and cannot find."""
+    missing = [name for holder, name in _NEEDED if not hasattr(holder, name)]
+    if missing:
+        raise ImportError(
+            f"jupyter-sandbox uses private parts of wasmtime-py that wasmtime "
+            f"{_installed_version('wasmtime')} lacks: {', '.join(missing)}. "
+            f"Install {SUPPORTED!r}, or update jupyter_sandbox/runtime/wasmtime_private.py."
+        )
+
+
+check()
+
+# (context, data, out: next deadline delta, out: update kind) -> error pointer or 0
+_EPOCH_CALLBACK_TYPE = _bindings._wasmtime_store_epoch_deadline_callback.argtypes[1]
+_EPOCH_FINALIZER_TYPE = _bindings._wasmtime_store_epoch_deadline_callback.argtypes[3]
+_UPDATE_CONTINUE = 0
+
+
+def set_async_stack_size(config: wasmtime.Config, size: int) -> None:
+    """Set wasmtime's async stack size (must be >= ``max_wasm_stack``)."""
+    _ffi.wasmtime_config_async_stack_size_set(config.ptr(), size)
+
+
+class EpochCallback:
+    """An epoch-deadline callback installed on one store.
+
+    ``decide()`` is called on the guest thread each time the store's deadline is reached. It
+    returns ``None`` to let the guest go on (the deadline is pushed ``ticks`` further) or a
+    message, which traps the guest with that message. ``decide`` may call back into the guest:
+    the deadline is raised before it runs so the nested call is not itself interrupted.
+    Keep the object alive as long as the store: it owns the C callback.
+    """
+
+    def __init__(self, store: wasmtime.Store, decide: Callable[[], str | None]) -> None:
+        self._store = store
+        self._decide = decide
+        self._c_callback = _EPOCH_CALLBACK_TYPE(self._on_deadline)
+        _ffi.wasmtime_store_epoch_deadline_callback(
+            store.ptr(), self._c_callback, None, _EPOCH_FINALIZER_TYPE()
+        )
+
+    def _on_deadline(self, context, _data, delta_out, kind_out) -> int:  # type: ignore[no-untyped-def]
+        _ffi.wasmtime_context_set_epoch_deadline(context, 1 << 40)
+        try:
+            verdict = self._decide()
+        except BaseException as exc:  # noqa: BLE001 - must not unwind through C frames
+            verdict = f"sandbox epoch handler failed: {exc!r}"
+        delta_out[0] = 1
+        kind_out[0] = _UPDATE_CONTINUE
+        if verdict is None:
+            return 0
+        error = ctypes.cast(_ffi.wasmtime_error_new(verdict.encode()), ctypes.c_void_p)
+        return error.value or 0
