@@ -1,0 +1,57 @@
+"""Limits and settings of one sandbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+class HostFolderMode(str, Enum):
+    """How a host folder (the notebook's folder) appears at ``/workspace``."""
+
+    OFF = "off"
+    #: Host files are visible and cannot be changed or deleted; new files land privately.
+    READONLY = "readonly"
+    #: Host files are visible; changes are copied into the sandbox's private layer.
+    OVERLAY = "overlay"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-sandbox limits. ``None`` for ``cell_timeout`` means no time limit."""
+
+    memory_bytes: int = 2 * GiB
+    output_bytes: int = 8 * MiB
+    cell_timeout: float | None = None
+    #: After a soft ``TimeoutError``, how long the guest may take to stop before a hard stop.
+    timeout_grace: float = 3.0
+    workspace_bytes: int = 1 * GiB
+    workspace_files: int = 20_000
+
+    def __post_init__(self) -> None:
+        for name in ("memory_bytes", "output_bytes", "workspace_bytes", "workspace_files"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"Limits.{name} must be positive, got {getattr(self, name)!r}")
+        if self.memory_bytes < 64 * MiB:
+            raise ValueError("Limits.memory_bytes must be at least 64 MiB to start Python")
+        if self.cell_timeout is not None and self.cell_timeout <= 0:
+            raise ValueError("Limits.cell_timeout must be positive or None")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """Everything that shapes a new sandbox."""
+
+    limits: Limits = field(default_factory=Limits)
+    #: A host folder shown at /workspace (the notebook's folder), or None.
+    host_folder: Path | None = None
+    host_folder_mode: HostFolderMode = HostFolderMode.OVERLAY
+    #: Where the sandbox keeps its private writable layers; a temporary folder when None
+    #: (then removed on close).
+    state_dir: Path | None = None
+    #: Extra environment variables for the guest.
+    env: dict[str, str] = field(default_factory=dict)

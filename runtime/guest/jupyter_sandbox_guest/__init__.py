@@ -1,0 +1,102 @@
+"""The guest shim: runs inside the sandbox, turns host requests into IPython actions.
+
+The host runs ``dispatch()`` as a turn; it fetches one request, handles it and replies. See the
+host's ``jupyter_sandbox.runtime.protocol`` for every request and message.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from . import bridge
+
+_state: dict[str, Any] = {}
+
+
+def dispatch() -> None:
+    _forget_turn_sources()
+    request = bridge.call("request")
+    handler = _HANDLERS.get(request.get("type", ""))
+    if handler is None:
+        bridge.call("reply", content={"status": "error", "evalue": f"unknown request {request!r}"})
+        return
+    from .shell import flush_streams
+
+    try:
+        content = handler(request)
+    finally:
+        flush_streams()
+    bridge.call("reply", content=content)
+
+
+def _forget_turn_sources() -> None:
+    """The reactor keeps every turn's source in linecache; ours are all the same, drop them."""
+    import linecache
+
+    cache = getattr(linecache, "_interactive_cache", None)
+    if isinstance(cache, dict):
+        cache.clear()
+
+
+def _boot(request: dict[str, Any]) -> dict[str, Any]:
+    from . import environment
+
+    shell = environment.set_up(request)
+    _state["shell"] = shell
+    return {"status": "ok"}
+
+
+def _shell() -> Any:
+    return _state["shell"]
+
+
+def _execute(request: dict[str, Any]) -> dict[str, Any]:
+    from . import execution
+
+    return execution.execute(_shell(), request)
+
+
+def _complete(request: dict[str, Any]) -> dict[str, Any]:
+    from . import introspection
+
+    return introspection.complete(_shell(), request["code"], int(request["cursor_pos"]))
+
+
+def _inspect(request: dict[str, Any]) -> dict[str, Any]:
+    from . import introspection
+
+    return introspection.inspect(_shell(), request["code"], int(request["cursor_pos"]),
+                                 int(request.get("detail_level", 0)))
+
+
+def _is_complete(request: dict[str, Any]) -> dict[str, Any]:
+    from . import introspection
+
+    return introspection.is_complete(_shell(), request["code"])
+
+
+def _comm(request: dict[str, Any]) -> dict[str, Any]:
+    from . import comms
+
+    return comms.handle_front_end_message(request)
+
+
+def _comm_info(request: dict[str, Any]) -> dict[str, Any]:
+    from . import comms
+
+    return comms.comm_info(request.get("target_name"))
+
+
+_HANDLERS = {
+    "boot": _boot,
+    "execute": _execute,
+    "complete": _complete,
+    "inspect": _inspect,
+    "is_complete": _is_complete,
+    "comm": _comm,
+    "comm_info": _comm_info,
+}
+
+__all__ = ["dispatch"]
+del sys

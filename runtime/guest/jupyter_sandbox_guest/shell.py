@@ -1,0 +1,86 @@
+"""IPython's ``InteractiveShell`` wired to the host, as ipykernel wires it to ZeroMQ: display
+publisher, display hook and tracebacks become Jupyter messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.core.displayhook import DisplayHook
+from IPython.core.displaypub import DisplayPublisher
+from IPython.core.display_trap import DisplayTrap
+from IPython.core.interactiveshell import InteractiveShell
+
+from . import bridge
+
+
+class HostDisplayPublisher(DisplayPublisher):
+    """``display()``/``update_display()``/``clear_output()`` → display_data messages."""
+
+    def publish(self, data: dict[str, Any], metadata: dict[str, Any] | None = None,
+                source: Any = None, *, transient: dict[str, Any] | None = None,
+                update: bool = False, **_kw: Any) -> None:
+        flush_streams()
+        content = {"data": data, "metadata": metadata or {}, "transient": transient or {}}
+        bridge.send("update_display_data" if update else "display_data", content)
+
+    def clear_output(self, wait: bool = False) -> None:
+        flush_streams()
+        bridge.send("clear_output", {"wait": bool(wait)})
+
+
+class HostDisplayHook(DisplayHook):
+    """A cell's final expression → execute_result."""
+
+    def start_displayhook(self) -> None:
+        self._data: dict[str, Any] = {}
+        self._metadata: dict[str, Any] = {}
+
+    def write_output_prompt(self) -> None:
+        pass
+
+    def write_format_data(self, format_dict: dict[str, Any], md_dict: dict[str, Any] | None = None) -> None:
+        self._data = format_dict
+        self._metadata = md_dict or {}
+
+    def finish_displayhook(self) -> None:
+        flush_streams()
+        if self._data:
+            bridge.send("execute_result", {"data": self._data, "metadata": self._metadata,
+                                           "execution_count": self.prompt_count})
+
+
+class SandboxShell(InteractiveShell):
+    """The interpreter's shell. Records the last error for the execute reply."""
+
+    last_error: dict[str, Any] | None = None
+
+    def init_display_pub(self) -> None:
+        self.display_pub = HostDisplayPublisher(shell=self, parent=self)
+        self.configurables.append(self.display_pub)
+
+    def init_displayhook(self) -> None:
+        self.displayhook = HostDisplayHook(shell=self, cache_size=self.cache_size)
+        self.configurables.append(self.displayhook)
+        self.display_trap = DisplayTrap(hook=self.displayhook)
+
+    def _showtraceback(self, etype: type, evalue: BaseException, stb: list[str]) -> None:
+        flush_streams()
+        error = {"ename": getattr(etype, "__name__", str(etype)), "evalue": str(evalue),
+                 "traceback": list(stb)}
+        self.last_error = error
+        bridge.send("error", error)
+
+    def system(self, cmd: str) -> None:  # type: ignore[override]
+        raise OSError("the sandbox cannot run shell commands (no processes inside WebAssembly)")
+
+    system_piped = system_raw = system  # type: ignore[assignment]
+
+
+def flush_streams() -> None:
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a replaced stream may be anything
+            pass

@@ -1,0 +1,131 @@
+"""One live guest: a wasmtime store and instance of the CPython reactor, and its ABI.
+
+The ABI (DESIGN.md): ``turn(ptr, len)`` runs source text in ``__main__``; ``host_alloc(n)``
+allocates guest memory for the host; the guest calls the import ``host.call`` with a request and
+the host answers by allocating the reply inside the guest. A turn returns 0 ok, 1 uncaught
+exception, ``n & 0xFF`` for ``sys.exit(n)``, ``256 + n`` after ``exit()``, -1 once dead.
+
+All methods must run on the sandbox's guest thread, except ``request_interrupt``.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+from collections.abc import Callable
+
+import wasmtime
+
+from . import module_cache
+from .errors import GuestDiedError
+from .wasi import ProcExit, Wasi, WasiState
+from .wasmtime_private import EpochCallback
+
+_I32 = wasmtime.ValType.i32()
+SIGINT = 2
+
+#: Handles one ``_host.call`` request; returns the reply bytes.
+CallHandler = Callable[[bytes], bytes]
+
+
+class GuestInstance:
+    """Owns one store and instance. ``close()`` is idempotent; use after close raises."""
+
+    def __init__(self, wasi_state: WasiState, memory_limit: int, on_call: CallHandler) -> None:
+        engine = module_cache.engine()
+        self.store = wasmtime.Store(engine)
+        self.store.set_limits(memory_size=memory_limit)
+        self.store.set_epoch_deadline(1)
+        self._on_call = on_call
+        self.wasi = Wasi(wasi_state)
+        linker = wasmtime.Linker(engine)
+        self.wasi.define(linker)
+        linker.define_func("host", "call", wasmtime.FuncType([_I32] * 4, [_I32]), self._host_call,
+                           access_caller=True)
+        self._interrupt_requested = threading.Event()
+        self._hard_stop_reason: str | None = None
+        self._hard_stop_at: float | None = None
+        self._epoch = EpochCallback(self.store, self._on_epoch)
+        instance = linker.instantiate(self.store, module_cache.guest_module())
+        exports = instance.exports(self.store)
+        self.memory: wasmtime.Memory = exports["memory"]  # type: ignore[assignment]
+        self._turn: wasmtime.Func = exports["turn"]  # type: ignore[assignment]
+        self._alloc: wasmtime.Func = exports["host_alloc"]  # type: ignore[assignment]
+        self._set_interrupt: wasmtime.Func = exports[module_cache.INTERRUPT_EXPORT]  # type: ignore[assignment]
+        self.wasi.attach(self.memory)
+        self.dead: str | None = None
+        self._closed = False
+
+    # -- host.call --------------------------------------------------------------------------
+    def _host_call(self, caller: wasmtime.Caller, req: int, req_len: int, out_ptr: int,
+                   out_len: int) -> int:
+        request = bytes(self.memory.read(caller, req, req + req_len))
+        try:
+            reply = self._on_call(request)
+        except Exception:  # noqa: BLE001 - the guest sees a failed call, never a host crash
+            return -2
+        address = self._alloc(caller, len(reply)) & 0xFFFFFFFF
+        if address == 0 and reply:
+            return -1
+        self.memory.write(caller, reply, address)
+        self.memory.write(caller, struct.pack("<I", address), out_ptr)
+        self.memory.write(caller, struct.pack("<I", len(reply)), out_len)
+        return 0
+
+    # -- interrupts and hard stops -------------------------------------------------------
+    def request_interrupt(self) -> None:
+        """Thread-safe: raise KeyboardInterrupt in the guest at its next safe point."""
+        self._interrupt_requested.set()
+        self.wasi.state.wakeup.set()
+        module_cache.engine().increment_epoch()
+
+    def arm_hard_stop(self, at: float, reason: str) -> None:
+        """From ``at`` (monotonic time) on, the next epoch check traps the guest with ``reason``."""
+        self._hard_stop_at = at
+        self._hard_stop_reason = reason
+
+    def disarm(self) -> None:
+        self._hard_stop_at = None
+        self._hard_stop_reason = None
+        self._interrupt_requested.clear()
+        self.wasi.state.wakeup.clear()
+
+    def _on_epoch(self) -> str | None:
+        if self._hard_stop_at is not None and time.monotonic() >= self._hard_stop_at:
+            return self._hard_stop_reason or "hard stop"
+        if self._interrupt_requested.is_set():
+            self._interrupt_requested.clear()
+            self.wasi.state.wakeup.clear()
+            self._set_interrupt(self.store, SIGINT)
+        return None
+
+    # -- turns ------------------------------------------------------------------------------
+    def turn(self, source: str) -> int:
+        """Run ``source`` as one interactive turn; raise ``GuestDiedError`` if it traps."""
+        if self._closed:
+            raise GuestDiedError("this guest instance is closed")
+        if self.dead:
+            raise GuestDiedError(self.dead)
+        data = source.encode()
+        address = self._alloc(self.store, len(data)) & 0xFFFFFFFF
+        self.memory.write(self.store, data, address)
+        try:
+            return int(self._turn(self.store, address, len(data)))
+        except ProcExit as exc:
+            self.dead = f"the guest exited the interpreter (status {exc.code})"
+        except wasmtime.Trap as exc:
+            self.dead = self._hard_stop_reason or f"the guest interpreter crashed: {exc.message}"
+        except wasmtime.WasmtimeError as exc:
+            self.dead = self._hard_stop_reason or f"the guest interpreter crashed: {exc}"
+        raise GuestDiedError(self.dead)
+
+    def memory_bytes(self) -> int:
+        return self.memory.data_len(self.store)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.wasi.state.close_all()
+        self.store.close()

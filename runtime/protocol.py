@@ -1,0 +1,47 @@
+"""The message protocol between the host and the guest shim, over ``_host.call``.
+
+Every host operation is one *turn* whose source is the constant :data:`DISPATCH_SOURCE`. The shim
+then asks the host for the operation (``{"op": "request"}`` → the request object), performs it,
+and ends with ``{"op": "reply", "content": {...}}``. While working it may send:
+
+* ``{"op": "message", "msg_type": ..., "content": {...}, "metadata": {...}}`` — Jupyter-shaped
+  output: ``stream``, ``display_data``, ``update_display_data``, ``clear_output``,
+  ``execute_result``, ``error``, ``comm_open``, ``comm_msg``, ``comm_close``. Reply ``{}``.
+* ``{"op": "input", "prompt": str, "password": bool}`` → ``{"value": str}`` or
+  ``{"error": str}`` (the front end does not allow input; the guest raises
+  ``StdinNotImplementedError``).
+* ``{"op": "interrupt_reason"}`` → ``{"reason": "interrupt" | "timeout" | "none"}``: asked by
+  the guest's SIGINT handler, so the host decides whether a delivered signal raises
+  ``KeyboardInterrupt``, ``TimeoutError`` or nothing (a stale interrupt from a finished turn).
+
+Requests (``"type"`` field) and their replies:
+
+* ``execute``: ``code``, ``silent``, ``store_history``, ``user_expressions``, ``allow_stdin``
+  → ``status`` (``ok`` / ``error`` / ``aborted``), ``execution_count``, ``user_expressions``,
+  and for errors ``ename``, ``evalue``, ``traceback``.
+* ``complete``: ``code``, ``cursor_pos`` (in code points) → ``matches``, ``cursor_start``,
+  ``cursor_end``, ``metadata``.
+* ``inspect``: ``code``, ``cursor_pos``, ``detail_level`` → ``found``, ``data``, ``metadata``.
+* ``is_complete``: ``code`` → ``status``, ``indent``.
+* ``comm``: ``msg_type`` (``comm_open``/``comm_msg``/``comm_close``), ``content`` and
+  ``buffers`` (base64) from the front end → ``{}``.
+* ``comm_info``: ``target_name`` → ``comms``.
+* ``history``: parameters of a history_request → ``history``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: The source of every dispatch turn (constant, so the guest's linecache never grows).
+DISPATCH_SOURCE = "__import__('jupyter_sandbox_guest').dispatch()"
+
+
+def encode(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def decode(data: bytes) -> Any:
+    """Parse guest JSON; invalid UTF-8 is replaced rather than allowed to break the host."""
+    return json.loads(data.decode("utf-8", "replace"))

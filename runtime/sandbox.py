@@ -1,0 +1,445 @@
+"""``Sandbox``: one guest interpreter, its filesystem and limits, driven from one thread.
+
+Everything that touches the wasmtime store runs on the sandbox's own *guest thread* (with a
+large native stack, so deep recursion ends as ``RecursionError`` rather than a crash), fed by a
+queue. Public methods may be called from any thread; they queue work and wait for it.
+``interrupt()`` is the exception: it never waits.
+"""
+
+from __future__ import annotations
+
+import codecs
+import concurrent.futures
+import itertools
+import json
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import module_cache, protocol
+from .artifacts import STDLIB_GUEST_PATH, guest_artifacts
+from .config import HostFolderMode, SandboxConfig
+from .errors import GuestDiedError, SandboxClosedError, SandboxError
+from .files import SandboxFiles
+from .guest_files import (
+    GUEST_SHIM_PATH,
+    GUEST_SITE_PACKAGES,
+    MPL_DATA_GUEST_PATH,
+    SHIM_HOST_DIR,
+    mpl_data_dir,
+    package_locations,
+)
+from .guest_instance import GuestInstance
+from .vfs import FileMount, LayeredMount, Mount, Quota, VirtualFS
+from .wasi import WasiState
+
+T = TypeVar("T")
+
+#: A Jupyter-shaped message: ``{"msg_type": ..., "content": {...}, "metadata": {...}}``.
+Message = dict[str, Any]
+OnMessage = Callable[[Message], None]
+#: Asked for ``input()``/``getpass``: (prompt, password) -> the line. Raise KeyboardInterrupt
+#: to interrupt the waiting cell.
+InputHandler = Callable[[str, bool], str]
+
+WORKSPACE = "/workspace"
+TMP = "/tmp"
+_OUTPUT_MESSAGES = {"stream", "display_data", "update_display_data", "execute_result"}
+_STREAM_NAMES = {1: "stdout", 2: "stderr"}
+_sandbox_ids = itertools.count(1)
+
+
+@dataclass
+class ExecuteReply:
+    """The outcome of one cell, shaped like a Jupyter execute_reply."""
+
+    status: str
+    execution_count: int
+    user_expressions: dict[str, Any] = field(default_factory=dict)
+    ename: str = ""
+    evalue: str = ""
+    traceback: list[str] = field(default_factory=list)
+    #: Set when the cell killed the interpreter and the sandbox was started again.
+    restarted: bool = False
+
+
+@dataclass(frozen=True)
+class Usage:
+    memory_bytes: int
+    memory_limit: int
+    workspace_bytes: int
+    workspace_files: int
+    workspace_bytes_limit: int
+    workspace_files_limit: int
+
+
+@dataclass
+class _Cell:
+    """The host-side state of the operation in progress."""
+
+    on_message: OnMessage
+    input_handler: InputHandler | None = None
+    output_limit: int = 0
+    output_used: int = 0
+    capped: bool = False
+    reply: dict[str, Any] | None = None
+    interrupt_reason: str = "none"
+    decoders: dict[int, codecs.IncrementalDecoder] = field(default_factory=dict)
+
+
+def _ignore(_message: Message) -> None:
+    return None
+
+
+class Sandbox:
+    """A running sandbox. Use as a context manager or call ``close()`` (idempotent)."""
+
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = config or SandboxConfig()
+        self.id = next(_sandbox_ids)
+        self._own_state_dir = self.config.state_dir is None
+        self.state_dir = Path(self.config.state_dir or tempfile.mkdtemp(prefix="jupyter-sandbox-"))
+        self.quota = Quota(self.config.limits.workspace_bytes, self.config.limits.workspace_files)
+        self.vfs = VirtualFS(self._mounts())
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]] | None]
+        self._jobs = queue.SimpleQueue()
+        self._cell: _Cell | None = None
+        self._closed = False
+        self._instance: GuestInstance | None = None
+        self.execution_count = 0
+        self.files = SandboxFiles(self.vfs, self.quota, self._call)
+        self._thread = self._start_guest_thread()
+        try:
+            self._call(self._boot)
+        except BaseException:
+            self.close()
+            raise
+
+    # -- set-up -------------------------------------------------------------------------
+    def _mounts(self) -> list[Mount]:
+        cfg = self.config
+        upper_workspace = self.state_dir / "workspace"
+        upper_tmp = self.state_dir / "tmp"
+        for folder in (upper_workspace, upper_tmp):
+            folder.mkdir(parents=True, exist_ok=True)
+            self.quota.count_existing(folder)
+        lower = cfg.host_folder if cfg.host_folder_mode is not HostFolderMode.OFF else None
+        if lower is not None and not Path(lower).is_dir():
+            raise SandboxError(f"the host folder to mount does not exist: {lower}")
+        mounts: list[Mount] = [
+            FileMount(STDLIB_GUEST_PATH, guest_artifacts().stdlib_zip),
+            LayeredMount(MPL_DATA_GUEST_PATH, mpl_data_dir(module_cache.cache_dir()), None),
+            LayeredMount(GUEST_SHIM_PATH, SHIM_HOST_DIR, None),
+            LayeredMount(WORKSPACE, Path(lower) if lower else None, upper_workspace, self.quota,
+                         protect_lower=cfg.host_folder_mode is HostFolderMode.READONLY),
+            LayeredMount(TMP, None, upper_tmp, self.quota),
+        ]
+        for name, host in package_locations().items():
+            point = f"{GUEST_SITE_PACKAGES}/{host.name if host.is_file() else name}"
+            if host.is_file():
+                mounts.append(FileMount(point, host))
+            else:
+                mounts.append(LayeredMount(point, host, None))
+        return mounts
+
+    def _guest_env(self) -> dict[str, str]:
+        env = {
+            "HOME": WORKSPACE,
+            "TMPDIR": TMP,
+            "MPLCONFIGDIR": f"{TMP}/.matplotlib",
+            "IPYTHONDIR": f"{TMP}/.ipython",
+            "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+            "PYTHONIOENCODING": "utf-8",
+            "TERM": "xterm-256color",
+        }
+        env.update(self.config.env)
+        return env
+
+    def _start_guest_thread(self) -> threading.Thread:
+        previous = threading.stack_size(module_cache.GUEST_THREAD_STACK)
+        try:
+            thread = threading.Thread(target=self._work, name=f"sandbox-{self.id}", daemon=True)
+            thread.start()
+        finally:
+            threading.stack_size(previous)
+        return thread
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            func, future = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(func())
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+                future.set_exception(exc)
+
+    def _submit(self, func: Callable[[], T]) -> concurrent.futures.Future[T]:
+        if self._closed:
+            raise SandboxClosedError()
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._jobs.put((func, future))
+        return future
+
+    def _call(self, func: Callable[[], T]) -> T:
+        if threading.current_thread() is self._thread:
+            return func()
+        return self._submit(func).result()
+
+    def _boot(self) -> None:
+        """Start a fresh guest and bring the shim up (guest thread)."""
+        state = WasiState(self.vfs, ["python"], self._guest_env(), self._on_fd_write)
+        self._instance = GuestInstance(state, self.config.limits.memory_bytes, self._on_guest_call)
+        setup = f"import sys; sys.path[:0] = [{GUEST_SHIM_PATH!r}, {GUEST_SITE_PACKAGES!r}]"
+        if self._instance.turn(setup) != 0:
+            raise SandboxError("the guest interpreter failed to start")
+        boot = {"type": "boot", "env": self._guest_env(), "cwd": WORKSPACE,
+                "execution_count": self.execution_count}
+        said: list[str] = []
+
+        def collect(message: Message) -> None:
+            content = message["content"]
+            said.append(content.get("text") or "\n".join(content.get("traceback") or []))
+
+        try:
+            self._operate(boot, _Cell(on_message=collect, output_limit=1 << 20))
+        except SandboxError as exc:
+            raise SandboxError(f"the guest shim failed to start: {exc}\n{''.join(said)}") from exc
+
+    # -- the guest's calls ----------------------------------------------------------------
+    def _on_guest_call(self, raw: bytes) -> bytes:
+        request = protocol.decode(raw)
+        op = request.get("op")
+        cell = self._cell
+        if cell is None:
+            return protocol.encode({"error": "no operation in progress"})
+        if op == "request":
+            return protocol.encode(self._pending_request)
+        if op == "message":
+            self._deliver(cell, {"msg_type": request.get("msg_type", ""),
+                                 "content": request.get("content") or {},
+                                 "metadata": request.get("metadata") or {}})
+            return b"{}"
+        if op == "reply":
+            cell.reply = request.get("content") or {}
+            return b"{}"
+        if op == "input":
+            return protocol.encode(self._ask_input(cell, request))
+        if op == "interrupt_reason":
+            reason, cell.interrupt_reason = cell.interrupt_reason, "none"
+            return protocol.encode({"reason": reason})
+        return protocol.encode({"error": f"unknown op {op!r}"})
+
+    def _ask_input(self, cell: _Cell, request: dict[str, Any]) -> dict[str, Any]:
+        if cell.input_handler is None:
+            return {"error": "the front end does not support input requests"}
+        try:
+            return {"value": cell.input_handler(str(request.get("prompt", "")),
+                                                bool(request.get("password")))}
+        except KeyboardInterrupt:
+            return {"interrupted": True}
+
+    def _on_fd_write(self, fd: int, data: bytes) -> None:
+        """Raw writes to fd 1/2 (C code, ``os.write``) become stream messages."""
+        cell = self._cell
+        if cell is None:
+            return
+        decoder = cell.decoders.setdefault(fd, codecs.getincrementaldecoder("utf-8")("replace"))
+        text = decoder.decode(data)
+        if text:
+            self._deliver(cell, {"msg_type": "stream",
+                                 "content": {"name": _STREAM_NAMES.get(fd, "stdout"), "text": text},
+                                 "metadata": {}})
+
+    def _deliver(self, cell: _Cell, message: Message) -> None:
+        """Pass a message on, enforcing the per-cell output cap."""
+        if message["msg_type"] in _OUTPUT_MESSAGES:
+            size = len(json.dumps(message["content"]))
+            if cell.capped:
+                return
+            if cell.output_used + size > cell.output_limit:
+                cell.capped = True
+                limit_mib = cell.output_limit / (1 << 20)
+                message = {"msg_type": "stream", "metadata": {}, "content": {
+                    "name": "stderr",
+                    "text": f"\n[jupyter-sandbox] This cell's output passed the limit of "
+                            f"{limit_mib:g} MiB; further output from it is dropped.\n"}}
+            else:
+                cell.output_used += size
+        try:
+            cell.on_message(message)
+        except Exception:  # noqa: BLE001 - a broken consumer must not kill the guest
+            pass
+
+    # -- operations -----------------------------------------------------------------------
+    def _operate(self, request: dict[str, Any], cell: _Cell) -> dict[str, Any]:
+        """Run one request through a dispatch turn (guest thread)."""
+        instance = self._instance
+        if instance is None:
+            raise SandboxClosedError()
+        self._pending_request = request
+        self._cell = cell
+        try:
+            status = instance.turn(protocol.DISPATCH_SOURCE)
+        finally:
+            self._cell = None
+            instance.disarm()
+        if cell.reply is None:
+            raise SandboxError(f"the guest shim did not answer a {request['type']!r} request "
+                               f"(turn status {status})")
+        return cell.reply
+
+    def _restart_after_death(self, cell: _Cell, why: str) -> None:
+        if self._instance is not None:
+            self._instance.close()
+            self._instance = None
+        message = (f"The sandbox's interpreter was stopped: {why}. It has been restarted "
+                   "with a clean state: variables and imports of earlier cells are gone; "
+                   "files in /workspace are kept.")
+        self._deliver(cell, {"msg_type": "stream", "metadata": {},
+                             "content": {"name": "stderr", "text": message + "\n"}})
+        self._boot()
+
+    def execute(self, code: str, on_message: OnMessage | None = None, *, silent: bool = False,
+                store_history: bool = True, user_expressions: dict[str, str] | None = None,
+                input_handler: InputHandler | None = None) -> ExecuteReply:
+        """Run a notebook cell; output goes to ``on_message`` as it is produced."""
+        cell = _Cell(on_message=on_message or _ignore, input_handler=input_handler,
+                     output_limit=self.config.limits.output_bytes)
+        request = {"type": "execute", "code": code, "silent": silent,
+                   "store_history": store_history, "user_expressions": user_expressions or {},
+                   "allow_stdin": input_handler is not None}
+        return self._call(lambda: self._execute(request, cell))
+
+    def _execute(self, request: dict[str, Any], cell: _Cell) -> ExecuteReply:
+        watchdog = self._start_watchdog(cell)
+        try:
+            reply = self._operate(request, cell)
+        except GuestDiedError as exc:
+            self._restart_after_death(cell, str(exc))
+            return ExecuteReply("error", self.execution_count, ename="SandboxRestarted",
+                                evalue=str(exc), traceback=[f"SandboxRestarted: {exc}"],
+                                restarted=True)
+        finally:
+            if watchdog is not None:
+                watchdog.set()
+        self.execution_count = int(reply.get("execution_count", self.execution_count))
+        return ExecuteReply(
+            status=reply.get("status", "error"), execution_count=self.execution_count,
+            user_expressions=reply.get("user_expressions") or {},
+            ename=reply.get("ename", ""), evalue=reply.get("evalue", ""),
+            traceback=list(reply.get("traceback") or []))
+
+    def _start_watchdog(self, cell: _Cell) -> threading.Event | None:
+        """Enforce the per-cell time limit: a soft TimeoutError, then after a grace period a
+        hard stop (which kills the interpreter; ``_execute`` restarts it)."""
+        limits = self.config.limits
+        instance = self._instance
+        if limits.cell_timeout is None or instance is None:
+            return None
+        done = threading.Event()
+
+        def watch() -> None:
+            if done.wait(limits.cell_timeout):
+                return
+            cell.interrupt_reason = "timeout"
+            instance.arm_hard_stop(time.monotonic() + limits.timeout_grace,
+                                   f"the cell ran past its time limit of {limits.cell_timeout:g} s "
+                                   f"and did not stop within {limits.timeout_grace:g} s")
+            instance.request_interrupt()
+            while not done.wait(0.05):
+                module_cache.engine().increment_epoch()
+                instance.wasi.state.wakeup.set()
+
+        threading.Thread(target=watch, name=f"sandbox-{self.id}-watchdog", daemon=True).start()
+        return done
+
+    def interrupt(self) -> None:
+        """Raise KeyboardInterrupt in the running cell (any thread; returns at once).
+
+        An interrupt that arrives when no cell runs is ignored.
+        """
+        cell, instance = self._cell, self._instance
+        if cell is None or instance is None:
+            return
+        if cell.interrupt_reason == "none":
+            cell.interrupt_reason = "interrupt"
+        instance.request_interrupt()
+
+    def _simple(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._call(lambda: self._operate(request, _Cell(on_message=_ignore)))
+
+    def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
+        return self._simple({"type": "complete", "code": code, "cursor_pos": cursor_pos})
+
+    def inspect(self, code: str, cursor_pos: int, detail_level: int = 0) -> dict[str, Any]:
+        return self._simple({"type": "inspect", "code": code, "cursor_pos": cursor_pos,
+                             "detail_level": detail_level})
+
+    def is_complete(self, code: str) -> dict[str, Any]:
+        return self._simple({"type": "is_complete", "code": code})
+
+    def comm_info(self, target_name: str | None = None) -> dict[str, Any]:
+        return self._simple({"type": "comm_info", "target_name": target_name})
+
+    def comm_message(self, msg_type: str, content: dict[str, Any], on_message: OnMessage,
+                     buffers: list[bytes] | None = None) -> None:
+        """Deliver a front end's comm_open/comm_msg/comm_close to the guest."""
+        import base64
+
+        request = {"type": "comm", "msg_type": msg_type, "content": content,
+                   "buffers": [base64.b64encode(b).decode() for b in buffers or []]}
+        self._call(lambda: self._operate(request, _Cell(on_message=on_message,
+                                                        output_limit=self.config.limits.output_bytes)))
+
+    def usage(self) -> Usage:
+        def read() -> int:
+            return self._instance.memory_bytes() if self._instance else 0
+
+        limits = self.config.limits
+        return Usage(self._call(read), limits.memory_bytes, self.quota.used_bytes,
+                     self.quota.used_files, limits.workspace_bytes, limits.workspace_files)
+
+    # -- life cycle -----------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the guest and free everything. Safe to call twice."""
+        if self._closed:
+            return
+        if self._cell is not None and self._instance is not None:
+            self._instance.arm_hard_stop(0.0, "the sandbox was closed")
+            self._instance.request_interrupt()
+        instance_box = self._instance
+
+        def shut() -> None:
+            if instance_box is not None:
+                instance_box.close()
+            self._instance = None
+
+        try:
+            self._submit(shut).result(timeout=30)
+        except (concurrent.futures.TimeoutError, SandboxError, GuestDiedError):
+            pass
+        self._closed = True
+        self._jobs.put(None)
+        self._thread.join(timeout=30)
+        if self._own_state_dir:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

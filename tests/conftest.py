@@ -1,0 +1,47 @@
+"""Shared test set-up: every test and subprocess uses one compiled-module cache."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("JUPYTER_SANDBOX_CACHE_DIR", str(ROOT / ".cache" / "jupyter-sandbox"))
+
+
+@pytest.fixture(scope="session")
+def shared_sandbox() -> Iterator["Sandbox"]:
+    """One sandbox for tests that only read state they create themselves (fast)."""
+    from jupyter_sandbox.runtime.sandbox import Sandbox
+
+    with Sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sandbox() -> Iterator["Sandbox"]:
+    """A fresh sandbox per test."""
+    from jupyter_sandbox.runtime.sandbox import Sandbox
+
+    with Sandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def run(shared_sandbox):
+    """Execute code in the shared sandbox; return (reply, messages)."""
+
+    def run_code(code: str, sandbox=None, **kwargs):
+        messages: list[dict] = []
+        reply = (sandbox or shared_sandbox).execute(code, messages.append, **kwargs)
+        return reply, messages
+
+    return run_code
+
+
+def stream_text(messages: list[dict], name: str = "stdout") -> str:
+    return "".join(m["content"]["text"] for m in messages
+                   if m["msg_type"] == "stream" and m["content"]["name"] == name)
