@@ -1,0 +1,151 @@
+"""Limits and interrupts of one sandbox: memory, recursion, output cap, time limits, exits."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from jupyter_sandbox.runtime.config import Limits, SandboxConfig
+from jupyter_sandbox.runtime.sandbox import Sandbox
+from tests.conftest import stream_text
+
+
+def _interrupt_when_running(sandbox: Sandbox, marker: str, messages: list[dict]) -> threading.Thread:
+    """Interrupt as soon as the cell has printed ``marker`` (proof it is running)."""
+
+    def wait_and_interrupt() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if marker in stream_text(list(messages)):
+                sandbox.interrupt()
+                return
+            time.sleep(0.005)
+
+    thread = threading.Thread(target=wait_and_interrupt, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("loop", [
+    "while True:\n    pass",
+    "import time\nwhile True:\n    time.sleep(0.5)",
+], ids=["pure-python", "sleep"])
+def test_interrupt_raises_keyboardinterrupt_and_keeps_state(run, shared_sandbox, loop):
+    run("kept = {'a': 1}")
+    messages: list[dict] = []
+    _interrupt_when_running(shared_sandbox, "started", messages)
+    started = time.monotonic()
+    reply = shared_sandbox.execute(f"print('started', flush=True)\n{loop}", messages.append)
+    assert reply.status == "error"
+    assert reply.ename == "KeyboardInterrupt"
+    assert time.monotonic() - started < 10
+    reply, messages = run("kept['a'] + 1")
+    assert reply.status == "ok"
+    assert messages[-1]["content"]["data"]["text/plain"] == "2"
+
+
+def test_interrupt_latency_under_100ms(run, shared_sandbox):
+    messages: list[dict] = []
+    times: dict[str, float] = {}
+
+    def interrupt_later() -> None:
+        while "go" not in stream_text(list(messages)):
+            time.sleep(0.002)
+        times["sent"] = time.monotonic()
+        shared_sandbox.interrupt()
+
+    threading.Thread(target=interrupt_later, daemon=True).start()
+    reply = shared_sandbox.execute("print('go', flush=True)\nn = 0\nwhile True:\n    n += 1",
+                                   messages.append)
+    latency = time.monotonic() - times["sent"]
+    assert reply.ename == "KeyboardInterrupt"
+    assert latency < 0.1, f"interrupt took {latency * 1000:.0f} ms"
+
+
+def test_interrupt_after_cell_end_does_not_poison_next_cell(run, shared_sandbox):
+    run("1")
+    shared_sandbox.interrupt()  # nothing runs: ignored
+    reply, messages = run("total = sum(range(100000))\ntotal")
+    assert reply.status == "ok"
+    assert messages[-1]["content"]["data"]["text/plain"] == str(sum(range(100000)))
+
+
+def test_memory_bomb_raises_memoryerror_and_session_goes_on():
+    with Sandbox(SandboxConfig(limits=Limits(memory_bytes=256 << 20))) as sandbox:
+        sandbox.execute("survivor = 'still here'")
+        reply = sandbox.execute("hog = bytearray(512 * 1024 * 1024)")
+        assert reply.status == "error"
+        assert reply.ename == "MemoryError"
+        messages: list[dict] = []
+        reply = sandbox.execute("survivor", messages.append)
+        assert reply.status == "ok"
+        assert messages[-1]["content"]["data"]["text/plain"] == "'still here'"
+
+
+def test_deep_recursion_is_a_recursionerror_not_a_crash(run):
+    reply, _ = run("def f(n):\n    return f(n + 1)\nf(0)")
+    assert reply.ename == "RecursionError"
+    assert not reply.restarted
+    reply, _ = run("1 + 1")
+    assert reply.status == "ok"
+
+
+def test_output_flood_is_capped_with_one_notice():
+    with Sandbox(SandboxConfig(limits=Limits(output_bytes=64 * 1024))) as sandbox:
+        messages: list[dict] = []
+        reply = sandbox.execute("for i in range(200000):\n    print('x' * 50)", messages.append)
+        assert reply.status == "ok"
+        stdout = stream_text(messages)
+        assert 0 < len(stdout) <= 64 * 1024
+        notices = [m for m in messages if "passed the limit" in m["content"].get("text", "")]
+        assert len(notices) == 1
+        assert messages[-1] is notices[0]
+
+
+def test_soft_time_limit_raises_timeouterror_and_keeps_state():
+    limits = Limits(cell_timeout=0.5, timeout_grace=5)
+    with Sandbox(SandboxConfig(limits=limits)) as sandbox:
+        sandbox.execute("kept = 42")
+        reply = sandbox.execute("while True:\n    pass")
+        assert reply.ename == "TimeoutError"
+        assert not reply.restarted
+        messages: list[dict] = []
+        sandbox.execute("kept", messages.append)
+        assert messages[-1]["content"]["data"]["text/plain"] == "42"
+
+
+def test_guest_that_ignores_the_deadline_is_stopped_hard_and_restarted():
+    limits = Limits(cell_timeout=0.3, timeout_grace=0.5)
+    with Sandbox(SandboxConfig(limits=limits)) as sandbox:
+        sandbox.files.write_bytes("kept.txt", b"files survive")
+        messages: list[dict] = []
+        reply = sandbox.execute(
+            "import time\nwhile True:\n    try:\n        time.sleep(0.01)\n"
+            "    except BaseException:\n        pass", messages.append)
+        assert reply.restarted
+        assert reply.ename == "SandboxRestarted"
+        assert "time limit" in stream_text(messages, "stderr")
+        messages = []
+        reply = sandbox.execute("open('kept.txt').read()", messages.append)
+        assert reply.status == "ok"
+        assert messages[-1]["content"]["data"]["text/plain"] == "'files survive'"
+
+
+@pytest.mark.parametrize("code", ["import sys\nsys.exit(3)", "import os\nos._exit(1)", "exit()"])
+def test_exit_calls_end_the_cell_not_the_host(run, code):
+    run("alive = True")
+    reply, messages = run(code)
+    assert not reply.restarted
+    reply, messages = run("alive")
+    assert reply.status == "ok"
+    assert messages[-1]["content"]["data"]["text/plain"] == "True"
+
+
+def test_closed_sandbox_refuses_work_clearly():
+    sandbox = Sandbox()
+    sandbox.close()
+    sandbox.close()  # idempotent
+    with pytest.raises(Exception, match="closed"):
+        sandbox.execute("1")
