@@ -1,0 +1,65 @@
+# jupyter-sandbox developer tasks. `make install warmup test` from a fresh clone.
+#
+# The package is installed non-editably (hatchling's `sources` mapping rules out editable
+# installs), so `make test` and `make bench` first reinstall it from the current sources.
+# A venv whose jupyter_sandbox is a linked development install (its runtime/ is a symlink
+# into this tree) already runs the current sources: it is left as it is.
+
+PYTHON ?= python3
+VENV ?= .venv
+VENV_PYTHON := $(VENV)/bin/python
+PIP := $(VENV_PYTHON) -m pip --disable-pip-version-check
+PYTEST_ARGS ?=
+
+# One compiled-module cache per checkout (compiling takes about a minute; never delete it).
+JUPYTER_SANDBOX_CACHE_DIR ?= $(CURDIR)/.cache/jupyter-sandbox
+export JUPYTER_SANDBOX_CACHE_DIR
+
+# Prints "yes" when the venv's jupyter_sandbox is a symlinked development install.
+LINKED = $(shell test -x $(VENV_PYTHON) && $(VENV_PYTHON) -c 'import pathlib, sysconfig; p = pathlib.Path(sysconfig.get_paths()["purelib"], "jupyter_sandbox", "runtime"); print("yes" if p.is_symlink() else "no")' 2>/dev/null)
+
+.PHONY: help venv install reinstall warmup test bench clean
+
+help:
+	@echo "make venv       create $(VENV) with $(PYTHON) -m venv"
+	@echo "make install    install jupyter-sandbox with its test extras into $(VENV)"
+	@echo "make warmup     compile the guest interpreter into the cache and run 1+1"
+	@echo "make test       reinstall from the current sources, then run pytest"
+	@echo "make bench      reinstall, then run bench/bench_runtime.py"
+	@echo "make clean      remove build output and test caches (keeps $(VENV) and .cache/)"
+
+venv: $(VENV_PYTHON)
+
+$(VENV_PYTHON):
+	$(PYTHON) -m venv $(VENV)
+
+install: venv
+ifeq ($(LINKED),yes)
+	@echo "$(VENV) has a linked development install of jupyter_sandbox: not reinstalling it."
+else
+	$(PIP) install hatchling
+	$(PIP) install '.[test]'
+endif
+
+# Quick: no dependency resolution, no isolated build env (hatchling is in the venv).
+reinstall: venv
+ifeq ($(LINKED),yes)
+	@echo "$(VENV) has a linked development install: it runs the current sources already."
+else
+	$(PIP) install --quiet --no-deps --force-reinstall --no-build-isolation .
+endif
+
+warmup: venv
+	$(VENV)/bin/jupyter-sandbox warmup
+
+# The test command. pytest's own bin, not `python -m pytest`, so the working directory is
+# not put on sys.path; pytest runs in importlib mode (pyproject.toml) for the same reason.
+test: reinstall
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: reinstall
+	$(VENV_PYTHON) bench/bench_runtime.py
+
+clean:
+	rm -rf build dist .pytest_cache test-artifacts
+	find . \( -path ./$(VENV) -o -path ./.git -o -path ./.cache \) -prune -o -type d -name __pycache__ -exec rm -rf {} +
