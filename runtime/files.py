@@ -32,7 +32,7 @@ _REASONS = {
     Errno.NOTEMPTY: "folder is not empty",
     Errno.ACCES: "leaves the sandbox",
     Errno.NAMETOOLONG: "name or path too long",
-    Errno.ILSEQ: "contains a NUL byte",
+    Errno.ILSEQ: "contains a NUL byte or text that is not valid Unicode",
     Errno.XDEV: "cannot move between mounts",
     Errno.INVAL: "invalid",
 }
@@ -121,27 +121,16 @@ class SandboxFiles:
         return self._do(path, read)
 
     def write_bytes(self, path: str, data: bytes) -> None:
-        """Create or replace a file. Refused whole (nothing written) when over the quota."""
+        """Create or replace a file. Refused whole (the old file kept) when over the quota."""
         guest = self._path(path)
+        payload = bytes(data)
+        self._do(path, lambda: self._vfs.write_file(guest, payload))
 
-        def write() -> None:
-            fd, mount = self._vfs.open_file(guest, write=True, create=True, exclusive=False,
-                                            truncate=True)
-            try:
-                if mount is not None and mount.quota is not None:
-                    mount.quota.charge(len(data), 0)
-                os.write(fd, data) if len(data) < _CHUNK else self._write_all(fd, data)
-            finally:
-                os.close(fd)
+    def write_text(self, path: str, text: str, encoding: str = "utf-8") -> None:
+        self.write_bytes(path, text.encode(encoding))
 
-        self._do(path, write)
-
-    @staticmethod
-    def _write_all(fd: int, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+    def read_text(self, path: str, encoding: str = "utf-8") -> str:
+        return self.read_bytes(path).decode(encoding)
 
     def mkdir(self, path: str, parents: bool = False) -> None:
         guest = self._path(path)

@@ -41,7 +41,11 @@ def normalize(path: str, base: str = "/") -> str:
     """
     if "\x00" in path:
         raise WasiError(Errno.ILSEQ, "NUL byte in path")
-    if len(path.encode("utf-8", "surrogateescape")) > MAX_PATH:
+    try:
+        encoded = path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:
+        raise WasiError(Errno.ILSEQ, "path is not valid Unicode") from exc
+    if len(encoded) > MAX_PATH:
         raise WasiError(Errno.NAMETOOLONG, "path too long")
     parts: list[str] = [] if path.startswith("/") else [p for p in base.split("/") if p]
     for part in path.split("/"):
@@ -55,6 +59,12 @@ def normalize(path: str, base: str = "/") -> str:
             raise WasiError(Errno.NAMETOOLONG, "name too long")
         parts.append(part)
     return "/" + "/".join(parts)
+
+
+def inode(guest_path: str) -> int:
+    """The inode number the guest sees for ``guest_path``: stable across stat, fstat, readdir
+    and processes (unlike host inodes, which differ between layers and machines)."""
+    return zlib.crc32(guest_path.encode("utf-8", "surrogateescape")) + 1
 
 
 def _within(root: str, path: str) -> bool:
@@ -104,12 +114,11 @@ def _stat_from_host(st: os.stat_result, guest_path: str) -> Stat:
         FILETYPE_REGULAR if stat_mod.S_ISREG(st.st_mode) else FILETYPE_UNKNOWN
     )
     return Stat(kind, st.st_size, st.st_mtime_ns, st.st_atime_ns, st.st_ctime_ns,
-                zlib.crc32(guest_path.encode("utf-8", "surrogateescape")) + 1)
+                inode(guest_path))
 
 
 def virtual_dir_stat(guest_path: str) -> Stat:
-    return Stat(FILETYPE_DIRECTORY, 0, 0, 0, 0,
-                zlib.crc32(guest_path.encode("utf-8", "surrogateescape")) + 1)
+    return Stat(FILETYPE_DIRECTORY, 0, 0, 0, 0, inode(guest_path))
 
 
 class Mount:
@@ -133,6 +142,10 @@ class LayeredMount(Mount):
 
     ``protect_lower``: files that come from the lower layer cannot be changed or removed
     (read-only notebook folder); otherwise they are copied up on first write (overlay).
+
+    ``whiteouts`` holds relative paths deleted from the lower layer: the lower entry and
+    everything below it stay hidden for good, even when the guest creates a new entry of the same
+    name in upper (so a new folder never shows the old folder's lower files).
     """
 
     point: str
@@ -173,14 +186,22 @@ class LayeredMount(Mount):
         return None
 
     def lower_path(self, rel: str) -> str | None:
-        """Host path of ``rel`` in the lower layer when it exists there and is not deleted."""
+        """Host path of ``rel`` in the lower layer when it exists there and is not deleted.
+
+        Symlinks in the host folder are resolved here, once, and followed only when they stay
+        inside the lower folder; the resolved path is returned so later calls never follow a
+        link again.
+        """
         if self._lower_real is None or self._hidden(rel):
             return None
         host = os.path.join(self._lower_real, rel) if rel else self._lower_real
         if os.path.lexists(host):
-            if not self._in_layer(self._lower_real, host):
+            real = os.path.realpath(host)
+            if not _within(self._lower_real, real):
                 raise WasiError(Errno.ACCES, "path leaves the sandbox")
-            return host
+            if not os.path.exists(real):
+                return None  # a dangling link inside the folder: nothing there
+            return real
         return None
 
     def find(self, rel: str) -> tuple[str, bool] | None:
@@ -224,14 +245,20 @@ class LayeredMount(Mount):
             raise WasiError(Errno.ROFS, "files of the mounted folder are read-only")
         lower = self.lower_path(rel)
         target = self.new_upper_path(rel)
-        assert lower is not None  # callers check find() first  # noqa: S101
+        if lower is None:
+            raise WasiError(Errno.NOENT)
         size = os.path.getsize(lower) if keep_content else 0
         if self.quota:
             self.quota.charge(size, 1)
-        if keep_content:
-            shutil.copyfile(lower, target, follow_symlinks=False)
-        else:
-            open(target, "wb").close()
+        try:
+            if keep_content:
+                shutil.copyfile(lower, target)
+            else:
+                open(target, "wb").close()
+        except OSError as exc:
+            if self.quota:
+                self.quota.charge(-size, -1)
+            raise from_os_error(exc) from exc
         return target
 
 
@@ -276,6 +303,16 @@ class VirtualFS:
                 raise WasiError(Errno.NOTDIR, "inside a file")
         raise WasiError(Errno.NOENT, "outside every mount")
 
+    def _resolve_for_create(self, guest_path: str) -> Resolved:
+        """``resolve``, but a new name in a folder above the mounts is read-only, not missing."""
+        try:
+            return self.resolve(guest_path)
+        except WasiError as exc:
+            parent = _parent_and_name(guest_path)[0]
+            if exc.errno == Errno.NOENT and parent in self._virtual_children:
+                raise WasiError(Errno.ROFS, "only the mounted folders can be written") from exc
+            raise
+
     def stat(self, guest_path: str) -> Stat:
         where = self.resolve(guest_path)
         mount = where.mount
@@ -313,17 +350,16 @@ class VirtualFS:
         return sorted(names)
 
     def _layered(self, guest_path: str) -> tuple[LayeredMount, str]:
-        where = self.resolve(guest_path)
+        where = self._resolve_for_create(guest_path)
         if not isinstance(where.mount, LayeredMount) or where.rel == "":
-            raise WasiError(Errno.ROFS if where.mount is None or where.rel == "" else Errno.ROFS,
-                            "not inside a writable folder")
+            raise WasiError(Errno.ROFS, "not inside a writable folder")
         return where.mount, where.rel
 
     # -- opening ------------------------------------------------------------------------
     def open_file(self, guest_path: str, *, write: bool, create: bool, exclusive: bool,
                   truncate: bool) -> tuple[int, LayeredMount | None]:
         """Open a regular file; returns (host fd, the mount whose quota its writes charge)."""
-        where = self.resolve(guest_path)
+        where = self._resolve_for_create(guest_path) if create else self.resolve(guest_path)
         mount = where.mount
         if mount is None:
             raise WasiError(Errno.ISDIR)
@@ -342,7 +378,6 @@ class VirtualFS:
             host = mount.new_upper_path(rel)
             if mount.quota:
                 mount.quota.charge(0, 1)
-            mount.whiteouts.discard(rel)
             try:
                 fd = self._os_open(host, os.O_RDWR | os.O_CREAT | os.O_EXCL)
             except WasiError:
@@ -385,7 +420,6 @@ class VirtualFS:
             if mount.quota:
                 mount.quota.charge(0, -1)
             raise from_os_error(exc) from exc
-        mount.whiteouts.discard(rel)
 
     def unlink(self, guest_path: str) -> None:
         self._remove(guest_path, want_dir=False)
@@ -431,13 +465,20 @@ class VirtualFS:
         found = mount.find(src_rel)
         if found is None:
             raise WasiError(Errno.NOENT)
+        if src_path == dst_path:
+            return  # POSIX: renaming a file onto itself does nothing
         host, in_upper = found
         src_is_dir = os.path.isdir(host)
-        if not in_upper:
-            if src_is_dir:
-                raise WasiError(Errno.XDEV, "moving a folder of the mounted layer")
-            host = mount.copy_up(src_rel, keep_content=True)
+        src_in_lower = mount.lower_path(src_rel) is not None
+        if src_is_dir and src_in_lower:
+            # Part of the folder lives in the read-only layer: EXDEV makes shutil.move and
+            # friends fall back to copy-and-delete, which is what overlay filesystems do.
+            raise WasiError(Errno.XDEV, "moving a folder of the mounted layer")
         dst_found = mount.find(dst_rel)
+        if dst_found is not None and mount.protect_lower and mount.lower_path(dst_rel):
+            raise WasiError(Errno.ROFS, "files of the mounted folder are read-only")
+        if not in_upper:
+            host = mount.copy_up(src_rel, keep_content=True)
         if dst_found is not None:
             if os.path.isdir(dst_found[0]) != src_is_dir:
                 raise WasiError(Errno.ISDIR if not src_is_dir else Errno.NOTDIR)
@@ -450,6 +491,67 @@ class VirtualFS:
             os.rename(host, target)
         except OSError as exc:
             raise from_os_error(exc) from exc
-        mount.whiteouts.discard(dst_rel)
-        if mount.lower_path(src_rel) is not None:
+        if src_in_lower:
             mount.whiteouts.add(src_rel)
+
+    def write_file(self, guest_path: str, data: bytes) -> None:
+        """Create or replace a regular file with ``data`` as one step for the files API.
+
+        The quota is checked against the final size before anything is touched, so a refused
+        write leaves the old file (and the host disk) exactly as they were.
+        """
+        mount, rel = self._layered(guest_path)
+        found = mount.find(rel)
+        old_size, new_files = 0, 1
+        if found is not None:
+            host, in_upper = found
+            if os.path.isdir(host):
+                raise WasiError(Errno.ISDIR)
+            if in_upper:
+                old_size, new_files = os.lstat(host).st_size, 0
+            elif mount.protect_lower:
+                raise WasiError(Errno.ROFS, "files of the mounted folder are read-only")
+        target = mount.new_upper_path(rel)
+        if mount.quota:
+            mount.quota.charge(len(data) - old_size, new_files)
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            if mount.quota:
+                mount.quota.charge(old_size - len(data), -new_files)
+            raise from_os_error(exc) from exc
+
+    def set_times(self, guest_path: str, atime_ns: int | None, mtime_ns: int | None) -> None:
+        """``utime``: files of a lower layer are copied up first (refused when protected)."""
+        mount, rel = self._layered(guest_path)
+        found = mount.find(rel)
+        if found is None:
+            raise WasiError(Errno.NOENT)
+        host, in_upper = found
+        if not in_upper:
+            if os.path.isdir(host):
+                raise WasiError(Errno.ROFS, "folders of the mounted folder are read-only")
+            host = mount.copy_up(rel, keep_content=True)
+        set_host_times(host, atime_ns, mtime_ns)
+
+
+def set_host_times(target: str | int, atime_ns: int | None, mtime_ns: int | None) -> None:
+    """``os.utime`` on a host path or fd, keeping whichever of the two times is ``None``."""
+    try:
+        if atime_ns is None or mtime_ns is None:
+            st = os.stat(target, follow_symlinks=False) if isinstance(target, str) else os.fstat(target)
+            atime_ns = st.st_atime_ns if atime_ns is None else atime_ns
+            mtime_ns = st.st_mtime_ns if mtime_ns is None else mtime_ns
+        if isinstance(target, str):
+            os.utime(target, ns=(atime_ns, mtime_ns), follow_symlinks=False)
+        else:
+            os.utime(target, ns=(atime_ns, mtime_ns))
+    except OSError as exc:
+        raise from_os_error(exc) from exc

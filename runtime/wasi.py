@@ -24,7 +24,9 @@ from .vfs import (
     LayeredMount,
     Stat,
     VirtualFS,
+    inode,
     normalize,
+    set_host_times,
 )
 from .wasi_errno import Errno, WasiError, from_os_error
 
@@ -35,6 +37,7 @@ RIGHT_FD_SEEK = 1 << 2
 RIGHT_FD_TELL = 1 << 5
 RIGHTS_STDIO = RIGHTS_ALL & ~(RIGHT_FD_SEEK | RIGHT_FD_TELL)
 OFLAG_CREAT, OFLAG_DIRECTORY, OFLAG_EXCL, OFLAG_TRUNC = 1, 2, 4, 8
+FSTFLAG_ATIM, FSTFLAG_ATIM_NOW, FSTFLAG_MTIM, FSTFLAG_MTIM_NOW = 1, 2, 4, 8
 FDFLAG_APPEND = 1
 PREOPEN_FD = 3
 MAX_OPEN_FILES = 1024
@@ -62,7 +65,12 @@ class StdStream:
 
 @dataclass
 class DirHandle:
+    """An open folder. ``listing`` is the folder's entries as of the last ``fd_readdir`` at
+    cookie 0 (opendir/rewinddir): later calls page through that same list, so a guest that
+    deletes entries while it iterates (``for e in os.scandir(d): os.remove(e)``) skips none."""
+
     guest_path: str
+    listing: list[str] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -343,7 +351,7 @@ class Wasi:
             return self.state.vfs.stat(handle.guest_path)
         st = os.fstat(handle.host_fd)
         return Stat(FILETYPE_REGULAR, st.st_size, st.st_mtime_ns, st.st_atime_ns,
-                    st.st_ctime_ns, hash(handle.guest_path) & 0xFFFFFFFF)
+                    st.st_ctime_ns, inode(handle.guest_path))
 
     def fd_filestat_get(self, caller: wasmtime.Caller, fd: int, out: int) -> int:
         self._write_filestat(caller, out, self._handle_stat(self._handle(fd)))
@@ -375,10 +383,25 @@ class Wasi:
             handle.quota_mount.quota.charge(size - old, 0)
         return 0
 
-    def fd_filestat_set_times(self, caller: wasmtime.Caller, fd: int, *_args: int) -> int:
+    def _times(self, atime: int, mtime: int, flags: int) -> tuple[int | None, int | None]:
+        if (flags & FSTFLAG_ATIM and flags & FSTFLAG_ATIM_NOW) or (
+                flags & FSTFLAG_MTIM and flags & FSTFLAG_MTIM_NOW):
+            raise WasiError(Errno.INVAL, "a time cannot be both given and 'now'")
+        now = time.time_ns()
+        atime_ns = atime if flags & FSTFLAG_ATIM else now if flags & FSTFLAG_ATIM_NOW else None
+        mtime_ns = mtime if flags & FSTFLAG_MTIM else now if flags & FSTFLAG_MTIM_NOW else None
+        return atime_ns, mtime_ns
+
+    def fd_filestat_set_times(self, caller: wasmtime.Caller, fd: int, atime: int, mtime: int,
+                              flags: int) -> int:
         handle = self._handle(fd)
-        if isinstance(handle, FileHandle) and not handle.writable:
-            return int(Errno.ROFS)
+        atime_ns, mtime_ns = self._times(atime, mtime, flags)
+        if atime_ns is None and mtime_ns is None or isinstance(handle, StdStream):
+            return 0
+        if isinstance(handle, FileHandle) and handle.writable:
+            set_host_times(handle.host_fd, atime_ns, mtime_ns)
+        else:  # a folder, or a file opened for reading (maybe of the read-only layer)
+            self.state.vfs.set_times(handle.guest_path, atime_ns, mtime_ns)
         return 0
 
     def _iovecs(self, mem: memoryview, iovs: int, count: int) -> list[tuple[int, int]]:
@@ -466,20 +489,23 @@ class Wasi:
         if not isinstance(handle, DirHandle):
             return int(Errno.NOTDIR)
         vfs = self.state.vfs
-        names = [".", ".."] + vfs.listdir(handle.guest_path)
+        if cookie == 0 or handle.listing is None:
+            handle.listing = [".", ".."] + vfs.listdir(handle.guest_path)
+        names = handle.listing
         mem = self._mem(caller)
         out = bytearray()
         for index in range(max(cookie, 0), len(names)):
             name = names[index]
+            path = normalize(name, handle.guest_path)
             if name in (".", ".."):
                 kind = FILETYPE_DIRECTORY
             else:
                 try:
-                    kind = vfs.stat(normalize(name, handle.guest_path)).filetype
+                    kind = vfs.stat(path).filetype
                 except WasiError:
                     kind = 0
             raw = name.encode("utf-8", "surrogateescape")
-            out += struct.pack("<QQIBxxx", index + 1, index + 1, len(raw), kind) + raw
+            out += struct.pack("<QQIBxxx", index + 1, inode(path), len(raw), kind) + raw
             if len(out) >= length:
                 break
         chunk = bytes(out[:length])
@@ -536,8 +562,14 @@ class Wasi:
         return 0
 
     def path_filestat_set_times(self, caller: wasmtime.Caller, dirfd: int, _flags: int,
-                                path_ptr: int, path_len: int, *_times: int) -> int:
-        self.state.vfs.stat(self._path(self._mem(caller), dirfd, path_ptr, path_len))
+                                path_ptr: int, path_len: int, atime: int, mtime: int,
+                                flags: int) -> int:
+        path = self._path(self._mem(caller), dirfd, path_ptr, path_len)
+        atime_ns, mtime_ns = self._times(atime, mtime, flags)
+        if atime_ns is None and mtime_ns is None:
+            self.state.vfs.stat(path)
+            return 0
+        self.state.vfs.set_times(path, atime_ns, mtime_ns)
         return 0
 
     def path_readlink(self, caller: wasmtime.Caller, dirfd: int, path_ptr: int, path_len: int,
