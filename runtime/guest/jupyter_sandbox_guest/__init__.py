@@ -88,7 +88,14 @@ def _comm_info(request: dict[str, Any]) -> dict[str, Any]:
     return comms.comm_info(request.get("target_name"))
 
 
+def _history(request: dict[str, Any]) -> dict[str, Any]:
+    from . import history
+
+    return history.history(_shell(), request)
+
+
 _HANDLERS = {
+    "history": _history,
     "boot": _boot,
     "execute": _execute,
     "complete": _complete,

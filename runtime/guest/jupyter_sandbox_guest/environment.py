@@ -9,13 +9,10 @@ import sys
 import time
 from typing import Any
 
-from . import bridge
+from IPython.core.error import StdinNotImplementedError
+
+from . import bridge, streams
 from .shell import SandboxShell, flush_streams
-from .streams import StreamToHost
-
-
-class StdinNotImplementedError(IOError):
-    """Raised by ``input()`` when the front end does not accept input requests (as ipykernel)."""
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
@@ -37,7 +34,8 @@ def _ask(prompt: str, password: bool) -> str:
         raise KeyboardInterrupt
     if "error" in reply:
         raise StdinNotImplementedError(
-            "raw_input was called, but this frontend does not support input requests.")
+            "input() was called, but this front end does not support input requests "
+            "(the cell was run without stdin); pass the value in code instead.")
     return str(reply.get("value", ""))
 
 
@@ -68,8 +66,14 @@ def set_up(request: dict[str, Any]) -> SandboxShell:
         if folder:
             os.makedirs(folder, exist_ok=True)
     os.chdir(request.get("cwd") or "/")
-    sys.stdout = StreamToHost("stdout")
-    sys.stderr = StreamToHost("stderr")
+    sys.stdout, sys.stderr = streams.pair()
+    _import_packages_from_zip_folders()
+    from . import package_metadata
+
+    package_metadata.install()
+    from . import event_loop
+
+    event_loop.install()
     signal.signal(signal.SIGINT, _on_sigint)
     builtins.input = _input
     import getpass
@@ -79,4 +83,32 @@ def set_up(request: dict[str, Any]) -> SandboxShell:
     os._exit = _exit
     shell = SandboxShell.instance()
     shell.execution_count = int(request.get("execution_count") or 0) + 1
+    from . import comms
+
+    comms.install()
     return shell
+
+
+def _import_packages_from_zip_folders() -> None:
+    """Let packages inside the stdlib zip import their submodules although the host mounts a
+    folder inside them (matplotlib's ``mpl-data``).
+
+    The mount makes e.g. ``/usr/local/lib/python315.zip/matplotlib`` a folder on the virtual
+    FS, which ``zipimporter`` refuses ("not a Zip file"), so ``matplotlib.__path__`` fell to
+    the plain file finder, which sees only ``mpl-data``. This path hook, tried first, gives
+    every path below an archive on ``sys.path`` a ``zipimporter`` with the right prefix.
+    """
+    import zipimport
+
+    archives = [entry for entry in sys.path if os.path.isfile(entry)]
+
+    def hook(path: str) -> zipimport.zipimporter:
+        for archive in archives:
+            if path.startswith(archive + "/"):
+                importer = zipimport.zipimporter(archive)
+                importer.prefix = path[len(archive) + 1:].rstrip("/") + "/"
+                return importer
+        raise ImportError("not inside a zip archive on sys.path", path=path)
+
+    sys.path_hooks.insert(0, hook)
+    sys.path_importer_cache.clear()

@@ -1,33 +1,64 @@
 """``sys.stdout``/``sys.stderr`` that send Jupyter stream messages.
 
-Text is batched: a write goes out at once when nothing was sent for ``FLUSH_INTERVAL``,
-otherwise it waits for a newline-terminated batch, the next write past the interval, a sleep
-(``time.sleep`` flushes first) or the end of the cell. A progress loop therefore shows progress
-without one message per character.
+Output is line-oriented and batched. The guest has no threads, so nothing can flush on a timer:
+text is sent only from a write, a sleep (``time.sleep`` flushes first), a display, an input
+request or the end of the turn. A write sends
+
+* every complete line buffered so far, when ``FLUSH_INTERVAL`` has passed since the last
+  message (so ``print('hi')`` arrives as one ``'hi\\n'`` and a fast loop of prints as a few
+  large messages), keeping an unfinished line for later;
+* the complete lines, or if there are none the unfinished one, when the oldest buffered text
+  has waited ``FLUSH_INTERVAL`` (a progress bar that redraws with ``\\r`` shows progress);
+* everything, when more than ``MAX_BUFFER`` characters are waiting.
+
+Before a stream sends, its sibling sends what it holds, so stdout and stderr keep their order.
 """
 
 from __future__ import annotations
 
+import codecs
 import io
 import time
+from typing import Any
 
 from . import bridge
 
 FLUSH_INTERVAL = 0.05
 MAX_BUFFER = 64 * 1024
 
+_FILENOS = {"stdout": 1, "stderr": 2}
+
 
 class StreamToHost(io.TextIOBase):
+    """A text stream whose output becomes ``stream`` messages named ``name``."""
+
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
+        self.sibling: StreamToHost | None = None
         self._parts: list[str] = []
         self._size = 0
-        self._last_flush = 0.0
+        self._last_send = 0.0
+        self._first_write = 0.0
+        self._buffer = _BinaryWriter(self)
 
+    # -- the io interface -------------------------------------------------------------------
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return "utf-8"
+
+    @property
+    def errors(self) -> str:  # type: ignore[override]
+        return "strict"
+
+    @property
+    def line_buffering(self) -> bool:
+        return False
+
+    @property
+    def buffer(self) -> io.RawIOBase:  # type: ignore[override]
+        """Bytes written here are decoded as UTF-8 and join the text stream."""
+        return self._buffer
 
     def writable(self) -> bool:
         return True
@@ -36,30 +67,84 @@ class StreamToHost(io.TextIOBase):
         return False
 
     def fileno(self) -> int:
-        raise io.UnsupportedOperation("the sandbox's output streams have no file descriptor")
+        """The guest's fd 1/2; the host turns raw writes to them into stream messages too
+        (they bypass this stream's batching, as with ipykernel)."""
+        return _FILENOS[self.name]
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if not text:
             return 0
+        sibling = self.sibling
+        if sibling is not None and sibling._parts:
+            sibling.flush()
+        now = time.monotonic()
+        if not self._parts:
+            self._first_write = now
         self._parts.append(text)
         self._size += len(text)
-        now = time.monotonic()
-        if now - self._last_flush >= FLUSH_INTERVAL or self._size >= MAX_BUFFER:
+        if self._size >= MAX_BUFFER:
             self.flush()
+        elif (now - self._first_write >= FLUSH_INTERVAL
+              or ("\n" in text and now - self._last_send >= FLUSH_INTERVAL)):
+            self._send_complete_lines()
         return len(text)
 
     def flush(self) -> None:
+        """Send everything buffered."""
         if not self._parts:
             return
         text = "".join(self._parts)
         self._parts.clear()
         self._size = 0
-        self._last_flush = time.monotonic()
+        self._send(text)
+
+    # -- internals --------------------------------------------------------------------------
+    def _send_complete_lines(self) -> None:
+        """Send up to the last newline, or everything if no line is complete."""
+        text = "".join(self._parts)
+        cut = text.rfind("\n") + 1 or len(text)
+        rest = text[cut:]
+        self._parts[:] = [rest] if rest else []
+        self._size = len(rest)
+        self._send(text[:cut])
+
+    def _send(self, text: str) -> None:
+        self._last_send = self._first_write = time.monotonic()
         bridge.send("stream", {"name": self.name, "text": text})
 
 
-def flush_all(*streams: StreamToHost) -> None:
-    for stream in streams:
-        stream.flush()
+class _BinaryWriter(io.RawIOBase):
+    """``sys.stdout.buffer``: decodes UTF-8 (a character split over writes is kept whole)."""
+
+    def __init__(self, text: StreamToHost) -> None:
+        super().__init__()
+        self._text = text
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        text = self._decoder.decode(view.tobytes())
+        if text:
+            self._text.write(text)
+        return view.nbytes
+
+    def flush(self) -> None:
+        self._text.flush()
+
+    def fileno(self) -> int:
+        return self._text.fileno()
+
+
+def pair() -> tuple[StreamToHost, StreamToHost]:
+    """New stdout and stderr streams that keep each other's order."""
+    out, err = StreamToHost("stdout"), StreamToHost("stderr")
+    out.sibling, err.sibling = err, out
+    return out, err
+
+
+__all__ = ["FLUSH_INTERVAL", "MAX_BUFFER", "StreamToHost", "pair"]
