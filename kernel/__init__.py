@@ -1,0 +1,1 @@
+"""The "Sandboxed Python" Jupyter kernel: one kernel process owns one sandbox."""

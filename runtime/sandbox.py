@@ -388,6 +388,10 @@ class Sandbox:
     def is_complete(self, code: str) -> dict[str, Any]:
         return self._simple({"type": "is_complete", "code": code})
 
+    def history(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Answer a history_request (fields as in the Jupyter protocol) from the guest's IPython."""
+        return self._simple({**request, "type": "history"})
+
     def comm_info(self, target_name: str | None = None) -> dict[str, Any]:
         return self._simple({"type": "comm_info", "target_name": target_name})
 

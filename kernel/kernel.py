@@ -1,0 +1,237 @@
+"""``SandboxKernel``: a Jupyter kernel (ipykernel's ``Kernel`` base) that owns one sandbox.
+
+ipykernel speaks the protocol (channels, status, ordering, aborting queued cells after an error);
+this class turns each request into a call on the sandbox. Cells run on the sandbox's guest
+thread, so the kernel's event loop stays free for control messages (interrupt, kernel_info,
+shutdown) while a cell runs. Output produced by the guest is published on IOPub as it arrives,
+with the parent header of the request that caused it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import zmq
+from ipykernel.kernelbase import Kernel
+from IPython.core.error import StdinNotImplementedError
+from traitlets import Bool, Float, Int, Unicode, Enum as TraitEnum
+
+from jupyter_sandbox import __version__
+from jupyter_sandbox.runtime.config import HostFolderMode, Limits, SandboxConfig
+from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message, Sandbox
+
+from .positions import code_points_to_utf16, utf16_to_code_points
+
+MiB = 1 << 20
+_PASSED_THROUGH = {"stream", "display_data", "update_display_data", "execute_result", "error",
+                   "clear_output", "comm_open", "comm_msg", "comm_close"}
+
+
+class SandboxKernel(Kernel):
+    """Runs every cell inside a WebAssembly sandbox; see the package README for the limits."""
+
+    implementation = "jupyter-sandbox"
+    implementation_version = __version__
+    language = "python"
+    language_version = "3.15"
+    language_info = {
+        "name": "python",
+        "version": "3.15.0",
+        "mimetype": "text/x-python",
+        "file_extension": ".py",
+        "pygments_lexer": "ipython3",
+        "codemirror_mode": {"name": "ipython", "version": 3},
+        "nbconvert_exporter": "python",
+    }
+    help_links = [
+        {"text": "Python Reference", "url": "https://docs.python.org/3.15"},
+        {"text": "IPython Reference", "url": "https://ipython.readthedocs.io/en/stable/"},
+    ]
+
+    memory_limit_mib = Int(2048, help="Memory the sandbox's interpreter may use, in MiB.").tag(config=True)
+    cell_timeout = Float(0.0, help="Time limit per cell in seconds (0: none). The cell first gets "
+                         "a TimeoutError; if it does not stop, the interpreter is restarted.").tag(config=True)
+    timeout_grace = Float(3.0, help="Seconds a timed-out cell has to stop before a hard stop.").tag(config=True)
+    output_limit_mib = Float(8.0, help="Output per cell in MiB; beyond it output is dropped "
+                             "with one notice.").tag(config=True)
+    workspace_quota_mib = Int(1024, help="Bytes the sandbox may write (to /workspace and /tmp), in MiB.").tag(config=True)
+    workspace_max_files = Int(20_000, help="Files and folders the sandbox may create.").tag(config=True)
+    host_folder_mode = TraitEnum(
+        [m.value for m in HostFolderMode], default_value=HostFolderMode.OVERLAY.value,
+        help="How the notebook's folder appears at /workspace: 'off' (not at all), 'readonly' "
+             "(visible, host files cannot change), 'overlay' (visible, changes stay private).",
+    ).tag(config=True)
+    host_folder = Unicode("", help="The host folder shown at /workspace; default: the kernel's "
+                          "working directory (the notebook's folder).").tag(config=True)
+    allow_stdin_default = Bool(True, help="Forward input() to the front end when it allows it.").tag(config=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for msg_type in ("comm_open", "comm_msg", "comm_close"):
+            self.shell_handlers[msg_type] = self._comm_from_front_end
+        self._interrupted = threading.Event()
+        self.sandbox = Sandbox(self._sandbox_config())
+
+    # -- configuration ----------------------------------------------------------------------
+    def limits(self) -> Limits:
+        return Limits(
+            memory_bytes=self.memory_limit_mib * MiB,
+            output_bytes=int(self.output_limit_mib * MiB),
+            cell_timeout=self.cell_timeout or None,
+            timeout_grace=self.timeout_grace,
+            workspace_bytes=self.workspace_quota_mib * MiB,
+            workspace_files=self.workspace_max_files,
+        )
+
+    def _sandbox_config(self) -> SandboxConfig:
+        mode = HostFolderMode(self.host_folder_mode)
+        folder = Path(self.host_folder or os.getcwd()) if mode is not HostFolderMode.OFF else None
+        return SandboxConfig(limits=self.limits(), host_folder=folder, host_folder_mode=mode)
+
+    @property
+    def banner(self) -> str:  # type: ignore[override]
+        limits = self.limits()
+        timeout = f"{limits.cell_timeout:g} s per cell" if limits.cell_timeout else "no time limit"
+        return (f"Sandboxed Python 3.15 (jupyter-sandbox {__version__}): your code runs inside a "
+                f"WebAssembly sandbox with no network, no processes and no access to host files "
+                f"outside /workspace.\nLimits: {limits.memory_bytes // MiB} MiB memory, {timeout}, "
+                f"{limits.workspace_bytes // MiB} MiB workspace, notebook folder: "
+                f"{self.host_folder_mode}.")
+
+    # -- publishing ---------------------------------------------------------------------
+    def _publisher(self, parent: dict[str, Any]) -> Callable[[Message], None]:
+        def publish(message: Message) -> None:
+            msg_type = message["msg_type"]
+            if msg_type not in _PASSED_THROUGH or self.session is None:
+                return
+            self.session.send(self.iopub_socket, msg_type, message["content"], parent=parent,
+                              ident=self._topic(msg_type), metadata=message.get("metadata") or {})
+
+        return publish
+
+    # -- execute ------------------------------------------------------------------------
+    async def do_execute(self, code: str, silent: bool, store_history: bool = True,
+                         user_expressions: dict[str, str] | None = None,
+                         allow_stdin: bool = False, *, cell_meta: Any = None,
+                         cell_id: str | None = None) -> dict[str, Any]:
+        parent = self.get_parent("shell")
+        ident = self._get_shell_context_var(self._shell_parent_ident)
+        self._interrupted.clear()
+        input_handler = self._input_handler(parent, ident) if allow_stdin else None
+        reply: ExecuteReply = await asyncio.to_thread(
+            self.sandbox.execute, code, self._publisher(parent), silent=silent,
+            store_history=store_history, user_expressions=user_expressions or {},
+            input_handler=input_handler)
+        self.execution_count = reply.execution_count
+        if reply.status == "ok":
+            return {"status": "ok", "execution_count": reply.execution_count,
+                    "user_expressions": reply.user_expressions, "payload": []}
+        if reply.restarted and self.session is not None:
+            self.session.send(self.iopub_socket, "error",
+                              {"ename": reply.ename, "evalue": reply.evalue,
+                               "traceback": reply.traceback},
+                              parent=parent, ident=self._topic("error"))
+        return {"status": "error", "execution_count": reply.execution_count,
+                "ename": reply.ename, "evalue": reply.evalue, "traceback": reply.traceback,
+                "user_expressions": {}, "payload": []}
+
+    # -- stdin --------------------------------------------------------------------------
+    def _input_handler(self, parent: dict[str, Any], ident: Any) -> Callable[[str, bool], str]:
+        def ask(prompt: str, password: bool) -> str:
+            return self._ask_front_end(prompt, password, parent, ident)
+
+        return ask
+
+    def _ask_front_end(self, prompt: str, password: bool, parent: dict[str, Any], ident: Any) -> str:
+        """Send input_request and wait for input_reply; an interrupt ends the wait."""
+        assert self.session is not None  # noqa: S101 - set by the kernel app
+        while True:  # drop stale replies
+            try:
+                self.stdin_socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.ZMQError:
+                break
+        self.session.send(self.stdin_socket, "input_request",
+                          {"prompt": prompt, "password": password}, parent, ident=ident)
+        while True:
+            if self._interrupted.is_set():
+                raise KeyboardInterrupt
+            ready, _, _ = zmq.select([self.stdin_socket], [], [], 0.02)
+            if ready:
+                _ident, reply = self.session.recv(self.stdin_socket)
+                if reply is not None:
+                    value = str(reply["content"].get("value", ""))
+                    if value == "\x04":
+                        raise EOFError
+                    return value
+
+    # -- control ------------------------------------------------------------------------
+    async def interrupt_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        self._interrupted.set()
+        self.sandbox.interrupt()
+        if self.session is not None:
+            self.session.send(stream, "interrupt_reply", {"status": "ok"}, parent, ident=ident)
+
+    async def do_shutdown(self, restart: bool) -> dict[str, Any]:
+        await asyncio.to_thread(self.sandbox.close)
+        return {"status": "ok", "restart": restart}
+
+    # -- introspection ------------------------------------------------------------------
+    async def do_complete(self, code: str, cursor_pos: int | None) -> dict[str, Any]:
+        position = utf16_to_code_points(code, len(code) if cursor_pos is None else cursor_pos)
+        reply = await asyncio.to_thread(self.sandbox.complete, code, position)
+        for key in ("cursor_start", "cursor_end"):
+            if key in reply:
+                reply[key] = code_points_to_utf16(code, int(reply[key]))
+        reply.setdefault("status", "ok")
+        reply.setdefault("metadata", {})
+        return reply
+
+    async def do_inspect(self, code: str, cursor_pos: int, detail_level: int = 0,
+                         omit_sections: Any = ()) -> dict[str, Any]:
+        position = utf16_to_code_points(code, cursor_pos)
+        reply = await asyncio.to_thread(self.sandbox.inspect, code, position, detail_level)
+        reply.setdefault("status", "ok")
+        return reply
+
+    async def do_is_complete(self, code: str) -> dict[str, Any]:
+        return await asyncio.to_thread(self.sandbox.is_complete, code)
+
+    async def do_history(self, hist_access_type: str, output: bool, raw: bool,
+                         session: int | None = None, start: int | None = None,
+                         stop: int | None = None, n: int | None = None,
+                         pattern: str | None = None, unique: bool = False) -> dict[str, Any]:
+        request = {"hist_access_type": hist_access_type, "output": output, "raw": raw,
+                   "session": session, "start": start, "stop": stop, "n": n,
+                   "pattern": pattern, "unique": unique}
+        reply = await asyncio.to_thread(self.sandbox.history, request)
+        return {"status": "ok", "history": [tuple(entry) for entry in reply.get("history", [])]}
+
+    # -- comms --------------------------------------------------------------------------
+    async def _comm_from_front_end(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        await asyncio.to_thread(self.sandbox.comm_message, parent["header"]["msg_type"],
+                                parent["content"], self._publisher(parent),
+                                [bytes(b) for b in parent.get("buffers") or []])
+
+    async def comm_info_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        target = parent["content"].get("target_name")
+        reply = await asyncio.to_thread(self.sandbox.comm_info, target)
+        if self.session is not None:
+            self.session.send(stream, "comm_info_reply",
+                              {"status": "ok", "comms": reply.get("comms", {})}, parent, ident)
+
+
+def main() -> None:
+    """Entry point of the kernelspec: ``python -m jupyter_sandbox.kernel -f CONNECTION_FILE``."""
+    from ipykernel.kernelapp import IPKernelApp
+
+    IPKernelApp.launch_instance(kernel_class=SandboxKernel)
+
+
+__all__ = ["SandboxKernel", "StdinNotImplementedError", "main"]
+del sys
