@@ -131,7 +131,7 @@ class SandboxKernel(Kernel):
         self.execution_count = reply.execution_count
         if reply.status == "ok":
             return {"status": "ok", "execution_count": reply.execution_count,
-                    "user_expressions": reply.user_expressions, "payload": []}
+                    "user_expressions": reply.user_expressions, "payload": reply.payload}
         if reply.restarted and self.session is not None:
             self.session.send(self.iopub_socket, "error",
                               {"ename": reply.ename, "evalue": reply.evalue,

@@ -65,6 +65,8 @@ class ExecuteReply:
     ename: str = ""
     evalue: str = ""
     traceback: list[str] = field(default_factory=list)
+    #: IPython payloads (the pager's ``obj?`` output), as in ipykernel's reply.
+    payload: list[dict[str, Any]] = field(default_factory=list)
     #: Set when the cell killed the interpreter and the sandbox was started again.
     restarted: bool = False
 
@@ -337,7 +339,8 @@ class Sandbox:
             status=reply.get("status", "error"), execution_count=self.execution_count,
             user_expressions=reply.get("user_expressions") or {},
             ename=reply.get("ename", ""), evalue=reply.get("evalue", ""),
-            traceback=list(reply.get("traceback") or []))
+            traceback=list(reply.get("traceback") or []),
+            payload=list(reply.get("payload") or []))
 
     def _start_watchdog(self, cell: _Cell) -> threading.Event | None:
         """Enforce the per-cell time limit: a soft TimeoutError, then after a grace period a

@@ -10,7 +10,9 @@ def execute(shell: Any, request: dict[str, Any]) -> dict[str, Any]:
     store_history = bool(request.get("store_history", True)) and not silent
     shell.last_error = None
     result = shell.run_cell(request.get("code", ""), store_history=store_history, silent=silent)
-    reply: dict[str, Any] = {"execution_count": shell.execution_count - 1}
+    reply: dict[str, Any] = {"execution_count": shell.execution_count - 1,
+                             "payload": shell.payload_manager.read_payload()}
+    shell.payload_manager.clear_payload()
     failed = result.error_before_exec is not None or result.error_in_exec is not None
     if failed:
         error = shell.last_error or _describe(result.error_before_exec or result.error_in_exec)

@@ -21,4 +21,7 @@ def history(shell: Any, request: dict[str, Any]) -> dict[str, Any]:
                                  n=request.get("n"), unique=bool(request.get("unique")))
     else:
         entries = []
-    return {"status": "ok", "history": [list(entry) for entry in entries]}
+    # IPython numbers the current session 0 in some answers; the protocol wants the real one.
+    current = manager.session_number
+    return {"status": "ok",
+            "history": [[entry[0] or current, *entry[1:]] for entry in entries]}
