@@ -7,8 +7,9 @@ request or the end of the turn. A write sends
 * every complete line buffered so far, when ``FLUSH_INTERVAL`` has passed since the last
   message (so ``print('hi')`` arrives as one ``'hi\\n'`` and a fast loop of prints as a few
   large messages), keeping an unfinished line for later;
-* the complete lines, or if there are none the unfinished one, when the oldest buffered text
-  has waited ``FLUSH_INTERVAL`` (a progress bar that redraws with ``\\r`` shows progress);
+* before adding its text, the complete lines buffered, or if there are none the unfinished
+  one, when the oldest of them has waited ``FLUSH_INTERVAL`` (a progress bar that redraws
+  with ``\\r`` shows each step as the next one starts);
 * everything, when more than ``MAX_BUFFER`` characters are waiting.
 
 Before a stream sends, its sibling sends what it holds, so stdout and stderr keep their order.
@@ -80,14 +81,15 @@ class StreamToHost(io.TextIOBase):
         if sibling is not None and sibling._parts:
             sibling.flush()
         now = time.monotonic()
+        if self._parts and now - self._first_write >= FLUSH_INTERVAL:
+            self._send_complete_lines()  # what waited that long goes before the new text
         if not self._parts:
             self._first_write = now
         self._parts.append(text)
         self._size += len(text)
         if self._size >= MAX_BUFFER:
             self.flush()
-        elif (now - self._first_write >= FLUSH_INTERVAL
-              or ("\n" in text and now - self._last_send >= FLUSH_INTERVAL)):
+        elif "\n" in text and now - self._last_send >= FLUSH_INTERVAL:
             self._send_complete_lines()
         return len(text)
 
