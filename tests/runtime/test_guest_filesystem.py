@@ -137,7 +137,7 @@ def test_invalid_utf8_on_stdout_does_not_break_the_host(run) -> None:
                           "os.write(2, b'\\xa9\\n'); print('after')")
     assert reply.status == "ok"
     assert stream_text(messages) == "ok \ufffd\ufffd end\nafter\n"
-    assert stream_text(messages, "stderr") == "©\n"  # split UTF-8 sequences are joined
+    assert stream_text(messages, "stderr") == "é\n"  # a split UTF-8 sequence is joined
 
 
 # -- quota inside the guest --------------------------------------------------------------------
@@ -273,7 +273,7 @@ def test_sleep_is_accurate(run) -> None:
         print(json.dumps(durations + [time.monotonic() - m0, time.time() - t0]))
     """)
     for wanted, got in zip((0.001, 0.05, 0.2, 0.1, 0.1), result):
-        assert wanted <= got < wanted + 0.1, (wanted, got)
+        assert wanted <= got < wanted + 0.15, (wanted, got)
 
 
 # -- WASI correctness --------------------------------------------------------------------------
