@@ -7,6 +7,11 @@ and ends with ``{"op": "reply", "content": {...}}``. While working it may send:
 * ``{"op": "message", "msg_type": ..., "content": {...}, "metadata": {...}}`` — Jupyter-shaped
   output: ``stream``, ``display_data``, ``update_display_data``, ``clear_output``,
   ``execute_result``, ``error``, ``comm_open``, ``comm_msg``, ``comm_close``. Reply ``{}``.
+  Contents are the Jupyter protocol's; bytes in a display bundle (``_repr_png_``) arrive as
+  base64 text, as jupyter_client sends them. A comm message's content is ``comm_id``, ``data``
+  (plus ``target_name``/``target_module`` for ``comm_open``) and, only when the comm sent
+  binary buffers, ``buffers``: a list of base64 strings, which the kernel layer removes from
+  the content and sends as the message's binary buffers.
 * ``{"op": "input", "prompt": str, "password": bool}`` → ``{"value": str}`` or
   ``{"error": str}`` (the front end does not allow input; the guest raises
   ``StdinNotImplementedError``).
@@ -24,7 +29,10 @@ Requests (``"type"`` field) and their replies:
 * ``inspect``: ``code``, ``cursor_pos``, ``detail_level`` → ``found``, ``data``, ``metadata``.
 * ``is_complete``: ``code`` → ``status``, ``indent``.
 * ``comm``: ``msg_type`` (``comm_open``/``comm_msg``/``comm_close``), ``content`` and
-  ``buffers`` (base64) from the front end → ``{}``.
+  ``buffers`` (base64) from the front end → ``status`` (``ok``, or ``error`` with ``ename``
+  and ``evalue`` for a malformed request). The guest's handlers see the buffers as
+  ``memoryview``s in ``msg["buffers"]``, as under ipykernel; what they print or display, and
+  the comm messages they send back, arrive as output messages of this request.
 * ``comm_info``: ``target_name`` → ``comms``.
 * ``history``: parameters of a history_request → ``history``.
 """
