@@ -29,8 +29,9 @@ from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message, Sandbox
 from .positions import code_points_to_utf16, utf16_to_code_points
 
 MiB = 1 << 20
-_PASSED_THROUGH = {"stream", "display_data", "update_display_data", "execute_result", "error",
-                   "clear_output", "comm_open", "comm_msg", "comm_close"}
+_OUTPUT = {"stream", "display_data", "update_display_data", "execute_result", "error",
+           "clear_output"}
+_COMM = {"comm_open", "comm_msg", "comm_close"}
 
 
 class SandboxKernel(Kernel):
@@ -105,10 +106,14 @@ class SandboxKernel(Kernel):
                 f"{self.host_folder_mode}.")
 
     # -- publishing ---------------------------------------------------------------------
-    def _publisher(self, parent: dict[str, Any]) -> Callable[[Message], None]:
+    def _publisher(self, parent: dict[str, Any], silent: bool = False) -> Callable[[Message], None]:
+        """Publish guest messages on IOPub under ``parent``. Silent requests publish no output
+        (the protocol's meaning of ``silent``), only comm traffic."""
+        passed = _COMM if silent else _OUTPUT | _COMM
+
         def publish(message: Message) -> None:
             msg_type = message["msg_type"]
-            if msg_type not in _PASSED_THROUGH or self.session is None:
+            if msg_type not in passed or self.session is None:
                 return
             self.session.send(self.iopub_socket, msg_type, message["content"], parent=parent,
                               ident=self._topic(msg_type), metadata=message.get("metadata") or {})
@@ -125,7 +130,7 @@ class SandboxKernel(Kernel):
         self._interrupted.clear()
         input_handler = self._input_handler(parent, ident) if allow_stdin else None
         reply: ExecuteReply = await asyncio.to_thread(
-            self.sandbox.execute, code, self._publisher(parent), silent=silent,
+            self.sandbox.execute, code, self._publisher(parent, silent), silent=silent,
             store_history=store_history, user_expressions=user_expressions or {},
             input_handler=input_handler)
         self.execution_count = reply.execution_count

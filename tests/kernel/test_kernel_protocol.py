@@ -1,0 +1,207 @@
+"""Protocol behaviour of the sandboxed-python kernel beyond the conformance suite, through a
+real kernel process and jupyter_client."""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager, start_new_kernel
+
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def kernel() -> Iterator[tuple[KernelManager, BlockingKernelClient]]:
+    km, kc = start_new_kernel(kernel_name="sandboxed-python")
+    yield km, kc
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+def _collect(kc: BlockingKernelClient, msg_id: str) -> list[dict]:
+    """IOPub messages of one request, up to its idle status."""
+    messages = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=TIMEOUT)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        messages.append(msg)
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return messages
+
+
+def _shell_reply(kc: BlockingKernelClient, msg_id: str) -> dict:
+    """The reply to ``msg_id``, returned once the kernel is idle again (after an error the
+    kernel schedules the end of its abort window before going idle)."""
+    while True:
+        reply = kc.get_shell_msg(timeout=TIMEOUT)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            break
+    while True:
+        msg = kc.get_iopub_msg(timeout=TIMEOUT)
+        if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "idle"):
+            return reply
+
+
+def test_kernelspec_is_listed_with_sandbox_metadata():
+    out = subprocess.run([sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    import json
+
+    spec = json.loads(out)["kernelspecs"]["sandboxed-python"]["spec"]
+    assert spec["display_name"] == "Sandboxed Python"
+    assert spec["interrupt_mode"] == "message"
+    assert spec["metadata"]["sandboxed"] is True
+
+
+def test_kernel_info_banner_names_sandbox_and_limits(kernel):
+    _, kc = kernel
+    info = kc.kernel_info(reply=True, timeout=TIMEOUT)["content"]
+    assert "sandbox" in info["banner"].lower()
+    assert "MiB memory" in info["banner"]
+    assert info["language_info"]["version"].startswith("3.15")
+    assert info["implementation"] == "jupyter-sandbox"
+
+
+def test_status_busy_then_idle_with_parent_header(kernel):
+    _, kc = kernel
+    msg_id = kc.execute("print('hi')")
+    messages = _collect(kc, msg_id)
+    kinds = [m["msg_type"] for m in messages]
+    assert kinds[0] == "status" and messages[0]["content"]["execution_state"] == "busy"
+    assert "execute_input" in kinds
+    assert [m["content"]["text"] for m in messages if m["msg_type"] == "stream"] == ["hi\n"]
+    assert all(m["parent_header"]["msg_id"] == msg_id for m in messages)
+
+
+def test_interrupt_request_stops_cell_and_keeps_state(kernel):
+    km, kc = kernel
+    kc.execute_interactive("kept = 'value'", timeout=TIMEOUT)
+    msg_id = kc.execute("print('running', flush=True)\nwhile True:\n    pass")
+    while True:  # wait until the loop is really running
+        msg = kc.get_iopub_msg(timeout=TIMEOUT)
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+            break
+    sent = time.monotonic()
+    km.interrupt_kernel()
+    reply = _shell_reply(kc, msg_id)
+    assert time.monotonic() - sent < 2
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    assert kc.execute_interactive("kept", timeout=TIMEOUT)["content"]["status"] == "ok"
+
+
+def test_control_channel_answers_while_cell_runs(kernel):
+    km, kc = kernel
+    msg_id = kc.execute("import time\ntime.sleep(3)")
+    started = time.monotonic()
+    kc.control_channel.send(kc.session.msg("kernel_info_request"))
+    reply = kc.control_channel.get_msg(timeout=TIMEOUT)
+    assert reply["msg_type"] == "kernel_info_reply"
+    assert time.monotonic() - started < 2.5
+    km.interrupt_kernel()
+    _shell_reply(kc, msg_id)
+
+
+def test_stop_on_error_aborts_queued_cells(kernel):
+    _, kc = kernel
+    first = kc.execute("raise RuntimeError('first fails')")
+    second = kc.execute("print('must not run')")
+    assert _shell_reply(kc, first)["content"]["status"] == "error"
+    assert kc.get_shell_msg(timeout=TIMEOUT)["content"]["status"] == "aborted"
+    assert second
+
+
+def test_input_request_round_trip(kernel):
+    _, kc = kernel
+    msg_id = kc.execute("name = input('Who? ')\nprint('hello', name)", allow_stdin=True)
+    request = kc.get_stdin_msg(timeout=TIMEOUT)
+    assert request["content"]["prompt"] == "Who? "
+    assert request["content"]["password"] is False
+    kc.input("sandbox")
+    messages = _collect(kc, msg_id)
+    assert "hello sandbox\n" in "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream")
+
+
+def test_getpass_is_a_password_request(kernel):
+    _, kc = kernel
+    msg_id = kc.execute("import getpass\nsecret = getpass.getpass('Key: ')\nlen(secret)",
+                        allow_stdin=True)
+    request = kc.get_stdin_msg(timeout=TIMEOUT)
+    assert request["content"]["password"] is True
+    kc.input("abc")
+    assert _shell_reply(kc, msg_id)["content"]["status"] == "ok"
+
+
+def test_input_without_stdin_is_a_clear_error(kernel):
+    _, kc = kernel
+    msg_id = kc.execute("input('x')", allow_stdin=False)
+    reply = _shell_reply(kc, msg_id)
+    assert reply["content"]["status"] == "error"
+    assert "StdinNotImplementedError" in reply["content"]["ename"]
+
+
+def test_interrupt_while_waiting_for_input(kernel):
+    km, kc = kernel
+    msg_id = kc.execute("input('wait: ')", allow_stdin=True)
+    kc.get_stdin_msg(timeout=TIMEOUT)
+    km.interrupt_kernel()
+    reply = _shell_reply(kc, msg_id)
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+
+
+def test_completion_positions_are_utf16(kernel):
+    _, kc = kernel
+    kc.execute_interactive("emoji_value = 1", timeout=TIMEOUT)
+    code = "s = '😀'; emoji_v"
+    utf16_length = len(code.encode("utf-16-le")) // 2
+    reply = kc.complete(code, utf16_length, reply=True, timeout=TIMEOUT)["content"]
+    assert "emoji_value" in reply["matches"]
+    assert reply["cursor_end"] == utf16_length
+    assert reply["cursor_start"] == utf16_length - len("emoji_v")
+
+
+def test_restart_gives_a_fresh_sandbox():
+    km, kc = start_new_kernel(kernel_name="sandboxed-python")
+    try:
+        kc.execute_interactive("marker = 1", timeout=TIMEOUT)
+        km.restart_kernel(now=True)
+        kc.wait_for_ready(timeout=TIMEOUT)
+        reply = kc.execute_interactive("marker", timeout=TIMEOUT)
+        assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] == "NameError"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_user_expressions(kernel):
+    _, kc = kernel
+    reply = kc.execute_interactive("a = 6", user_expressions={"double": "a * 2"}, timeout=TIMEOUT)
+    result = reply["content"]["user_expressions"]["double"]
+    assert result["status"] == "ok"
+    assert result["data"]["text/plain"] == "12"
+
+
+def test_silent_execution_has_no_output_and_no_count(kernel):
+    _, kc = kernel
+    before = kc.execute_interactive("1", timeout=TIMEOUT)["content"]["execution_count"]
+    outputs: queue.SimpleQueue = queue.SimpleQueue()
+    kc.execute_interactive("print('quiet')", silent=True, output_hook=outputs.put, timeout=TIMEOUT)
+    assert not any(m["msg_type"] == "stream" for m in iter_queue(outputs))
+    after = kc.execute_interactive("1", timeout=TIMEOUT)["content"]["execution_count"]
+    assert after == before + 1
+
+
+def iter_queue(q: queue.SimpleQueue) -> list:
+    items = []
+    while not q.empty():
+        items.append(q.get())
+    return items
