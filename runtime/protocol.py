@@ -23,7 +23,9 @@ Requests (``"type"`` field) and their replies:
 
 * ``execute``: ``code``, ``silent``, ``store_history``, ``user_expressions``, ``allow_stdin``
   → ``status`` (``ok`` / ``error`` / ``aborted``), ``execution_count``, ``user_expressions``,
-  and for errors ``ename``, ``evalue``, ``traceback``.
+  ``payload`` (ipykernel's execute_reply payloads: ``{"source": "page", "data", "start"}``
+  from ``obj?``, ``{"source": "set_next_input", "text", "replace"}``), and for errors
+  ``ename``, ``evalue``, ``traceback``.
 * ``complete``: ``code``, ``cursor_pos`` (in code points) → ``matches``, ``cursor_start``,
   ``cursor_end``, ``metadata``.
 * ``inspect``: ``code``, ``cursor_pos``, ``detail_level`` → ``found``, ``data``, ``metadata``.

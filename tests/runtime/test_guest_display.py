@@ -95,3 +95,12 @@ def test_runtime_error_traceback_is_rendered_by_ipython(run):
     text = re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(of_type(messages, "error")[0]["traceback"]))
     assert "inner()" in text and "Traceback (most recent call last)" in text
     assert "Unexpected exception formatting exception" not in stream_text(messages, "stderr")
+
+
+def test_help_goes_to_the_page_payload(run):
+    """``obj?`` fills the execute reply's payload (the pager) instead of printing, as ipykernel."""
+    reply, messages = run("get_ipython().run_line_magic('pinfo', 'len')\n"
+                          "[p['source'] for p in get_ipython().payload_manager.read_payload()]")
+    assert reply.status == "ok"
+    assert stream_text(messages) == ""
+    assert of_type(messages, "execute_result")[0]["data"]["text/plain"] == "['page']"

@@ -87,9 +87,10 @@ def set_up(request: dict[str, Any]) -> SandboxShell:
 
     # `obj?` pages into the execute reply's payload, as in ipykernel.
     shell.set_hook("show_in_pager", page.as_hook(payloadpage.page), 99)
-    from . import comms
+    from . import comms, magics
 
     comms.install()
+    magics.register(shell)
     return shell
 
 

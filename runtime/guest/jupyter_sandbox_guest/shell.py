@@ -70,6 +70,18 @@ class SandboxShell(InteractiveShell):
         self.last_error = error
         bridge.send("error", error)
 
+    def init_hooks(self) -> None:
+        """``obj?`` and ``%page`` fill the execute reply's ``page`` payload (as ipykernel)."""
+        super().init_hooks()
+        from IPython.core import page, payloadpage
+
+        self.set_hook("show_in_pager", page.as_hook(payloadpage.page), 99)
+
+    def set_next_input(self, text: str, replace: bool = False) -> None:
+        """``%load`` and friends: a ``set_next_input`` payload, as ipykernel."""
+        self.payload_manager.write_payload(
+            {"source": "set_next_input", "text": text, "replace": replace})
+
     def system(self, cmd: str) -> None:  # type: ignore[override]
         raise OSError("the sandbox cannot run shell commands (no processes inside WebAssembly)")
 
