@@ -114,21 +114,24 @@ def _file_digest(path: Path) -> str:
 
 def _stamp(path: Path) -> list[int]:
     st = path.stat()
-    return [st.st_size, st.st_mtime_ns, st.st_ino]
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
 
 
 def _cached_file_is_sound(paths: CachePaths) -> bool:
     """True when the cached file is the one we wrote, byte for byte.
 
-    Hashing 300 MB costs ~0.4 s, so the hash is checked only when the file's size, mtime or
-    inode differ from what was recorded at write time (any in-place change alters them).
+    Hashing 300 MB costs ~0.4 s, so the hash is checked only when the file's size, mtime,
+    inode or ctime differ from what was recorded at write time. Any write alters the ctime,
+    even one that puts the old mtime back. (Sidecars written before the ctime was recorded
+    hold three numbers; their prefix is compared.)
     """
     try:
         meta = json.loads(paths.sidecar.read_text())
         stamp = _stamp(paths.module)
         if stamp[0] != meta["size"]:
             return False
-        if stamp == meta["stamp"]:
+        recorded = meta["stamp"]
+        if len(recorded) >= 3 and stamp[: len(recorded)] == recorded:
             return True
         return _file_digest(paths.module) == meta["blake2b"]
     except (OSError, ValueError, KeyError, TypeError):

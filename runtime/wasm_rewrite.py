@@ -27,6 +27,10 @@ def _read_uleb(data: bytes | memoryview, pos: int) -> tuple[int, int]:
     """Decode an unsigned LEB128 at ``pos``; return (value, position after it)."""
     result = shift = 0
     while True:
+        if pos >= len(data):
+            raise WasmRewriteError("truncated module: a number runs past the end of the file")
+        if shift > 63:
+            raise WasmRewriteError(f"malformed module: over-long number at offset {pos}")
         byte = data[pos]
         pos += 1
         result |= (byte & 0x7F) << shift
@@ -49,6 +53,8 @@ def _uleb(value: int) -> bytes:
 
 def _read_name(data: bytes | memoryview, pos: int) -> tuple[str, int]:
     length, pos = _read_uleb(data, pos)
+    if pos + length > len(data):
+        raise WasmRewriteError("truncated module: a name runs past the end of the file")
     return bytes(data[pos : pos + length]).decode("utf-8", "replace"), pos + length
 
 
