@@ -74,3 +74,13 @@ def test_interrupt_stops_an_awaited_sleep(sandbox):
     reply = sandbox.execute("await asyncio.sleep(0, result=5)", messages.append)
     assert reply.status == "ok"
     assert result_text(messages) == "5"
+
+
+def test_to_thread_runs_without_threads(run):
+    reply, messages = run("import asyncio\ndef work(a, b):\n    return a * b\n"
+                          "def fail():\n    raise ValueError('from worker')\n"
+                          "product = await asyncio.to_thread(work, 6, 7)\n"
+                          "try:\n    await asyncio.get_running_loop().run_in_executor(None, fail)\n"
+                          "except ValueError as exc:\n    caught = str(exc)\nproduct, caught")
+    assert reply.status == "ok", reply.evalue
+    assert result_text(messages) == "(42, 'from worker')"

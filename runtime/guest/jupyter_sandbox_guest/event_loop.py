@@ -3,7 +3,8 @@
 asyncio's default loop opens a self-pipe with ``socket.socketpair()``, which WASI lacks, so
 ``asyncio.new_event_loop()``, ``asyncio.run()`` and IPython's top-level ``await`` all fail. No
 other thread or signal handler can wake the loop here, so it needs no self-pipe: when it has
-only timers to wait for it simply sleeps until the next one is due.
+only timers to wait for it simply sleeps until the next one is due. There are no threads either, so the default executor runs its work at
+once, in the loop's own thread.
 """
 
 from __future__ import annotations
@@ -57,6 +58,20 @@ class SandboxEventLoop(asyncio.SelectorEventLoop):
 
     def _process_self_data(self, data: bytes) -> None:
         pass
+
+    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+        """Without an explicit executor, call ``func`` at once (the default thread pool cannot
+        start threads here), so ``asyncio.to_thread`` works, though it blocks the loop."""
+        if executor is not None:
+            return super().run_in_executor(executor, func, *args)
+        future = self.create_future()
+        try:
+            future.set_result(func(*args))
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever awaits the future
+            future.set_exception(exc)
+        return future
 
 
 class SandboxEventLoopPolicy(asyncio.events._BaseDefaultEventLoopPolicy):  # type: ignore[name-defined]

@@ -62,7 +62,9 @@ def sandbox_magic(line: str) -> None:
     elif words[0] == "files":
         print(_files_text(os.path.abspath(words[1] if len(words) > 1 else ".")))
     else:
-        raise ValueError(f"unknown %sandbox command {words[0]!r}; use %sandbox or %sandbox files")
+        from IPython.core.error import UsageError
+
+        raise UsageError(f"unknown %sandbox command {words[0]!r}; use %sandbox or %sandbox files")
 
 
 def register(shell: Any) -> None:
