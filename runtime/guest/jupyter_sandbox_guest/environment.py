@@ -83,10 +83,7 @@ def set_up(request: dict[str, Any]) -> SandboxShell:
     os._exit = _exit
     shell = SandboxShell.instance()
     shell.execution_count = int(request.get("execution_count") or 0) + 1
-    from IPython.core import page, payloadpage
-
-    # `obj?` pages into the execute reply's payload, as in ipykernel.
-    shell.set_hook("show_in_pager", page.as_hook(payloadpage.page), 99)
+    # `obj?` pages into the execute reply's payload: SandboxShell.init_hooks, as in ipykernel.
     from . import comms, magics
 
     comms.install()
