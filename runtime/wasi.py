@@ -75,13 +75,28 @@ class DirHandle:
 
 @dataclass
 class FileHandle:
-    """An open regular file: a host fd, and the mount whose quota its growth charges."""
+    """An open regular file: a host fd, and the mount whose quota its growth charges.
+
+    ``orphan_bytes``: growth charged while the file was already unlinked (``TemporaryFile``
+    unlinks at once and writes on). Unlinking refunded only the size it had then, so these
+    bytes are refunded when the handle closes and the host frees them.
+    """
 
     guest_path: str
     host_fd: int
     writable: bool
     append: bool
     quota_mount: LayeredMount | None = None
+    orphan_bytes: int = 0
+
+    def release(self) -> None:
+        """Close the host fd and give back what the quota still holds for an unlinked file."""
+        try:
+            os.close(self.host_fd)
+        finally:
+            if self.orphan_bytes and self.quota_mount and self.quota_mount.quota:
+                self.quota_mount.quota.charge(-self.orphan_bytes, 0)
+            self.orphan_bytes = 0
 
 
 Handle = StdStream | DirHandle | FileHandle
@@ -109,9 +124,9 @@ class WasiState:
         for handle in self.fds.values():
             if isinstance(handle, FileHandle):
                 try:
-                    os.close(handle.host_fd)
+                    handle.release()
                 except OSError:
-                    pass
+                    pass  # already closed on the host: nothing left to free
         self.fds.clear()
 
 
@@ -314,7 +329,7 @@ class Wasi:
         if handle is None:
             return int(Errno.BADF)
         if isinstance(handle, FileHandle):
-            os.close(handle.host_fd)
+            handle.release()
         return 0
 
     def fd_sync(self, caller: wasmtime.Caller, fd: int) -> int:
@@ -365,22 +380,41 @@ class Wasi:
             raise WasiError(Errno.BADF, "not open for writing")
         return handle
 
-    def _charge_growth(self, handle: FileHandle, end: int) -> None:
+    def _charge_growth(self, handle: FileHandle, end: int) -> int:
+        """Charge the quota for growing the file to ``end``; return the bytes charged."""
         if handle.quota_mount is None or handle.quota_mount.quota is None:
+            return 0
+        st = os.fstat(handle.host_fd)
+        if end <= st.st_size:
+            return 0
+        handle.quota_mount.quota.charge(end - st.st_size, 0)
+        if st.st_nlink == 0:
+            handle.orphan_bytes += end - st.st_size
+        return end - st.st_size
+
+    def _refund(self, handle: FileHandle, nbytes: int) -> None:
+        """Give back ``nbytes`` of this file's charge (it shrank, or a write failed)."""
+        quota = handle.quota_mount.quota if handle.quota_mount else None
+        if quota is None or nbytes <= 0:
             return
-        size = os.fstat(handle.host_fd).st_size
-        if end > size:
-            handle.quota_mount.quota.charge(end - size, 0)
+        if os.fstat(handle.host_fd).st_nlink == 0:
+            # Unlinking already refunded the size it had then; only later growth is still held.
+            nbytes = min(nbytes, handle.orphan_bytes)
+            handle.orphan_bytes -= nbytes
+        quota.charge(-nbytes, 0)
 
     def fd_filestat_set_size(self, caller: wasmtime.Caller, fd: int, size: int) -> int:
         handle = self._writable_file(fd)
         if size < 0:
             return int(Errno.INVAL)
         old = os.fstat(handle.host_fd).st_size
-        self._charge_growth(handle, size)
-        os.ftruncate(handle.host_fd, size)
-        if size < old and handle.quota_mount and handle.quota_mount.quota:
-            handle.quota_mount.quota.charge(size - old, 0)
+        charged = self._charge_growth(handle, size)
+        try:
+            os.ftruncate(handle.host_fd, size)
+        except OSError:
+            self._refund(handle, charged)
+            raise
+        self._refund(handle, old - size)
         return 0
 
     def _times(self, atime: int, mtime: int, flags: int) -> tuple[int | None, int | None]:
@@ -460,13 +494,20 @@ class Wasi:
                 position = offset
             else:
                 position = os.lseek(handle.host_fd, 0, os.SEEK_CUR)
-            self._charge_growth(handle, position + len(data))
-            if offset is not None:
-                os.pwrite(handle.host_fd, data, offset)
-            else:
-                if handle.append:
-                    os.lseek(handle.host_fd, 0, os.SEEK_END)
-                os.write(handle.host_fd, data)
+            charged = self._charge_growth(handle, position + len(data))
+            try:
+                if offset is not None:
+                    written = os.pwrite(handle.host_fd, data, offset)
+                else:
+                    if handle.append:
+                        os.lseek(handle.host_fd, 0, os.SEEK_END)
+                    written = os.write(handle.host_fd, data)
+            except OSError:
+                self._refund(handle, charged)  # e.g. the host disk is full
+                raise
+            self._refund(handle, min(charged, len(data) - written))
+            struct.pack_into("<I", mem, nwritten, written)
+            return 0
         struct.pack_into("<I", mem, nwritten, len(data))
         return 0
 

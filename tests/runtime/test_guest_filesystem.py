@@ -175,6 +175,36 @@ def test_quota_raises_in_the_guest_and_the_session_goes_on(tmp_path: Path, run) 
         assert not (tmp_path / "state" / "workspace" / "big.bin").exists()
 
 
+def test_unlinked_open_files_give_their_quota_back(tmp_path: Path, run) -> None:
+    # tempfile.TemporaryFile creates, unlinks, then writes: the bytes count while it is open
+    # and are given back when it closes.
+    config = SandboxConfig(limits=Limits(workspace_bytes=4 << 20), state_dir=tmp_path / "state")
+    with Sandbox(config) as sandbox:
+        before = sandbox.usage().workspace_bytes
+        result = run_json(run, """
+            import errno, json, os, tempfile
+            out = []
+            for _ in range(8):
+                with tempfile.TemporaryFile() as f:
+                    f.write(b'x' * (1 << 20))
+                    f.truncate(1 << 19)
+            f = tempfile.TemporaryFile()
+            f.write(b'y' * (3 << 20))
+            f.flush()
+            try:
+                open('/workspace/more.bin', 'wb').write(b'z' * (2 << 20))
+                out.append('WROTE')
+            except OSError as exc:
+                out.append(errno.errorcode[exc.errno])
+            f.close()
+            open('/workspace/more.bin', 'wb').write(b'z' * (2 << 20))
+            os.remove('/workspace/more.bin')
+            print(json.dumps(out))
+        """, sandbox)
+        assert result[0] in ("EDQUOT", "ENOSPC")
+        assert sandbox.usage().workspace_bytes == before
+
+
 # -- host folder modes ------------------------------------------------------------------------
 
 @pytest.fixture
