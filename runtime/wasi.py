@@ -179,7 +179,24 @@ class Wasi:
         return handle
 
     def _path(self, mem: memoryview, dirfd: int, ptr: int, length: int) -> str:
-        return normalize(self._string(mem, ptr, length), self._dir(dirfd).guest_path)
+        """The guest path, normalised. A trailing slash (``"file.txt/"``) insists on a folder:
+        ENOTDIR when the path is something else, as in POSIX."""
+        raw = self._string(mem, ptr, length)
+        path = normalize(raw, self._dir(dirfd).guest_path)
+        if raw.endswith("/") and path != "/":
+            try:
+                is_dir = self.state.vfs.is_dir(path)
+            except WasiError as exc:
+                if exc.errno != Errno.NOENT:
+                    raise
+            else:
+                if not is_dir:
+                    raise WasiError(Errno.NOTDIR, "a trailing slash needs a folder")
+        return path
+
+    @staticmethod
+    def _has_trailing_slash(mem: memoryview, ptr: int, length: int) -> bool:
+        return length > 1 and mem[ptr + length - 1] == ord("/")
 
     # -- registration -------------------------------------------------------------------
     def define(self, linker: wasmtime.Linker) -> None:
@@ -565,7 +582,8 @@ class Wasi:
         vfs = self.state.vfs
         write = bool(rights & RIGHT_FD_WRITE) or bool(oflags & OFLAG_TRUNC)
         handle: Handle
-        wants_dir = bool(oflags & OFLAG_DIRECTORY)
+        wants_dir = bool(oflags & OFLAG_DIRECTORY) or self._has_trailing_slash(mem, path_ptr,
+                                                                              path_len)
         try:
             is_dir = vfs.is_dir(path)
         except WasiError as exc:

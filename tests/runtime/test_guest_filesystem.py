@@ -424,3 +424,27 @@ def test_times_and_stat(run, folder: str) -> None:
         print(json.dumps(out))
     """)
     assert result == [1_000_000, 2_000_000, 5, True, True, True, True]
+
+
+def test_trailing_slash_needs_a_folder(run, folder: str) -> None:
+    result = run_json(run, f"""
+        import errno, json, os
+        os.chdir({folder!r})
+        open('f', 'w').close()
+        os.mkdir('d')
+        out = {{}}
+        for name, action in [('open', lambda: open('f/')), ('stat', lambda: os.stat('f/')),
+                             ('unlink', lambda: os.unlink('f/')),
+                             ('rename', lambda: os.rename('f/', 'g'))]:
+            try:
+                action()
+                out[name] = 'DONE'
+            except OSError as exc:
+                out[name] = errno.errorcode[exc.errno]
+        out['dir'] = [os.path.isdir('d/'), os.listdir('d/'), os.path.exists('f/')]
+        os.rename('d/', 'e/')
+        out['listing'] = sorted(os.listdir('.'))
+        print(json.dumps(out))
+    """)
+    assert result == {"open": "ENOTDIR", "stat": "ENOTDIR", "unlink": "ENOTDIR",
+                      "rename": "ENOTDIR", "dir": [True, [], False], "listing": ["e", "f"]}
