@@ -10,6 +10,7 @@ with the parent header of the request that caused it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import sys
 import threading
@@ -115,8 +116,14 @@ class SandboxKernel(Kernel):
             msg_type = message["msg_type"]
             if msg_type not in passed or self.session is None:
                 return
-            self.session.send(self.iopub_socket, msg_type, message["content"], parent=parent,
-                              ident=self._topic(msg_type), metadata=message.get("metadata") or {})
+            content = message["content"]
+            buffers = None
+            if msg_type in _COMM and content.get("buffers"):
+                content = dict(content)
+                buffers = [base64.b64decode(b) for b in content.pop("buffers")]
+            self.session.send(self.iopub_socket, msg_type, content, parent=parent,
+                              ident=self._topic(msg_type), buffers=buffers,
+                              metadata=message.get("metadata") or {})
 
         return publish
 

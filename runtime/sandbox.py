@@ -8,6 +8,7 @@ queue. Public methods may be called from any thread; they queue work and wait fo
 
 from __future__ import annotations
 
+import base64
 import codecs
 import concurrent.futures
 import itertools
@@ -239,7 +240,32 @@ class Sandbox:
         if op == "interrupt_reason":
             reason, cell.interrupt_reason = cell.interrupt_reason, "none"
             return protocol.encode({"reason": reason})
+        if op == "status":
+            return protocol.encode(self.status())
         return protocol.encode({"error": f"unknown op {op!r}"})
+
+    def status(self) -> dict[str, Any]:
+        """Limits, current usage and mounts, as ``%sandbox`` and the control endpoint show them."""
+        limits = self.config.limits
+        memory = self._instance.memory_bytes() if self._instance else 0
+        mounts = [{"path": m.point, "writable": m.writable,
+                   "kind": "file" if isinstance(m, FileMount) else "folder",
+                   "host_folder": str(m.lower) if isinstance(m, LayeredMount) and m.lower
+                   and m.point == WORKSPACE else None}
+                  for m in sorted(self.vfs.mounts, key=lambda m: m.point)
+                  if not m.point.startswith(GUEST_SITE_PACKAGES + "/")]
+        return {
+            "limits": {"memory_bytes": limits.memory_bytes, "output_bytes": limits.output_bytes,
+                       "cell_timeout": limits.cell_timeout,
+                       "workspace_bytes": limits.workspace_bytes,
+                       "workspace_files": limits.workspace_files},
+            "usage": {"memory_bytes": memory, "workspace_bytes": self.quota.used_bytes,
+                      "workspace_files": self.quota.used_files},
+            "host_folder_mode": self.config.host_folder_mode.value
+            if self.config.host_folder else HostFolderMode.OFF.value,
+            "mounts": mounts,
+            "execution_count": self.execution_count,
+        }
 
     def _ask_input(self, cell: _Cell, request: dict[str, Any]) -> dict[str, Any]:
         if cell.input_handler is None:
@@ -399,14 +425,13 @@ class Sandbox:
         return self._simple({"type": "comm_info", "target_name": target_name})
 
     def comm_message(self, msg_type: str, content: dict[str, Any], on_message: OnMessage,
-                     buffers: list[bytes] | None = None) -> None:
-        """Deliver a front end's comm_open/comm_msg/comm_close to the guest."""
-        import base64
-
+                     buffers: list[bytes] | None = None) -> dict[str, Any]:
+        """Deliver a front end's comm_open/comm_msg/comm_close to the guest; returns the
+        guest's answer (``status`` ok, or error with ``ename``/``evalue``)."""
         request = {"type": "comm", "msg_type": msg_type, "content": content,
                    "buffers": [base64.b64encode(b).decode() for b in buffers or []]}
-        self._call(lambda: self._operate(request, _Cell(on_message=on_message,
-                                                        output_limit=self.config.limits.output_bytes)))
+        cell = _Cell(on_message=on_message, output_limit=self.config.limits.output_bytes)
+        return self._call(lambda: self._operate(request, cell))
 
     def usage(self) -> Usage:
         def read() -> int:
