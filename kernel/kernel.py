@@ -240,9 +240,9 @@ class SandboxKernel(Kernel):
 
 def main() -> None:
     """Entry point of the kernelspec: ``python -m jupyter_sandbox.kernel -f CONNECTION_FILE``."""
-    from ipykernel.kernelapp import IPKernelApp
+    from .app import SandboxKernelApp
 
-    IPKernelApp.launch_instance(kernel_class=SandboxKernel)
+    SandboxKernelApp.launch_instance()
 
 
 __all__ = ["SandboxKernel", "StdinNotImplementedError", "main"]

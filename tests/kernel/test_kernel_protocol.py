@@ -205,3 +205,19 @@ def iter_queue(q: queue.SimpleQueue) -> list:
     while not q.empty():
         items.append(q.get())
     return items
+
+
+def test_limits_come_from_jupyter_config_files(tmp_path, monkeypatch):
+    (tmp_path / "jupyter_sandbox_kernel_config.py").write_text(
+        "c.SandboxKernel.memory_limit_mib = 300\nc.SandboxKernel.host_folder_mode = 'off'\n")
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path))
+    km, kc = start_new_kernel(kernel_name="sandboxed-python")
+    try:
+        outputs: list[dict] = []
+        kc.execute_interactive("%sandbox", output_hook=outputs.append, timeout=TIMEOUT)
+        text = "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
+        assert "of 300.0 MiB" in text
+        assert "host folder off" in text
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
