@@ -120,6 +120,14 @@ class GuestInstance:
             self.dead = self._hard_stop_reason or f"the guest interpreter crashed: {exc}"
         raise GuestDiedError(self.dead)
 
+    def memory_view(self) -> memoryview:
+        """Linear memory without copying; valid until the guest runs again or memory grows."""
+        import ctypes
+
+        size = self.memory.data_len(self.store)
+        address = ctypes.addressof(self.memory.data_ptr(self.store).contents)
+        return memoryview((ctypes.c_ubyte * size).from_address(address)).cast("B")
+
     def memory_bytes(self) -> int:
         return self.memory.data_len(self.store)
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import module_cache, protocol
+from . import base_image, module_cache, protocol
+from . import snapshot as snapshot_format
 from .artifacts import STDLIB_GUEST_PATH, guest_artifacts
 from .config import HostFolderMode, SandboxConfig
 from .errors import GuestDiedError, SandboxClosedError, SandboxError
@@ -103,7 +104,13 @@ def _ignore(_message: Message) -> None:
 class Sandbox:
     """A running sandbox. Use as a context manager or call ``close()`` (idempotent)."""
 
-    def __init__(self, config: SandboxConfig | None = None) -> None:
+    def __init__(self, config: SandboxConfig | None = None, *,
+                 snapshot: bytes | None = None, use_base_image: bool = True) -> None:
+        """Start a sandbox: from ``snapshot`` (bytes of a ``Sandbox.snapshot()``) when given,
+        else from the machine's base image, else by booting the interpreter.
+
+        Raises ``SnapshotError`` (and starts nothing) when ``snapshot`` cannot be used.
+        """
         self.config = config or SandboxConfig()
         self.id = next(_sandbox_ids)
         self._own_state_dir = self.config.state_dir is None
@@ -117,9 +124,12 @@ class Sandbox:
         self._instance: GuestInstance | None = None
         self.execution_count = 0
         self.files = SandboxFiles(self.vfs, self.quota, self._call)
+        #: How this sandbox started: "snapshot", "base-image" or "boot".
+        self.started_from = "boot"
+        image = snapshot_format.decode(snapshot) if snapshot is not None else None
         self._thread = self._start_guest_thread()
         try:
-            self._call(self._boot)
+            self._call(lambda: self._start(image, use_base_image))
         except BaseException:
             self.close()
             raise
@@ -198,6 +208,22 @@ class Sandbox:
             return func()
         return self._submit(func).result()
 
+    def _start(self, image: snapshot_format.SnapshotImage | None, use_base_image: bool) -> None:
+        if image is not None:
+            self._restore_image(image, restore_files=True)
+            self.started_from = "snapshot"
+            return
+        base = base_image.load() if use_base_image else None
+        if base is not None:
+            self._restore_image(base, restore_files=True)
+            self._operate({"type": "configure", "env": self._guest_env(), "cwd": WORKSPACE,
+                           "execution_count": self.execution_count}, _Cell(on_message=_ignore))
+            self.started_from = "base-image"
+            return
+        self._boot()
+        if use_base_image and not self.config.env:
+            base_image.save(self._snapshot_bytes(kind="base-image"))
+
     def _boot(self) -> None:
         """Start a fresh guest and bring the shim up (guest thread)."""
         state = WasiState(self.vfs, ["python"], self._guest_env(), self._on_fd_write)
@@ -215,8 +241,97 @@ class Sandbox:
 
         try:
             self._operate(boot, _Cell(on_message=collect, output_limit=1 << 20))
+            warm = "\n".join(f"import {name}" for name in base_image.WARM_IMPORTS)
+            if self._instance.turn(warm) != 0:
+                raise SandboxError("warm imports failed")
         except SandboxError as exc:
             raise SandboxError(f"the guest shim failed to start: {exc}\n{''.join(said)}") from exc
+
+    # -- snapshots ------------------------------------------------------------------------
+    def _writable_mounts(self) -> dict[str, LayeredMount]:
+        return {m.point: m for m in self.vfs.mounts
+                if isinstance(m, LayeredMount) and m.upper is not None}
+
+    def _snapshot_bytes(self, kind: str = "user", include_files: bool = True) -> bytes:
+        """Encode the sandbox as it is between turns (guest thread)."""
+        instance = self._instance
+        if instance is None:
+            raise SandboxClosedError()
+        mounts = self._writable_mounts()
+        header = {
+            "kind": kind,
+            "execution_count": self.execution_count,
+            "fds": instance.wasi.state.describe_fds(),
+            "whiteouts": {point: sorted(m.whiteouts) for point, m in mounts.items()},
+            "monotonic_ns": instance.wasi.now_ns(1),
+        }
+        layers = snapshot_format.tar_folders(
+            {point.strip("/"): Path(m.upper) for point, m in mounts.items() if m.upper}
+        ) if include_files else b""
+        return snapshot_format.encode(header, instance.memory_view(), layers)
+
+    def _restore_image(self, image: snapshot_format.SnapshotImage, restore_files: bool) -> None:
+        """Replace the running guest with ``image`` (guest thread). The image was fully
+        verified by ``decode`` before this point, so a bad snapshot never gets here."""
+        header = image.header
+        if image.memory_bytes > self.config.limits.memory_bytes:
+            raise snapshot_format.SnapshotError(
+                f"the snapshot holds {image.memory_bytes >> 20} MiB of memory, more than this "
+                f"sandbox's limit of {self.config.limits.memory_bytes >> 20} MiB")
+        mounts = self._writable_mounts()
+        if restore_files and image.layers:
+            snapshot_format.untar_folders(
+                image.layers, {point.strip("/"): Path(m.upper) for point, m in mounts.items()
+                               if m.upper})
+            for point, mount in mounts.items():
+                mount.whiteouts = set(header.get("whiteouts", {}).get(point, []))
+            self.quota.used_bytes = self.quota.used_files = 0
+            for mount in mounts.values():
+                if mount.upper:
+                    self.quota.count_existing(Path(mount.upper))
+        state = WasiState(self.vfs, ["python"], self._guest_env(), self._on_fd_write)
+        state.reopen_fds(header.get("fds", []))
+        state.monotonic_offset_ns = max(0, int(header.get("monotonic_ns", 0)) - time.monotonic_ns())
+        instance = GuestInstance(state, self.config.limits.memory_bytes, self._on_guest_call)
+        try:
+            snapshot_format.write_memory(instance.memory, instance.store, image)
+        except BaseException:
+            instance.close()
+            raise
+        old, self._instance = self._instance, instance
+        if old is not None:
+            old.close()
+        self.execution_count = int(header.get("execution_count", 0))
+        self._operate({"type": "after_restore"}, _Cell(on_message=_ignore))
+
+    def snapshot(self) -> bytes:
+        """The whole sandbox (memory, open files, its files, execution count) as bytes.
+
+        Taken between cells: it waits for a running cell to end.
+        """
+        return self._call(self._snapshot_bytes)
+
+    def restore(self, data: bytes) -> None:
+        """Bring the sandbox back to ``data`` (from ``snapshot()``). A snapshot that cannot be
+        used raises ``SnapshotError`` and leaves the running sandbox untouched."""
+        image = snapshot_format.decode(data)
+        self._call(lambda: self._restore_image(image, restore_files=True))
+
+    def fork(self, count: int = 1, config: SandboxConfig | None = None) -> list[Sandbox]:
+        """Start ``count`` new sandboxes from this one's current state, each with its own
+        files and fresh random streams."""
+        if count < 1:
+            raise ValueError("fork count must be at least 1")
+        data = self.snapshot()
+        forks: list[Sandbox] = []
+        try:
+            for _ in range(count):
+                forks.append(Sandbox(config or self.config, snapshot=data))
+        except BaseException:
+            for sandbox in forks:
+                sandbox.close()
+            raise
+        return forks
 
     # -- the guest's calls ----------------------------------------------------------------
     def _on_guest_call(self, raw: bytes) -> bytes:

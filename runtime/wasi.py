@@ -120,6 +120,39 @@ class WasiState:
             self.fds = {0: StdStream(0), 1: StdStream(1), 2: StdStream(2),
                         PREOPEN_FD: DirHandle("/")}
 
+    def describe_fds(self) -> list[dict[str, object]]:
+        """The fd table as plain data, for a snapshot (positions read from the host fds)."""
+        table: list[dict[str, object]] = []
+        for fd, handle in sorted(self.fds.items()):
+            if isinstance(handle, FileHandle):
+                table.append({"fd": fd, "kind": "file", "path": handle.guest_path,
+                              "writable": handle.writable, "append": handle.append,
+                              "position": os.lseek(handle.host_fd, 0, os.SEEK_CUR)})
+            elif isinstance(handle, DirHandle):
+                table.append({"fd": fd, "kind": "dir", "path": handle.guest_path})
+        return table
+
+    def reopen_fds(self, table: list[dict[str, object]]) -> list[str]:
+        """Rebuild the fd table from ``describe_fds`` output after the files were restored,
+        so a kept file object writes to its own file. Returns the paths that could not be
+        reopened (their fds stay closed: the guest gets EBADF)."""
+        lost = []
+        for entry in table:
+            fd, path = int(entry["fd"]), str(entry["path"])  # type: ignore[call-overload]
+            if entry["kind"] == "dir":
+                self.fds[fd] = DirHandle(path)
+                continue
+            writable = bool(entry["writable"])
+            try:
+                host_fd, mount = self.vfs.open_file(path, write=writable, create=False,
+                                                    exclusive=False, truncate=False)
+            except WasiError:
+                lost.append(path)
+                continue
+            os.lseek(host_fd, int(entry["position"]), os.SEEK_SET)  # type: ignore[call-overload]
+            self.fds[fd] = FileHandle(path, host_fd, writable, bool(entry["append"]), mount)
+        return lost
+
     def close_all(self) -> None:
         for handle in self.fds.values():
             if isinstance(handle, FileHandle):

@@ -94,7 +94,21 @@ def _history(request: dict[str, Any]) -> dict[str, Any]:
     return history.history(_shell(), request)
 
 
+def _after_restore(request: dict[str, Any]) -> dict[str, Any]:
+    from . import restore
+
+    return restore.after_restore(request)
+
+
+def _configure(request: dict[str, Any]) -> dict[str, Any]:
+    from . import restore
+
+    return restore.configure(request, _shell())
+
+
 _HANDLERS = {
+    "after_restore": _after_restore,
+    "configure": _configure,
     "history": _history,
     "boot": _boot,
     "execute": _execute,

@@ -1,0 +1,211 @@
+"""Whole-sandbox snapshots: the file format, memory capture and the baseline it is diffed against.
+
+Between turns the wasm stack is empty, so linear memory plus a little host state is the whole
+sandbox (DESIGN.md, "Snapshots"). A snapshot file is::
+
+    MAGIC (8 bytes) | header length (u32 LE) | header (JSON) | payload | SHA-256 of all before
+
+The header names the format version and the guest artifact; the payload is one zstd frame
+holding the 64 KiB memory pages that differ from a freshly instantiated guest, followed by a tar
+of the sandbox's writable filesystem layers. A file from another artifact or format, a
+truncated file or a flipped byte is refused with ``SnapshotError`` before anything is touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import struct
+import tarfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+import zstandard
+
+from . import module_cache
+from .artifacts import guest_artifacts
+from .errors import SandboxError
+
+MAGIC = b"JSBSNAP\x00"
+FORMAT_VERSION = 1
+PAGE = 64 * 1024
+_DIGEST = 32
+_ZSTD_LEVEL = 3
+
+
+class SnapshotError(SandboxError, ValueError):
+    """A snapshot cannot be used; the message says why. Nothing was changed."""
+
+
+@dataclass
+class SnapshotImage:
+    """A decoded snapshot: what a restore needs."""
+
+    header: dict[str, Any]
+    #: page index -> 64 KiB page, for pages that differ from a fresh guest.
+    pages: dict[int, bytes]
+    memory_bytes: int
+    #: tar of the writable layers (may be empty when the snapshot carries no files).
+    layers: bytes = b""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# -- the baseline: memory of a freshly instantiated guest ------------------------------------
+_baseline_lock = threading.Lock()
+_baseline: bytes | None = None
+
+
+def baseline_memory() -> bytes:
+    """Linear memory of a guest right after instantiation (cached per process).
+
+    Instantiated with every import a trap: nothing runs, we only read the data segments.
+    """
+    global _baseline
+    with _baseline_lock:
+        if _baseline is None:
+            module = module_cache.guest_module()
+            store = wasmtime.Store(module_cache.engine())
+            store.set_epoch_deadline(1 << 40)
+            linker = wasmtime.Linker(module_cache.engine())
+            linker.define_unknown_imports_as_traps(module)
+            instance = linker.instantiate(store, module)
+            memory = instance.exports(store)["memory"]
+            assert isinstance(memory, wasmtime.Memory)  # noqa: S101
+            _baseline = bytes(memory.read(store, 0, memory.data_len(store)))
+            store.close()
+        return _baseline
+
+
+def changed_pages(memory: bytes | memoryview) -> dict[int, bytes]:
+    """The pages of ``memory`` that differ from the baseline (pages past it: unless zero)."""
+    base = baseline_memory()
+    view = memoryview(memory)
+    zero = bytes(PAGE)
+    pages = {}
+    for index in range(len(view) // PAGE):
+        start = index * PAGE
+        page = view[start : start + PAGE]
+        reference = base[start : start + PAGE] if start < len(base) else zero
+        if page != reference:
+            pages[index] = bytes(page)
+    return pages
+
+
+# -- files -------------------------------------------------------------------------------------
+def tar_folders(folders: dict[str, Path]) -> bytes:
+    """A tar of each folder under its name (regular files and folders only)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, folder in folders.items():
+            archive.add(folder, arcname=name, recursive=True)
+    return buffer.getvalue()
+
+
+def untar_folders(data: bytes, folders: dict[str, Path]) -> None:
+    """Replace each folder's contents with its part of the tar made by ``tar_folders``."""
+    import shutil
+
+    for folder in folders.values():
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+    if not data:
+        return
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as archive:
+        for name, folder in folders.items():
+            members = [m for m in archive.getmembers()
+                       if m.name == name or m.name.startswith(name + "/")]
+            for member in members:
+                member.name = member.name[len(name):].lstrip("/") or "."
+            archive.extractall(folder, members=[m for m in members if m.name != "."],
+                               filter="data")
+
+
+# -- encoding ----------------------------------------------------------------------------------
+def encode(header: dict[str, Any], memory: bytes | memoryview, layers: bytes) -> bytes:
+    """Serialize a snapshot. ``header`` is completed with format, artifact and layout."""
+    pages = changed_pages(memory)
+    order = sorted(pages)
+    page_blob = b"".join(pages[i] for i in order)
+    full = {
+        **header,
+        "format": FORMAT_VERSION,
+        "artifact": guest_artifacts().identity,
+        "created": time.time(),
+        "memory_bytes": len(memory),
+        "pages": order,
+        "layers_bytes": len(layers),
+    }
+    payload = zstandard.ZstdCompressor(level=_ZSTD_LEVEL, threads=-1).compress(page_blob + layers)
+    head = json.dumps(full, separators=(",", ":")).encode()
+    body = MAGIC + struct.pack("<I", len(head)) + head + payload
+    return body + hashlib.sha256(body).digest()
+
+
+def read_header(data: bytes) -> dict[str, Any]:
+    """Check integrity and compatibility; return the header. Raises ``SnapshotError``."""
+    if len(data) < len(MAGIC) + 4 + _DIGEST or not data.startswith(MAGIC):
+        raise SnapshotError("not a jupyter-sandbox snapshot (bad magic or truncated file)")
+    body, digest = data[:-_DIGEST], data[-_DIGEST:]
+    if hashlib.sha256(body).digest() != digest:
+        raise SnapshotError("the snapshot is damaged (checksum mismatch): the file was truncated "
+                            "or changed after it was written")
+    (head_len,) = struct.unpack_from("<I", data, len(MAGIC))
+    try:
+        header = json.loads(data[len(MAGIC) + 4 : len(MAGIC) + 4 + head_len])
+    except ValueError as exc:
+        raise SnapshotError(f"the snapshot header is unreadable: {exc}") from exc
+    if header.get("format") != FORMAT_VERSION:
+        raise SnapshotError(f"snapshot format {header.get('format')!r} is not supported by this "
+                            f"jupyter-sandbox (format {FORMAT_VERSION})")
+    if header.get("artifact") != guest_artifacts().identity:
+        raise SnapshotError("the snapshot was made with a different guest interpreter build; it "
+                            "can only be restored by the jupyter-sandbox install that made it")
+    return header
+
+
+def decode(data: bytes) -> SnapshotImage:
+    header = read_header(data)
+    (head_len,) = struct.unpack_from("<I", data, len(MAGIC))
+    payload = data[len(MAGIC) + 4 + head_len : -_DIGEST]
+    try:
+        raw = zstandard.ZstdDecompressor().decompress(payload)
+    except zstandard.ZstdError as exc:
+        raise SnapshotError(f"the snapshot payload cannot be decompressed: {exc}") from exc
+    order = header["pages"]
+    if len(raw) != len(order) * PAGE + header["layers_bytes"]:
+        raise SnapshotError("the snapshot payload has the wrong size")
+    view = memoryview(raw)
+    pages = {index: bytes(view[i * PAGE : (i + 1) * PAGE]) for i, index in enumerate(order)}
+    layers = bytes(view[len(order) * PAGE :])
+    return SnapshotImage(header, pages, int(header["memory_bytes"]), layers)
+
+
+def write_memory(memory: wasmtime.Memory, store: wasmtime.Store, image: SnapshotImage) -> None:
+    """Grow a fresh instance's memory to the image's size and write the changed pages."""
+    current = memory.data_len(store)
+    if image.memory_bytes > current:
+        if not memory.grow(store, (image.memory_bytes - current) // PAGE) >= 0:
+            raise SnapshotError("the snapshot needs more memory than this sandbox's limit")
+    address = memory.data_ptr(store)
+    import ctypes
+
+    base = ctypes.addressof(address.contents)
+    for index, page in image.pages.items():
+        ctypes.memmove(base + index * PAGE, page, PAGE)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
