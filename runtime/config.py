@@ -55,3 +55,6 @@ class SandboxConfig:
     state_dir: Path | None = None
     #: Extra environment variables for the guest.
     env: dict[str, str] = field(default_factory=dict)
+    #: Keep a recovery point (memory taken while idle) so a cell that kills the interpreter
+    #: costs only that cell. Costs memory up to the guest's changed pages.
+    recovery_points: bool = True

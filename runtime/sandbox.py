@@ -55,6 +55,8 @@ TMP = "/tmp"
 _OUTPUT_MESSAGES = {"stream", "display_data", "update_display_data", "execute_result"}
 _STREAM_NAMES = {1: "stdout", 2: "stderr"}
 _sandbox_ids = itertools.count(1)
+#: How long the guest must be idle after a cell before a recovery point is taken.
+RECOVERY_IDLE_SECONDS = 0.5
 
 
 @dataclass
@@ -123,6 +125,8 @@ class Sandbox:
         self._closed = False
         self._instance: GuestInstance | None = None
         self.execution_count = 0
+        self._recovery: snapshot_format.SnapshotImage | None = None
+        self._recovery_due = False
         self.files = SandboxFiles(self.vfs, self.quota, self._call)
         #: How this sandbox started: "snapshot", "base-image" or "boot".
         self.started_from = "boot"
@@ -185,7 +189,11 @@ class Sandbox:
 
     def _work(self) -> None:
         while True:
-            job = self._jobs.get()
+            try:
+                job = self._jobs.get(timeout=RECOVERY_IDLE_SECONDS if self._recovery_due else None)
+            except queue.Empty:
+                self._capture_recovery_point()
+                continue
             if job is None:
                 return
             func, future = job
@@ -441,16 +449,49 @@ class Sandbox:
                                f"(turn status {status})")
         return cell.reply
 
+    def _capture_recovery_point(self) -> None:
+        """While idle, keep the changed memory pages and fd table, so a cell that kills the
+        interpreter costs only that cell (guest thread; files stay on disk anyway)."""
+        self._recovery_due = False
+        instance = self._instance
+        if instance is None or not self.config.recovery_points:
+            return
+        memory = instance.memory_view()
+        pages = snapshot_format.changed_pages(memory)
+        header = {"execution_count": self.execution_count, "fds": instance.wasi.state.describe_fds(),
+                  "monotonic_ns": instance.wasi.now_ns(1), "taken": time.time()}
+        self._recovery = snapshot_format.SnapshotImage(header, pages, len(memory))
+
+    def save_recovery_point(self) -> int:
+        """Take a recovery point now (normally taken after each cell once the sandbox is idle);
+        returns the execution count it holds."""
+        self._call(self._capture_recovery_point)
+        return self.recovery_point() or 0
+
+    def recovery_point(self) -> int | None:
+        """The execution count the sandbox would return to after a crash, or None."""
+        recovery = self._recovery
+        return None if recovery is None else int(recovery.header["execution_count"])
+
     def _restart_after_death(self, cell: _Cell, why: str) -> None:
         if self._instance is not None:
             self._instance.close()
             self._instance = None
-        message = (f"The sandbox's interpreter was stopped: {why}. It has been restarted "
-                   "with a clean state: variables and imports of earlier cells are gone; "
-                   "files in /workspace are kept.")
+        recovery = self._recovery
+        if recovery is not None:
+            self._restore_image(recovery, restore_files=False)
+            age = time.time() - recovery.header["taken"]
+            state = (f"It was brought back to its state after cell [{self.execution_count}] "
+                     f"(saved {age:.0f} s ago): this cell's changes are lost, everything "
+                     "before it is kept.")
+        else:
+            self._start(None, use_base_image=True)
+            state = ("It was restarted with a clean state: variables and imports of earlier "
+                     "cells are gone.")
+        message = (f"The sandbox's interpreter was stopped: {why}. {state} Files in /workspace "
+                   "are kept.")
         self._deliver(cell, {"msg_type": "stream", "metadata": {},
                              "content": {"name": "stderr", "text": message + "\n"}})
-        self._boot()
 
     def execute(self, code: str, on_message: OnMessage | None = None, *, silent: bool = False,
                 store_history: bool = True, user_expressions: dict[str, str] | None = None,
@@ -475,6 +516,7 @@ class Sandbox:
         finally:
             if watchdog is not None:
                 watchdog.set()
+            self._recovery_due = True
         self.execution_count = int(reply.get("execution_count", self.execution_count))
         return ExecuteReply(
             status=reply.get("status", "error"), execution_count=self.execution_count,

@@ -116,21 +116,49 @@ def test_soft_time_limit_raises_timeouterror_and_keeps_state():
         assert messages[-1]["content"]["data"]["text/plain"] == "42"
 
 
-def test_guest_that_ignores_the_deadline_is_stopped_hard_and_restarted():
+_IGNORES_DEADLINE = ("import time\nwhile True:\n    try:\n        time.sleep(0.01)\n"
+                     "    except BaseException:\n        pass")
+
+
+def test_hard_stop_returns_to_the_recovery_point():
     limits = Limits(cell_timeout=0.3, timeout_grace=0.5)
     with Sandbox(SandboxConfig(limits=limits)) as sandbox:
         sandbox.files.write_bytes("kept.txt", b"files survive")
+        sandbox.execute("import numpy as np\nkept_array = np.arange(5)")
+        assert sandbox.save_recovery_point() == 1
         messages: list[dict] = []
-        reply = sandbox.execute(
-            "import time\nwhile True:\n    try:\n        time.sleep(0.01)\n"
-            "    except BaseException:\n        pass", messages.append)
+        reply = sandbox.execute("lost = 1\n" + _IGNORES_DEADLINE, messages.append)
         assert reply.restarted
         assert reply.ename == "SandboxRestarted"
-        assert "time limit" in stream_text(messages, "stderr")
+        notice = stream_text(messages, "stderr")
+        assert "time limit" in notice and "after cell [1]" in notice
         messages = []
-        reply = sandbox.execute("open('kept.txt').read()", messages.append)
+        reply = sandbox.execute("(kept_array.sum().item(), open('kept.txt').read(), "
+                                "'lost' in globals())", messages.append)
         assert reply.status == "ok"
-        assert messages[-1]["content"]["data"]["text/plain"] == "'files survive'"
+        assert messages[-1]["content"]["data"]["text/plain"] == "(10, 'files survive', False)"
+
+
+def test_idle_sandbox_takes_a_recovery_point_by_itself():
+    with Sandbox() as sandbox:
+        sandbox.execute("x = 1")
+        deadline = time.monotonic() + 10
+        while sandbox.recovery_point() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sandbox.recovery_point() == 1
+
+
+def test_hard_stop_without_recovery_point_restarts_clean():
+    limits = Limits(cell_timeout=0.3, timeout_grace=0.5)
+    config = SandboxConfig(limits=limits, recovery_points=False)
+    with Sandbox(config) as sandbox:
+        sandbox.execute("gone = 1")
+        messages: list[dict] = []
+        reply = sandbox.execute(_IGNORES_DEADLINE, messages.append)
+        assert reply.restarted
+        assert "clean state" in stream_text(messages, "stderr")
+        reply = sandbox.execute("gone")
+        assert reply.ename == "NameError"
 
 
 @pytest.mark.parametrize("code", ["import sys\nsys.exit(3)", "import os\nos._exit(1)", "exit()"])
