@@ -58,3 +58,5 @@ class SandboxConfig:
     #: Keep a recovery point (memory taken while idle) so a cell that kills the interpreter
     #: costs only that cell. Costs memory up to the guest's changed pages.
     recovery_points: bool = True
+    #: Where ``%snapshot save NAME`` keeps named snapshots; inside ``state_dir`` when None.
+    snapshot_dir: Path | None = None

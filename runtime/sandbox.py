@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import base_image, module_cache, protocol
 from . import snapshot as snapshot_format
@@ -38,8 +38,12 @@ from .guest_files import (
     package_locations,
 )
 from .guest_instance import GuestInstance
+from .snapshot_store import SnapshotStore, validate_name
 from .vfs import FileMount, LayeredMount, Mount, Quota, VirtualFS
 from .wasi import WasiState
+
+if TYPE_CHECKING:
+    from .previews import PreviewJob
 
 T = TypeVar("T")
 
@@ -96,6 +100,8 @@ class _Cell:
     capped: bool = False
     reply: dict[str, Any] | None = None
     interrupt_reason: str = "none"
+    #: A snapshot action the cell asked for (``%snapshot``), done once its turn has ended.
+    after: tuple[str, str] | None = None
     decoders: dict[int, codecs.IncrementalDecoder] = field(default_factory=dict)
 
 
@@ -128,6 +134,7 @@ class Sandbox:
         self._recovery: snapshot_format.SnapshotImage | None = None
         self._recovery_due = False
         self.files = SandboxFiles(self.vfs, self.quota, self._call)
+        self.snapshots = SnapshotStore(self.config.snapshot_dir or self.state_dir / "snapshots")
         #: How this sandbox started: "snapshot", "base-image" or "boot".
         self.started_from = "boot"
         image = snapshot_format.decode(snapshot) if snapshot is not None else None
@@ -365,7 +372,52 @@ class Sandbox:
             return protocol.encode({"reason": reason})
         if op == "status":
             return protocol.encode(self.status())
+        if op == "snapshot":
+            return protocol.encode(self._snapshot_op(cell, request))
         return protocol.encode({"error": f"unknown op {op!r}"})
+
+    def _snapshot_op(self, cell: _Cell, request: dict[str, Any]) -> dict[str, Any]:
+        """``%snapshot``: list and delete at once; save and restore need an empty wasm stack,
+        so they are done right after the cell's turn ends."""
+        action, name = str(request.get("action")), str(request.get("name") or "")
+        try:
+            if action == "list":
+                return {"snapshots": [info.to_json() for info in self.snapshots.list()]}
+            if action == "delete":
+                self.snapshots.delete(name)
+                return {"done": f"Snapshot {name!r} deleted."}
+            if action in ("save", "restore"):
+                if action == "restore":
+                    self.snapshots.info(name)  # fail now if it does not exist
+                else:
+                    validate_name(name)
+                cell.after = (action, name)
+                return {"scheduled": True}
+        except SandboxError as exc:
+            return {"error": str(exc)}
+        return {"error": f"unknown snapshot action {action!r}"}
+
+    def _after_cell(self, cell: _Cell) -> None:
+        """Carry out a ``%snapshot save/restore`` the cell asked for; report in its output."""
+        if cell.after is None:
+            return
+        action, name = cell.after
+        cell.after = None
+        try:
+            if action == "save":
+                info = self.snapshots.save(name, self._snapshot_bytes())
+                text = (f"Snapshot {name!r} saved ({info.size / (1 << 20):.1f} MiB, state after "
+                        f"cell [{info.execution_count}]).")
+            else:
+                image = snapshot_format.decode(self.snapshots.load(name))
+                self._restore_image(image, restore_files=True)
+                text = (f"Restored snapshot {name!r}: the sandbox is back to its state after "
+                        f"cell [{self.execution_count}].")
+            stream = "stdout"
+        except SandboxError as exc:
+            text, stream = f"Snapshot {action} failed: {exc}", "stderr"
+        self._deliver(cell, {"msg_type": "stream", "metadata": {},
+                             "content": {"name": stream, "text": text + "\n"}})
 
     def status(self) -> dict[str, Any]:
         """Limits, current usage and mounts, as ``%sandbox`` and the control endpoint show them."""
@@ -518,12 +570,14 @@ class Sandbox:
                 watchdog.set()
             self._recovery_due = True
         self.execution_count = int(reply.get("execution_count", self.execution_count))
-        return ExecuteReply(
+        result = ExecuteReply(
             status=reply.get("status", "error"), execution_count=self.execution_count,
             user_expressions=reply.get("user_expressions") or {},
             ename=reply.get("ename", ""), evalue=reply.get("evalue", ""),
             traceback=list(reply.get("traceback") or []),
             payload=list(reply.get("payload") or []))
+        self._after_cell(cell)
+        return result
 
     def _start_watchdog(self, cell: _Cell) -> threading.Event | None:
         """Enforce the per-cell time limit: a soft TimeoutError, then after a grace period a
@@ -632,3 +686,32 @@ class Sandbox:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    # -- previews: the host side is runtime/previews.py ----------------------------------
+    def submit_preview(self, request: dict[str, Any], on_message: OnMessage,
+                       on_start: Callable[[], None] | None = None) -> PreviewJob:
+        """Queue a preview request (``http``, ``ws_*``: see protocol.py) behind any running
+        cell. ``on_start`` and ``on_message`` (the guest's ``http.*``/``ws.*`` messages) are
+        called on the guest thread; cancel the job's future to give up while it waits."""
+        from .previews import PreviewJob
+
+        cell = _Cell(on_message=on_message, output_limit=self.config.limits.output_bytes)
+
+        def run() -> dict[str, Any]:
+            if on_start is not None:
+                on_start()
+            try:
+                return self._operate(request, cell)
+            except GuestDiedError as exc:
+                self._restart_after_death(cell, str(exc))
+                raise
+
+        return PreviewJob(self._submit(run), lambda why: self._interrupt_preview(cell, why))
+
+    def _interrupt_preview(self, cell: _Cell, reason: str) -> None:
+        """Raise KeyboardInterrupt ("interrupt") or TimeoutError ("timeout") in the preview
+        request ``cell``, if it is still the one running (any thread)."""
+        instance = self._instance
+        if self._cell is cell and instance is not None:
+            cell.interrupt_reason = reason
+            instance.request_interrupt()

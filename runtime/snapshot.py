@@ -170,6 +170,17 @@ def read_header(data: bytes) -> dict[str, Any]:
     return header
 
 
+def peek_header(head: bytes) -> dict[str, Any]:
+    """The header from the first bytes of a file, without checking the whole file (listings)."""
+    if not head.startswith(MAGIC) or len(head) < len(MAGIC) + 4:
+        raise SnapshotError("not a jupyter-sandbox snapshot")
+    (head_len,) = struct.unpack_from("<I", head, len(MAGIC))
+    try:
+        return dict(json.loads(head[len(MAGIC) + 4 : len(MAGIC) + 4 + head_len]))
+    except ValueError as exc:
+        raise SnapshotError(f"the snapshot header is unreadable: {exc}") from exc
+
+
 def decode(data: bytes) -> SnapshotImage:
     header = read_header(data)
     (head_len,) = struct.unpack_from("<I", data, len(MAGIC))

@@ -159,3 +159,38 @@ def test_corrupt_base_image_is_rebuilt_not_fatal(tmp_path, monkeypatch):
         assert sandbox.started_from == "boot"
         assert _value(sandbox, "1 + 1") == "2"
     assert snapshot.read_header((tmp_path / "base.snap").read_bytes())["kind"] == "base-image"
+
+
+def test_snapshot_magic_save_list_restore_delete(tmp_path):
+    with Sandbox(SandboxConfig(snapshot_dir=tmp_path)) as sandbox:
+        sandbox.execute("value = 'first'")
+        messages: list[dict] = []
+        reply = sandbox.execute("%snapshot save before_change", messages.append)
+        assert reply.status == "ok"
+        assert "Snapshot 'before_change' saved" in stream_text(messages)
+        assert (tmp_path / "before_change.snap").is_file()
+        sandbox.execute("value = 'second'")
+        messages = []
+        sandbox.execute("%snapshot list", messages.append)
+        assert "before_change" in stream_text(messages)
+        messages = []
+        sandbox.execute("%snapshot restore before_change", messages.append)
+        assert "back to its state after cell [2]" in stream_text(messages)
+        assert _value(sandbox, "value") == "'first'"
+        reply = sandbox.execute("%snapshot restore ../../etc/passwd")
+        assert reply.status == "error" and "invalid snapshot name" in reply.evalue
+        reply = sandbox.execute("%snapshot restore missing")
+        assert reply.status == "error" and "no snapshot named 'missing'" in reply.evalue
+        sandbox.execute("%snapshot delete before_change")
+        assert not (tmp_path / "before_change.snap").exists()
+
+
+def test_damaged_named_snapshot_reports_and_keeps_state(tmp_path):
+    with Sandbox(SandboxConfig(snapshot_dir=tmp_path)) as sandbox:
+        sandbox.execute("value = 'kept'\n%snapshot save good")
+        data = (tmp_path / "good.snap").read_bytes()
+        (tmp_path / "good.snap").write_bytes(data[:-100])
+        messages: list[dict] = []
+        sandbox.execute("%snapshot restore good", messages.append)
+        assert "Snapshot restore failed" in stream_text(messages, "stderr")
+        assert _value(sandbox, "value") == "'kept'"

@@ -106,6 +106,30 @@ def _configure(request: dict[str, Any]) -> dict[str, Any]:
     return restore.configure(request, _shell())
 
 
+def _http(request: dict[str, Any]) -> dict[str, Any]:
+    from . import preview_http
+
+    return preview_http.handle(request)
+
+
+def _ws_connect(request: dict[str, Any]) -> dict[str, Any]:
+    from . import preview_asgi
+
+    return preview_asgi.connect(request)
+
+
+def _ws_receive(request: dict[str, Any]) -> dict[str, Any]:
+    from . import preview_asgi
+
+    return preview_asgi.receive(request)
+
+
+def _ws_disconnect(request: dict[str, Any]) -> dict[str, Any]:
+    from . import preview_asgi
+
+    return preview_asgi.disconnect(request)
+
+
 _HANDLERS = {
     "after_restore": _after_restore,
     "configure": _configure,
@@ -117,6 +141,10 @@ _HANDLERS = {
     "is_complete": _is_complete,
     "comm": _comm,
     "comm_info": _comm_info,
+    "http": _http,
+    "ws_connect": _ws_connect,
+    "ws_receive": _ws_receive,
+    "ws_disconnect": _ws_disconnect,
 }
 
 __all__ = ["dispatch"]

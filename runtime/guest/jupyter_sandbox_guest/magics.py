@@ -67,5 +67,49 @@ def sandbox_magic(line: str) -> None:
         raise UsageError(f"unknown %sandbox command {words[0]!r}; use %sandbox or %sandbox files")
 
 
+def snapshot_magic(line: str) -> None:
+    """Save, list, restore and delete whole-sandbox snapshots.
+
+    Usage::
+
+      %snapshot save [NAME]     after this cell: save memory, open files and workspace files
+      %snapshot list            the saved snapshots
+      %snapshot restore NAME    after this cell: go back to the snapshot's state
+      %snapshot delete NAME
+
+    Save and restore happen when the cell has finished (a snapshot is taken between cells).
+    """
+    import time
+
+    from IPython.core.error import UsageError
+
+    words = line.split()
+    action = words[0] if words else "list"
+    if action not in ("save", "list", "restore", "delete"):
+        raise UsageError(f"unknown %snapshot action {action!r}: use save, list, restore or delete")
+    if action == "save":
+        name = words[1] if len(words) > 1 else time.strftime("snapshot-%Y%m%d-%H%M%S")
+    elif action in ("restore", "delete"):
+        if len(words) < 2:
+            raise UsageError(f"%snapshot {action} needs a NAME; `%snapshot list` shows them")
+        name = words[1]
+    else:
+        name = ""
+    reply = bridge.call("snapshot", action=action, name=name)
+    if "error" in reply:
+        raise UsageError(reply["error"])
+    if action == "list":
+        snapshots = reply.get("snapshots") or []
+        if not snapshots:
+            print("No snapshots yet: `%snapshot save NAME` makes one.")
+        for item in snapshots:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(item["created"]))
+            print(f"{item['name']:<30} {_mib(item['size']):>12}  {when}  after cell "
+                  f"[{item['execution_count']}]")
+    elif "done" in reply:
+        print(reply["done"])
+
+
 def register(shell: Any) -> None:
     shell.register_magic_function(sandbox_magic, "line", "sandbox")
+    shell.register_magic_function(snapshot_magic, "line", "snapshot")

@@ -1,0 +1,273 @@
+"""Previews, host side: HTTP requests and WebSocket messages for apps that guest code published
+with ``jupyter_sandbox.serve``, carried into the sandbox between cells.
+
+Each request is one sandbox operation, queued behind any running cell. If it does not start
+within ``PreviewLimits.busy_timeout`` it is withdrawn and answered 503 (the sandbox is busy).
+Once started, the guest streams the response back as messages (``http.start``, ``http.body``),
+which :meth:`PreviewGateway.http` yields as they arrive. A request running past
+``request_timeout`` gets a ``TimeoutError`` inside the guest and a 504; an app that raises
+gives 500 with its traceback in the log, never in the response.
+
+Async first: the gateway is used from an asyncio loop (the kernel's control endpoint).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import itertools
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import GuestDiedError, SandboxClosedError, SandboxError
+
+if TYPE_CHECKING:
+    from .sandbox import Message, Sandbox
+
+log = logging.getLogger("jupyter_sandbox.previews")
+MiB = 1 << 20
+_conn_ids = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class PreviewLimits:
+    #: Seconds a request waits for a running cell to finish before it gets 503.
+    busy_timeout: float = 10.0
+    #: Seconds an app may take to answer one request (or one WebSocket message).
+    request_timeout: float = 30.0
+    #: Largest request body accepted, in bytes.
+    max_body_bytes: int = 64 * MiB
+
+    def __post_init__(self) -> None:
+        for name in ("busy_timeout", "request_timeout", "max_body_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"PreviewLimits.{name} must be positive, got {getattr(self, name)!r}")
+
+
+@dataclass
+class PreviewJob:
+    """A queued preview operation: its future (the guest's reply) and a way to interrupt it."""
+
+    future: concurrent.futures.Future[dict[str, Any]]
+    interrupt: Callable[[str], None]
+
+
+@dataclass
+class HttpRequest:
+    """One request for the app on ``port``, as the proxy forwards it.
+
+    ``path`` is the percent-encoded path below the preview's prefix (starting with "/");
+    ``script_name`` is that prefix as the browser sees it (``/sandbox/preview/<id>/8000``).
+    """
+
+    port: int
+    method: str
+    path: str = "/"
+    query: str = ""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    script_name: str = ""
+    scheme: str = "http"
+    host: str = "localhost"
+    client: tuple[str, int] = ("127.0.0.1", 0)
+    subprotocols: list[str] = field(default_factory=list)
+
+    def to_guest(self, kind: str) -> dict[str, Any]:
+        return {"type": kind, "port": self.port, "method": self.method, "path": self.path or "/",
+                "query": self.query, "headers": [list(h) for h in self.headers],
+                "body": base64.b64encode(self.body).decode("ascii"),
+                "script_name": self.script_name, "scheme": self.scheme, "host": self.host,
+                "client": list(self.client), "subprotocols": self.subprotocols}
+
+
+@dataclass(frozen=True)
+class ResponseStart:
+    status: int
+    headers: list[tuple[str, str]]
+
+
+class ResponseAborted(SandboxError):
+    """The app failed after its response had started: the connection must be cut."""
+
+
+@dataclass
+class WebSocketEvents:
+    """What one WebSocket operation produced: the app's messages (``ws.accept``, ``ws.send``,
+    ``ws.close`` with their contents) and whether the connection is still open."""
+
+    messages: list[tuple[str, dict[str, Any]]]
+    open: bool
+    #: Set when the sandbox could not run the operation (busy, no app): status and message.
+    refused: tuple[int, str] | None = None
+
+
+def plain(status: int, text: str) -> tuple[ResponseStart, bytes]:
+    """A fixed plain-text answer. Never put request data in ``text``."""
+    body = (text.rstrip("\n") + "\n").encode()
+    return ResponseStart(status, [("Content-Type", "text/plain; charset=utf-8"),
+                                  ("Content-Length", str(len(body))),
+                                  ("Cache-Control", "no-store")]), body
+
+
+_DONE = object()
+
+
+class PreviewGateway:
+    """Carries preview traffic into one sandbox."""
+
+    def __init__(self, sandbox: Sandbox, limits: PreviewLimits | None = None,
+                 logger: logging.Logger | None = None) -> None:
+        self.sandbox = sandbox
+        self.limits = limits or PreviewLimits()
+        self.log = logger or log
+
+    # -- the core: one operation, its messages as they come, then its reply ---------------
+    async def _operate(self, request: dict[str, Any]) -> AsyncIterator[tuple[str, Any]]:
+        """Yield ("message", msg) for each guest message, then exactly one of ("reply", dict),
+        ("busy", None), ("timeout", None), ("failed", exception)."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        started = asyncio.Event()
+
+        def on_message(message: Message) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, message)
+
+        def on_start() -> None:
+            loop.call_soon_threadsafe(started.set)
+
+        try:
+            job = self.sandbox.submit_preview(request, on_message, on_start)
+        except SandboxClosedError as exc:
+            yield "failed", exc
+            return
+        job.future.add_done_callback(lambda _f: loop.call_soon_threadsafe(queue.put_nowait, _DONE))
+        timed_out = False
+        try:
+            try:
+                await asyncio.wait_for(started.wait(), self.limits.busy_timeout)
+            except TimeoutError:
+                if job.future.cancel():
+                    yield "busy", None
+                    return
+
+            def time_is_up() -> None:
+                nonlocal timed_out
+                timed_out = True
+                job.interrupt("timeout")
+
+            timer = loop.call_later(self.limits.request_timeout, time_is_up)
+            try:
+                while (item := await queue.get()) is not _DONE:
+                    yield "message", item
+            finally:
+                timer.cancel()
+            try:
+                reply = job.future.result()
+            except concurrent.futures.CancelledError as exc:
+                yield "failed", exc
+                return
+            except (SandboxError, GuestDiedError) as exc:
+                yield "failed", exc
+                return
+            yield ("timeout", None) if timed_out else ("reply", reply)
+        finally:
+            if not job.future.done() and not job.future.cancel():
+                # The consumer went away (client disconnected) while the app still runs.
+                job.interrupt("interrupt")
+
+    # -- HTTP --------------------------------------------------------------------------------
+    async def http(self, request: HttpRequest) -> AsyncIterator[ResponseStart | bytes]:
+        """The app's response: a ``ResponseStart``, then body chunks as the app produces them.
+        Raises ``ResponseAborted`` if the app fails after its response started."""
+        if len(request.body) > self.limits.max_body_bytes:
+            for part in plain(413, f"The request body is larger than the preview limit of "
+                                   f"{self.limits.max_body_bytes} bytes."):
+                yield part
+            return
+        started = False
+        async for kind, value in self._operate(request.to_guest("http")):
+            if kind == "message":
+                msg_type, content = value["msg_type"], value["content"]
+                if msg_type == "http.start":
+                    started = True
+                    yield ResponseStart(int(content["status"]),
+                                        [(str(k), str(v)) for k, v in content["headers"]])
+                elif msg_type == "http.body":
+                    yield base64.b64decode(content["data"])
+                else:
+                    self._log_output(request.port, value)
+                continue
+            answer = self._failure(request.port, kind, value)
+            if answer is None:
+                return
+            if started:
+                raise ResponseAborted(f"the app on port {request.port} failed while "
+                                      f"streaming its response: {answer[1]}")
+            for part in plain(*answer):
+                yield part
+
+    def _failure(self, port: int, kind: str, value: Any) -> tuple[int, str] | None:
+        """The status and fixed message for how an operation ended; None when it went well."""
+        if kind == "busy":
+            return 503, (f"The sandbox is busy running a cell; try again when it has finished "
+                         f"(waited {self.limits.busy_timeout:g} s).")
+        if kind == "timeout":
+            self.log.warning("preview on port %s: the app did not answer within %g s", port,
+                             self.limits.request_timeout)
+            return 504, f"The app did not answer within {self.limits.request_timeout:g} s."
+        if kind == "failed":
+            self.log.error("preview on port %s: the sandbox could not run the request",
+                           port, exc_info=value)
+            return 503, "The sandbox could not run the request (it was closed or restarted)."
+        reply = value
+        if reply.get("status") == "ok":
+            return None
+        code = int(reply.get("code") or 500)
+        if reply.get("traceback"):
+            self.log.error("preview on port %s: %s\n%s", port, reply.get("message", "error"),
+                           reply["traceback"])
+        if code == 500:
+            return 500, "The app raised an exception; the traceback is in the kernel's log."
+        return code, str(reply.get("message") or "The request failed.")
+
+    def _log_output(self, port: int, message: Message) -> None:
+        if message["msg_type"] == "stream":
+            text = message["content"].get("text", "").rstrip("\n")
+            if text:
+                self.log.info("preview on port %s: %s", port, text)
+
+    # -- WebSocket ----------------------------------------------------------------------------
+    def new_connection_id(self) -> str:
+        return f"ws-{next(_conn_ids)}"
+
+    async def websocket(self, request: dict[str, Any]) -> WebSocketEvents:
+        """Run one WebSocket operation: ``ws_connect`` (fields of ``HttpRequest.to_guest``
+        plus ``conn``), ``ws_receive`` (``conn``, ``text`` or base64 ``bytes``) or
+        ``ws_disconnect`` (``conn``, ``code``)."""
+        messages: list[tuple[str, dict[str, Any]]] = []
+        port = int(request.get("port", 0))
+        async for kind, value in self._operate(request):
+            if kind == "message":
+                if value["msg_type"].startswith("ws."):
+                    messages.append((value["msg_type"], value["content"]))
+                else:
+                    self._log_output(port, value)
+                continue
+            if kind == "reply":
+                if value.get("traceback"):
+                    self.log.error("preview WebSocket on port %s: the app failed\n%s", port,
+                                   value["traceback"])
+                if value.get("code"):
+                    return WebSocketEvents(messages, False,
+                                           (int(value["code"]), str(value.get("message", ""))))
+                return WebSocketEvents(messages, bool(value.get("open")))
+            answer = self._failure(port, kind, value)
+            return WebSocketEvents(messages, False, answer)
+        return WebSocketEvents(messages, False, (500, "no reply"))
+
+
+__all__ = ["HttpRequest", "PreviewGateway", "PreviewJob", "PreviewLimits", "ResponseAborted",
+           "ResponseStart", "WebSocketEvents", "plain"]
