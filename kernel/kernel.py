@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import os
 import sys
 import threading
@@ -20,16 +21,21 @@ from typing import Any
 
 import zmq
 from ipykernel.kernelbase import Kernel
+from jupyter_core.paths import jupyter_data_dir
 from IPython.core.error import StdinNotImplementedError
-from traitlets import Bool, Float, Int, Unicode, Enum as TraitEnum
+from traitlets import Enum as TraitEnum
+from traitlets import Float, Int, Unicode
 
 from jupyter_sandbox import __version__
 from jupyter_sandbox.runtime.config import HostFolderMode, Limits, SandboxConfig
+from jupyter_sandbox.runtime.errors import SandboxError
 from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message, Sandbox
 
 from .positions import code_points_to_utf16, utf16_to_code_points
 
 MiB = 1 << 20
+#: Environment variable naming a snapshot file the kernel's sandbox starts from.
+START_SNAPSHOT_ENV = "JUPYTER_SANDBOX_SNAPSHOT"
 _OUTPUT = {"stream", "display_data", "update_display_data", "execute_result", "error",
            "clear_output"}
 _COMM = {"comm_open", "comm_msg", "comm_close"}
@@ -71,14 +77,17 @@ class SandboxKernel(Kernel):
     ).tag(config=True)
     host_folder = Unicode("", help="The host folder shown at /workspace; default: the kernel's "
                           "working directory (the notebook's folder).").tag(config=True)
-    allow_stdin_default = Bool(True, help="Forward input() to the front end when it allows it.").tag(config=True)
+    snapshot_dir = Unicode("", help="Folder for %snapshot's named snapshots; default: one per "
+                           "notebook under Jupyter's data dir (sandbox/snapshots).").tag(config=True)
+    start_from_snapshot = Unicode("", help="Start the sandbox from this snapshot file instead "
+                                  f"of a fresh interpreter (also ${START_SNAPSHOT_ENV}).").tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         for msg_type in ("comm_open", "comm_msg", "comm_close"):
             self.shell_handlers[msg_type] = self._comm_from_front_end
         self._interrupted = threading.Event()
-        self.sandbox = Sandbox(self._sandbox_config())
+        self.sandbox = Sandbox(self._sandbox_config(), snapshot=self._start_snapshot())
 
     # -- configuration ----------------------------------------------------------------------
     def limits(self) -> Limits:
@@ -94,7 +103,27 @@ class SandboxKernel(Kernel):
     def _sandbox_config(self) -> SandboxConfig:
         mode = HostFolderMode(self.host_folder_mode)
         folder = Path(self.host_folder or os.getcwd()) if mode is not HostFolderMode.OFF else None
-        return SandboxConfig(limits=self.limits(), host_folder=folder, host_folder_mode=mode)
+        return SandboxConfig(limits=self.limits(), host_folder=folder, host_folder_mode=mode,
+                             snapshot_dir=self.named_snapshot_folder())
+
+    def named_snapshot_folder(self) -> Path:
+        """Where ``%snapshot save`` keeps snapshots: per notebook (jupyter_server tells the
+        kernel its notebook in ``JPY_SESSION_NAME``), so they outlive kernel restarts."""
+        if self.snapshot_dir:
+            return Path(self.snapshot_dir)
+        notebook = os.environ.get("JPY_SESSION_NAME") or os.path.join(os.getcwd(), "untitled")
+        key = hashlib.sha256(os.path.abspath(notebook).encode()).hexdigest()[:16]
+        return Path(jupyter_data_dir()) / "sandbox" / "snapshots" / key
+
+    def _start_snapshot(self) -> bytes | None:
+        path = self.start_from_snapshot or os.environ.get(START_SNAPSHOT_ENV, "")
+        if not path:
+            return None
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            raise SandboxError(f"cannot read the snapshot to start from ({path}): {exc}; "
+                               f"fix or unset {START_SNAPSHOT_ENV}") from exc
 
     @property
     def banner(self) -> str:  # type: ignore[override]

@@ -221,3 +221,40 @@ def test_limits_come_from_jupyter_config_files(tmp_path, monkeypatch):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_kernel_starts_from_a_snapshot_named_in_the_environment(tmp_path, monkeypatch):
+    from jupyter_sandbox.runtime.sandbox import Sandbox
+
+    with Sandbox() as sandbox:
+        sandbox.execute("carried = 'from the snapshot'")
+        (tmp_path / "start.snap").write_bytes(sandbox.snapshot())
+    monkeypatch.setenv("JUPYTER_SANDBOX_SNAPSHOT", str(tmp_path / "start.snap"))
+    km, kc = start_new_kernel(kernel_name="sandboxed-python")
+    try:
+        outputs: list[dict] = []
+        kc.execute_interactive("carried", output_hook=outputs.append, timeout=TIMEOUT)
+        results = [m for m in outputs if m["msg_type"] == "execute_result"]
+        assert results[0]["content"]["data"]["text/plain"] == "'from the snapshot'"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_named_snapshots_outlive_the_kernel(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "analysis.ipynb"))
+    km, kc = start_new_kernel(kernel_name="sandboxed-python")
+    try:
+        kc.execute_interactive("answer = 42\n%snapshot save checkpoint-1", timeout=TIMEOUT)
+        km.restart_kernel(now=True)
+        kc.wait_for_ready(timeout=TIMEOUT)
+        outputs: list[dict] = []
+        kc.execute_interactive("%snapshot restore checkpoint-1", timeout=TIMEOUT)
+        kc.execute_interactive("answer", output_hook=outputs.append, timeout=TIMEOUT)
+        results = [m for m in outputs if m["msg_type"] == "execute_result"]
+        assert results[0]["content"]["data"]["text/plain"] == "42"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert list(tmp_path.glob("sandbox/snapshots/*/checkpoint-1.snap"))
