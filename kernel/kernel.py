@@ -10,6 +10,7 @@ with the parent header of the request that caused it.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import hashlib
 import os
@@ -29,8 +30,11 @@ from traitlets import Float, Int, Unicode
 from jupyter_sandbox import __version__
 from jupyter_sandbox.runtime.config import HostFolderMode, Limits, SandboxConfig
 from jupyter_sandbox.runtime.errors import SandboxError
+from jupyter_sandbox.runtime.previews import PreviewLimits
 from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message, Sandbox
 
+from .control_endpoint import ControlEndpoint, ControlEndpointError
+from .control_previews import preview_environment
 from .positions import code_points_to_utf16, utf16_to_code_points
 
 MiB = 1 << 20
@@ -81,6 +85,12 @@ class SandboxKernel(Kernel):
                            "notebook under Jupyter's data dir (sandbox/snapshots).").tag(config=True)
     start_from_snapshot = Unicode("", help="Start the sandbox from this snapshot file instead "
                                   f"of a fresh interpreter (also ${START_SNAPSHOT_ENV}).").tag(config=True)
+    preview_busy_timeout = Float(10.0, help="Seconds a preview request waits for a running cell "
+                                 "before it is answered 503 (sandbox busy).").tag(config=True)
+    preview_request_timeout = Float(30.0, help="Seconds a preview app may take to answer one "
+                                    "request; then it gets a TimeoutError and the client 504.").tag(config=True)
+    preview_max_body_mib = Float(64.0, help="Largest request body sent to a preview app, in "
+                                 "MiB; larger requests get 413.").tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -104,7 +114,35 @@ class SandboxKernel(Kernel):
         mode = HostFolderMode(self.host_folder_mode)
         folder = Path(self.host_folder or os.getcwd()) if mode is not HostFolderMode.OFF else None
         return SandboxConfig(limits=self.limits(), host_folder=folder, host_folder_mode=mode,
-                             snapshot_dir=self.named_snapshot_folder())
+                             snapshot_dir=self.named_snapshot_folder(),
+                             env=preview_environment(self._connection_file()))
+
+    # -- previews and the control endpoint ----------------------------------------------
+    control_endpoint: ControlEndpoint | None = None
+
+    def _connection_file(self) -> str:
+        """The connection file of this kernel's app (empty when started without one)."""
+        return str(getattr(self.parent, "abs_connection_file", "") or "")
+
+    def preview_limits(self) -> PreviewLimits:
+        return PreviewLimits(busy_timeout=self.preview_busy_timeout,
+                             request_timeout=self.preview_request_timeout,
+                             max_body_bytes=int(self.preview_max_body_mib * MiB))
+
+    def start_control_endpoint(self) -> None:
+        """Serve the control socket beside the connection file (for the server extension)."""
+        connection_file = self._connection_file()
+        if not connection_file:
+            return
+        try:
+            endpoint = ControlEndpoint.for_connection_file(
+                self.sandbox, connection_file, self.preview_limits(), self.log)
+            endpoint.start()
+            atexit.register(endpoint.stop)
+        except ControlEndpointError:
+            self.log.exception("previews and the control endpoint are off for this kernel")
+            return
+        self.control_endpoint = endpoint
 
     def named_snapshot_folder(self) -> Path:
         """Where ``%snapshot save`` keeps snapshots: per notebook (jupyter_server tells the
@@ -219,6 +257,8 @@ class SandboxKernel(Kernel):
             self.session.send(stream, "interrupt_reply", {"status": "ok"}, parent, ident=ident)
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
+        if self.control_endpoint is not None:
+            await asyncio.to_thread(self.control_endpoint.stop)
         await asyncio.to_thread(self.sandbox.close)
         return {"status": "ok", "restart": restart}
 
