@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import base64
+import concurrent.futures
 import hashlib
 import os
 import sys
@@ -97,7 +98,22 @@ class SandboxKernel(Kernel):
         for msg_type in ("comm_open", "comm_msg", "comm_close"):
             self.shell_handlers[msg_type] = self._comm_from_front_end
         self._interrupted = threading.Event()
-        self.sandbox = Sandbox(self._sandbox_config(), snapshot=self._start_snapshot())
+        self._sandbox_ready: concurrent.futures.Future[Sandbox] = concurrent.futures.Future()
+        threading.Thread(target=self._create_sandbox, name="sandbox-start", daemon=True).start()
+
+    def _create_sandbox(self) -> None:
+        try:
+            self._sandbox_ready.set_result(
+                Sandbox(self._sandbox_config(), snapshot=self._start_snapshot()))
+        except BaseException as exc:  # noqa: BLE001 - reported by every request that needs it
+            self.log.error("the sandbox failed to start: %s", exc)
+            self._sandbox_ready.set_exception(exc)
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """The kernel's sandbox. It starts in the background while ipykernel sets up its
+        channels, so only a request that comes before it is ready waits for it."""
+        return self._sandbox_ready.result()
 
     # -- configuration ----------------------------------------------------------------------
     def limits(self) -> Limits:
@@ -252,14 +268,16 @@ class SandboxKernel(Kernel):
     # -- control ------------------------------------------------------------------------
     async def interrupt_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
         self._interrupted.set()
-        self.sandbox.interrupt()
+        if self._sandbox_ready.done() and self._sandbox_ready.exception() is None:
+            self.sandbox.interrupt()
         if self.session is not None:
             self.session.send(stream, "interrupt_reply", {"status": "ok"}, parent, ident=ident)
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
         if self.control_endpoint is not None:
             await asyncio.to_thread(self.control_endpoint.stop)
-        await asyncio.to_thread(self.sandbox.close)
+        if self._sandbox_ready.done() and self._sandbox_ready.exception() is None:
+            await asyncio.to_thread(self.sandbox.close)
         return {"status": "ok", "restart": restart}
 
     # -- introspection ------------------------------------------------------------------

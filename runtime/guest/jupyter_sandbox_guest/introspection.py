@@ -14,6 +14,29 @@ from IPython.utils.tokenutil import token_at_cursor
 EXPERIMENTAL_TYPES_KEY = "_jupyter_types_experimental"
 
 
+def _zip_aware_module_list(path: str) -> list[str]:
+    """IPython's ``module_list`` reads ``zipimporter._files``, which Python 3.15 no longer has,
+    so nothing in the stdlib zip completed after ``import``. List zip members instead."""
+    import os
+    import zipfile
+
+    from IPython.core import completerlib
+
+    if path and os.path.isfile(path) and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = {name.split("/")[0] if "/" in name else name for name in archive.namelist()}
+        modules = {m.group("name") for n in names if (m := completerlib.import_re.match(n))}
+        modules.update(n for n in names if "." not in n and n.isidentifier())
+        return sorted(modules)
+    return _original_module_list(path)
+
+
+from IPython.core import completerlib as _completerlib  # noqa: E402
+
+_original_module_list = _completerlib.module_list
+_completerlib.module_list = _zip_aware_module_list
+
+
 def complete(shell: Any, code: str, cursor_pos: int | None) -> dict[str, Any]:
     """Completions at ``cursor_pos`` from IPython's completer (jedi included)."""
     if cursor_pos is None:
