@@ -4,6 +4,8 @@
   minute, once per machine), extracts matplotlib's data files, then starts one sandbox (which
   saves the base image every later sandbox starts from) and runs ``1+1`` to prove the whole
   chain works.
+* ``jupyter-sandbox run NOTEBOOK.ipynb [-o OUT.ipynb]`` or ``run script.py`` executes headless
+  in the sandbox (see ``run_command``).
 * ``jupyter-sandbox info`` tells where the cache is, which guest build and wasmtime are in use,
   and whether the cache is warm.
 
@@ -188,7 +190,26 @@ def build_parser() -> argparse.ArgumentParser:
                                            "wasmtime version and whether the cache is warm.")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
     info.set_defaults(handler=_info)
+
+    run = commands.add_parser(
+        "run", help="run a notebook or a script in the sandbox, headless",
+        description="Execute NOTEBOOK.ipynb with the sandboxed-python kernel (nbclient), "
+                    "showing progress per cell, or run a .py script in a sandbox. Exits "
+                    "non-zero and shows the failing cell when something fails.")
+    run.add_argument("target", help="a .ipynb notebook or a .py script")
+    run.add_argument("-o", "--output", help="write the executed notebook here")
+    run.add_argument("--timeout", type=float, default=None,
+                     help="seconds each cell (or the script) may run")
+    run.add_argument("--allow-errors", action="store_true",
+                     help="keep going after a failing cell (notebooks)")
+    run.set_defaults(handler=_run)
     return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .run_command import run
+
+    return run(args.target, args.output, args.timeout, args.allow_errors)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
