@@ -22,9 +22,10 @@ from jupyter_sandbox.runtime.previews import (
     plain,
 )
 
-from .control_protocol import FORWARDED_HEADERS, HOP_BY_HOP, SERVER_URL_ENV, kernel_id_from
+from .control_protocol import HOP_BY_HOP, SERVER_URL_ENV, kernel_id_from
 
-_NOT_FORWARDED = HOP_BY_HOP | {h.lower() for h in FORWARDED_HEADERS} | {
+# The proxy's X-Forwarded-* headers stay: apps use them to build URLs under the prefix.
+_NOT_FORWARDED = HOP_BY_HOP | {
     "host", "content-length", "sec-websocket-key", "sec-websocket-version",
     "sec-websocket-extensions", "sec-websocket-accept"}
 

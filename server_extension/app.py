@@ -1,0 +1,55 @@
+"""``SandboxExtensionApp``: registers the preview handler and tells kernels the server's URL."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+
+from jupyter_server.extension.application import ExtensionApp
+from tornado.ioloop import IOLoop
+from traitlets import Float, Int, Unicode
+
+from jupyter_sandbox.kernel.control_protocol import SERVER_URL_ENV
+
+from .preview_handler import PreviewHandler
+from .upstream import Upstream
+
+MiB = 1 << 20
+
+
+class SandboxExtensionApp(ExtensionApp):
+    name = "jupyter_sandbox"
+    description = "Preview URLs for web apps running inside Sandboxed Python kernels."
+
+    public_url = Unicode(
+        "", help="The server's public base URL (e.g. https://hub.example.org/user/me/) used "
+                 "in preview links printed by kernels; default: the server's own URL.",
+    ).tag(config=True)
+    max_body_mib = Float(64.0, help="Largest request body the preview proxy accepts, in MiB "
+                         "(kernels have their own limit too).").tag(config=True)
+    max_upstream_connections = Int(64, help="Requests to kernels' preview endpoints in flight "
+                                   "at once; more wait in a queue.").tag(config=True)
+    connect_timeout = Float(10.0, help="Seconds to connect to a kernel's control "
+                            "socket.").tag(config=True)
+
+    def initialize_settings(self) -> None:
+        self.settings["jupyter_sandbox_upstream"] = Upstream(
+            max_clients=self.max_upstream_connections, connect_timeout=self.connect_timeout,
+            max_body_size=int(self.max_body_mib * MiB))
+        self.settings["jupyter_sandbox_max_body"] = int(self.max_body_mib * MiB)
+        # Once the server listens (its port is then final), kernels it starts inherit this.
+        IOLoop.current().add_callback(self._publish_url)
+
+    def _publish_url(self) -> None:
+        url = self.public_url or self._own_url()
+        os.environ[SERVER_URL_ENV] = url if url.endswith("/") else url + "/"
+        self.log.info("jupyter_sandbox: preview links point to %ssandbox/preview/", url)
+
+    def _own_url(self) -> str:
+        """The server's public URL (honouring ``ServerApp.custom_display_url``), no token."""
+        parts = urllib.parse.urlsplit(self.serverapp.public_url)
+        return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+    def initialize_handlers(self) -> None:
+        self.handlers.append((r"/sandbox/preview/(?P<kernel_id>[^/]+)/(?P<port>[^/]+)(?P<path>/.*)?",
+                              PreviewHandler))

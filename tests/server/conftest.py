@@ -1,0 +1,145 @@
+"""A real ``jupyter server`` subprocess (random port, token, root) with our extension enabled,
+and Sandboxed Python kernels started through its REST API."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+
+STARTUP_TIMEOUT = 60
+
+
+@dataclass
+class Server:
+    url: str  # ends with "/"
+    token: str
+    runtime_dir: Path
+    root_dir: Path
+    log_lines: list[str]
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"token {self.token}"},
+                            timeout=60, **kwargs)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def jupyter_server() -> Iterator[Server]:
+    # Short paths: Unix socket paths must stay under 108 bytes.
+    base = Path(tempfile.mkdtemp(prefix="jsb-", dir="/tmp"))
+    runtime, config, root = base / "rt", base / "cfg", base / "root"
+    for folder in (runtime, config, root):
+        folder.mkdir()
+    token = secrets.token_hex(16)
+    port = _free_port()
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(config)}
+    env.pop("JUPYTER_SANDBOX_SERVER_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root",
+         f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    ready: queue.Queue[bool] = queue.Queue()
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            if "is running at" in line or "http://127.0.0.1" in line:
+                ready.put(True)
+        ready.put(False)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        if not ready.get(timeout=STARTUP_TIMEOUT):
+            raise RuntimeError("jupyter server did not start:\n" + "".join(lines))
+        yield Server(f"http://127.0.0.1:{port}/", token, runtime, root, lines)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        reader.join(timeout=30)
+        assert process.stderr is not None
+        process.stderr.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@dataclass
+class Kernel:
+    id: str
+    client: BlockingKernelClient
+    server: Server
+
+    def run(self, code: str, timeout: float = 60) -> list[dict]:
+        """Execute ``code``; return its output messages; fail on an error reply."""
+        outputs: list[dict] = []
+        reply = self.client.execute_interactive(code, timeout=timeout,
+                                                output_hook=outputs.append)
+        errors = [m["content"] for m in outputs if m["msg_type"] == "error"]
+        assert reply["content"]["status"] == "ok", errors
+        return outputs
+
+    def stdout(self, code: str) -> str:
+        return "".join(m["content"]["text"] for m in self.run(code)
+                       if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")
+
+    def preview_url(self, port: int, path: str = "") -> str:
+        return f"{self.server.url}sandbox/preview/{self.id}/{port}/{path}"
+
+
+def start_kernel(server: Server) -> Kernel:
+    with server.client() as http:
+        response = http.post("api/kernels", json={"name": "sandboxed-python", "path": ""})
+        response.raise_for_status()
+        kernel_id = response.json()["id"]
+    client = BlockingKernelClient()
+    client.load_connection_file(str(server.runtime_dir / f"kernel-{kernel_id}.json"))
+    client.start_channels()
+    client.wait_for_ready(timeout=STARTUP_TIMEOUT)
+    return Kernel(kernel_id, client, server)
+
+
+def stop_kernel(kernel: Kernel) -> None:
+    kernel.client.stop_channels()
+    with kernel.server.client() as http:
+        http.delete(f"api/kernels/{kernel.id}")
+
+
+@pytest.fixture(scope="module")
+def kernel(jupyter_server: Server) -> Iterator[Kernel]:
+    kernel = start_kernel(jupyter_server)
+    yield kernel
+    stop_kernel(kernel)
+
+
+def display_data(outputs: list[dict], mime: str) -> object:
+    for message in outputs:
+        data = message["content"].get("data") or {}
+        if mime in data:
+            return data[mime]
+    raise AssertionError(f"no {mime} output in {json.dumps(outputs)[:2000]}")
