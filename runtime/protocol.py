@@ -37,6 +37,19 @@ Requests (``"type"`` field) and their replies:
   the comm messages they send back, arrive as output messages of this request.
 * ``comm_info``: ``target_name`` → ``comms``.
 * ``history``: parameters of a history_request → ``history``.
+* ``http`` (previews, see ``previews.py``): ``port``, ``method``, ``path`` (percent-encoded,
+  below the preview prefix), ``query``, ``headers`` ([name, value] pairs), ``body`` (base64),
+  ``script_name`` (the public prefix), ``scheme``, ``host``, ``client`` → ``status`` ``ok``, or
+  ``error`` with ``code`` (502 nothing served on the port, 500 the app raised, 503
+  interrupted), ``message``, ``traceback`` and ``started`` (whether the response had begun).
+  The response arrives as messages first: ``http.start`` (``status``, ``headers``), then
+  ``http.body`` (``data``, base64) per chunk, as the app produces them.
+* ``ws_connect`` (the ``http`` fields plus ``conn``, an id the host chooses, and
+  ``subprotocols``), ``ws_receive`` (``conn``, ``text`` or base64 ``bytes``),
+  ``ws_disconnect`` (``conn``, ``code``) → ``status``, ``open`` (whether the app still
+  listens), or ``code``/``message`` when refused. The ASGI app's own events arrive as
+  ``ws.accept`` (``subprotocol``, ``headers``), ``ws.send`` (``text`` or base64 ``bytes``)
+  and ``ws.close`` (``code``, ``reason``) messages.
 """
 
 from __future__ import annotations

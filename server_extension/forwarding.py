@@ -4,7 +4,6 @@ the public prefix described, redirects kept under the prefix. Pure functions."""
 from __future__ import annotations
 
 import urllib.parse
-from http.cookies import CookieError, SimpleCookie
 
 from jupyter_sandbox.kernel.control_protocol import FORWARDED_HEADERS, HOP_BY_HOP
 
@@ -90,10 +89,3 @@ def response_headers(items: list[tuple[str, str]], *, prefix: str, host: str, pr
         out.append((name, value))
     return out
 
-
-def cookie_names(header: str) -> set[str]:
-    try:
-        jar = SimpleCookie(header)
-    except CookieError:
-        return set()
-    return set(jar)
