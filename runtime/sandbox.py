@@ -317,7 +317,10 @@ class Sandbox:
         if old is not None:
             old.close()
         self.execution_count = int(header.get("execution_count", 0))
-        self._operate({"type": "after_restore"}, _Cell(on_message=_ignore))
+        # The image may come from another sandbox (fork, base image, another kernel's
+        # checkpoint): give the guest this sandbox's environment (kernel id, preview URL).
+        self._operate({"type": "after_restore", "env": self._guest_env()},
+                      _Cell(on_message=_ignore))
 
     def snapshot(self) -> bytes:
         """The whole sandbox (memory, open files, its files, execution count) as bytes.

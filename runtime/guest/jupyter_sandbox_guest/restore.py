@@ -8,9 +8,11 @@ import sys
 from typing import Any
 
 
-def after_restore(_request: dict[str, Any]) -> dict[str, Any]:
+def after_restore(request: dict[str, Any]) -> dict[str, Any]:
     """Reseed every random stream from host entropy, so copies of one snapshot (forks, every
-    kernel started from the base image) never draw the same numbers."""
+    kernel started from the base image) never draw the same numbers; take the restoring
+    sandbox's environment (its kernel id and preview URL, say)."""
+    os.environ.update(request.get("env") or {})
     random.seed()
     numpy = sys.modules.get("numpy")
     if numpy is not None:
