@@ -25,6 +25,7 @@ import tornado.web
 from jupyter_sandbox.runtime.previews import PreviewGateway, PreviewLimits
 from jupyter_sandbox.runtime.sandbox import Sandbox
 
+from . import control_snapshots
 from .control_protocol import MAX_SOCKET_PATH, socket_path_for
 from .control_previews import PreviewHTTPHandler, PreviewWebSocketHandler
 
@@ -44,6 +45,7 @@ ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/status", StatusHandler),
     (r"/preview/([0-9]+)(?:/.*)?", PreviewHTTPHandler),
     (r"/preview-ws/([0-9]+)(?:/.*)?", PreviewWebSocketHandler),
+    *control_snapshots.ROUTES,
 ]
 
 
@@ -111,9 +113,11 @@ class ControlEndpoint:
         app = tornado.web.Application(
             list(ROUTES), sandbox=self.sandbox, previews=self.previews,
             websocket_max_message_size=self.previews.limits.max_body_bytes)
-        # Headroom above the preview body limit so the gateway answers 413 itself.
+        # Room for whole snapshots (PUT /snapshot); the preview gateway enforces its own,
+        # smaller body limit and answers 413 itself.
         self._server = tornado.httpserver.HTTPServer(
-            app, max_body_size=self.previews.limits.max_body_bytes + (1 << 20),
+            app, max_body_size=max(self.previews.limits.max_body_bytes + (1 << 20),
+                                   control_snapshots.MAX_SNAPSHOT_BYTES),
             idle_connection_timeout=3600)
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()  # left by a kernel that was killed

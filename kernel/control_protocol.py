@@ -9,6 +9,8 @@ after it: ``kernel-<id>.json`` → ``kernel-<id>.sandbox.sock``. It speaks HTTP/
   URL path the app is published under, no trailing slash), ``X-Forwarded-Host``,
   ``X-Forwarded-Proto`` and ``X-Forwarded-For``; every other header goes to the app.
 * ``/preview-ws/<port>/<path>``: the same as a WebSocket.
+* ``GET``/``PUT /snapshot`` (whole sandbox, bytes) and ``/snapshots[/<name>[/restore]]``
+  (named snapshots): see ``control_snapshots``.
 
 This module imports nothing heavy: the server extension uses it without loading a kernel.
 """

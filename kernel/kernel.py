@@ -13,7 +13,6 @@ import asyncio
 import atexit
 import base64
 import concurrent.futures
-import hashlib
 import os
 import sys
 import threading
@@ -23,7 +22,6 @@ from typing import Any
 
 import zmq
 from ipykernel.kernelbase import Kernel
-from jupyter_core.paths import jupyter_data_dir
 from IPython.core.error import StdinNotImplementedError
 from traitlets import Enum as TraitEnum
 from traitlets import Float, Int, Unicode
@@ -33,9 +31,11 @@ from jupyter_sandbox.runtime.config import HostFolderMode, Limits, SandboxConfig
 from jupyter_sandbox.runtime.errors import SandboxError
 from jupyter_sandbox.runtime.previews import PreviewLimits
 from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message, Sandbox
+from jupyter_sandbox.runtime.snapshot import SnapshotError
 
 from .control_endpoint import ControlEndpoint, ControlEndpointError
 from .control_previews import preview_environment
+from . import notebook_state
 from .positions import code_points_to_utf16, utf16_to_code_points
 
 MiB = 1 << 20
@@ -103,8 +103,17 @@ class SandboxKernel(Kernel):
 
     def _create_sandbox(self) -> None:
         try:
-            self._sandbox_ready.set_result(
-                Sandbox(self._sandbox_config(), snapshot=self._start_snapshot()))
+            config = self._sandbox_config()
+            snapshot, pending = self._start_snapshot()
+            try:
+                sandbox = Sandbox(config, snapshot=snapshot)
+            except SnapshotError as exc:
+                if not pending:
+                    raise
+                self.log.warning("the notebook checkpoint's snapshot cannot be used (%s); "
+                                 "starting a fresh sandbox", exc)
+                sandbox = Sandbox(config)
+            self._sandbox_ready.set_result(sandbox)
         except BaseException as exc:  # noqa: BLE001 - reported by every request that needs it
             self.log.error("the sandbox failed to start: %s", exc)
             self._sandbox_ready.set_exception(exc)
@@ -161,23 +170,30 @@ class SandboxKernel(Kernel):
         self.control_endpoint = endpoint
 
     def named_snapshot_folder(self) -> Path:
-        """Where ``%snapshot save`` keeps snapshots: per notebook (jupyter_server tells the
-        kernel its notebook in ``JPY_SESSION_NAME``), so they outlive kernel restarts."""
+        """Where ``%snapshot save`` keeps snapshots: per notebook, so they outlive restarts."""
         if self.snapshot_dir:
             return Path(self.snapshot_dir)
-        notebook = os.environ.get("JPY_SESSION_NAME") or os.path.join(os.getcwd(), "untitled")
-        key = hashlib.sha256(os.path.abspath(notebook).encode()).hexdigest()[:16]
-        return Path(jupyter_data_dir()) / "sandbox" / "snapshots" / key
+        return notebook_state.named_snapshot_folder(notebook_state.kernel_notebook_path())
 
-    def _start_snapshot(self) -> bytes | None:
+    def _start_snapshot(self) -> tuple[bytes | None, bool]:
+        """A snapshot to start from, and whether it is a pending checkpoint: the configured
+        one, else a notebook checkpoint that was restored while no kernel ran (consumed: the
+        next restart starts fresh)."""
         path = self.start_from_snapshot or os.environ.get(START_SNAPSHOT_ENV, "")
-        if not path:
-            return None
+        if path:
+            try:
+                return Path(path).read_bytes(), False
+            except OSError as exc:
+                raise SandboxError(f"cannot read the snapshot to start from ({path}): {exc}; "
+                                   f"fix or unset {START_SNAPSHOT_ENV}") from exc
+        pending = notebook_state.pending_restore_path(notebook_state.kernel_notebook_path())
         try:
-            return Path(path).read_bytes()
-        except OSError as exc:
-            raise SandboxError(f"cannot read the snapshot to start from ({path}): {exc}; "
-                               f"fix or unset {START_SNAPSHOT_ENV}") from exc
+            data = pending.read_bytes()
+        except FileNotFoundError:
+            return None, False
+        pending.unlink(missing_ok=True)
+        self.log.info("starting from the checkpoint restored for this notebook (%s)", pending)
+        return data, True
 
     @property
     def banner(self) -> str:  # type: ignore[override]

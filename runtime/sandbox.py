@@ -38,7 +38,7 @@ from .guest_files import (
     package_locations,
 )
 from .guest_instance import GuestInstance
-from .snapshot_store import SnapshotStore, validate_name
+from .snapshot_store import SnapshotInfo, SnapshotStore, validate_name
 from .vfs import FileMount, LayeredMount, Mount, Quota, VirtualFS
 from .wasi import WasiState
 
@@ -334,6 +334,15 @@ class Sandbox:
         used raises ``SnapshotError`` and leaves the running sandbox untouched."""
         image = snapshot_format.decode(data)
         self._call(lambda: self._restore_image(image, restore_files=True))
+
+    def save_named(self, name: str) -> SnapshotInfo:
+        """Save a named snapshot into ``self.snapshots`` (as ``%snapshot save NAME``)."""
+        validate_name(name)
+        return self.snapshots.save(name, self.snapshot())
+
+    def restore_named(self, name: str) -> None:
+        """Restore a named snapshot (as ``%snapshot restore NAME``)."""
+        self.restore(self.snapshots.load(name))
 
     def fork(self, count: int = 1, config: SandboxConfig | None = None) -> list[Sandbox]:
         """Start ``count`` new sandboxes from this one's current state, each with its own

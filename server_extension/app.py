@@ -7,10 +7,13 @@ import urllib.parse
 
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop
-from traitlets import Float, Int, Unicode
+from traitlets import Bool, Float, Int, Unicode
 
 from jupyter_sandbox.kernel.control_protocol import SERVER_URL_ENV
 
+from . import snapshot_handlers
+from .checkpoints import SandboxCheckpoints
+from .kernel_control import KernelControl
 from .preview_handler import PreviewHandler
 from .upstream import Upstream
 
@@ -31,14 +34,26 @@ class SandboxExtensionApp(ExtensionApp):
                                    "at once; more wait in a queue.").tag(config=True)
     connect_timeout = Float(10.0, help="Seconds to connect to a kernel's control "
                             "socket.").tag(config=True)
+    sandbox_checkpoints = Bool(True, help="Make notebook checkpoints also save and restore "
+                               "the state of the notebook's sandboxed kernel.").tag(config=True)
 
     def initialize_settings(self) -> None:
         self.settings["jupyter_sandbox_upstream"] = Upstream(
             max_clients=self.max_upstream_connections, connect_timeout=self.connect_timeout,
             max_body_size=int(self.max_body_mib * MiB))
         self.settings["jupyter_sandbox_max_body"] = int(self.max_body_mib * MiB)
+        self.settings["jupyter_sandbox_control"] = KernelControl(self.serverapp.kernel_manager)
+        if self.sandbox_checkpoints:
+            self._install_checkpoints()
         # Once the server listens (its port is then final), kernels it starts inherit this.
         IOLoop.current().add_callback(self._publish_url)
+
+    def _install_checkpoints(self) -> None:
+        """Replace the contents manager's checkpoints with ours (configure them as
+        ``SandboxCheckpoints.*``)."""
+        contents = self.serverapp.contents_manager
+        contents.checkpoints = SandboxCheckpoints(parent=contents, log=self.log,
+                                                  serverapp=self.serverapp)
 
     def _publish_url(self) -> None:
         url = self.public_url or self._own_url()
@@ -53,3 +68,4 @@ class SandboxExtensionApp(ExtensionApp):
     def initialize_handlers(self) -> None:
         self.handlers.append((r"/sandbox/preview/(?P<kernel_id>[^/]+)/(?P<port>[^/]+)(?P<path>/.*)?",
                               PreviewHandler))
+        self.handlers.append((snapshot_handlers.ROUTE, snapshot_handlers.SnapshotsHandler))

@@ -3,6 +3,7 @@ and Sandboxed Python kernels started through its REST API."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -43,16 +44,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def jupyter_server() -> Iterator[Server]:
-    # Short paths: Unix socket paths must stay under 108 bytes.
-    base = Path(tempfile.mkdtemp(prefix="jsb-", dir="/tmp"))
-    runtime, config, root = base / "rt", base / "cfg", base / "root"
-    for folder in (runtime, config, root):
-        folder.mkdir()
+@contextlib.contextmanager
+def running_server(base: Path) -> Iterator[Server]:
+    """A ``jupyter server`` whose runtime, config, data and root folders are under ``base``
+    (reused as they are: a second server on the same ``base`` sees the first one's state)."""
+    runtime, config, data, root = base / "rt", base / "cfg", base / "data", base / "root"
+    for folder in (runtime, config, data, root):
+        folder.mkdir(exist_ok=True)
     token = secrets.token_hex(16)
     port = _free_port()
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(config)}
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(config),
+           "JUPYTER_DATA_DIR": str(data)}
     env.pop("JUPYTER_SANDBOX_SERVER_URL", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root",
@@ -86,6 +88,20 @@ def jupyter_server() -> Iterator[Server]:
         reader.join(timeout=30)
         assert process.stderr is not None
         process.stderr.close()
+
+
+def short_temp_dir() -> Path:
+    """Short paths: Unix socket paths must stay under 108 bytes."""
+    return Path(tempfile.mkdtemp(prefix="jsb-", dir="/tmp"))
+
+
+@pytest.fixture(scope="session")
+def jupyter_server() -> Iterator[Server]:
+    base = short_temp_dir()
+    try:
+        with running_server(base) as server:
+            yield server
+    finally:
         shutil.rmtree(base, ignore_errors=True)
 
 

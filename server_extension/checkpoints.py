@@ -1,0 +1,238 @@
+"""``SandboxCheckpoints``: notebook checkpoints that also hold the sandbox's whole state.
+
+Many checkpoints per file (ids match ``[\\w-]+``). Creating one stores the file and, when a
+sandboxed kernel runs for that notebook, a snapshot of its sandbox. Restoring brings back the
+file and, when the notebook's kernel runs, its state; when none runs, the next kernel started
+for the notebook starts from the snapshot. Renames and deletes carry checkpoints along; old
+ones are pruned by count per file and total bytes, never the newest of a file.
+
+Layout: ``<root>/<key of the path>/<id>/{file, meta.json, sandbox.snap}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import re
+import secrets
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.services.contents.checkpoints import (
+    AsyncCheckpoints,
+    AsyncGenericCheckpointsMixin,
+)
+from tornado.web import HTTPError
+from traitlets import Any as AnyTrait
+from traitlets import Int, Unicode, default
+
+from jupyter_sandbox.kernel import notebook_state
+from jupyter_sandbox.runtime.snapshot import atomic_write
+
+from .kernel_control import KernelControl, KernelControlError
+
+CHECKPOINT_ID = re.compile(r"^[\w-]{1,100}$", re.ASCII)
+SNAPSHOT_FILE = "sandbox.snap"
+
+
+def _key(path: str) -> str:
+    return notebook_state.notebook_key("/" + path.strip("/"))
+
+
+class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
+    root = Unicode(help="Folder holding the checkpoints; default: sandbox/checkpoints in "
+                   "Jupyter's data directory.").tag(config=True)
+    max_per_file = Int(10, help="Checkpoints kept per file; older ones are pruned.").tag(config=True)
+    max_total_bytes = Int(4 << 30, help="Total size of all checkpoints; the oldest are pruned "
+                          "beyond it (the newest of each file never).").tag(config=True)
+    #: The ServerApp, for its session and kernel managers (set by the extension).
+    serverapp = AnyTrait(None)
+
+    @default("root")
+    def _default_root(self) -> str:
+        return str(notebook_state.state_root() / "checkpoints")
+
+    # -- storage ------------------------------------------------------------------------
+    def _folder(self, path: str) -> Path:
+        return Path(self.root) / _key(path)
+
+    def _checkpoint(self, checkpoint_id: str, path: str) -> Path:
+        if not isinstance(checkpoint_id, str) or not CHECKPOINT_ID.match(checkpoint_id):
+            raise HTTPError(400, f"invalid checkpoint id {checkpoint_id!r}")
+        folder = self._folder(path) / checkpoint_id
+        if not (folder / "meta.json").is_file():
+            raise HTTPError(404, f"checkpoint {checkpoint_id} does not exist for {path}")
+        return folder
+
+    @staticmethod
+    def _meta(folder: Path) -> dict[str, Any]:
+        return json.loads((folder / "meta.json").read_text())
+
+    def _model(self, meta: dict[str, Any]) -> dict[str, Any]:
+        return {"id": meta["id"],
+                "last_modified": datetime.fromtimestamp(meta["created"], tz=timezone.utc)}
+
+    def _all(self, path: str) -> list[dict[str, Any]]:
+        folder = self._folder(path)
+        if not folder.is_dir():
+            return []
+        metas = []
+        for entry in folder.iterdir():
+            try:
+                metas.append(self._meta(entry))
+            except (OSError, ValueError):
+                continue  # half-written or foreign: not a checkpoint
+        return sorted(metas, key=lambda m: (m["created"], m["id"]))
+
+    def _new(self, path: str, kind: str, content: Any, fmt: str | None) -> tuple[Path, dict[str, Any]]:
+        checkpoint_id = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+        folder = self._folder(path) / checkpoint_id
+        folder.mkdir(parents=True)
+        if kind == "notebook":
+            data = json.dumps(content).encode()
+        elif fmt == "base64":
+            data = base64.b64decode(content)
+        else:
+            data = str(content).encode()
+        atomic_write(folder / "file", data)
+        meta = {"id": checkpoint_id, "path": path.strip("/"), "type": kind, "format": fmt,
+                "created": time.time(), "snapshot": False}
+        (folder.parent / "path.txt").write_text(path)
+        atomic_write(folder / "meta.json", json.dumps(meta).encode())
+        return folder, meta
+
+    # -- the kernel of a notebook -------------------------------------------------------
+    def _control(self) -> KernelControl | None:
+        if self.serverapp is None:
+            return None
+        control = getattr(self, "_kernel_control", None)
+        if control is None:
+            control = KernelControl(self.serverapp.kernel_manager)
+            self._kernel_control = control
+        return control
+
+    async def _kernel_for(self, path: str) -> str | None:
+        """The id of a running sandboxed kernel whose session is this notebook."""
+        control = self._control()
+        if control is None:
+            return None
+        wanted = path.strip("/")
+        for session in await self.serverapp.session_manager.list_sessions():
+            kernel = session.get("kernel") or {}
+            if (session.get("path") or "").strip("/") == wanted and \
+                    control.socket_for(kernel.get("id", "")):
+                return str(kernel["id"])
+        return None
+
+    def _os_path(self, path: str) -> str:
+        return os.path.join(self.serverapp.contents_manager.root_dir, path.strip("/"))
+
+    # -- the generic mixin's storage API -------------------------------------------------
+    async def create_notebook_checkpoint(self, nb: Any, path: str) -> dict[str, Any]:
+        folder, meta = self._new(path, "notebook", nb, None)
+        await self._attach_snapshot(folder, meta, path)
+        self._prune(path)
+        return self._model(meta)
+
+    async def create_file_checkpoint(self, content: Any, format: str, path: str) -> dict[str, Any]:  # noqa: A002
+        _, meta = self._new(path, "file", content, format)
+        self._prune(path)
+        return self._model(meta)
+
+    async def _attach_snapshot(self, folder: Path, meta: dict[str, Any], path: str) -> None:
+        kernel_id = await self._kernel_for(path)
+        control = self._control()
+        if kernel_id is None or control is None:
+            return
+        try:
+            data = await control.snapshot(kernel_id)
+        except KernelControlError as exc:
+            self.log.warning("checkpoint of %s without sandbox state: %s", path, exc)
+            return
+        await asyncio.to_thread(atomic_write, folder / SNAPSHOT_FILE, data)
+        meta.update(snapshot=True, kernel_id=kernel_id, snapshot_bytes=len(data))
+        atomic_write(folder / "meta.json", json.dumps(meta).encode())
+
+    async def get_notebook_checkpoint(self, checkpoint_id: str, path: str) -> dict[str, Any]:
+        folder = self._checkpoint(checkpoint_id, path)
+        content = json.loads((folder / "file").read_bytes())
+        return {"type": "notebook", "content": content}
+
+    async def get_file_checkpoint(self, checkpoint_id: str, path: str) -> dict[str, Any]:
+        folder = self._checkpoint(checkpoint_id, path)
+        meta, data = self._meta(folder), (folder / "file").read_bytes()
+        if meta.get("format") == "base64":
+            return {"type": "file", "content": base64.b64encode(data).decode(), "format": "base64"}
+        return {"type": "file", "content": data.decode(), "format": "text"}
+
+    async def restore_checkpoint(self, contents_mgr: Any, checkpoint_id: str, path: str) -> None:
+        folder = self._checkpoint(checkpoint_id, path)
+        await super().restore_checkpoint(contents_mgr, checkpoint_id, path)
+        snapshot = folder / SNAPSHOT_FILE
+        if not snapshot.is_file():
+            return
+        data = await asyncio.to_thread(snapshot.read_bytes)
+        kernel_id = await self._kernel_for(path)
+        control = self._control()
+        if kernel_id is not None and control is not None:
+            try:
+                await control.restore(kernel_id, data)
+            except KernelControlError as exc:
+                raise HTTPError(409, f"the notebook was restored but its kernel refused the "
+                                     f"checkpoint's sandbox state: {exc}") from exc
+            return
+        pending = notebook_state.pending_restore_path(self._os_path(path))
+        await asyncio.to_thread(atomic_write, pending, data)
+
+    # -- listing, renaming, deleting ------------------------------------------------------
+    async def list_checkpoints(self, path: str) -> list[dict[str, Any]]:
+        return [self._model(meta) for meta in self._all(path)]
+
+    async def delete_checkpoint(self, checkpoint_id: str, path: str) -> None:
+        shutil.rmtree(self._checkpoint(checkpoint_id, path))
+
+    async def delete_all_checkpoints(self, path: str) -> None:
+        shutil.rmtree(self._folder(path), ignore_errors=True)
+
+    async def rename_checkpoint(self, checkpoint_id: str, old_path: str, new_path: str) -> None:
+        source = self._checkpoint(checkpoint_id, old_path)
+        target = self._folder(new_path) / checkpoint_id
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+        meta = self._meta(target)
+        meta["path"] = new_path.strip("/")
+        atomic_write(target / "meta.json", json.dumps(meta).encode())
+        (target.parent / "path.txt").write_text(new_path)
+
+    async def rename_all_checkpoints(self, old_path: str, new_path: str) -> None:
+        for meta in self._all(old_path):
+            await self.rename_checkpoint(meta["id"], old_path, new_path)
+        shutil.rmtree(self._folder(old_path), ignore_errors=True)
+
+    # -- pruning --------------------------------------------------------------------------
+    def _prune(self, path: str) -> None:
+        for meta in self._all(path)[: -self.max_per_file or None]:
+            shutil.rmtree(self._folder(path) / meta["id"], ignore_errors=True)
+        self._prune_total()
+
+    def _prune_total(self) -> None:
+        root = Path(self.root)
+        entries = []  # (created, folder, size, is newest of its file)
+        for file_folder in root.iterdir() if root.is_dir() else ():
+            metas = sorted(((self._meta(c)["created"], c) for c in file_folder.iterdir()
+                            if (c / "meta.json").is_file()), key=lambda item: item[0])
+            for index, (created, folder) in enumerate(metas):
+                size = sum(f.stat().st_size for f in folder.iterdir())
+                entries.append((created, folder, size, index == len(metas) - 1))
+        total = sum(size for _, _, size, _ in entries)
+        for created, folder, size, newest in sorted(entries, key=lambda e: e[0]):
+            if total <= self.max_total_bytes:
+                break
+            if not newest:
+                shutil.rmtree(folder, ignore_errors=True)
+                total -= size
