@@ -256,7 +256,9 @@ class Sandbox:
 
         try:
             self._operate(boot, _Cell(on_message=collect, output_limit=1 << 20))
-            warm = "\n".join(f"import {name}" for name in base_image.WARM_IMPORTS)
+            # exec in a fresh namespace, so the imports leave no names in the user's __main__
+            imports = f"for name in {base_image.WARM_IMPORTS!r}: __import__(name)"
+            warm = f"exec({imports!r}, {{}})"
             if self._instance.turn(warm) != 0:
                 raise SandboxError("warm imports failed")
         except SandboxError as exc:

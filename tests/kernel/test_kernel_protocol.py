@@ -100,14 +100,28 @@ def test_interrupt_request_stops_cell_and_keeps_state(kernel):
 
 def test_control_channel_answers_while_cell_runs(kernel):
     km, kc = kernel
-    msg_id = kc.execute("import time\ntime.sleep(3)")
+    msg_id = kc.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(3)")
+    while True:  # the cell is running once it has printed
+        msg = kc.get_iopub_msg(timeout=TIMEOUT)
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+            break
     started = time.monotonic()
     kc.control_channel.send(kc.session.msg("kernel_info_request"))
     reply = kc.control_channel.get_msg(timeout=TIMEOUT)
     assert reply["msg_type"] == "kernel_info_reply"
     assert time.monotonic() - started < 2.5
     km.interrupt_kernel()
-    _shell_reply(kc, msg_id)
+    assert _shell_reply(kc, msg_id)["content"]["ename"] == "KeyboardInterrupt"
+
+
+def test_interrupt_as_a_cell_starts_still_gets_a_reply(kernel):
+    km, kc = kernel
+    for _ in range(5):
+        msg_id = kc.execute("import time\ntime.sleep(2)")
+        km.interrupt_kernel()  # may land before, during or after the cell starts
+        reply = _shell_reply(kc, msg_id)
+        assert reply["content"]["status"] in ("ok", "error")
+    assert kc.execute_interactive("1 + 1", timeout=TIMEOUT)["content"]["status"] == "ok"
 
 
 def test_stop_on_error_aborts_queued_cells(kernel):

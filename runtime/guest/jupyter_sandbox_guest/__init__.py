@@ -15,19 +15,34 @@ _state: dict[str, Any] = {}
 
 
 def dispatch() -> None:
+    """Handle one host request. An interrupt that lands outside user code (while a request
+    starts or ends) becomes an error reply; it never escapes the turn without one."""
     _forget_turn_sources()
-    request = bridge.call("request")
-    handler = _HANDLERS.get(request.get("type", ""))
-    if handler is None:
-        bridge.call("reply", content={"status": "error", "evalue": f"unknown request {request!r}"})
-        return
-    from .shell import flush_streams
-
+    content: dict[str, Any] = {"status": "error", "ename": "KeyboardInterrupt", "evalue": "",
+                               "traceback": [], "user_expressions": {}}
     try:
-        content = handler(request)
-    finally:
-        flush_streams()
-    bridge.call("reply", content=content)
+        request = bridge.call("request")
+        handler = _HANDLERS.get(request.get("type", ""))
+        if handler is None:
+            content = {"status": "error", "ename": "ValueError",
+                       "evalue": f"unknown request {request!r}"}
+        else:
+            from .shell import flush_streams
+
+            try:
+                content = handler(request)
+            finally:
+                flush_streams()
+    except KeyboardInterrupt:
+        shell = _state.get("shell")
+        if shell is not None:
+            content["execution_count"] = shell.execution_count - 1
+    while True:
+        try:
+            bridge.call("reply", content=content)
+            return
+        except KeyboardInterrupt:
+            continue  # the interrupt was for this request, which is answered now
 
 
 def _forget_turn_sources() -> None:
