@@ -104,12 +104,6 @@ def changed_indices(memory: bytes | memoryview) -> list[int]:
     return changed
 
 
-def changed_pages(memory: bytes | memoryview) -> dict[int, bytes]:
-    """Copies of the changed pages (for a recovery point, which must outlive the memory)."""
-    view = memoryview(memory)
-    return {i: bytes(view[i * PAGE : (i + 1) * PAGE]) for i in changed_indices(view)}
-
-
 # -- files -------------------------------------------------------------------------------------
 def tar_folders(folders: dict[str, Path]) -> bytes:
     """A tar of each folder under its name (regular files and folders only)."""
@@ -160,25 +154,66 @@ def _parallel(func: Any, items: list[Any]) -> list[Any]:
         return list(pool.map(func, items))
 
 
-def encode(header: dict[str, Any], memory: bytes | memoryview, layers: bytes) -> bytes:
-    """Serialize a snapshot. ``header`` is completed with format, artifact and layout."""
+@dataclass
+class Packed:
+    """Changed pages (and the layers tar, last) as compressed pieces: what a snapshot file
+    carries, and what a recovery point keeps in memory."""
+
+    order: list[int]
+    memory_bytes: int
+    #: (compressed bytes, uncompressed size) per piece; the last piece is the layers tar.
+    chunks: list[tuple[bytes, int]]
+
+    def image(self, header: dict[str, Any]) -> SnapshotImage:
+        """Decompress into an image a restore can write (raises ``SnapshotError``)."""
+        try:
+            pieces = _parallel(lambda chunk: zstandard.ZstdDecompressor().decompress(
+                chunk[0], max_output_size=chunk[1]), self.chunks)
+        except zstandard.ZstdError as exc:
+            raise SnapshotError(f"the snapshot payload cannot be decompressed: {exc}") from exc
+        if [len(p) for p in pieces] != [raw for _, raw in self.chunks] or \
+                sum(len(p) for p in pieces[:-1]) != len(self.order) * PAGE:
+            raise SnapshotError("the snapshot payload does not match its header")
+        pages: dict[int, bytes | memoryview] = {}
+        position = 0
+        for piece in pieces[:-1]:
+            view = memoryview(piece)
+            for offset in range(0, len(view), PAGE):
+                pages[self.order[position]] = view[offset : offset + PAGE]
+                position += 1
+        return SnapshotImage(header, pages, self.memory_bytes, bytes(pieces[-1]))
+
+
+def copy_changed(memory: bytes | memoryview, layers: bytes = b"") -> tuple[list[int], list[bytes]]:
+    """The changed page indices and uncompressed pieces copied out of ``memory`` (fast: run
+    it while the guest is stopped; compress later, anywhere, with ``compress``)."""
     view = memoryview(memory)
     order = changed_indices(view)
-    pieces = _chunks(view, order, layers)
+    return order, _chunks(view, order, layers)  # type: ignore[return-value]
+
+
+def compress(order: list[int], memory_bytes: int, pieces: list[bytes]) -> Packed:
     compressed = _parallel(
         lambda piece: zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(piece), pieces)
+    return Packed(order, memory_bytes, [(c, len(p)) for c, p in zip(compressed, pieces)])
+
+
+def encode(header: dict[str, Any], memory: bytes | memoryview, layers: bytes) -> bytes:
+    """Serialize a snapshot. ``header`` is completed with format, artifact and layout."""
+    order, pieces = copy_changed(memory, layers)
+    packed = compress(order, len(memory), pieces)
     full = {
         **header,
         "format": FORMAT_VERSION,
         "artifact": guest_artifacts().identity,
         "created": time.time(),
-        "memory_bytes": len(view),
+        "memory_bytes": packed.memory_bytes,
         "pages": order,
         "layers_bytes": len(layers),
-        "chunks": [[len(c), len(p)] for c, p in zip(compressed, pieces)],
+        "chunks": [[len(c), raw] for c, raw in packed.chunks],
     }
     head = json.dumps(full, separators=(",", ":")).encode()
-    body = b"".join([MAGIC, struct.pack("<I", len(head)), head, *compressed])
+    body = b"".join([MAGIC, struct.pack("<I", len(head)), head, *(c for c, _ in packed.chunks)])
     return body + hashlib.sha256(body).digest()
 
 
@@ -229,27 +264,13 @@ def decode(data: bytes) -> SnapshotImage:
 def _unpack(data: bytes, header: dict[str, Any]) -> SnapshotImage:
     (head_len,) = struct.unpack_from("<I", data, len(MAGIC))
     payload = memoryview(data)[len(MAGIC) + 4 + head_len : -_DIGEST]
-    order, chunks = header["pages"], header["chunks"]
+    chunks = header["chunks"]
     if sum(c for c, _ in chunks) != len(payload):
         raise SnapshotError("the snapshot payload has the wrong size")
     offsets = [sum(c for c, _ in chunks[:i]) for i in range(len(chunks))]
-    frames = [(payload[o : o + c], raw) for o, (c, raw) in zip(offsets, chunks)]
-    try:
-        pieces = _parallel(lambda f: zstandard.ZstdDecompressor().decompress(
-            f[0], max_output_size=f[1]), frames)
-    except zstandard.ZstdError as exc:
-        raise SnapshotError(f"the snapshot payload cannot be decompressed: {exc}") from exc
-    if [len(p) for p in pieces] != [raw for _, raw in chunks] or \
-            sum(len(p) for p in pieces[:-1]) != len(order) * PAGE:
-        raise SnapshotError("the snapshot payload does not match its header")
-    pages: dict[int, bytes | memoryview] = {}
-    position = 0
-    for piece in pieces[:-1]:
-        view = memoryview(piece)
-        for offset in range(0, len(view), PAGE):
-            pages[order[position]] = view[offset : offset + PAGE]
-            position += 1
-    return SnapshotImage(header, pages, int(header["memory_bytes"]), bytes(pieces[-1]))
+    frames = [(payload[o : o + c], int(raw)) for o, (c, raw) in zip(offsets, chunks)]
+    packed = Packed(list(header["pages"]), int(header["memory_bytes"]), frames)  # type: ignore[arg-type]
+    return packed.image(header)
 
 
 def write_memory(memory: wasmtime.Memory, store: wasmtime.Store, image: SnapshotImage) -> None:
