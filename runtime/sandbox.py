@@ -523,34 +523,21 @@ class Sandbox:
                                f"(turn status {status})")
         return cell.reply
 
-    def _capture_recovery_point(self) -> threading.Thread | None:
-        """While idle, keep the changed memory pages and fd table, so a cell that kills the
-        interpreter costs only that cell (files stay on disk anyway). The pages are copied on
-        the guest thread (fast) and compressed on another, so a recovery point costs about a
-        third of the changed memory. Returns the compressing thread."""
+    def _capture_recovery_point(self) -> None:
+        """While idle, keep the changed memory pages (compressed) and the fd table, so a cell
+        that kills the interpreter costs only that cell (files stay on disk anyway)."""
         self._recovery_due = False
         instance = self._instance
         if instance is None or not self.config.recovery_points:
-            return None
-        memory = instance.memory_view()
-        order, pieces = snapshot_format.copy_changed(memory)
+            return
         header = {"execution_count": self.execution_count, "fds": instance.wasi.state.describe_fds(),
                   "monotonic_ns": instance.wasi.now_ns(1), "taken": time.time()}
-        size = len(memory)
-
-        def compress() -> None:
-            self._recovery = RecoveryPoint(header, snapshot_format.compress(order, size, pieces))
-
-        thread = threading.Thread(target=compress, name=f"sandbox-{self.id}-recovery", daemon=True)
-        thread.start()
-        return thread
+        self._recovery = RecoveryPoint(header, snapshot_format.pack(instance.memory_view()))
 
     def save_recovery_point(self) -> int:
         """Take a recovery point now (normally taken after each cell once the sandbox is idle);
         returns the execution count it holds."""
-        thread = self._call(self._capture_recovery_point)
-        if thread is not None:
-            thread.join()
+        self._call(self._capture_recovery_point)
         return self.recovery_point() or 0
 
     def recovery_point(self) -> int | None:
