@@ -18,12 +18,13 @@ export JUPYTER_SANDBOX_CACHE_DIR
 # Prints "yes" when the venv's jupyter_sandbox is a symlinked development install.
 LINKED = $(shell test -x $(VENV_PYTHON) && $(VENV_PYTHON) -c 'import pathlib, sysconfig; p = pathlib.Path(sysconfig.get_paths()["purelib"], "jupyter_sandbox", "runtime"); print("yes" if p.is_symlink() else "no")' 2>/dev/null)
 
-.PHONY: help venv install reinstall warmup test bench clean
+.PHONY: help venv install reinstall warmup lab test bench clean
 
 help:
 	@echo "make venv       create $(VENV) with $(PYTHON) -m venv"
 	@echo "make install    install jupyter-sandbox with its test extras into $(VENV)"
 	@echo "make warmup     compile the guest interpreter into the cache and run 1+1"
+	@echo "make lab        install, warm up, then start JupyterLab on examples/ with the kernel ready"
 	@echo "make test       reinstall from the current sources, then run pytest"
 	@echo "make bench      reinstall, then run bench/bench_runtime.py"
 	@echo "make clean      remove build output and test caches (keeps $(VENV) and .cache/)"
@@ -52,6 +53,11 @@ endif
 warmup: venv
 	$(VENV)/bin/jupyter-sandbox warmup
 
+# One command from a fresh clone to JupyterLab with Sandboxed Python ready.
+lab: install warmup
+	$(PIP) install --quiet 'jupyterlab>=4.2'
+	$(VENV)/bin/jupyter lab examples/ $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 # The test command. pytest's own bin, not `python -m pytest`, so the working directory is
 # not put on sys.path; pytest runs in importlib mode (pyproject.toml) for the same reason.
 test: reinstall
@@ -59,6 +65,8 @@ test: reinstall
 
 bench: reinstall
 	$(VENV_PYTHON) bench/bench_runtime.py
+	$(VENV_PYTHON) bench/bench_kernel.py
+	$(VENV_PYTHON) bench/bench_snapshots.py
 
 clean:
 	rm -rf build dist .pytest_cache test-artifacts
