@@ -132,7 +132,11 @@ def start_kernel(server: Server) -> Kernel:
     with server.client() as http:
         response = http.post("api/kernels", json={"name": "sandboxed-python", "path": ""})
         response.raise_for_status()
-        kernel_id = response.json()["id"]
+        return attach_kernel(server, response.json()["id"])
+
+
+def attach_kernel(server: Server, kernel_id: str) -> Kernel:
+    """Connect to a kernel the server started, over its connection file."""
     client = BlockingKernelClient()
     client.load_connection_file(str(server.runtime_dir / f"kernel-{kernel_id}.json"))
     client.start_channels()

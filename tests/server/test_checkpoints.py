@@ -10,9 +10,7 @@ from pathlib import Path
 import httpx
 import nbformat
 import pytest
-from jupyter_client.blocking.client import BlockingKernelClient
-
-from .conftest import STARTUP_TIMEOUT, Kernel, Server, running_server, short_temp_dir
+from .conftest import Kernel, Server, attach_kernel, running_server, short_temp_dir
 
 NOTEBOOK = "work/analysis.ipynb"
 
@@ -58,12 +56,7 @@ def _open_session(server: Server) -> Kernel:
             "path": NOTEBOOK, "name": "analysis.ipynb", "type": "notebook",
             "kernel": {"name": "sandboxed-python"}})
         response.raise_for_status()
-        kernel_id = response.json()["kernel"]["id"]
-    client = BlockingKernelClient()
-    client.load_connection_file(str(server.runtime_dir / f"kernel-{kernel_id}.json"))
-    client.start_channels()
-    client.wait_for_ready(timeout=STARTUP_TIMEOUT)
-    return Kernel(kernel_id, client, server)
+        return attach_kernel(server, response.json()["kernel"]["id"])
 
 
 def _notebook_marker(server: Server) -> str:
