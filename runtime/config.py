@@ -43,6 +43,23 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class PackagePolicy:
+    """What ``%pip install`` may do in a sandbox (pure-Python wheels only, fetched by the host).
+
+    Names are compared normalised (``Foo_Bar`` = ``foo-bar``).
+    """
+
+    #: False turns ``%pip install``/``uninstall`` off (``%pip list`` still works).
+    enabled: bool = True
+    #: The index pip uses; None: pip's own configuration on the host (pip.conf, PIP_*).
+    index_url: str | None = None
+    #: When not empty, only these packages (and no dependency outside it) may be installed.
+    allow: tuple[str, ...] = ()
+    #: Packages that may never be installed, neither asked for nor as a dependency.
+    deny: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SandboxConfig:
     """Everything that shapes a new sandbox."""
 
@@ -60,3 +77,5 @@ class SandboxConfig:
     recovery_points: bool = True
     #: Where ``%snapshot save NAME`` keeps named snapshots; inside ``state_dir`` when None.
     snapshot_dir: Path | None = None
+    #: What ``%pip install`` may add to the sandbox.
+    packages: PackagePolicy = field(default_factory=PackagePolicy)

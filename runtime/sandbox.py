@@ -15,6 +15,7 @@ import itertools
 import json
 import queue
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -38,6 +39,7 @@ from .guest_files import (
     package_locations,
 )
 from .guest_instance import GuestInstance
+from .packages import USER_SITE_GUEST_PATH, PackageError, PackageManager
 from .snapshot_store import SnapshotInfo, SnapshotStore, validate_name
 from .vfs import FileMount, LayeredMount, Mount, Quota, VirtualFS
 from .wasi import WasiState
@@ -142,6 +144,9 @@ class Sandbox:
         self._recovery: RecoveryPoint | None = None
         self._recovery_due = False
         self.files = SandboxFiles(self.vfs, self.quota, self._call)
+        self.packages = PackageManager(
+            self.state_dir / "user-site", self.quota, self.config.packages,
+            self.files.read_bytes, lambda folder: [f.path for f in self.files.list(folder)])
         self.snapshots = SnapshotStore(self.config.snapshot_dir or self.state_dir / "snapshots")
         #: How this sandbox started: "snapshot", "base-image" or "boot".
         self.started_from = "boot"
@@ -158,7 +163,8 @@ class Sandbox:
         cfg = self.config
         upper_workspace = self.state_dir / "workspace"
         upper_tmp = self.state_dir / "tmp"
-        for folder in (upper_workspace, upper_tmp):
+        upper_site = self.state_dir / "user-site"
+        for folder in (upper_workspace, upper_tmp, upper_site):
             folder.mkdir(parents=True, exist_ok=True)
             self.quota.count_existing(folder)
         lower = cfg.host_folder if cfg.host_folder_mode is not HostFolderMode.OFF else None
@@ -171,6 +177,8 @@ class Sandbox:
             LayeredMount(WORKSPACE, Path(lower) if lower else None, upper_workspace, self.quota,
                          protect_lower=cfg.host_folder_mode is HostFolderMode.READONLY),
             LayeredMount(TMP, None, upper_tmp, self.quota),
+            # packages added with %pip (runtime/packages.py), last on the guest's sys.path
+            LayeredMount(USER_SITE_GUEST_PATH, None, upper_site, self.quota),
         ]
         for name, host in package_locations().items():
             point = f"{GUEST_SITE_PACKAGES}/{host.name if host.is_file() else name}"
@@ -251,7 +259,8 @@ class Sandbox:
         """Start a fresh guest and bring the shim up (guest thread)."""
         state = WasiState(self.vfs, ["python"], self._guest_env(), self._on_fd_write)
         self._instance = GuestInstance(state, self.config.limits.memory_bytes, self._on_guest_call)
-        setup = f"import sys; sys.path[:0] = [{GUEST_SHIM_PATH!r}, {GUEST_SITE_PACKAGES!r}]"
+        setup = (f"import sys; sys.path[:0] = [{GUEST_SHIM_PATH!r}, {GUEST_SITE_PACKAGES!r}]; "
+                 f"sys.path.append({USER_SITE_GUEST_PATH!r})")
         if self._instance.turn(setup) != 0:
             raise SandboxError("the guest interpreter failed to start")
         boot = {"type": "boot", "env": self._guest_env(), "cwd": WORKSPACE,
@@ -396,6 +405,8 @@ class Sandbox:
             return protocol.encode(self.status())
         if op == "snapshot":
             return protocol.encode(self._snapshot_op(cell, request))
+        if op == "pip":
+            return protocol.encode(self._pip_op(cell, request))
         return protocol.encode({"error": f"unknown op {op!r}"})
 
     def _snapshot_op(self, cell: _Cell, request: dict[str, Any]) -> dict[str, Any]:
@@ -418,6 +429,33 @@ class Sandbox:
         except SandboxError as exc:
             return {"error": str(exc)}
         return {"error": f"unknown snapshot action {action!r}"}
+
+    def _pip_op(self, cell: _Cell, request: dict[str, Any]) -> dict[str, Any]:
+        """``%pip``: install, uninstall and list run here, inside the guest's call (the cell
+        waits); pip's progress lines become the cell's output as they come."""
+        action = str(request.get("action"))
+        args = [str(a) for a in request.get("args") or []]
+
+        def output(line: str) -> None:
+            self._deliver(cell, {"msg_type": "stream", "metadata": {},
+                                 "content": {"name": "stdout", "text": line + "\n"}})
+
+        try:
+            if action == "list":
+                return {"packages": [d.to_json() for d in self.packages.list()],
+                        "site": USER_SITE_GUEST_PATH}
+            if action == "uninstall":
+                return {"lines": self.packages.uninstall(args)}
+            if action == "install":
+                cwd = str(request.get("cwd") or WORKSPACE)
+                return {"lines": self.packages.install(
+                    args, cwd, output, lambda: cell.interrupt_reason != "none"),
+                        "site": USER_SITE_GUEST_PATH}
+        except PackageError as exc:
+            return {"error": str(exc)}
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            return {"error": f"%pip {action} failed on the host: {exc}"}
+        return {"error": f"unknown %pip command {action!r}: use install, uninstall or list"}
 
     def _after_cell(self, cell: _Cell) -> None:
         """Carry out a ``%snapshot save/restore`` the cell asked for; report in its output."""

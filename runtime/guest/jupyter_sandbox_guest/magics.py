@@ -1,4 +1,5 @@
-"""The sandbox's own magics: ``%sandbox`` (limits, usage, mounts) and ``%sandbox files``."""
+"""The sandbox's own magics: ``%sandbox`` (limits, usage, mounts), ``%sandbox files``,
+``%snapshot`` and ``%pip`` (pure-Python packages, installed by the host)."""
 
 from __future__ import annotations
 
@@ -110,6 +111,53 @@ def snapshot_magic(line: str) -> None:
         print(reply["done"])
 
 
+def pip_magic(line: str) -> None:
+    """Install pure-Python packages into this sandbox (the host downloads them with pip).
+
+    Usage::
+
+      %pip install NAME[==VERSION] ... [-r requirements.txt] [-i URL] [--extra-index-url URL]
+                   [-f FOLDER_OR_URL] [--no-index] [--pre] [--no-deps] [-U] [-q]
+      %pip list                 built-in and installed packages
+      %pip uninstall NAME ...   remove packages installed with %pip
+
+    Only pure-Python wheels can be added; numpy, pandas and the other built-in packages are
+    already there. Installed packages are kept in snapshots and forks and count against the
+    workspace quota. Paths (requirements files, wheel folders) are paths in the sandbox.
+    """
+    import importlib
+    import shlex
+    import sys
+
+    from IPython.core.error import UsageError
+
+    words = shlex.split(line)
+    action = words[0] if words else ""
+    if action == "freeze":
+        action = "list"
+    if action not in ("install", "uninstall", "list"):
+        raise UsageError("use %pip install NAME..., %pip list or %pip uninstall NAME...")
+    reply = bridge.call("pip", action=action, args=words[1:], cwd=os.getcwd())
+    if "error" in reply:
+        raise UsageError(reply["error"])
+    site = reply.get("site")
+    if site and site not in sys.path:
+        sys.path.append(site)
+    if action == "list":
+        packages = reply.get("packages") or []
+        width = max([len("Package")] + [len(p["name"]) for p in packages])
+        vwidth = max([len("Version")] + [len(p["version"]) for p in packages])
+        print(f"{'Package':<{width}} {'Version':<{vwidth}} Origin")
+        print(f"{'-' * width} {'-' * vwidth} ---------")
+        for item in packages:
+            print(f"{item['name']:<{width}} {item['version']:<{vwidth}} {item['origin']}")
+        return
+    importlib.invalidate_caches()
+    for text in reply.get("lines") or []:
+        print(text)
+
+
 def register(shell: Any) -> None:
     shell.register_magic_function(sandbox_magic, "line", "sandbox")
     shell.register_magic_function(snapshot_magic, "line", "snapshot")
+    shell.register_magic_function(pip_magic, "line", "pip")

@@ -1,0 +1,144 @@
+"""``%pip`` in a real sandbox: pure-Python wheels from a local --find-links folder (offline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jupyter_sandbox.runtime import packages
+from jupyter_sandbox.runtime.config import Limits, PackagePolicy, SandboxConfig
+from jupyter_sandbox.runtime.sandbox import Sandbox
+from tests.conftest import stream_text
+from tests.wheels import build_test_wheels
+
+#: Offline: only the sandbox's own wheels folder (a guest path), never an index.
+LOCAL = "--no-index -f /workspace/wheels"
+
+
+def _run(sandbox: Sandbox, code: str) -> tuple[object, list[dict]]:
+    messages: list[dict] = []
+    reply = sandbox.execute(code, messages.append)
+    return reply, messages
+
+
+def _ok(sandbox: Sandbox, code: str) -> str:
+    reply, messages = _run(sandbox, code)
+    assert reply.status == "ok", (reply.ename, reply.evalue, stream_text(messages, "stderr"))
+    return stream_text(messages)
+
+
+def _refused(sandbox: Sandbox, code: str) -> str:
+    reply, messages = _run(sandbox, code)
+    assert reply.status == "error", stream_text(messages)
+    return reply.evalue
+
+
+@pytest.fixture(scope="module")
+def notebook_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("notebook")
+    build_test_wheels(folder / "wheels")
+    return folder
+
+
+@pytest.fixture
+def sandbox(notebook_folder, tmp_path):
+    with Sandbox(SandboxConfig(host_folder=notebook_folder, state_dir=tmp_path / "state")) as box:
+        yield box
+
+
+def test_install_import_snapshot_restore_and_fork(sandbox):
+    out = _ok(sandbox, f"%pip install {LOCAL} tinytop\nimport tinytop\nprint(tinytop.run())")
+    assert "Successfully installed tinybase-1.0 tinytop-1.0" in out
+    assert "hello top" in out
+    assert "numpy" in out  # pip reports the built-in numpy as already satisfied
+    listed = _ok(sandbox, "%pip list")
+    assert "tinytop" in listed and "installed" in listed and "built-in" in listed
+    used = sandbox.quota.used_bytes
+    data = sandbox.snapshot()
+    _ok(sandbox, "%pip uninstall tinytop tinybase")
+    assert "not installed" in _ok(sandbox, "%pip uninstall tinytop")
+    assert sandbox.quota.used_bytes < used
+    assert not list((sandbox.state_dir / "user-site").iterdir())
+    sandbox.restore(data)
+    assert sandbox.quota.used_bytes == used
+    assert "hello top" in _ok(sandbox, "import importlib, tinybase\nimportlib.reload(tinybase)\n"
+                                       "import tinytop\nprint(tinytop.run())")
+    [fork] = sandbox.fork()
+    with fork:
+        assert "hello top" in _ok(fork, "import tinytop\nprint(tinytop.run())")
+        assert "tinytop" in _ok(fork, "import importlib.metadata as m\n"
+                                      "print(m.version('tinytop'), 'tinytop')")
+
+
+def test_fresh_sandbox_imports_after_install_in_same_cell(sandbox):
+    """A module name looked up (and missed) before the install is found right after it."""
+    out = _ok(sandbox, "try:\n    import tinybase\nexcept ImportError:\n    print('missing')\n"
+                       f"%pip install -q {LOCAL} tinybase==1.0\n"
+                       "import tinybase\nprint(tinybase.greet('x'))")
+    assert "missing" in out and "hello x" in out
+    out = _ok(sandbox, f"%pip install {LOCAL} tinybase==2.0")
+    assert "Successfully installed tinybase-2.0" in out
+    assert len(list((sandbox.state_dir / "user-site").glob("tinybase-*.dist-info"))) == 1
+
+
+def test_requirements_file_from_the_workspace(sandbox):
+    sandbox.files.mkdir("reqs")
+    sandbox.files.write_text("reqs/requirements.txt",
+                             "# pinned\n--no-index\n-f ../wheels\ntinybase==1.0  # base\n")
+    out = _ok(sandbox, "%pip install -r reqs/requirements.txt\nimport tinybase")
+    assert "Successfully installed tinybase-1.0" in out
+
+
+def test_compiled_only_package_is_refused(sandbox):
+    evalue = _refused(sandbox, f"%pip install {LOCAL} fastthing")
+    assert evalue == f"fastthing {packages.COMPILED_REFUSAL}"
+    assert packages.COMPILED_REFUSAL == \
+        "contains compiled code; the sandbox can only add pure-Python packages"
+
+
+def test_builtin_package_is_refused_with_its_version(sandbox):
+    version = packages.builtin_distributions()["numpy"].version
+    evalue = _refused(sandbox, f"%pip install {LOCAL} numpy")
+    assert f"numpy is built into the sandbox (version {version})" in evalue
+    assert "built into the sandbox" in _refused(sandbox, "%pip uninstall pandas")
+    assert "pandas" not in packages.builtin_distributions()["numpy"].name
+    assert "zlib" not in packages.builtin_distributions()  # a C library, not a package
+
+
+def test_unknown_package_and_unreachable_index(sandbox):
+    assert "no pure-Python release of 'nothere'" in _refused(sandbox, f"%pip install {LOCAL} nothere")
+    evalue = _refused(sandbox, "%pip install -i http://127.0.0.1:9/simple tinybase")
+    assert evalue.startswith("could not reach the package index")
+
+
+def test_options_and_paths_stay_inside_the_sandbox(sandbox):
+    assert "not supported" in _refused(sandbox, "%pip install --target /tmp/x tinybase")
+    assert "only http(s) URLs" in _refused(sandbox, "%pip install 'tinybase @ file:///etc/passwd'")
+    assert "must be an http(s) URL" in _refused(sandbox, "%pip install -i file:///etc tinybase")
+    assert "cannot read" in _refused(sandbox, "%pip install -r /etc/hostname")
+
+
+def test_deny_allow_and_disabled(notebook_folder, tmp_path):
+    def refusal(policy: PackagePolicy, code: str) -> str:
+        config = SandboxConfig(host_folder=notebook_folder, state_dir=tmp_path / str(id(policy)),
+                               packages=policy)
+        with Sandbox(config) as box:
+            return _refused(box, code)
+
+    assert refusal(PackagePolicy(deny=("TinyBase",)), f"%pip install {LOCAL} tinytop") == \
+        "tinybase is blocked by the administrator's deny list"
+    assert "not on the administrator's allow list" in refusal(
+        PackagePolicy(allow=("tinybase",)), f"%pip install {LOCAL} padded")
+    assert "turned off" in refusal(PackagePolicy(enabled=False), f"%pip install {LOCAL} tinybase")
+
+
+def test_quota_is_respected(notebook_folder, tmp_path):
+    limits = Limits(workspace_bytes=200 * 1024)
+    config = SandboxConfig(host_folder=notebook_folder, state_dir=tmp_path / "s", limits=limits)
+    with Sandbox(config) as box:
+        evalue = _refused(box, f"%pip install {LOCAL} padded")
+        assert "exceed the sandbox's workspace quota" in evalue
+        assert not list((box.state_dir / "user-site").iterdir())
+        _ok(box, f"%pip install {LOCAL} tinybase")
+        assert box.quota.used_bytes > 0
