@@ -24,10 +24,10 @@ import zmq
 from ipykernel.kernelbase import Kernel
 from IPython.core.error import StdinNotImplementedError
 from traitlets import Enum as TraitEnum
-from traitlets import Float, Int, Unicode
+from traitlets import Bool, Float, Int, List, Unicode
 
 from jupyter_sandbox import __version__
-from jupyter_sandbox.runtime.config import HostFolderMode, Limits, SandboxConfig
+from jupyter_sandbox.runtime.config import HostFolderMode, Limits, PackagePolicy, SandboxConfig
 from jupyter_sandbox.runtime.errors import SandboxError
 from jupyter_sandbox.runtime.previews import PreviewLimits
 from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message, Sandbox
@@ -92,6 +92,14 @@ class SandboxKernel(Kernel):
                                     "request; then it gets a TimeoutError and the client 504.").tag(config=True)
     preview_max_body_mib = Float(64.0, help="Largest request body sent to a preview app, in "
                                  "MiB; larger requests get 413.").tag(config=True)
+    pip_enabled = Bool(True, help="Allow %pip install/uninstall of pure-Python packages (the "
+                       "host downloads them; the guest never gets a network).").tag(config=True)
+    pip_index_url = Unicode("", help="The package index %pip uses; default: pip's own "
+                            "configuration on the host (pip.conf, PIP_INDEX_URL).").tag(config=True)
+    pip_allow = List(Unicode(), help="If not empty, the only packages %pip may install "
+                     "(dependencies included).").tag(config=True)
+    pip_deny = List(Unicode(), help="Packages %pip may never install, neither asked for nor as "
+                    "a dependency.").tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -140,6 +148,10 @@ class SandboxKernel(Kernel):
         folder = Path(self.host_folder or os.getcwd()) if mode is not HostFolderMode.OFF else None
         return SandboxConfig(limits=self.limits(), host_folder=folder, host_folder_mode=mode,
                              snapshot_dir=self.named_snapshot_folder(),
+                             packages=PackagePolicy(enabled=self.pip_enabled,
+                                                    index_url=self.pip_index_url or None,
+                                                    allow=tuple(self.pip_allow),
+                                                    deny=tuple(self.pip_deny)),
                              env=preview_environment(self._connection_file()))
 
     # -- previews and the control endpoint ----------------------------------------------
