@@ -11,16 +11,17 @@ from traitlets import Bool, Float, Int, Unicode
 
 from jupyter_sandbox.kernel.control_protocol import SERVER_URL_ENV
 
-from . import snapshot_handlers
+from . import snapshot_handlers, status_handler
 from .checkpoints import SandboxCheckpoints
 from .kernel_control import KernelControl
 from .preview_handler import PreviewHandler
+from .service_config import SandboxServiceConfig
 from .upstream import Upstream
 
 MiB = 1 << 20
 
 
-class SandboxExtensionApp(ExtensionApp):
+class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
     name = "jupyter_sandbox"
     description = "Preview URLs for web apps running inside Sandboxed Python kernels."
 
@@ -45,6 +46,7 @@ class SandboxExtensionApp(ExtensionApp):
         self.settings["jupyter_sandbox_control"] = KernelControl(self.serverapp.kernel_manager)
         if self.sandbox_checkpoints:
             self._install_checkpoints()
+        self.initialize_service()
         # Once the server listens (its port is then final), kernels it starts inherit this.
         IOLoop.current().add_callback(self._publish_url)
 
@@ -69,3 +71,5 @@ class SandboxExtensionApp(ExtensionApp):
         self.handlers.append((r"/sandbox/preview/(?P<kernel_id>[^/]+)/(?P<port>[^/]+)(?P<path>/.*)?",
                               PreviewHandler))
         self.handlers.append((snapshot_handlers.ROUTE, snapshot_handlers.SnapshotsHandler))
+        self.handlers.append((status_handler.ROUTE, status_handler.StatusHandler))
+        self.handlers.extend(self.service_routes())

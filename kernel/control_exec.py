@@ -1,0 +1,126 @@
+"""Execution routes of the kernel's control endpoint, for the sandbox service:
+
+* ``POST /exec`` with ``{"code": "..."}`` → NDJSON, one Jupyter-shaped output message per line
+  (``{"msg_type", "content", "metadata"}``) as the cell produces it, then one
+  ``{"msg_type": "execute_reply", "content": {"status", "execution_count", ...}}`` line.
+* ``POST /interrupt`` → interrupt the running cell (204).
+* ``GET /previews`` → ``{"ports": [...]}``, the ports of the preview apps registered inside.
+
+Cells run on the sandbox's guest thread like the notebook's own, one at a time.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import threading
+from typing import Any
+
+import tornado.iostream
+import tornado.web
+
+from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message, Sandbox
+
+NDJSON = "application/x-ndjson"
+_PORTS_EXPRESSION = "sorted(__import__('jupyter_sandbox._registry', fromlist=['_servers'])._servers)"
+
+
+def reply_message(reply: ExecuteReply) -> Message:
+    content: dict[str, Any] = {"status": reply.status, "execution_count": reply.execution_count}
+    if reply.status != "ok":
+        content.update(ename=reply.ename, evalue=reply.evalue, traceback=reply.traceback)
+    return {"msg_type": "execute_reply", "content": content, "metadata": {}}
+
+
+def failure_message(exc: BaseException) -> Message:
+    return {"msg_type": "execute_reply", "metadata": {},
+            "content": {"status": "error", "execution_count": None, "ename": type(exc).__name__,
+                        "evalue": str(exc), "traceback": []}}
+
+
+class _ControlHandler(tornado.web.RequestHandler):
+    @property
+    def sandbox(self) -> Sandbox:
+        return self.settings["sandbox"]
+
+    def _error(self, status: int, code: str, message: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": message, "code": code}))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self._error(status_code, "error", self._reason)
+
+
+class ExecHandler(_ControlHandler):
+    async def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            self._error(400, "bad_request", "the body must be JSON: {\"code\": \"...\"}")
+            return
+        code = body.get("code") if isinstance(body, dict) else None
+        if not isinstance(code, str):
+            self._error(400, "bad_request", "the body needs \"code\", a string")
+            return
+        loop = asyncio.get_running_loop()
+        messages: asyncio.Queue[tuple[bool, Message]] = asyncio.Queue()
+
+        def put(last: bool, message: Message) -> None:
+            loop.call_soon_threadsafe(messages.put_nowait, (last, message))
+
+        def run() -> None:
+            try:
+                reply = self.sandbox.execute(code, lambda m: put(False, m),
+                                             store_history=True)
+            except Exception as exc:  # noqa: BLE001 - reported to the client as the status
+                put(True, failure_message(exc))
+                return
+            put(True, reply_message(reply))
+
+        threading.Thread(target=run, name="sandbox-service-exec", daemon=True).start()
+        self.set_header("Content-Type", NDJSON)
+        self.set_header("Cache-Control", "no-store")
+        connected = True
+        while True:
+            last, message = await messages.get()
+            if connected:
+                try:
+                    self.write(json.dumps(message, default=str) + "\n")
+                    await self.flush()
+                except tornado.iostream.StreamClosedError:
+                    connected = False  # the client left: stop the cell, drain its output
+                    self.sandbox.interrupt()
+            if last:
+                break
+        if connected:
+            self.finish()
+
+
+class InterruptHandler(_ControlHandler):
+    def post(self) -> None:
+        self.sandbox.interrupt()
+        self.set_status(204)
+        self.finish()
+
+
+class PreviewsListHandler(_ControlHandler):
+    async def get(self) -> None:
+        reply = await asyncio.to_thread(
+            self.sandbox.execute, "", None, silent=True, store_history=False,
+            user_expressions={"ports": _PORTS_EXPRESSION})
+        result = reply.user_expressions.get("ports") or {}
+        try:
+            ports = [int(p) for p in ast.literal_eval(result["data"]["text/plain"])]
+        except (KeyError, TypeError, ValueError, SyntaxError):
+            ports = []
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"ports": ports}))
+
+
+ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
+    (r"/exec", ExecHandler),
+    (r"/interrupt", InterruptHandler),
+    (r"/previews", PreviewsListHandler),
+]

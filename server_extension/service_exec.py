@@ -1,0 +1,58 @@
+"""``POST {base_url}sandbox/api/v1/sandboxes/{id}/exec`` with ``{"code": "..."}``: runs the code
+in the sandbox and streams NDJSON, one Jupyter-shaped message per line (``stream``,
+``display_data``, ``execute_result``, ``error``, ...) as the code produces it, ending with an
+``execute_reply`` line that carries the status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from jupyter_sandbox.kernel.control_exec import NDJSON
+
+from .service_base import ServiceHandler, kernel_errors
+from .service_errors import ServiceError
+from .service_sandboxes import ID, PREFIX
+
+
+def _ignore_failure(future: Any) -> None:
+    future.exception()  # a client that left: nothing more to send it
+
+
+class ExecHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, sandbox_id: str) -> None:
+        body = self.json_body()
+        code = body.get("code")
+        if not isinstance(code, str) or set(body) - {"code"}:
+            raise ServiceError(400, "the body must be {\"code\": \"...\"}")
+        record = self.registry.get(sandbox_id)
+        started = False
+
+        def on_headers(_status: int, _headers: dict[str, str]) -> None:
+            nonlocal started
+            started = True
+            self.set_header("Content-Type", NDJSON)
+            self.set_header("Cache-Control", "no-store")
+
+        def on_chunk(data: bytes) -> None:
+            self.write(data)
+            self.flush().add_done_callback(_ignore_failure)
+
+        async with self.registry.use(record) as kernel_id, kernel_errors():
+            status = await self.registry.link.stream(
+                kernel_id, "POST", "/exec", json.dumps({"code": code}).encode(),
+                on_headers, on_chunk)
+        if status >= 400:  # the kernel went away after the output began
+            self.write(json.dumps({"msg_type": "execute_reply", "metadata": {}, "content": {
+                "status": "error", "execution_count": None, "ename": "SandboxLost",
+                "evalue": "the sandbox's kernel stopped answering during the execution",
+                "traceback": []}}) + "\n")
+        self.finish(set_content_type=NDJSON)
+
+
+ROUTES = [(PREFIX + rf"/sandboxes/{ID}/exec", ExecHandler)]

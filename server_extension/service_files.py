@@ -1,0 +1,106 @@
+"""Files of a sandbox, under ``{base_url}sandbox/api/v1/sandboxes/{id}/files/{path}``:
+
+* ``GET`` → the file's bytes (streamed as they come from the sandbox); ``GET ...?list`` → the
+  folder's entries; ``PUT`` with the bytes → create or replace (201); ``DELETE`` (``?recursive``
+  for folders) → 204.
+
+Paths are checked by the runtime's files API inside the kernel, exactly as for the sandbox's
+own file calls. Uploads larger than ``SandboxExtensionApp.max_upload_mib`` are refused (413);
+the body is counted as it arrives and never held beyond that limit.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .service_base import ServiceHandler, kernel_errors
+from .service_errors import ServiceError
+from .service_link import quote_path
+from .service_sandboxes import ID, PREFIX
+
+
+def _ignore_failure(future: Any) -> None:
+    future.exception()
+
+
+@web.stream_request_body
+class FilesHandler(ServiceHandler):
+    _upload: bytearray
+    _oversize: bool
+
+    @property
+    def max_upload(self) -> int:
+        return self.settings["jupyter_sandbox_max_upload"]
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        self._upload = bytearray()
+        self._oversize = False
+        if self.request.method == "PUT":
+            if self.current_user is None:
+                raise ServiceError(403, "authentication required")
+            length = self.request.headers.get("Content-Length")
+            if length is not None and length.isdigit() and int(length) > self.max_upload:
+                self._oversize = True
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._oversize or len(self._upload) + len(chunk) > self.max_upload:
+            self._oversize = True
+            self._upload = bytearray()
+            return
+        self._upload += chunk
+
+    def _target(self, path: str) -> str:
+        query = "?" + "&".join(k for k in ("list", "recursive") if k in self.request.arguments)
+        return "/files/" + quote_path(path) + (query if len(query) > 1 else "")
+
+    @web.authenticated
+    @authorized
+    async def get(self, sandbox_id: str, path: str) -> None:
+        record = self.registry.get(sandbox_id)
+
+        def on_headers(_status: int, headers: dict[str, str]) -> None:
+            self.set_header("Content-Type", headers.get("content-type", "application/octet-stream"))
+            if "content-length" in headers:
+                self.set_header("Content-Length", headers["content-length"])
+
+        def on_chunk(data: bytes) -> None:
+            self.write(data)
+            self.flush().add_done_callback(_ignore_failure)
+
+        async with self.registry.use(record) as kernel_id, kernel_errors():
+            status = await self.registry.link.stream(kernel_id, "GET", self._target(path), None,
+                                                     on_headers, on_chunk)
+        if status >= 400:  # broke off mid-way: the client sees a short body, not a bad file
+            self.request.connection.close()
+            return
+        self.finish(set_content_type=self._headers.get("Content-Type", "application/json"))
+
+    @web.authenticated
+    @authorized
+    async def put(self, sandbox_id: str, path: str) -> None:
+        if self._oversize:
+            raise ServiceError(413, f"the file is larger than this server's upload limit of "
+                               f"{self.max_upload} bytes")
+        record = self.registry.get(sandbox_id)
+        async with self.registry.use(record) as kernel_id, kernel_errors():
+            response = await self.registry.link.call(kernel_id, "PUT", self._target(path),
+                                                     bytes(self._upload))
+        self._upload = bytearray()
+        self.send_json(json.loads(response.body), 201)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, sandbox_id: str, path: str) -> None:
+        record = self.registry.get(sandbox_id)
+        async with self.registry.use(record) as kernel_id, kernel_errors():
+            await self.registry.link.call(kernel_id, "DELETE", self._target(path))
+        self.set_status(204)
+        self.finish()
+
+
+ROUTES = [(PREFIX + rf"/sandboxes/{ID}/files/(?P<path>.*)", FilesHandler)]

@@ -1,0 +1,222 @@
+"""The OpenAPI 3 document of the sandbox service, served at
+``{base_url}sandbox/api/v1/openapi.json``. It describes every route of ``service_*`` exactly;
+a test runs schemathesis against it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .service_base import ServiceHandler
+from .service_sandboxes import PREFIX
+
+_REF = "#/components/schemas/"
+
+
+def _json(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": _REF + schema}}}}
+
+
+_ERROR = {"default": _json("Error", "An error: the status says which, the body why")}
+_ID = {"name": "sandbox_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_PATH = {"name": "path", "in": "path", "required": True,
+         "description": "A path in the sandbox, relative to /workspace or absolute",
+         "schema": {"type": "string"}}
+_FLAG = {"type": "string", "enum": [""]}
+_NO_CONTENT = {"204": {"description": "Done"}}
+
+
+def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"summary": summary, "responses": {**responses, **_ERROR}, **extra}
+
+
+def _body(schema: str) -> dict[str, Any]:
+    return {"required": False,
+            "content": {"application/json": {"schema": {"$ref": _REF + schema}}}}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object", "required": ["error"], "additionalProperties": False,
+        "properties": {"error": {
+            "type": "object", "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
+    },
+    "Limits": {
+        "type": "object", "additionalProperties": False,
+        "description": "Lower than the server's defaults only (they are also the maxima)",
+        "properties": {"memory_mib": {"type": "integer", "minimum": 64},
+                       "workspace_mib": {"type": "integer", "minimum": 1},
+                       "cell_timeout": {"type": "number", "minimum": 0,
+                                        "description": "Seconds per cell; 0: none"}},
+    },
+    "CreateSandbox": {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "limits": {"$ref": _REF + "Limits"},
+            "metadata": {"type": "object"},
+            "from_snapshot": {"type": "object", "additionalProperties": False,
+                              "required": ["sandbox_id", "name"],
+                              "properties": {"sandbox_id": {"type": "string"},
+                                             "name": {"type": "string"}}},
+        },
+    },
+    "Sandbox": {
+        "type": "object", "additionalProperties": False,
+        "required": ["id", "kernel_id", "state", "created", "limits", "metadata"],
+        "properties": {
+            "id": {"type": "string"},
+            "kernel_id": {"type": "string", "nullable": True,
+                          "description": "The Jupyter kernel; null while stopped"},
+            "state": {"type": "string", "enum": ["running", "stopped"]},
+            "created": {"type": "number"},
+            "limits": {"type": "object", "required": ["memory_mib", "workspace_mib",
+                                                      "cell_timeout"],
+                       "properties": {"memory_mib": {"type": "integer"},
+                                      "workspace_mib": {"type": "integer"},
+                                      "cell_timeout": {"type": "number"}}},
+            "metadata": {"type": "object"},
+        },
+    },
+    "SandboxList": {
+        "type": "object", "required": ["sandboxes"], "additionalProperties": False,
+        "properties": {"sandboxes": {"type": "array", "items": {"$ref": _REF + "Sandbox"}}},
+    },
+    "Exec": {
+        "type": "object", "required": ["code"], "additionalProperties": False,
+        "properties": {"code": {"type": "string"}},
+    },
+    "Fork": {
+        "type": "object", "additionalProperties": False,
+        "properties": {"metadata": {"type": "object"}},
+    },
+    "SnapshotName": {
+        "type": "object", "required": ["name"],
+        "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"}},
+    },
+    "SnapshotInfo": {
+        "type": "object", "required": ["name", "size", "created", "execution_count"],
+        "properties": {"name": {"type": "string"}, "size": {"type": "integer"},
+                       "created": {"type": "number"}, "execution_count": {"type": "integer"}},
+    },
+    "SnapshotList": {
+        "type": "object", "required": ["snapshots"],
+        "properties": {"snapshots": {"type": "array", "items": {"$ref": _REF + "SnapshotInfo"}}},
+    },
+    "PreviewList": {
+        "type": "object", "required": ["previews"],
+        "properties": {"previews": {"type": "array", "items": {
+            "type": "object", "required": ["port", "path", "url"],
+            "properties": {"port": {"type": "integer"}, "path": {"type": "string"},
+                           "url": {"type": "string"}}}}},
+    },
+    "FileInfo": {
+        "type": "object", "required": ["path", "name", "type", "size", "mtime_ns"],
+        "properties": {"path": {"type": "string"}, "name": {"type": "string"},
+                       "type": {"type": "string", "enum": ["file", "directory"]},
+                       "size": {"type": "integer"}, "mtime_ns": {"type": "integer"}},
+    },
+    "FileList": {
+        "type": "object", "required": ["path", "files"],
+        "properties": {"path": {"type": "string"},
+                       "files": {"type": "array", "items": {"$ref": _REF + "FileInfo"}}},
+    },
+}
+
+_SANDBOX = {"parameters": [_ID]}
+PATHS: dict[str, Any] = {
+    "/sandboxes": {
+        "get": _op("List the sandboxes", {"200": _json("SandboxList", "The sandboxes")},
+                   operationId="listSandboxes"),
+        "post": _op("Create a sandbox (429 when the server runs its maximum)",
+                    {"201": _json("Sandbox", "The new sandbox, running")},
+                    operationId="createSandbox", requestBody=_body("CreateSandbox")),
+    },
+    "/sandboxes/{sandbox_id}": {
+        **_SANDBOX,
+        "get": _op("Describe a sandbox", {"200": _json("Sandbox", "The sandbox")},
+                   operationId="getSandbox"),
+        "delete": _op("Stop and delete a sandbox", _NO_CONTENT, operationId="deleteSandbox"),
+    },
+    "/sandboxes/{sandbox_id}/exec": {
+        **_SANDBOX,
+        "post": _op("Run code; output streams as NDJSON, one Jupyter message per line, ending "
+                    "with an execute_reply line",
+                    {"200": {"description": "Jupyter messages, one JSON object per line",
+                             "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
+                    operationId="execSandbox",
+                    requestBody={**_body("Exec"), "required": True}),
+    },
+    "/sandboxes/{sandbox_id}/interrupt": {
+        **_SANDBOX,
+        "post": _op("Interrupt the running code", _NO_CONTENT, operationId="interruptSandbox"),
+    },
+    "/sandboxes/{sandbox_id}/fork": {
+        **_SANDBOX,
+        "post": _op("A new sandbox started from a snapshot of this one",
+                    {"201": _json("Sandbox", "The fork, running")},
+                    operationId="forkSandbox", requestBody=_body("Fork")),
+    },
+    "/sandboxes/{sandbox_id}/snapshots": {
+        **_SANDBOX,
+        "get": _op("List the sandbox's named snapshots",
+                   {"200": _json("SnapshotList", "The snapshots")}, operationId="listSnapshots"),
+        "post": _op("Save a named snapshot", {"201": _json("SnapshotInfo", "Saved")},
+                    operationId="saveSnapshot",
+                    requestBody={**_body("SnapshotName"), "required": True}),
+    },
+    "/sandboxes/{sandbox_id}/previews": {
+        **_SANDBOX,
+        "get": _op("The preview apps registered in the sandbox",
+                   {"200": _json("PreviewList", "The previews")}, operationId="listPreviews"),
+    },
+    "/sandboxes/{sandbox_id}/files/{path}": {
+        "parameters": [_ID, _PATH],
+        "get": _op(
+            "Download a file, or with ?list list a folder",
+            {"200": {"description": "The file's bytes, or with ?list the folder's entries",
+                     "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                         "format": "binary"}},
+                                 "application/json": {"schema": {"$ref": _REF + "FileList"}}}}},
+            operationId="readFile",
+            parameters=[{"name": "list", "in": "query", "required": False, "schema": _FLAG,
+                         "allowEmptyValue": True}]),
+        "put": _op("Create or replace a file (parent folders are made)",
+                   {"201": _json("FileInfo", "Written")}, operationId="writeFile",
+                   requestBody={"required": True, "content": {"application/octet-stream": {
+                       "schema": {"type": "string", "format": "binary"}}}}),
+        "delete": _op("Delete a file, or with ?recursive a folder", _NO_CONTENT,
+                      operationId="deleteFile",
+                      parameters=[{"name": "recursive", "in": "query", "required": False,
+                                   "schema": _FLAG, "allowEmptyValue": True}]),
+    },
+}
+
+
+def document(base_url: str) -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "jupyter-sandbox: sandboxes as a service", "version": "1",
+                 "description": "Sandboxed Python kernels to create, run code in, move files "
+                                "in and out of, snapshot and fork. Jupyter auth: "
+                                "'Authorization: token ...' or cookie + XSRF."},
+        "servers": [{"url": base_url.rstrip("/") + PREFIX}],
+        "security": [{"token": []}],
+        "components": {"schemas": SCHEMAS, "securitySchemes": {"token": {
+            "type": "apiKey", "in": "header", "name": "Authorization",
+            "description": "'token <the server's token>'"}}},
+        "paths": PATHS,
+    }
+
+
+class OpenAPIHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send_json(document(self.base_url))
+
+
+ROUTES = [(PREFIX + r"/openapi.json", OpenAPIHandler)]

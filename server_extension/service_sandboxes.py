@@ -1,0 +1,128 @@
+"""Sandboxes as a service, the sandbox routes (under ``{base_url}sandbox/api/v1``):
+
+* ``GET/POST /sandboxes``; ``GET/DELETE /sandboxes/{id}``
+* ``POST /sandboxes/{id}/interrupt``, ``POST /sandboxes/{id}/fork``
+* ``GET/POST /sandboxes/{id}/snapshots``, ``GET /sandboxes/{id}/previews``
+
+``service_openapi`` describes each exactly.
+"""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .service_base import ServiceHandler, kernel_errors
+from .service_errors import ServiceError
+from .service_link import quote_path
+
+PREFIX = r"/sandbox/api/v1"
+ID = r"(?P<sandbox_id>[^/]+)"
+
+
+class SandboxesHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send_json({"sandboxes": [r.to_json() for r in self.registry.records.values()]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        body = self.json_body()
+        unknown = set(body) - {"limits", "metadata", "from_snapshot"}
+        if unknown:
+            raise ServiceError(400, f"unknown fields: {', '.join(sorted(unknown))}")
+        snapshot = None
+        if body.get("from_snapshot") is not None:
+            snapshot = self.registry.named_snapshot(body["from_snapshot"])
+        record = await self.registry.create(body.get("limits"), body.get("metadata"), snapshot)
+        self.send_json(record.to_json(), 201)
+
+
+class SandboxHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, sandbox_id: str) -> None:
+        self.send_json(self.registry.get(sandbox_id).to_json())
+
+    @web.authenticated
+    @authorized
+    async def delete(self, sandbox_id: str) -> None:
+        await self.registry.delete(self.registry.get(sandbox_id))
+        self.set_status(204)
+        self.finish()
+
+
+class InterruptHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, sandbox_id: str) -> None:
+        record = self.registry.get(sandbox_id)
+        if record.kernel_id is not None:  # a stopped sandbox runs nothing to interrupt
+            with kernel_errors():
+                await self.registry.link.call(record.kernel_id, "POST", "/interrupt")
+        self.set_status(204)
+        self.finish()
+
+
+class ForkHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, sandbox_id: str) -> None:
+        body = self.json_body()
+        if set(body) - {"metadata"}:
+            raise ServiceError(400, "a fork takes only \"metadata\"")
+        record = self.registry.get(sandbox_id)
+        async with self.registry.use(record) as kernel_id:
+            with kernel_errors():
+                data = bytes((await self.registry.link.call(kernel_id, "GET", "/snapshot")).body)
+        metadata = body.get("metadata", {**record.metadata, "forked_from": record.id})
+        fork = await self.registry.create(record.limits.to_json(), metadata, data)
+        self.send_json(fork.to_json(), 201)
+
+
+class SnapshotsHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, sandbox_id: str) -> None:
+        record = self.registry.get(sandbox_id)
+        async with self.registry.use(record) as kernel_id, kernel_errors():
+            self.send_json(await self.registry.link.json(kernel_id, "GET", "/snapshots"))
+
+    @web.authenticated
+    @authorized
+    async def post(self, sandbox_id: str) -> None:
+        name = self.json_body().get("name")
+        if not isinstance(name, str):
+            raise ServiceError(400, "the body needs \"name\", a string")
+        record = self.registry.get(sandbox_id)
+        async with self.registry.use(record) as kernel_id, kernel_errors():
+            info = await self.registry.link.json(
+                kernel_id, "POST", "/snapshots/" + quote_path(name))
+        self.send_json(info, 201)
+
+
+class PreviewsHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, sandbox_id: str) -> None:
+        record = self.registry.get(sandbox_id)
+        async with self.registry.use(record) as kernel_id, kernel_errors():
+            ports = (await self.registry.link.json(kernel_id, "GET", "/previews"))["ports"]
+        server = f"{self.request.protocol}://{self.request.host}"
+        previews = []
+        for port in ports:
+            path = f"{self.base_url}sandbox/preview/{kernel_id}/{port}/"
+            previews.append({"port": port, "path": path, "url": server + path})
+        self.send_json({"previews": previews})
+
+
+ROUTES = [
+    (PREFIX + r"/sandboxes", SandboxesHandler),
+    (PREFIX + rf"/sandboxes/{ID}", SandboxHandler),
+    (PREFIX + rf"/sandboxes/{ID}/interrupt", InterruptHandler),
+    (PREFIX + rf"/sandboxes/{ID}/fork", ForkHandler),
+    (PREFIX + rf"/sandboxes/{ID}/snapshots", SnapshotsHandler),
+    (PREFIX + rf"/sandboxes/{ID}/previews", PreviewsHandler),
+]
