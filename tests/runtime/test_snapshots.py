@@ -194,3 +194,4 @@ def test_damaged_named_snapshot_reports_and_keeps_state(tmp_path):
         sandbox.execute("%snapshot restore good", messages.append)
         assert "Snapshot restore failed" in stream_text(messages, "stderr")
         assert _value(sandbox, "value") == "'kept'"
+
