@@ -60,6 +60,7 @@ class Server:
     token: str
     runtime_dir: Path
     root: Path
+    log_lines: list[str]
 
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"token {self.token}"},
@@ -146,7 +147,7 @@ def _jupyter_server(binder: Binder) -> Iterator[Server]:
         if not ready.get(timeout=STARTUP_TIMEOUT):
             raise RuntimeError("jupyter server did not start:\n" + "".join(lines))
         yield Server(f"http://127.0.0.1:{port}/", token,
-                     Path(binder.environ["JUPYTER_RUNTIME_DIR"]), binder.repo)
+                     Path(binder.environ["JUPYTER_RUNTIME_DIR"]), binder.repo, lines)
     finally:
         process.terminate()
         try:
@@ -198,6 +199,8 @@ def test_binder_build_then_examples_through_jupyter_server():
         assert Path(specs["sandboxed-python"]["resource_dir"]).is_relative_to(binder.env)
 
         with _jupyter_server(binder) as server:
+            loaded = "jupyter_sandbox.server_extension | extension was successfully loaded"
+            assert any(loaded in line for line in server.log_lines), "".join(server.log_lines)
             with server.http() as http:
                 assert http.get("api/kernelspecs").json()["default"] == "sandboxed-python"
                 # The Launch Binder link's urlpath: JupyterLab on examples/.
