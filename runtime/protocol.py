@@ -18,6 +18,11 @@ and ends with ``{"op": "reply", "content": {...}}``. While working it may send:
 * ``{"op": "interrupt_reason"}`` → ``{"reason": "interrupt" | "timeout" | "none"}``: asked by
   the guest's SIGINT handler, so the host decides whether a delivered signal raises
   ``KeyboardInterrupt``, ``TimeoutError`` or nothing (a stale interrupt from a finished turn).
+* ``{"op": "pip", "action": "install" | "uninstall" | "list", "args": [str], "cwd": str}``
+  (``%pip``, see ``packages.py``): the host runs pip while the guest waits, sending pip's
+  progress as ``stream`` output, then answers ``{"lines": [str], "site": str}`` (install,
+  uninstall), ``{"packages": [{"name", "version", "origin"}], "site": str}`` (list) or
+  ``{"error": str}``. ``site`` is the guest folder of installed packages (on ``sys.path``).
 
 Requests (``"type"`` field) and their replies:
 

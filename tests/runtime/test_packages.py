@@ -142,3 +142,16 @@ def test_quota_is_respected(notebook_folder, tmp_path):
         assert not list((box.state_dir / "user-site").iterdir())
         _ok(box, f"%pip install {LOCAL} tinybase")
         assert box.quota.used_bytes > 0
+
+
+def test_host_api_installs_for_the_next_cell(sandbox):
+    lines: list[str] = []
+    result = sandbox.pip("install", ["--no-index", "-f", "/workspace/wheels", "tinybase"],
+                         lines.append)
+    assert result == ["Successfully installed tinybase-2.0"]
+    assert any("tinybase" in line for line in lines)
+    assert "HELLO x" in _ok(sandbox, "import tinybase\nprint(tinybase.greet('x'))")
+    assert "tinybase 2.0 installed" in sandbox.pip("list")
+    with pytest.raises(packages.PackageError, match="built into the sandbox"):
+        sandbox.pip("install", ["pandas"])
+    assert sandbox.pip("uninstall", ["tinybase"]) == ["Successfully uninstalled tinybase-2.0"]
