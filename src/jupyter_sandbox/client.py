@@ -1,0 +1,418 @@
+"""A Python client for the sandbox service of a Jupyter server with jupyter_sandbox.
+
+Async first::
+
+    async with AsyncSandboxClient("http://localhost:8888/", token) as client:
+        async with await client.create_sandbox() as sandbox:
+            result = await sandbox.exec("print(1 + 1)", on_event=print)
+            await sandbox.write_file("data.bin", b"...")
+
+and the same synchronously (``SandboxClient``, ``Sandbox``), derived from the async one by
+running it on a private event loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import threading
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
+Event = dict[str, Any]
+API = "sandbox/api/v1/"
+
+
+class SandboxServiceError(RuntimeError):
+    """The service answered with an error: ``status`` (HTTP), ``code`` and the message."""
+
+    def __init__(self, status: int, code: str, message: str, what: str = "") -> None:
+        super().__init__(f"{what + ': ' if what else ''}{message} (HTTP {status}, {code})")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+class SandboxAuthError(SandboxServiceError, PermissionError):
+    """The server refused the token: check the URL and token (``jupyter server list``)."""
+
+
+class SandboxNotFoundError(SandboxServiceError, LookupError):
+    """No such sandbox, file or snapshot."""
+
+
+class SandboxLimitError(SandboxServiceError):
+    """A server limit: too many sandboxes (429) or a file too large (413)."""
+
+
+class SandboxExecError(RuntimeError):
+    """``ExecResult.raise_for_status()`` on code that raised inside the sandbox."""
+
+    def __init__(self, ename: str, evalue: str, traceback: list[str]) -> None:
+        super().__init__(f"the code raised {ename}: {evalue}")
+        self.ename, self.evalue, self.traceback = ename, evalue, traceback
+
+
+def _raise_for(response: httpx.Response, what: str) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        error = json.loads(response.content)["error"]
+        code, message = str(error["code"]), str(error["message"])
+    except (ValueError, KeyError, TypeError):
+        code, message = "error", response.reason_phrase or "request failed"
+    cls = {401: SandboxAuthError, 403: SandboxAuthError, 404: SandboxNotFoundError,
+           413: SandboxLimitError, 429: SandboxLimitError}.get(response.status_code,
+                                                               SandboxServiceError)
+    raise cls(response.status_code, code, message, what)
+
+
+@dataclass
+class ExecResult:
+    """What an exec produced: its events and the final ``execute_reply`` content."""
+
+    events: list[Event] = field(default_factory=list)
+    reply: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return str(self.reply.get("status", "error"))
+
+    @property
+    def stdout(self) -> str:
+        return self._stream("stdout")
+
+    @property
+    def stderr(self) -> str:
+        return self._stream("stderr")
+
+    def _stream(self, name: str) -> str:
+        return "".join(e["content"]["text"] for e in self.events
+                       if e["msg_type"] == "stream" and e["content"].get("name") == name)
+
+    @property
+    def result(self) -> Any:
+        """The ``text/plain`` of the final expression's value, or None."""
+        for event in self.events:
+            if event["msg_type"] == "execute_result":
+                return event["content"]["data"].get("text/plain")
+        return None
+
+    def raise_for_status(self) -> ExecResult:
+        if self.status != "ok":
+            raise SandboxExecError(self.reply.get("ename", "Error"), self.reply.get("evalue", ""),
+                                   list(self.reply.get("traceback") or []))
+        return self
+
+
+def _file_url(sandbox_id: str, path: str) -> str:
+    return f"sandboxes/{sandbox_id}/files/{urllib.parse.quote(path, safe='')}"
+
+
+class AsyncSandbox:
+    """One sandbox of the service. ``async with`` deletes it at the end."""
+
+    def __init__(self, client: AsyncSandboxClient, info: dict[str, Any]) -> None:
+        self.client = client
+        self.info = info
+
+    @property
+    def id(self) -> str:
+        return str(self.info["id"])
+
+    @property
+    def kernel_id(self) -> str | None:
+        return self.info.get("kernel_id")
+
+    def __repr__(self) -> str:
+        return f"<AsyncSandbox {self.id} ({self.info.get('state')})>"
+
+    async def refresh(self) -> dict[str, Any]:
+        self.info = await self.client._json("GET", f"sandboxes/{self.id}", what="sandbox")
+        return self.info
+
+    async def exec_stream(self, code: str) -> AsyncIterator[Event]:
+        """Yield each Jupyter-shaped event as the sandbox produces it, the last one being the
+        ``execute_reply``."""
+        async with self.client.http.stream("POST", f"sandboxes/{self.id}/exec",
+                                           json={"code": code}, timeout=None) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                _raise_for(response, f"exec in sandbox {self.id}")
+            async for line in response.aiter_lines():
+                if line.strip():
+                    yield json.loads(line)
+
+    async def exec(self, code: str, on_event: Callable[[Event], Any] | None = None) -> ExecResult:
+        """Run ``code``; ``on_event`` (sync or async) sees every event as it arrives."""
+        result = ExecResult()
+        async for event in self.exec_stream(code):
+            if event["msg_type"] == "execute_reply":
+                result.reply = event["content"]
+            else:
+                result.events.append(event)
+            if on_event is not None:
+                outcome = on_event(event)
+                if inspect.isawaitable(outcome):
+                    await outcome
+        return result
+
+    async def interrupt(self) -> None:
+        await self.client._request("POST", f"sandboxes/{self.id}/interrupt", what="interrupt")
+
+    async def write_file(self, path: str, data: bytes | str) -> dict[str, Any]:
+        content = data.encode() if isinstance(data, str) else bytes(data)
+        response = await self.client._request(
+            "PUT", _file_url(self.id, path), content=content, what=f"write {path!r}",
+            headers={"Content-Type": "application/octet-stream"})
+        return response.json()
+
+    async def read_file(self, path: str) -> bytes:
+        async with self.client.http.stream("GET", _file_url(self.id, path)) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                _raise_for(response, f"read {path!r}")
+            chunks = [chunk async for chunk in response.aiter_bytes()]
+        return b"".join(chunks)
+
+    async def list_files(self, path: str = "/workspace") -> list[dict[str, Any]]:
+        listing = await self.client._json("GET", _file_url(self.id, path) + "?list",
+                                          what=f"list {path!r}")
+        return list(listing["files"])
+
+    async def delete_file(self, path: str, recursive: bool = False) -> None:
+        await self.client._request("DELETE", _file_url(self.id, path)
+                                   + ("?recursive" if recursive else ""), what=f"delete {path!r}")
+
+    async def previews(self) -> list[dict[str, Any]]:
+        return list((await self.client._json("GET", f"sandboxes/{self.id}/previews",
+                                             what="previews"))["previews"])
+
+    def preview_url(self, port: int, path: str = "") -> str:
+        """The URL of the preview app on ``port`` (open it with the server's auth)."""
+        if not self.kernel_id:
+            raise RuntimeError(f"sandbox {self.id} is stopped; refresh() it after using it")
+        return (f"{self.client.url}sandbox/preview/{self.kernel_id}/{int(port)}/"
+                f"{path.lstrip('/')}")
+
+    async def snapshot(self, name: str) -> dict[str, Any]:
+        return await self.client._json("POST", f"sandboxes/{self.id}/snapshots",
+                                       json={"name": name}, what=f"snapshot {name!r}")
+
+    async def snapshots(self) -> list[dict[str, Any]]:
+        return list((await self.client._json("GET", f"sandboxes/{self.id}/snapshots",
+                                             what="snapshots"))["snapshots"])
+
+    async def fork(self, metadata: dict[str, Any] | None = None) -> AsyncSandbox:
+        body = {} if metadata is None else {"metadata": metadata}
+        info = await self.client._json("POST", f"sandboxes/{self.id}/fork", json=body,
+                                       what="fork")
+        return AsyncSandbox(self.client, info)
+
+    async def delete(self) -> None:
+        """Stop and delete the sandbox (a sandbox already gone is fine)."""
+        try:
+            await self.client._request("DELETE", f"sandboxes/{self.id}", what="delete")
+        except SandboxNotFoundError:
+            pass
+
+    async def __aenter__(self) -> AsyncSandbox:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.delete()
+
+
+class AsyncSandboxClient:
+    """The service of one Jupyter server (``url`` is its base URL, ``token`` its token)."""
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 300.0,
+                 **httpx_options: Any) -> None:
+        self.url = url if url.endswith("/") else url + "/"
+        headers = {"Authorization": f"token {token}"} if token else {}
+        self.http = httpx.AsyncClient(base_url=self.url + API, headers=headers, timeout=timeout,
+                                      **httpx_options)
+
+    async def _request(self, method: str, url: str, what: str = "",
+                       **kwargs: Any) -> httpx.Response:
+        response = await self.http.request(method, url, **kwargs)
+        _raise_for(response, what)
+        return response
+
+    async def _json(self, method: str, url: str, what: str = "", **kwargs: Any) -> Any:
+        return (await self._request(method, url, what, **kwargs)).json()
+
+    async def create_sandbox(self, *, limits: dict[str, Any] | None = None,
+                             metadata: dict[str, Any] | None = None,
+                             from_snapshot: tuple[str, str] | None = None) -> AsyncSandbox:
+        """A new running sandbox; ``from_snapshot`` = (sandbox id, snapshot name)."""
+        body: dict[str, Any] = {}
+        if limits is not None:
+            body["limits"] = limits
+        if metadata is not None:
+            body["metadata"] = metadata
+        if from_snapshot is not None:
+            body["from_snapshot"] = {"sandbox_id": from_snapshot[0], "name": from_snapshot[1]}
+        info = await self._json("POST", "sandboxes", json=body, what="create a sandbox")
+        return AsyncSandbox(self, info)
+
+    async def get_sandbox(self, sandbox_id: str) -> AsyncSandbox:
+        return AsyncSandbox(self, await self._json("GET", f"sandboxes/{sandbox_id}",
+                                                   what="sandbox"))
+
+    async def list_sandboxes(self) -> list[AsyncSandbox]:
+        listing = await self._json("GET", "sandboxes", what="list sandboxes")
+        return [AsyncSandbox(self, info) for info in listing["sandboxes"]]
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> AsyncSandboxClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+
+# -- synchronous wrappers ------------------------------------------------------------------
+class _LoopThread:
+    """An event loop on a daemon thread that runs the async client for sync callers."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="sandbox-client",
+                                       daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
+
+
+class Sandbox:
+    """The synchronous ``AsyncSandbox``; ``with`` deletes it at the end."""
+
+    def __init__(self, client: SandboxClient, sandbox: AsyncSandbox) -> None:
+        self._client = client
+        self._async = sandbox
+
+    id = property(lambda self: self._async.id)
+    kernel_id = property(lambda self: self._async.kernel_id)
+    info = property(lambda self: self._async.info)
+
+    def __repr__(self) -> str:
+        return f"<Sandbox {self.id} ({self.info.get('state')})>"
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._client._loop.run(coro)
+
+    def exec(self, code: str, on_event: Callable[[Event], Any] | None = None) -> ExecResult:
+        """Run ``code``; ``on_event`` is called (on the client's thread) for every event."""
+        return self._run(self._async.exec(code, on_event))
+
+    def exec_stream(self, code: str) -> Iterator[Event]:
+        events = self._async.exec_stream(code)
+        try:
+            while True:
+                try:
+                    yield self._run(events.__anext__())
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._run(events.aclose())
+
+    def refresh(self) -> dict[str, Any]:
+        return self._run(self._async.refresh())
+
+    def interrupt(self) -> None:
+        self._run(self._async.interrupt())
+
+    def write_file(self, path: str, data: bytes | str) -> dict[str, Any]:
+        return self._run(self._async.write_file(path, data))
+
+    def read_file(self, path: str) -> bytes:
+        return self._run(self._async.read_file(path))
+
+    def list_files(self, path: str = "/workspace") -> list[dict[str, Any]]:
+        return self._run(self._async.list_files(path))
+
+    def delete_file(self, path: str, recursive: bool = False) -> None:
+        self._run(self._async.delete_file(path, recursive))
+
+    def previews(self) -> list[dict[str, Any]]:
+        return self._run(self._async.previews())
+
+    def preview_url(self, port: int, path: str = "") -> str:
+        return self._async.preview_url(port, path)
+
+    def snapshot(self, name: str) -> dict[str, Any]:
+        return self._run(self._async.snapshot(name))
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        return self._run(self._async.snapshots())
+
+    def fork(self, metadata: dict[str, Any] | None = None) -> Sandbox:
+        return Sandbox(self._client, self._run(self._async.fork(metadata)))
+
+    def delete(self) -> None:
+        self._run(self._async.delete())
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.delete()
+
+
+class SandboxClient:
+    """The synchronous ``AsyncSandboxClient``: ``SandboxClient(url, token)``; ``close()`` (or
+    ``with``) ends it."""
+
+    def __init__(self, url: str, token: str | None = None, **options: Any) -> None:
+        self._loop = _LoopThread()
+        self._async = self._loop.run(_make_client(url, token, options))
+        self.url = self._async.url
+
+    def create_sandbox(self, *, limits: dict[str, Any] | None = None,
+                       metadata: dict[str, Any] | None = None,
+                       from_snapshot: tuple[str, str] | None = None) -> Sandbox:
+        return Sandbox(self, self._loop.run(self._async.create_sandbox(
+            limits=limits, metadata=metadata, from_snapshot=from_snapshot)))
+
+    def get_sandbox(self, sandbox_id: str) -> Sandbox:
+        return Sandbox(self, self._loop.run(self._async.get_sandbox(sandbox_id)))
+
+    def list_sandboxes(self) -> list[Sandbox]:
+        return [Sandbox(self, s) for s in self._loop.run(self._async.list_sandboxes())]
+
+    def close(self) -> None:
+        if not self._loop.loop.is_closed():
+            self._loop.run(self._async.aclose())
+            self._loop.close()
+
+    def __enter__(self) -> SandboxClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+async def _make_client(url: str, token: str | None, options: dict[str, Any]) -> AsyncSandboxClient:
+    return AsyncSandboxClient(url, token, **options)
+
+
+__all__ = ["AsyncSandbox", "AsyncSandboxClient", "ExecResult", "Sandbox", "SandboxAuthError",
+           "SandboxClient", "SandboxExecError", "SandboxLimitError", "SandboxNotFoundError",
+           "SandboxServiceError"]
