@@ -24,6 +24,8 @@ from .wasmtime_private import EpochCallback
 
 _I32 = wasmtime.ValType.i32()
 SIGINT = 2
+#: Delivered every few tenths of a second while a cell runs: the guest flushes its streams.
+SIGUSR1 = 10
 
 #: Handles one ``_host.call`` request; returns the reply bytes.
 CallHandler = Callable[[bytes], bytes]
@@ -43,7 +45,8 @@ class GuestInstance:
         self.wasi.define(linker)
         linker.define_func("host", "call", wasmtime.FuncType([_I32] * 4, [_I32]), self._host_call,
                            access_caller=True)
-        self._interrupt_requested = threading.Event()
+        self._pending_signals: set[int] = set()
+        self._signals_lock = threading.Lock()
         self._hard_stop_reason: str | None = None
         self._hard_stop_at: float | None = None
         self._epoch = EpochCallback(self.store, self._on_epoch)
@@ -74,11 +77,17 @@ class GuestInstance:
         return 0
 
     # -- interrupts and hard stops -------------------------------------------------------
-    def request_interrupt(self) -> None:
-        """Thread-safe: raise KeyboardInterrupt in the guest at its next safe point."""
-        self._interrupt_requested.set()
-        self.wasi.state.wakeup.set()
+    def request_signal(self, signum: int) -> None:
+        """Thread-safe: run the guest's Python handler for ``signum`` at its next safe point."""
+        with self._signals_lock:
+            self._pending_signals.add(signum)
         module_cache.engine().increment_epoch()
+
+    def request_interrupt(self) -> None:
+        """Thread-safe: raise KeyboardInterrupt in the guest at its next safe point (a
+        sleeping guest wakes up for it)."""
+        self.wasi.state.wakeup.set()
+        self.request_signal(SIGINT)
 
     def arm_hard_stop(self, at: float, reason: str) -> None:
         """From ``at`` (monotonic time) on, the next epoch check traps the guest with ``reason``."""
@@ -88,16 +97,19 @@ class GuestInstance:
     def disarm(self) -> None:
         self._hard_stop_at = None
         self._hard_stop_reason = None
-        self._interrupt_requested.clear()
+        with self._signals_lock:
+            self._pending_signals.clear()
         self.wasi.state.wakeup.clear()
 
     def _on_epoch(self) -> str | None:
         if self._hard_stop_at is not None and time.monotonic() >= self._hard_stop_at:
             return self._hard_stop_reason or "hard stop"
-        if self._interrupt_requested.is_set():
-            self._interrupt_requested.clear()
+        with self._signals_lock:
+            pending, self._pending_signals = self._pending_signals, set()
+        if SIGINT in pending:
             self.wasi.state.wakeup.clear()
-            self._set_interrupt(self.store, SIGINT)
+        for signum in sorted(pending):
+            self._set_interrupt(self.store, signum)
         return None
 
     # -- turns ------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from .guest_files import (
     mpl_data_dir,
     package_locations,
 )
-from .guest_instance import GuestInstance
+from .guest_instance import SIGUSR1, GuestInstance
 from .packages import USER_SITE_GUEST_PATH, PackageError, PackageManager
 from .snapshot_store import SnapshotInfo, SnapshotStore, validate_name
 from .vfs import FileMount, LayeredMount, Mount, Quota, VirtualFS
@@ -61,6 +61,8 @@ TMP = "/tmp"
 _OUTPUT_MESSAGES = {"stream", "display_data", "update_display_data", "execute_result"}
 _STREAM_NAMES = {1: "stdout", 2: "stderr"}
 _sandbox_ids = itertools.count(1)
+#: How often a running cell's buffered output is flushed, at most.
+STREAM_FLUSH_SECONDS = 0.2
 #: How long the guest must be idle after a cell before a recovery point is taken.
 RECOVERY_IDLE_SECONDS = 0.5
 
@@ -636,7 +638,7 @@ class Sandbox:
         return self._call(lambda: self._execute(request, cell))
 
     def _execute(self, request: dict[str, Any], cell: _Cell) -> ExecuteReply:
-        watchdog = self._start_watchdog(cell)
+        clock = self._start_cell_clock(cell)
         try:
             reply = self._operate(request, cell)
         except GuestDiedError as exc:
@@ -645,8 +647,8 @@ class Sandbox:
                                 evalue=str(exc), traceback=[f"SandboxRestarted: {exc}"],
                                 restarted=True)
         finally:
-            if watchdog is not None:
-                watchdog.set()
+            if clock is not None:
+                clock.set()
             self._recovery_due = True
         self.execution_count = int(reply.get("execution_count", self.execution_count))
         result = ExecuteReply(
@@ -658,18 +660,27 @@ class Sandbox:
         self._after_cell(cell)
         return result
 
-    def _start_watchdog(self, cell: _Cell) -> threading.Event | None:
-        """Enforce the per-cell time limit: a soft TimeoutError, then after a grace period a
-        hard stop (which kills the interpreter; ``_execute`` restarts it)."""
+    def _start_cell_clock(self, cell: _Cell) -> threading.Event | None:
+        """While a cell runs: ask the guest to flush its output streams every
+        ``STREAM_FLUSH_SECONDS`` (the guest has no timer of its own), and enforce the time
+        limit: a soft TimeoutError, then after a grace period a hard stop (which kills the
+        interpreter; ``_execute`` brings it back). Set the returned event to stop."""
         limits = self.config.limits
         instance = self._instance
-        if limits.cell_timeout is None or instance is None:
+        if instance is None:
             return None
         done = threading.Event()
+        deadline = None if limits.cell_timeout is None else time.monotonic() + limits.cell_timeout
 
-        def watch() -> None:
-            if done.wait(limits.cell_timeout):
-                return
+        def tick() -> None:
+            while True:
+                wait = STREAM_FLUSH_SECONDS if deadline is None else \
+                    min(STREAM_FLUSH_SECONDS, max(0.0, deadline - time.monotonic()))
+                if done.wait(wait):
+                    return
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                instance.request_signal(SIGUSR1)
             cell.interrupt_reason = "timeout"
             instance.arm_hard_stop(time.monotonic() + limits.timeout_grace,
                                    f"the cell ran past its time limit of {limits.cell_timeout:g} s "
@@ -679,7 +690,7 @@ class Sandbox:
                 module_cache.engine().increment_epoch()
                 instance.wasi.state.wakeup.set()
 
-        threading.Thread(target=watch, name=f"sandbox-{self.id}-watchdog", daemon=True).start()
+        threading.Thread(target=tick, name=f"sandbox-{self.id}-cell-clock", daemon=True).start()
         return done
 
     def interrupt(self) -> None:

@@ -75,3 +75,25 @@ def test_file_descriptors_and_binary_buffer(run):
 def test_faulthandler_can_use_stderr(run):
     reply, _ = run("import faulthandler\nfaulthandler.enable()\nfaulthandler.disable()")
     assert reply.status == "ok", reply.evalue
+
+
+def test_partial_line_arrives_while_a_long_computation_runs(shared_sandbox):
+    """The guest has no timer: the host ticks it while a cell runs, so buffered text goes out
+    during a long computation, not only when the cell ends."""
+    import time
+
+    arrivals: list[tuple[float, str]] = []
+
+    def on_message(message: dict) -> None:
+        if message["msg_type"] == "stream":
+            arrivals.append((time.monotonic(), message["content"]["text"]))
+
+    reply = shared_sandbox.execute(
+        "import time\nprint('working...', end='')\nstart = time.monotonic()\n"
+        "while time.monotonic() - start < 1.5:\n    pass\nprint(' done')", on_message)
+    ended = time.monotonic()
+    assert reply.status == "ok"
+    assert "".join(text for _, text in arrivals) == "working... done\n"
+    first_time, first_text = arrivals[0]
+    assert first_text == "working..."
+    assert ended - first_time > 0.8

@@ -75,6 +75,7 @@ def set_up(request: dict[str, Any]) -> SandboxShell:
 
     event_loop.install()
     signal.signal(signal.SIGINT, _on_sigint)
+    signal.signal(signal.SIGUSR1, streams.flush_on_tick)  # the host's timer, while a cell runs
     builtins.input = _input
     import getpass
 

@@ -73,6 +73,18 @@ class StreamToHost(io.TextIOBase):
         return _FILENOS[self.name]
 
     def write(self, text: str) -> int:
+        global _busy
+        if _busy:  # a tick's flush interrupted this write: just buffer
+            self._parts.append(text)
+            self._size += len(text)
+            return len(text)
+        _busy = True
+        try:
+            return self._write(text)
+        finally:
+            _busy = False
+
+    def _write(self, text: str) -> int:
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         if not text:
@@ -95,12 +107,17 @@ class StreamToHost(io.TextIOBase):
 
     def flush(self) -> None:
         """Send everything buffered."""
-        if not self._parts:
-            return
-        text = "".join(self._parts)
-        self._parts.clear()
-        self._size = 0
-        self._send(text)
+        global _busy
+        outer, _busy = _busy, True  # a tick arriving meanwhile must not send this text twice
+        try:
+            if not self._parts:
+                return
+            text = "".join(self._parts)
+            self._parts.clear()
+            self._size = 0
+            self._send(text)
+        finally:
+            _busy = outer
 
     # -- internals --------------------------------------------------------------------------
     def _send_complete_lines(self) -> None:
@@ -142,10 +159,25 @@ class _BinaryWriter(io.RawIOBase):
         return self._text.fileno()
 
 
+#: True while a stream is inside ``write``: the tick handler then leaves the buffers alone.
+_busy = False
+_streams: list[StreamToHost] = []
+
+
+def flush_on_tick(_signum: int, _frame: Any) -> None:
+    """SIGUSR1 handler: the host ticks every few tenths of a second while a cell runs, so a
+    partial line (``print('working...', end='')``) shows up even if nothing else is written."""
+    if _busy:
+        return
+    for stream in _streams:
+        stream.flush()
+
+
 def pair() -> tuple[StreamToHost, StreamToHost]:
     """New stdout and stderr streams that keep each other's order."""
     out, err = StreamToHost("stdout"), StreamToHost("stderr")
     out.sibling, err.sibling = err, out
+    _streams[:] = [out, err]
     return out, err
 
 
