@@ -368,9 +368,10 @@ class PackageManager:
         key = canonical(name)
         builtin = builtin_distributions().get(key)
         if builtin is not None:
-            why = "" if requested else " (asked for as a dependency)"
+            if not requested:
+                raise _builtin_conflict(builtin)
             raise PackageError(
-                f"{builtin.name} is built into the sandbox (version {builtin.version}){why}; "
+                f"{builtin.name} is built into the sandbox (version {builtin.version}); "
                 "it is already available and cannot be installed or replaced")
         if key in {canonical(n) for n in self.policy.deny}:
             raise PackageError(f"{name} is blocked by the administrator's deny list")
@@ -386,6 +387,8 @@ class PackageManager:
         missing = re.findall(r"No matching distribution found for (\S+)", text)
         if missing:
             name = _requirement_name(missing[-1])
+            if canonical(name) in builtin_distributions():
+                return _builtin_conflict(builtin_distributions()[canonical(name)], missing[-1])
             _status, probe = _run_pip(
                 ["download", "--no-deps", "-vv", "-d", env["JUPYTER_SANDBOX_PIP_WORK"] + "/probe",
                  *common, missing[-1]], env, lambda _line: None, cancelled)
@@ -568,6 +571,14 @@ def _run_pip(args: list[str], env: dict[str, str], output: Callable[[str], None]
                 output(lines[-1])
         status = proc.wait()
     return status, lines
+
+
+def _builtin_conflict(builtin: Distribution, wanted: str = "") -> PackageError:
+    asked = f" ({wanted.split(' (from')[0]})" if wanted else ""
+    return PackageError(
+        f"a package asks for {builtin.name}{asked}, which is built into the sandbox as version "
+        f"{builtin.version} and cannot be replaced; try a release of that package that works "
+        f"with {builtin.name} {builtin.version}")
 
 
 def _requirement_name(requirement: str) -> str:

@@ -34,7 +34,8 @@ def build_wheel(folder: Path, name: str, version: str, *, tag: str = "py3-none-a
 
 def build_test_wheels(folder: Path) -> Path:
     """The wheels every %pip test uses: ``tinybase`` (pure), ``tinytop`` (pure, needs tinybase
-    and the built-in numpy), ``fastthing`` (compiled tag only), ``padded`` (pure, 256 KiB)."""
+    and the built-in numpy), ``oldnumpyuser`` (needs numpy<2), ``fastthing`` (compiled tag only),
+    ``padded`` (pure, 256 KiB)."""
     build_wheel(folder, "tinybase", "1.0",
                 files={"tinybase/__init__.py": "def greet(who):\n    return f'hello {who}'\n"})
     build_wheel(folder, "tinybase", "2.0",
@@ -42,6 +43,7 @@ def build_test_wheels(folder: Path) -> Path:
     build_wheel(folder, "tinytop", "1.0", requires=("tinybase>=1.0,<2", "numpy>=1.20"),
                 files={"tinytop/__init__.py":
                        "import tinybase, numpy\ndef run():\n    return tinybase.greet('top')\n"})
+    build_wheel(folder, "oldnumpyuser", "1.0", requires=("numpy<2",))
     build_wheel(folder, "fastthing", "1.0", tag="cp315-cp315-linux_x86_64")
     build_wheel(folder, "padded", "1.0", files={"padded/__init__.py": "DATA = '"
                                                 + "x" * (256 * 1024) + "'\n"})
