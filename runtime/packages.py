@@ -53,7 +53,7 @@ _NETWORK_OPTIONS = ("--timeout", "20", "--retries", "1")
 _CONNECTION_SIGNS = (
     "NewConnectionError", "Failed to establish a new connection", "ConnectTimeoutError",
     "NameResolutionError", "Max retries exceeded", "ProxyError", "SSLError",
-    "Could not fetch URL", "connection error", "ReadTimeoutError", "Temporary failure in name",
+    "connection error", "ReadTimeoutError", "Temporary failure in name",
 )
 _NAME = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(.*)$", re.DOTALL)
 _REST_OF_SPEC = re.compile(r"^(\[[A-Za-z0-9._,\s-]*\])?\s*([<>=!~][^;@]*)?\s*(;.*)?$", re.DOTALL)
@@ -392,7 +392,7 @@ class PackageManager:
             _status, probe = _run_pip(
                 ["download", "--no-deps", "-vv", "-d", env["JUPYTER_SANDBOX_PIP_WORK"] + "/probe",
                  *common, missing[-1]], env, lambda _line: None, cancelled)
-            skipped = [line for line in probe if line.startswith("Skipping link:")
+            skipped = [line for line in probe if line.lstrip().startswith("Skipping link:")
                        and (" tags (" in line or "No sources permitted" in line
                             or "No binaries permitted" in line)
                        and _link_project(line) == canonical(name)]
@@ -590,7 +590,8 @@ def _requirement_name(requirement: str) -> str:
 
 def _link_project(line: str) -> str:
     """The canonical project name of the file a pip "Skipping link" line is about."""
-    filename = line.rstrip().rsplit("/", 1)[-1].split("#")[0]
+    link = re.search(r"(?:https?|file):\S+", line)
+    filename = (link.group(0) if link else line).split("#")[0].rstrip("/").rsplit("/", 1)[-1]
     return canonical(re.split(r"-\d", filename, maxsplit=1)[0])
 
 
