@@ -72,5 +72,4 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
                               PreviewHandler))
         self.handlers.append((snapshot_handlers.ROUTE, snapshot_handlers.SnapshotsHandler))
         self.handlers.append((status_handler.ROUTE, status_handler.StatusHandler))
-        self.handlers.append((status_handler.ROUTE, status_handler.StatusHandler))
         self.handlers.extend(self.service_routes())
