@@ -166,3 +166,13 @@ def test_host_api_installs_for_the_next_cell(sandbox):
     with pytest.raises(packages.PackageError, match="built into the sandbox"):
         sandbox.pip("install", ["pandas"])
     assert sandbox.pip("uninstall", ["tinybase"]) == ["Successfully uninstalled tinybase-2.0"]
+
+
+def test_skip_lines_of_a_real_index_name_their_project():
+    line = ("  Skipping link: none of the wheel's tags (cp36-abi3-manylinux2014_x86_64) are "
+            "compatible (run pip debug --verbose to show compatible tags): https://files.example/"
+            "fc/09/argon2_cffi_bindings-21.1.0-cp36-abi3-manylinux2014_x86_64.whl#sha256=ab "
+            "(from https://pypi.org/simple/argon2-cffi-bindings/) (requires-python:>=3.6)")
+    assert packages._link_project(line) == "argon2-cffi-bindings"
+    assert packages._link_project("Skipping link: No sources permitted for sdonly: "
+                                  "file:///w/sdonly-1.0.tar.gz") == "sdonly"
