@@ -1,0 +1,136 @@
+/**
+ * Typed client for the server extension's REST API (kernel status and named snapshots).
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/** A failed request to the server extension, with a message a user can act on. */
+export class SandboxAPIError extends Error {
+  constructor(
+    message: string,
+    readonly status: number
+  ) {
+    super(message);
+    this.name = 'SandboxAPIError';
+  }
+}
+
+export interface ISandboxLimits {
+  memory_bytes: number;
+  output_bytes: number;
+  cell_timeout: number | null;
+  workspace_bytes: number;
+  workspace_files: number;
+}
+
+export interface ISandboxUsage {
+  memory_bytes: number;
+  workspace_bytes: number;
+  workspace_files: number;
+}
+
+export interface IMount {
+  path: string;
+  writable: boolean;
+  kind: 'file' | 'folder';
+  host_folder: string | null;
+}
+
+/** ``GET sandbox/api/kernels/{id}/status``: ``Sandbox.status()`` plus the kernel id. */
+export interface ISandboxStatus {
+  kernel_id: string;
+  limits: ISandboxLimits;
+  usage: ISandboxUsage;
+  host_folder_mode: string;
+  mounts: IMount[];
+  execution_count: number;
+}
+
+export interface ISnapshotInfo {
+  name: string;
+  size: number;
+  /** Seconds since the epoch. */
+  created: number;
+  execution_count: number;
+}
+
+function statusMessage(status: number): string {
+  switch (status) {
+    case 403:
+      return 'not allowed: log in to Jupyter again';
+    case 404:
+      return 'no running Sandboxed Python kernel with this id (it may have been shut down)';
+    case 502:
+    case 503:
+    case 504:
+      return 'the kernel did not answer (it may be busy or restarting)';
+    default:
+      return `the server answered ${status}`;
+  }
+}
+
+/**
+ * Call ``{base_url}sandbox/api/{endpoint}``; resolve to its JSON (undefined for an empty
+ * body), reject with a SandboxAPIError that says what went wrong.
+ */
+export async function requestAPI<T>(
+  endpoint: string,
+  init: RequestInit = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  const url = URLExt.join(settings.baseUrl, 'sandbox/api', endpoint);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new SandboxAPIError(`cannot reach the Jupyter server: ${String(error)}`, 0);
+  }
+  const text = await response.text();
+  let data: unknown = undefined;
+  if (text.length > 0) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      if (response.ok) {
+        throw new SandboxAPIError(`the server sent something that is not JSON: ${text.slice(0, 100)}`, response.status);
+      }
+    }
+  }
+  if (!response.ok) {
+    const message =
+      data && typeof data === 'object' && typeof (data as { message?: unknown }).message === 'string'
+        ? (data as { message: string }).message
+        : '';
+    throw new SandboxAPIError(message || statusMessage(response.status), response.status);
+  }
+  return data as T;
+}
+
+function kernelPath(kernelId: string, ...parts: string[]): string {
+  return ['kernels', encodeURIComponent(kernelId), ...parts.map(encodeURIComponent)].join('/');
+}
+
+export function getStatus(kernelId: string, settings?: ServerConnection.ISettings): Promise<ISandboxStatus> {
+  return requestAPI<ISandboxStatus>(kernelPath(kernelId, 'status'), {}, settings);
+}
+
+export async function listSnapshots(kernelId: string, settings?: ServerConnection.ISettings): Promise<ISnapshotInfo[]> {
+  const reply = await requestAPI<{ snapshots: ISnapshotInfo[] }>(kernelPath(kernelId, 'snapshots'), {}, settings);
+  return reply.snapshots;
+}
+
+export function createSnapshot(kernelId: string, name: string, settings?: ServerConnection.ISettings): Promise<ISnapshotInfo> {
+  return requestAPI<ISnapshotInfo>(kernelPath(kernelId, 'snapshots', name), { method: 'POST' }, settings);
+}
+
+export function restoreSnapshot(
+  kernelId: string,
+  name: string,
+  settings?: ServerConnection.ISettings
+): Promise<{ name: string; execution_count: number }> {
+  return requestAPI(kernelPath(kernelId, 'snapshots', name, 'restore'), { method: 'POST' }, settings);
+}
+
+export async function deleteSnapshot(kernelId: string, name: string, settings?: ServerConnection.ISettings): Promise<void> {
+  await requestAPI<void>(kernelPath(kernelId, 'snapshots', name), { method: 'DELETE' }, settings);
+}
