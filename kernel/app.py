@@ -26,10 +26,6 @@ class SandboxKernelApp(IPKernelApp):
         highest priority last as IPython expects, plus the working directory."""
         return [os.getcwd(), *reversed(jupyter_config_path())]
 
-    def init_kernel(self) -> None:
-        super().init_kernel()
-        self.kernel.start_control_endpoint()
-
     def init_gui_pylab(self) -> None:
         """Nothing to do: plots are made inside the sandbox."""
 

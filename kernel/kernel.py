@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 from ipykernel.kernelbase import Kernel
@@ -29,14 +29,14 @@ from traitlets import Bool, Float, Int, List, Unicode
 from jupyter_sandbox import __version__
 from jupyter_sandbox.runtime.config import HostFolderMode, Limits, PackagePolicy, SandboxConfig
 from jupyter_sandbox.runtime.errors import SandboxError
-from jupyter_sandbox.runtime.previews import PreviewLimits
-from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message, Sandbox
-from jupyter_sandbox.runtime.snapshot import SnapshotError
-
-from .control_endpoint import ControlEndpoint, ControlEndpointError
-from .control_previews import preview_environment
 from . import notebook_state
 from .positions import code_points_to_utf16, utf16_to_code_points
+
+if TYPE_CHECKING:  # the sandbox and the control endpoint load on the sandbox-start thread
+    from jupyter_sandbox.runtime.previews import PreviewLimits
+    from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message, Sandbox
+
+    from .control_endpoint import ControlEndpoint
 
 MiB = 1 << 20
 #: Environment variable naming a snapshot file the kernel's sandbox starts from.
@@ -110,6 +110,11 @@ class SandboxKernel(Kernel):
         threading.Thread(target=self._create_sandbox, name="sandbox-start", daemon=True).start()
 
     def _create_sandbox(self) -> None:
+        """Start the sandbox (on its own thread, while ipykernel brings its channels up), then
+        the control endpoint that serves it to the server extension."""
+        from jupyter_sandbox.runtime.sandbox import Sandbox
+        from jupyter_sandbox.runtime.snapshot import SnapshotError
+
         try:
             config = self._sandbox_config()
             snapshot, pending = self._start_snapshot()
@@ -122,6 +127,7 @@ class SandboxKernel(Kernel):
                                  "starting a fresh sandbox", exc)
                 sandbox = Sandbox(config)
             self._sandbox_ready.set_result(sandbox)
+            self.start_control_endpoint()
         except BaseException as exc:  # noqa: BLE001 - reported by every request that needs it
             self.log.error("the sandbox failed to start: %s", exc)
             self._sandbox_ready.set_exception(exc)
@@ -144,6 +150,8 @@ class SandboxKernel(Kernel):
         )
 
     def _sandbox_config(self) -> SandboxConfig:
+        from . import control_previews
+
         mode = HostFolderMode(self.host_folder_mode)
         folder = Path(self.host_folder or os.getcwd()) if mode is not HostFolderMode.OFF else None
         return SandboxConfig(limits=self.limits(), host_folder=folder, host_folder_mode=mode,
@@ -152,7 +160,7 @@ class SandboxKernel(Kernel):
                                                     index_url=self.pip_index_url or None,
                                                     allow=tuple(self.pip_allow),
                                                     deny=tuple(self.pip_deny)),
-                             env=preview_environment(self._connection_file()))
+                             env=control_previews.preview_environment(self._connection_file()))
 
     # -- previews and the control endpoint ----------------------------------------------
     control_endpoint: ControlEndpoint | None = None
@@ -162,6 +170,8 @@ class SandboxKernel(Kernel):
         return str(getattr(self.parent, "abs_connection_file", "") or "")
 
     def preview_limits(self) -> PreviewLimits:
+        from jupyter_sandbox.runtime.previews import PreviewLimits
+
         return PreviewLimits(busy_timeout=self.preview_busy_timeout,
                              request_timeout=self.preview_request_timeout,
                              max_body_bytes=int(self.preview_max_body_mib * MiB))
@@ -171,6 +181,8 @@ class SandboxKernel(Kernel):
         connection_file = self._connection_file()
         if not connection_file:
             return
+        from .control_endpoint import ControlEndpoint, ControlEndpointError
+
         try:
             endpoint = ControlEndpoint.for_connection_file(
                 self.sandbox, connection_file, self.preview_limits(), self.log)
