@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import dataclasses
 import concurrent.futures
 import itertools
 import json
@@ -367,14 +368,16 @@ class Sandbox:
 
     def fork(self, count: int = 1, config: SandboxConfig | None = None) -> list[Sandbox]:
         """Start ``count`` new sandboxes from this one's current state, each with its own
-        files and fresh random streams."""
+        files (a private state folder, whatever this sandbox's ``state_dir``) and fresh
+        random streams."""
         if count < 1:
             raise ValueError("fork count must be at least 1")
         data = self.snapshot()
+        fork_config = dataclasses.replace(config or self.config, state_dir=None)
         forks: list[Sandbox] = []
         try:
             for _ in range(count):
-                forks.append(Sandbox(config or self.config, snapshot=data))
+                forks.append(Sandbox(fork_config, snapshot=data))
         except BaseException:
             for sandbox in forks:
                 sandbox.close()

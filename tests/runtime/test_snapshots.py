@@ -195,3 +195,18 @@ def test_damaged_named_snapshot_reports_and_keeps_state(tmp_path):
         assert "Snapshot restore failed" in stream_text(messages, "stderr")
         assert _value(sandbox, "value") == "'kept'"
 
+
+
+def test_forks_of_a_sandbox_with_its_own_state_dir_do_not_share_it(tmp_path):
+    with Sandbox(SandboxConfig(state_dir=tmp_path / "parent")) as parent:
+        parent.files.write_bytes("shared-before.txt", b"x")
+        first, second = parent.fork(2)
+        try:
+            assert first.state_dir != second.state_dir != parent.state_dir
+            first.files.write_bytes("only-first.txt", b"1")
+            assert not second.files.exists("only-first.txt")
+            assert second.files.read_bytes("shared-before.txt") == b"x"
+        finally:
+            first.close()
+            second.close()
+        assert not parent.files.exists("only-first.txt")
