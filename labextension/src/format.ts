@@ -19,7 +19,7 @@ export function formatBytes(bytes: number | null | undefined): string {
     return `${value} B`;
   }
   const text = value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
-  return `${text.replace(/\.?0+$/, '')} ${UNITS[unit]}`;
+  return `${text.includes('.') ? text.replace(/\.?0+$/, '') : text} ${UNITS[unit]}`;
 }
 
 /** "used / limit" ("no limit" when the limit is 0 or missing). */

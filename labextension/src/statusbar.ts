@@ -5,21 +5,8 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { formatUsage } from './format';
 import { SandboxModel } from './model';
-
-/** The item's text for the model's state ('' when there is nothing to show). */
-export function statusText(model: SandboxModel, trans: TranslationBundle): string {
-  if (!model.isSandboxed) {
-    return '';
-  }
-  const marker = model.activity === 'snapshot' ? trans.__(' · saving snapshot…') : model.activity === 'restore' ? trans.__(' · restoring…') : '';
-  const status = model.status;
-  if (!status) {
-    return trans.__('Sandbox') + marker;
-  }
-  return trans.__('Sandbox: %1', formatUsage(status.usage.memory_bytes, status.limits.memory_bytes)) + marker;
-}
+import { statusText } from './statusText';
 
 export class SandboxStatusItem extends Widget {
   constructor(
