@@ -95,7 +95,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "SnapshotName": {
         "type": "object", "required": ["name"],
-        "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"}},
+        "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$"}},
     },
     "SnapshotInfo": {
         "type": "object", "required": ["name", "size", "created", "execution_count"],
