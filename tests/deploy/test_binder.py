@@ -174,6 +174,8 @@ def _execute_through_server(server: Server, path: str) -> nbformat.NotebookNode:
     client = StopPressingClient(notebook, km=kernel, timeout=120, startup_timeout=STARTUP_TIMEOUT)
     try:
         client.execute()
+        for interrupt in client.interrupts:  # the REST API's interrupt, for the stop button
+            interrupt.result()
     finally:
         if client.kc is not None:
             client.kc.stop_channels()
