@@ -38,7 +38,7 @@ install: venv
 ifeq ($(LINKED),yes)
 	@echo "$(VENV) has a linked development install of jupyter_sandbox: not reinstalling it."
 else
-	$(PIP) install hatchling
+	$(PIP) install hatchling hatch-jupyter-builder
 	$(PIP) install '.[test]'
 endif
 
