@@ -4,12 +4,14 @@ a test runs schemathesis against it."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from .service_base import ServiceHandler
+from .service_registry import SandboxLimits
 from .service_sandboxes import PREFIX
 
 _REF = "#/components/schemas/"
@@ -196,7 +198,19 @@ PATHS: dict[str, Any] = {
 }
 
 
-def document(base_url: str) -> dict[str, Any]:
+def _limits_schema(ceiling: SandboxLimits) -> dict[str, Any]:
+    """``Limits`` with this server's maxima (its configured defaults)."""
+    schema = copy.deepcopy(SCHEMAS["Limits"])
+    fields = schema["properties"]
+    fields["memory_mib"]["maximum"] = ceiling.memory_mib
+    fields["workspace_mib"]["maximum"] = ceiling.workspace_mib
+    if ceiling.cell_timeout > 0:
+        fields["cell_timeout"].update(maximum=ceiling.cell_timeout, exclusiveMinimum=True)
+    return schema
+
+
+def document(base_url: str, ceiling: SandboxLimits) -> dict[str, Any]:
+    schemas = {**SCHEMAS, "Limits": _limits_schema(ceiling)}
     return {
         "openapi": "3.0.3",
         "info": {"title": "jupyter-sandbox: sandboxes as a service", "version": "1",
@@ -205,7 +219,7 @@ def document(base_url: str) -> dict[str, Any]:
                                 "'Authorization: token ...' or cookie + XSRF."},
         "servers": [{"url": base_url.rstrip("/") + PREFIX}],
         "security": [{"token": []}],
-        "components": {"schemas": SCHEMAS, "securitySchemes": {"token": {
+        "components": {"schemas": schemas, "securitySchemes": {"token": {
             "type": "apiKey", "in": "header", "name": "Authorization",
             "description": "'token <the server's token>'"}}},
         "paths": PATHS,
@@ -216,7 +230,7 @@ class OpenAPIHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.send_json(document(self.base_url))
+        self.send_json(document(self.base_url, self.registry.limits))
 
 
 ROUTES = [(PREFIX + r"/openapi.json", OpenAPIHandler)]
