@@ -5,8 +5,6 @@ config file name, so administrators configure limits in ``jupyter_sandbox_kernel
 
 from __future__ import annotations
 
-import os
-
 from ipykernel.kernelapp import IPKernelApp
 from jupyter_core.paths import jupyter_config_path
 from traitlets import Type, default
@@ -23,8 +21,9 @@ class SandboxKernelApp(IPKernelApp):
     @default("config_file_paths")
     def _jupyter_config_folders(self) -> list[str]:
         """Jupyter's config path (JUPYTER_CONFIG_DIR, the environment's etc/jupyter, …),
-        highest priority last as IPython expects, plus the working directory."""
-        return [os.getcwd(), *reversed(jupyter_config_path())]
+        highest priority last as IPython expects. Never the working directory: that is the
+        notebook's folder, and a config file there would run native code in the kernel."""
+        return list(reversed(jupyter_config_path()))
 
     def init_gui_pylab(self) -> None:
         """Nothing to do: plots are made inside the sandbox."""

@@ -272,3 +272,21 @@ def test_named_snapshots_outlive_the_kernel(tmp_path, monkeypatch):
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     assert list(tmp_path.glob("sandbox/snapshots/*/checkpoint-1.snap"))
+
+
+def test_config_file_in_the_notebook_folder_is_ignored(tmp_path, monkeypatch):
+    """The notebook's folder is not trusted: a config file there must not run in the kernel."""
+    marker = tmp_path / "config-ran"
+    (tmp_path / "jupyter_sandbox_kernel_config.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nc.SandboxKernel.memory_limit_mib = 300\n")
+    monkeypatch.chdir(tmp_path)
+    km, kc = start_new_kernel(kernel_name="sandboxed-python", cwd=str(tmp_path))
+    try:
+        outputs: list[dict] = []
+        kc.execute_interactive("%sandbox", output_hook=outputs.append, timeout=TIMEOUT)
+        text = "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
+        assert "of 2,048.0 MiB" in text
+        assert not marker.exists()
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
