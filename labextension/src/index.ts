@@ -41,9 +41,16 @@ const sandboxIcon = new LabIcon({
     '</g></svg>'
 });
 
+/**
+ * The notebook's kernel once it answers (idle or busy): a starting kernel has no control
+ * socket yet, and asking for its status would only produce a 404.
+ */
 function kernelOf(panel: NotebookPanel | null): { id: string; name: string } | null {
   const kernel = panel?.sessionContext.session?.kernel;
-  return kernel ? { id: kernel.id, name: kernel.name } : null;
+  if (!kernel || (kernel.status !== 'idle' && kernel.status !== 'busy')) {
+    return null;
+  }
+  return { id: kernel.id, name: kernel.name };
 }
 
 /** The model, the side panel and the commands. */

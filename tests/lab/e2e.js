@@ -1,0 +1,202 @@
+#!/usr/bin/env node
+/*
+ * End-to-end run of the JupyterLab extension in Debian's headless chromium (playwright-core),
+ * against the `jupyter lab` started by test_lab_e2e.py. Environment: LAB_URL (ends with "/"),
+ * LAB_TOKEN, ARTIFACTS (screenshots folder), CHROMIUM (executable), PLAYWRIGHT_FROM (a folder
+ * whose node_modules has playwright-core). Exits non-zero on a failed step or on any browser
+ * console error; prints one JSON line per step.
+ */
+'use strict';
+const path = require('path');
+const { createRequire } = require('module');
+
+const { chromium } = createRequire(path.join(process.env.PLAYWRIGHT_FROM, 'package.json'))('playwright-core');
+
+const LAB_URL = process.env.LAB_URL;
+const TOKEN = process.env.LAB_TOKEN;
+const ARTIFACTS = process.env.ARTIFACTS;
+const STEP_TIMEOUT = 60_000;
+
+const APP_CODE =
+  'from jupyter_sandbox import serve\n' +
+  'app = lambda environ, start_response: (start_response("200 OK", [("Content-Type", "text/html")]), ' +
+  '[b"<h1 id=\\"hello\\">Hello from the sandbox</h1>"])[1]\n' +
+  'serve(app, port=8000)';
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run'
+    ]
+  });
+  const errors = [];
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  context.setDefaultTimeout(STEP_TIMEOUT);
+  const watch = page => {
+    page.on('console', message => {
+      if (message.type() === 'error') {
+        errors.push(`console error on ${page.url()}: ${message.text()}`);
+      }
+    });
+    page.on('pageerror', error => errors.push(`page error on ${page.url()}: ${error.message}`));
+    page.on('response', response => {
+      if (response.status() >= 400) {
+        errors.push(`HTTP ${response.status()} for ${response.request().method()} ${response.url()}`);
+      }
+    });
+  };
+  context.on('page', watch);
+  const page = await context.newPage();
+  let stepNo = 0;
+  const step = async (name, action) => {
+    stepNo += 1;
+    const started = Date.now();
+    const file = path.join(ARTIFACTS, `${String(stepNo).padStart(2, '0')}-${name}.png`);
+    try {
+      await action();
+    } catch (error) {
+      await page.screenshot({ path: file.replace('.png', '-FAILED.png') }).catch(() => undefined);
+      throw new Error(`step ${name}: ${error.message}`);
+    }
+    await page.screenshot({ path: file });
+    console.log(JSON.stringify({ step: name, seconds: (Date.now() - started) / 1000, screenshot: file }));
+  };
+
+  const notebook = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden)');
+  const cells = notebook.locator('.jp-Notebook .jp-Cell');
+  /** Type ``code`` into a new last cell (or the empty last one) and run it; resolves to that cell. */
+  const runCell = async code => {
+    let index = (await cells.count()) - 1;
+    if ((await cells.nth(index).locator('.cm-content').innerText()).trim() !== '') {
+      await cells.nth(index).locator('.jp-InputPrompt').click();
+      await page.keyboard.press('b');
+      index += 1;
+      await cells.nth(index).waitFor();
+    }
+    const cell = cells.nth(index);
+    await cell.locator('.cm-content').click();
+    await page.keyboard.insertText(code);
+    await page.keyboard.press('Shift+Enter');
+    await cell.locator('.jp-InputArea-prompt').filter({ hasText: /\[\d+\]/ }).waitFor();
+    return cell;
+  };
+
+  await step('lab-loaded', async () => {
+    await page.goto(`${LAB_URL}lab?reset&token=${TOKEN}`);
+    await page.locator('.jp-LauncherCard[data-category="Notebook"]').filter({ hasText: 'Sandboxed Python' }).waitFor();
+  });
+
+  await step('notebook-created', async () => {
+    await page.locator('.jp-LauncherCard[data-category="Notebook"]').filter({ hasText: 'Sandboxed Python' }).click();
+    await notebook.waitFor();
+    await page.locator('.jp-StatusBar-Widget').filter({ hasText: 'Sandboxed Python | Idle' }).waitFor({ timeout: 120_000 });
+    const news = page.locator('.jp-toast-button').filter({ hasText: 'No' });
+    if (await news.count()) {
+      await news.first().click();
+    }
+  });
+
+  await step('cell-run', async () => {
+    const cell = await runCell('x = 1\nprint("x is", x)');
+    await cell.locator('.jp-OutputArea-output').filter({ hasText: 'x is 1' }).waitFor();
+  });
+
+  let previewCell;
+  await step('app-served', async () => {
+    previewCell = await runCell(APP_CODE);
+    await previewCell.locator('.jp-SandboxPreview .jp-SandboxPreview-link').waitFor();
+  });
+
+  await step('preview-in-new-tab', async () => {
+    const [tab] = await Promise.all([context.waitForEvent('page'), previewCell.locator('.jp-SandboxPreview-link').click()]);
+    await tab.waitForLoadState();
+    await tab.locator('#hello').filter({ hasText: 'Hello from the sandbox' }).waitFor();
+    await tab.screenshot({ path: path.join(ARTIFACTS, `${String(stepNo).padStart(2, '0')}-preview-tab-content.png`) });
+    await tab.close();
+  });
+
+  await step('preview-in-lab', async () => {
+    await previewCell.locator('.jp-SandboxPreview-open').click();
+    const panel = page.locator('.jp-SandboxPreviewPanel:not(.lm-mod-hidden)');
+    await panel.waitFor();
+    const address = await panel.locator('.jp-SandboxPreviewPanel-address').inputValue();
+    if (!address.includes('/sandbox/preview/') || !address.endsWith('/8000/')) {
+      throw new Error(`unexpected preview address ${address}`);
+    }
+    await panel.frameLocator('iframe').locator('#hello').filter({ hasText: 'Hello from the sandbox' }).waitFor();
+    if (await panel.locator('.jp-SandboxPreviewPanel-stopped').isVisible()) {
+      throw new Error('the preview tab says the kernel is gone while it runs');
+    }
+    if ((await previewCell.locator('.jp-SandboxPreview.jp-mod-stopped').count()) !== 0) {
+      throw new Error('the preview output says the kernel is gone while it runs');
+    }
+    await panel.locator('.jp-SandboxPreviewPanel-reload').click();
+    await panel.frameLocator('iframe').locator('#hello').waitFor();
+  });
+
+  await step('side-panel', async () => {
+    await page.locator('.jp-SideBar .lm-TabBar-tab[data-id="jupyter-sandbox-panel"]').click();
+    const panel = page.locator('#jupyter-sandbox-panel');
+    await panel.locator('.jp-SandboxPanel-meter-memory .jp-SandboxPanel-value').filter({ hasText: '/' }).waitFor();
+    await panel.locator('.jp-SandboxPanel-mounts li').first().waitFor();
+    await page.locator('.jp-SandboxStatusItem').filter({ hasText: 'Sandbox:' }).waitFor();
+  });
+
+  await step('snapshot-created', async () => {
+    const panel = page.locator('#jupyter-sandbox-panel');
+    await panel.locator('.jp-SandboxPanel-name').fill('before');
+    await panel.locator('.jp-SandboxPanel-createButton').click();
+    await panel.locator('.jp-SandboxPanel-snapshot[data-name="before"]').waitFor();
+  });
+
+  await step('variable-changed', async () => {
+    await notebook.locator('.jp-Notebook').click({ position: { x: 5, y: 5 } }).catch(() => undefined);
+    const cell = await runCell('x = 2\nprint("x is", x)');
+    await cell.locator('.jp-OutputArea-output').filter({ hasText: 'x is 2' }).waitFor();
+  });
+
+  await step('snapshot-restored', async () => {
+    const panel = page.locator('#jupyter-sandbox-panel');
+    await panel.locator('.jp-SandboxPanel-snapshot[data-name="before"] .jp-SandboxPanel-restore').click();
+    const dialog = page.locator('.jp-Dialog');
+    await dialog.filter({ hasText: 'before' }).waitFor();
+    await dialog.locator('.jp-Dialog-button.jp-mod-warn').click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.waitForFunction(() => !document.querySelector('#jupyter-sandbox-panel.jp-mod-busy'));
+  });
+
+  await step('old-value-back', async () => {
+    const cell = await runCell('print("x is", x)');
+    await cell.locator('.jp-OutputArea-output').filter({ hasText: 'x is 1' }).waitFor();
+  });
+
+  await step('kernel-gone', async () => {
+    await page.locator('.lm-MenuBar-itemLabel').filter({ hasText: /^Kernel$/ }).click();
+    await page.locator('.lm-Menu-itemLabel').filter({ hasText: /^Shut Down Kernel$/ }).click();
+    await previewCell.locator('.jp-SandboxPreview.jp-mod-stopped .jp-SandboxPreview-state').filter({ hasText: 'kernel is gone' }).waitFor();
+    await page.locator('.jp-SandboxPreviewPanel-stopped').filter({ hasText: 'kernel is gone' }).waitFor();
+    await page.locator('#jupyter-sandbox-panel .jp-SandboxPanel-message').filter({ hasText: 'Open a notebook' }).waitFor();
+  });
+
+  await browser.close();
+  if (errors.length) {
+    throw new Error(`browser console errors:\n${errors.join('\n')}`);
+  }
+}
+
+main().then(
+  () => console.log(JSON.stringify({ ok: true })),
+  error => {
+    console.error(error.stack || String(error));
+    process.exit(1);
+  }
+);

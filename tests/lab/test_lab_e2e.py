@@ -1,0 +1,129 @@
+"""The JupyterLab extension in a real browser: a ``jupyter lab`` subprocess (random port, token,
+root, its own config/data/runtime folders) driven by Debian's headless chromium through
+playwright-core (``e2e.js``, run with node). It creates a Sandboxed Python notebook, runs a
+cell, serves an app, opens its preview in a new tab and in a JupyterLab tab, opens the sandbox
+panel, snapshots, changes a variable, restores and sees the old value, then shuts the kernel
+down and sees the preview marked as stopped. Screenshots of every step go to
+``test-artifacts/lab-e2e/``; any browser console error or failed HTTP request fails the test.
+
+Needs node, ``/usr/bin/chromium`` (``apt-get install chromium``), ``labextension/node_modules``
+(``npm ci`` in labextension/) and the built extension installed (``pip install .``). Without
+them the test is skipped, except under CI (``CI=true``), where it fails."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jupyter_core.paths import jupyter_path
+
+ROOT = Path(__file__).resolve().parents[2]
+LABEXTENSION = ROOT / "labextension"
+ARTIFACTS = ROOT / "test-artifacts" / "lab-e2e"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+STARTUP_TIMEOUT = 90
+E2E_TIMEOUT = 400
+
+pytestmark = pytest.mark.slow
+
+
+def missing_or_skip(reason: str) -> None:
+    """Under CI a missing prerequisite is a failure, elsewhere a skip."""
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI cannot run the browser test: {reason}")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_lab(base: Path) -> Iterator[tuple[str, str, list[str]]]:
+    """``jupyter lab`` with runtime, config, data and root folders under ``base``: (url, token,
+    log lines)."""
+    runtime, config, data, root = base / "rt", base / "cfg", base / "data", base / "root"
+    for folder in (runtime, config, data, root):
+        folder.mkdir()
+    token, port = secrets.token_hex(16), _free_port()
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(config),
+           "JUPYTER_DATA_DIR": str(data)}
+    env.pop("JUPYTER_SANDBOX_SERVER_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
+         f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--LabApp.news_url=None",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    ready: queue.Queue[bool] = queue.Queue()
+
+    def read() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            if "is running at" in line:
+                ready.put(True)
+        ready.put(False)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        if not ready.get(timeout=STARTUP_TIMEOUT):
+            raise RuntimeError("jupyter lab did not start:\n" + "".join(lines))
+        yield f"http://127.0.0.1:{port}/", token, lines
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        reader.join(timeout=30)
+        assert process.stderr is not None
+        process.stderr.close()
+
+
+def test_previews_panel_snapshots_in_chromium() -> None:
+    node = shutil.which("node")
+    if node is None:
+        missing_or_skip("node is not installed")
+    if not os.access(CHROMIUM, os.X_OK):
+        missing_or_skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
+    if not (LABEXTENSION / "node_modules" / "playwright-core").is_dir():
+        missing_or_skip("labextension/node_modules has no playwright-core (npm ci in labextension/)")
+    if not any((Path(p) / "jupyter-sandbox" / "package.json").is_file()
+               for p in jupyter_path("labextensions")):
+        missing_or_skip("the jupyter-sandbox labextension is not installed (pip install .)")
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    # Short: the kernels' control sockets live in the runtime folder (108-byte limit).
+    base = Path(tempfile.mkdtemp(prefix="jsl-", dir="/tmp"))
+    try:
+        with running_lab(base) as (url, token, log):
+            env = {**os.environ, "LAB_URL": url, "LAB_TOKEN": token, "ARTIFACTS": str(ARTIFACTS),
+                   "CHROMIUM": CHROMIUM, "PLAYWRIGHT_FROM": str(LABEXTENSION)}
+            result = subprocess.run([node, str(Path(__file__).with_name("e2e.js"))], env=env,
+                                    capture_output=True, text=True, timeout=E2E_TIMEOUT)
+            (ARTIFACTS / "e2e.log").write_text(result.stdout + result.stderr)
+            (ARTIFACTS / "jupyter-lab.log").write_text("".join(log))
+        assert result.returncode == 0, (
+            f"browser test failed (screenshots and logs in {ARTIFACTS}):\n{result.stdout}\n"
+            f"{result.stderr}\n--- jupyter lab log (tail) ---\n{''.join(log[-40:])}")
+        assert '"ok":true' in result.stdout
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
