@@ -95,6 +95,16 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "additionalProperties": False,
         "properties": {"metadata": {"type": "object"}},
     },
+    "Packages": {
+        "type": "object", "required": ["action"], "additionalProperties": False,
+        "properties": {"action": {"type": "string", "enum": ["install", "uninstall", "list"]},
+                       "args": {"type": "array", "items": {"type": "string"}}},
+    },
+    "PackagesResult": {
+        "type": "object", "required": ["result", "output"],
+        "properties": {"result": {"type": "array", "items": {"type": "string"}},
+                       "output": {"type": "array", "items": {"type": "string"}}},
+    },
     "SnapshotName": {
         "type": "object", "required": ["name"],
         "properties": {"name": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$"}},
@@ -161,6 +171,13 @@ PATHS: dict[str, Any] = {
         "post": _op("A new sandbox started from a snapshot of this one",
                     {"201": _json("Sandbox", "The fork, running")},
                     operationId="forkSandbox", requestBody=_body("Fork")),
+    },
+    "/sandboxes/{sandbox_id}/packages": {
+        **_SANDBOX,
+        "post": _op("Install, uninstall or list pure-Python packages (as %pip)",
+                    {"200": _json("PackagesResult", "pip's result and output lines")},
+                    operationId="sandboxPackages",
+                    requestBody={**_body("Packages"), "required": True}),
     },
     "/sandboxes/{sandbox_id}/snapshots": {
         **_SANDBOX,

@@ -209,6 +209,14 @@ class AsyncSandbox:
         return list((await self.client._json("GET", f"sandboxes/{self.id}/snapshots",
                                              what="snapshots"))["snapshots"])
 
+    async def pip(self, action: str, *args: str) -> dict[str, Any]:
+        """``%pip`` by API: ``install`` (pip's arguments), ``uninstall`` (names) or ``list``.
+        Returns ``{"result": [...], "output": [...]}``; a refusal raises
+        ``SandboxServiceError`` (HTTP 400) with pip's or the policy's message."""
+        return dict(await self.client._json("POST", f"sandboxes/{self.id}/packages",
+                                            json={"action": action, "args": list(args)},
+                                            what=f"pip {action}"))
+
     async def fork(self, metadata: dict[str, Any] | None = None) -> AsyncSandbox:
         body = {} if metadata is None else {"metadata": metadata}
         info = await self.client._json("POST", f"sandboxes/{self.id}/fork", json=body,
@@ -362,6 +370,9 @@ class Sandbox:
 
     def snapshots(self) -> list[dict[str, Any]]:
         return self._run(self._async.snapshots())
+
+    def pip(self, action: str, *args: str) -> dict[str, Any]:
+        return self._run(self._async.pip(action, *args))
 
     def fork(self, metadata: dict[str, Any] | None = None) -> Sandbox:
         return Sandbox(self._client, self._run(self._async.fork(metadata)))

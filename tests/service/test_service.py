@@ -215,3 +215,25 @@ def test_idle_sandbox_is_stopped_and_comes_back(small_server: Server) -> None:
             assert sandbox.read_file("kept.txt") == b"file"
             assert sandbox.refresh()["state"] == "running"
             assert sandbox.kernel_id not in (None, old_kernel)
+
+
+def test_packages_by_api(client: SandboxClient, tmp_path) -> None:
+    from tests.wheels import build_test_wheels
+
+    wheels = build_test_wheels(tmp_path / "wheels")
+    with client.create_sandbox() as sandbox:
+        for wheel in wheels.iterdir():
+            sandbox.write_file(f"wheels/{wheel.name}", wheel.read_bytes())
+        installed = sandbox.pip("install", "--no-index", "-f", "wheels", "tinybase==1.0")
+        assert any("tinybase" in line for line in installed["result"])
+        result = sandbox.exec("import tinybase; print(tinybase.greet('api'))")
+        assert result.raise_for_status().stdout == "hello api\n"
+        listed = sandbox.pip("list")["result"]
+        assert any(line.startswith("tinybase 1.0") for line in listed)
+        with pytest.raises(SandboxServiceError) as refused:
+            sandbox.pip("install", "--no-index", "-f", "wheels", "fastthing")
+        assert refused.value.status == 400
+        assert "contains compiled code" in refused.value.message
+        with pytest.raises(SandboxServiceError) as bad:
+            sandbox.pip("reinstall-everything")
+        assert bad.value.status == 400

@@ -1,0 +1,34 @@
+"""Sandboxes as a service, the package route: ``POST /sandboxes/{id}/packages`` with
+``{"action": "install" | "uninstall" | "list", "args": [...]}`` installs pure-Python packages
+into the sandbox as ``%pip`` does (the host resolves and downloads; the guest gets no network).
+"""
+
+from __future__ import annotations
+
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .service_base import ServiceHandler, kernel_errors
+from .service_errors import ServiceError
+from .service_sandboxes import ID, PREFIX
+
+
+class PackagesHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, sandbox_id: str) -> None:
+        body = self.json_body()
+        if set(body) - {"action", "args"} or body.get("action") not in ("install", "uninstall",
+                                                                          "list"):
+            raise ServiceError(400, 'expected {"action": "install"|"uninstall"|"list", '
+                                    '"args": [strings]}')
+        record = self.registry.get(sandbox_id)
+        async with self.registry.use(record) as kernel_id:
+            with kernel_errors():
+                answer = await self.registry.link.json(kernel_id, "POST", "/packages", body)
+        self.send_json(answer)
+
+
+ROUTES = [(rf"{PREFIX}/sandboxes/{ID}/packages", PackagesHandler)]
+__all__ = ["ROUTES"]
