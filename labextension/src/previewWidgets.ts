@@ -5,7 +5,7 @@ import { IFrame, MainAreaWidget, ToolbarButton } from '@jupyterlab/apputils';
 import { IRenderMime } from '@jupyterlab/rendermime-interfaces';
 import { Kernel } from '@jupyterlab/services';
 import { TranslationBundle } from '@jupyterlab/translation';
-import { launchIcon, refreshIcon } from '@jupyterlab/ui-components';
+import { launchIcon, refreshIcon, Toolbar } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { IPreviewData, parsePreviewData, previewUrl } from './preview';
@@ -121,7 +121,8 @@ export class PreviewPanel extends MainAreaWidget<IFrame> {
       sandbox: ['allow-same-origin', 'allow-scripts', 'allow-forms', 'allow-popups', 'allow-modals', 'allow-downloads'],
       referrerPolicy: 'no-referrer'
     });
-    super({ content });
+    // A plain toolbar: the default responsive one moves the address into its overflow menu.
+    super({ content, toolbar: new Toolbar() });
     const trans = context.trans;
     this.addClass('jp-SandboxPreviewPanel');
     this.title.label = label;

@@ -33,7 +33,7 @@ LABEXTENSION = ROOT / "labextension"
 ARTIFACTS = ROOT / "test-artifacts" / "lab-e2e"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 STARTUP_TIMEOUT = 90
-E2E_TIMEOUT = 400
+E2E_TIMEOUT = 480
 
 pytestmark = pytest.mark.slow
 
@@ -98,6 +98,7 @@ def running_lab(base: Path) -> Iterator[tuple[str, str, list[str]]]:
         process.stderr.close()
 
 
+@pytest.mark.timeout(600)
 def test_previews_panel_snapshots_in_chromium() -> None:
     node = shutil.which("node")
     if node is None:
