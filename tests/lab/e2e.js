@@ -190,6 +190,20 @@ async function main() {
     await cell.locator('.jp-OutputArea-output').filter({ hasText: 'x is 1' }).waitFor();
   });
 
+  await step('dark-theme', async () => {
+    const panel = page.locator('#jupyter-sandbox-panel');
+    const background = () => panel.evaluate(node => getComputedStyle(node).backgroundColor);
+    const light = await background();
+    await page.locator('.lm-MenuBar-itemLabel').filter({ hasText: /^Settings$/ }).click();
+    await page.locator('.lm-Menu-itemLabel').filter({ hasText: /^Theme$/ }).hover();
+    await page.locator('.lm-Menu-itemLabel').filter({ hasText: /^JupyterLab Dark$/ }).click();
+    await page.waitForFunction(() => document.body.dataset.jpThemeLight === 'false');
+    await page.waitForFunction(
+      previous => getComputedStyle(document.querySelector('#jupyter-sandbox-panel')).backgroundColor !== previous,
+      light
+    );
+  });
+
   await step('kernel-gone', async () => {
     await page.locator('.lm-MenuBar-itemLabel').filter({ hasText: /^Kernel$/ }).click();
     shuttingDown = true;
