@@ -3,6 +3,7 @@ notebook's folder (offline), import, snapshot/restore, refusals, the kernel's pi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -19,11 +20,13 @@ LOCAL = "--no-index -f wheels"
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory) -> Iterator[BlockingKernelClient]:
     folder = tmp_path_factory.mktemp("notebook")
+    config = tmp_path_factory.mktemp("config")  # never the notebook's folder: not trusted
     build_test_wheels(folder / "wheels")
-    (folder / "jupyter_sandbox_kernel_config.py").write_text(
+    (config / "jupyter_sandbox_kernel_config.py").write_text(
         f"c.SandboxKernel.pip_deny = ['padded']\n"
         f"c.SandboxKernel.snapshot_dir = {str(folder / 'snapshots')!r}\n")
-    km, kc = start_new_kernel(kernel_name="sandboxed-python", cwd=str(folder))
+    km, kc = start_new_kernel(kernel_name="sandboxed-python", cwd=str(folder),
+                              env={**os.environ, "JUPYTER_CONFIG_DIR": str(config)})
     yield kc
     kc.stop_channels()
     km.shutdown_kernel(now=True)
