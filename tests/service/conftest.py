@@ -20,7 +20,9 @@ def configured_server(base: Path, **service: object) -> Iterator[Server]:
     (base / "cfg").mkdir(parents=True, exist_ok=True)
     config = {"SandboxExtensionApp": {"max_sandboxes": MAX_SANDBOXES,
                                       "max_upload_mib": MAX_UPLOAD_MIB,
-                                      "sandbox_memory_mib": 512, **service}}
+                                      "sandbox_memory_mib": 512,
+                                      # 20 kernels start at once on 2 cores in one test
+                                      "sandbox_start_timeout": 300, **service}}
     (base / "cfg" / "jupyter_server_config.json").write_text(json.dumps(config))
     with running_server(base) as server:
         yield server
