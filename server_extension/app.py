@@ -63,9 +63,12 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
         self.log.info("jupyter_sandbox: preview links point to %ssandbox/preview/", url)
 
     def _own_url(self) -> str:
-        """The server's public URL (honouring ``ServerApp.custom_display_url``), no token."""
+        """The server's public base URL: scheme and host of its public URL (honouring
+        ``ServerApp.custom_display_url``) with its ``base_url`` — not the public URL's path,
+        which is ``default_url`` (``/lab`` under JupyterLab)."""
         parts = urllib.parse.urlsplit(self.serverapp.public_url)
-        return urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+        return urllib.parse.urlunsplit((parts.scheme, parts.netloc, self.serverapp.base_url,
+                                        "", ""))
 
     def initialize_handlers(self) -> None:
         self.handlers.append((r"/sandbox/preview/(?P<kernel_id>[^/]+)/(?P<port>[^/]+)(?P<path>/.*)?",

@@ -158,3 +158,4 @@ def test_snapshot_rest_api(base):
                 assert anonymous.post(f"{api}/sneaky").status_code == 403
         finally:
             kernel.client.stop_channels()
+
