@@ -33,6 +33,7 @@ venv: $(VENV_PYTHON)
 
 $(VENV_PYTHON):
 	$(PYTHON) -m venv $(VENV)
+	$(VENV_PYTHON) -m pip install --quiet --upgrade 'pip>=23.3'
 
 install: venv
 ifeq ($(LINKED),yes)
