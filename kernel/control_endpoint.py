@@ -16,7 +16,6 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
 
 import tornado.httpserver
 import tornado.netutil

@@ -487,7 +487,7 @@ class PackageManager:
             local.parent.mkdir(exist_ok=True)
             local.write_bytes(self._read_guest(path))
             return str(local)
-        name = _requirement_name(word)
+        _requirement_name(word)  # refuses what is not a requirement
         rest = _NAME.match(word).group(2).strip()  # type: ignore[union-attr]
         if rest.startswith("@"):
             url = rest[1:].strip()

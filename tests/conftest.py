@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from jupyter_sandbox.runtime.sandbox import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("JUPYTER_SANDBOX_CACHE_DIR", str(ROOT / ".cache" / "jupyter-sandbox"))

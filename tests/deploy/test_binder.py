@@ -12,14 +12,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
-import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -29,6 +25,8 @@ import httpx
 import nbformat
 import pytest
 from jupyter_client.asynchronous import AsyncKernelClient
+
+from tests.jupyter_process import jupyter_process
 
 from .conftest import ROOT, StopPressingClient, check_refusals, check_tour
 
@@ -115,49 +113,13 @@ def _build(base: Path) -> Binder:
     return binder
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _jupyter_server(binder: Binder) -> Iterator[Server]:
-    token, port = secrets.token_hex(16), _free_port()
-    process = subprocess.Popen(
-        [str(binder.env / "bin" / "jupyter"), "server", "--no-browser", "--allow-root",
-         f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={binder.repo}"],
-        cwd=binder.repo, env=binder.environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        text=True)
-    lines: list[str] = []
-    ready: queue.Queue[bool] = queue.Queue()
-
-    def read() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            lines.append(line)
-            if "is running at" in line:
-                ready.put(True)
-        ready.put(False)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        if not ready.get(timeout=STARTUP_TIMEOUT):
-            raise RuntimeError("jupyter server did not start:\n" + "".join(lines))
-        yield Server(f"http://127.0.0.1:{port}/", token,
-                     Path(binder.environ["JUPYTER_RUNTIME_DIR"]), binder.repo, lines)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        reader.join(timeout=30)
-        assert process.stderr is not None
-        process.stderr.close()
+    command = [str(binder.env / "bin" / "jupyter"), "server"]
+    with jupyter_process(command, root=binder.repo, env=binder.environ, cwd=binder.repo,
+                         startup_timeout=STARTUP_TIMEOUT) as running:
+        yield Server(running.url, running.token, Path(binder.environ["JUPYTER_RUNTIME_DIR"]),
+                     binder.repo, running.log_lines)
 
 
 def _execute_through_server(server: Server, path: str) -> nbformat.NotebookNode:

@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
-import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from jupyter_core.paths import jupyter_path
+
+from tests.jupyter_process import jupyter_process
 
 ROOT = Path(__file__).resolve().parents[2]
 LABEXTENSION = ROOT / "labextension"
@@ -45,12 +43,6 @@ def missing_or_skip(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running_lab(base: Path) -> Iterator[tuple[str, str, list[str]]]:
     """``jupyter lab`` with runtime, config, data and root folders under ``base``: (url, token,
@@ -58,44 +50,14 @@ def running_lab(base: Path) -> Iterator[tuple[str, str, list[str]]]:
     runtime, config, data, root = base / "rt", base / "cfg", base / "data", base / "root"
     for folder in (runtime, config, data, root):
         folder.mkdir()
-    token, port = secrets.token_hex(16), _free_port()
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(config),
            "JUPYTER_DATA_DIR": str(data)}
     env.pop("JUPYTER_SANDBOX_SERVER_URL", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
-         f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.news_url=None",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    ready: queue.Queue[bool] = queue.Queue()
-
-    def read() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            lines.append(line)
-            if "is running at" in line:
-                ready.put(True)
-        ready.put(False)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        if not ready.get(timeout=STARTUP_TIMEOUT):
-            raise RuntimeError("jupyter lab did not start:\n" + "".join(lines))
-        yield f"http://127.0.0.1:{port}/", token, lines
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        reader.join(timeout=30)
-        assert process.stderr is not None
-        process.stderr.close()
+    command = [sys.executable, "-m", "jupyter", "lab", "--LabApp.news_url=None",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    with jupyter_process(command, root=root, env=env,
+                         startup_timeout=STARTUP_TIMEOUT) as running:
+        yield running.url, running.token, running.log_lines
 
 
 @pytest.mark.timeout(600)

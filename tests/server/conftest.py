@@ -6,14 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
-import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +17,7 @@ import httpx
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 
-STARTUP_TIMEOUT = 60
+from tests.jupyter_process import STARTUP_TIMEOUT, jupyter_process
 
 
 @dataclass
@@ -38,12 +33,6 @@ class Server:
                             timeout=60, **kwargs)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running_server(base: Path) -> Iterator[Server]:
     """A ``jupyter server`` whose runtime, config, data and root folders are under ``base``
@@ -51,43 +40,12 @@ def running_server(base: Path) -> Iterator[Server]:
     runtime, config, data, root = base / "rt", base / "cfg", base / "data", base / "root"
     for folder in (runtime, config, data, root):
         folder.mkdir(exist_ok=True)
-    token = secrets.token_hex(16)
-    port = _free_port()
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(config),
            "JUPYTER_DATA_DIR": str(data)}
     env.pop("JUPYTER_SANDBOX_SERVER_URL", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root",
-         f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    ready: queue.Queue[bool] = queue.Queue()
-
-    def read() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            lines.append(line)
-            if "is running at" in line or "http://127.0.0.1" in line:
-                ready.put(True)
-        ready.put(False)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        if not ready.get(timeout=STARTUP_TIMEOUT):
-            raise RuntimeError("jupyter server did not start:\n" + "".join(lines))
-        yield Server(f"http://127.0.0.1:{port}/", token, runtime, root, lines)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        reader.join(timeout=30)
-        assert process.stderr is not None
-        process.stderr.close()
+    with jupyter_process([sys.executable, "-m", "jupyter", "server"], root=root,
+                         env=env) as running:
+        yield Server(running.url, running.token, runtime, root, running.log_lines)
 
 
 def short_temp_dir() -> Path:
