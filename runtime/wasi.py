@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import wasmtime
 
@@ -46,6 +47,39 @@ POLL_SLICE = 0.01
 
 _I32 = wasmtime.ValType.i32()
 _I64 = wasmtime.ValType.i64()
+
+
+class GuestMemory:
+    """The guest's linear memory as the WASI functions see it: every access is checked, so a
+    pointer or length from the guest that leaves memory is EFAULT, never a silently clamped
+    slice or a negative (from-the-end) index."""
+
+    __slots__ = ("view",)
+
+    def __init__(self, view: memoryview) -> None:
+        self.view = view
+
+    def _span(self, ptr: int, length: int) -> int:
+        start = ptr & 0xFFFFFFFF  # wasm pointers are unsigned 32-bit
+        if length < 0 or start + length > len(self.view):
+            raise WasiError(Errno.FAULT, "pointer outside the guest's memory")
+        return start
+
+    def read(self, ptr: int, length: int) -> bytes:
+        start = self._span(ptr, length)
+        return bytes(self.view[start : start + length])
+
+    def write(self, ptr: int, data: bytes) -> None:
+        start = self._span(ptr, len(data))
+        self.view[start : start + len(data)] = data
+
+    def pack(self, fmt: str, ptr: int, *values: object) -> None:
+        start = self._span(ptr, struct.calcsize(fmt))
+        struct.pack_into(fmt, self.view, start, *values)
+
+    def unpack(self, fmt: str, ptr: int) -> tuple[Any, ...]:
+        start = self._span(ptr, struct.calcsize(fmt))
+        return struct.unpack_from(fmt, self.view, start)
 
 
 class ProcExit(Exception):
@@ -181,7 +215,7 @@ class Wasi:
         self._memory = memory
 
     # -- guest memory -------------------------------------------------------------------
-    def _mem(self, caller: wasmtime.Caller) -> memoryview:
+    def _mem(self, caller: wasmtime.Caller) -> GuestMemory:
         memory = self._memory
         if memory is None:
             memory = caller["memory"]  # type: ignore[assignment]
@@ -189,11 +223,11 @@ class Wasi:
         assert memory is not None  # noqa: S101
         address = ctypes.addressof(memory.data_ptr(caller).contents)
         size = memory.data_len(caller)
-        return memoryview((ctypes.c_ubyte * size).from_address(address)).cast("B")
+        return GuestMemory(memoryview((ctypes.c_ubyte * size).from_address(address)).cast("B"))
 
     @staticmethod
-    def _string(mem: memoryview, ptr: int, length: int) -> str:
-        raw = bytes(mem[ptr : ptr + length])
+    def _string(mem: GuestMemory, ptr: int, length: int) -> str:
+        raw = mem.read(ptr, length)
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -211,7 +245,7 @@ class Wasi:
             raise WasiError(Errno.NOTDIR)
         return handle
 
-    def _path(self, mem: memoryview, dirfd: int, ptr: int, length: int) -> str:
+    def _path(self, mem: GuestMemory, dirfd: int, ptr: int, length: int) -> str:
         """The guest path, normalised. A trailing slash (``"file.txt/"``) insists on a folder:
         ENOTDIR when the path is something else, as in POSIX."""
         raw = self._string(mem, ptr, length)
@@ -228,8 +262,8 @@ class Wasi:
         return path
 
     @staticmethod
-    def _has_trailing_slash(mem: memoryview, ptr: int, length: int) -> bool:
-        return length > 1 and mem[ptr + length - 1] == ord("/")
+    def _has_trailing_slash(mem: GuestMemory, ptr: int, length: int) -> bool:
+        return length > 1 and mem.read(ptr + length - 1, 1) == b"/"
 
     # -- registration -------------------------------------------------------------------
     def define(self, linker: wasmtime.Linker) -> None:
@@ -284,7 +318,8 @@ class Wasi:
 
     @staticmethod
     def _guarded(func: Callable[..., int]) -> Callable[..., int]:
-        """Turn WasiError / OSError into an errno result; nothing else may escape to the guest."""
+        """Turn WasiError / OSError into an errno result, and a pointer or length outside the
+        guest's memory (hostile or buggy guest code) into EFAULT instead of a trap."""
 
         def call(caller: wasmtime.Caller, *args: int) -> int:
             try:
@@ -293,6 +328,8 @@ class Wasi:
                 return int(exc.errno)
             except OSError as exc:
                 return int(from_os_error(exc).errno)
+            except (IndexError, ValueError, struct.error, OverflowError):
+                return int(Errno.FAULT)
 
         call.__name__ = func.__name__
         return call
@@ -303,15 +340,15 @@ class Wasi:
         offset = buf
         for i, item in enumerate(items):
             raw = item.encode() + b"\x00"
-            struct.pack_into("<I", mem, ptrs + 4 * i, offset)
-            mem[offset : offset + len(raw)] = raw
+            mem.pack("<I", ptrs + 4 * i, offset)
+            mem.write(offset, raw)
             offset += len(raw)
         return 0
 
     def _sizes(self, caller: wasmtime.Caller, items: list[str], count_ptr: int, size_ptr: int) -> int:
         mem = self._mem(caller)
-        struct.pack_into("<I", mem, count_ptr, len(items))
-        struct.pack_into("<I", mem, size_ptr, sum(len(i.encode()) + 1 for i in items))
+        mem.pack("<I", count_ptr, len(items))
+        mem.pack("<I", size_ptr, sum(len(i.encode()) + 1 for i in items))
         return 0
 
     def _env_items(self) -> list[str]:
@@ -330,7 +367,7 @@ class Wasi:
         return self._sizes(caller, self._env_items(), count, size)
 
     def clock_res_get(self, caller: wasmtime.Caller, clock_id: int, out: int) -> int:
-        struct.pack_into("<Q", self._mem(caller), out, 1000)
+        self._mem(caller).pack("<Q", out, 1000)
         return 0
 
     def now_ns(self, clock_id: int) -> int:
@@ -343,11 +380,11 @@ class Wasi:
         raise WasiError(Errno.INVAL, "unknown clock")
 
     def clock_time_get(self, caller: wasmtime.Caller, clock_id: int, _precision: int, out: int) -> int:
-        struct.pack_into("<Q", self._mem(caller), out, self.now_ns(clock_id))
+        self._mem(caller).pack("<Q", out, self.now_ns(clock_id))
         return 0
 
     def random_get(self, caller: wasmtime.Caller, buf: int, length: int) -> int:
-        self._mem(caller)[buf : buf + length] = os.urandom(length)
+        self._mem(caller).write(buf, os.urandom(max(0, length)))
         return 0
 
     def fd_ok(self, caller: wasmtime.Caller, *_args: int) -> int:
@@ -363,7 +400,7 @@ class Wasi:
     def fd_prestat_get(self, caller: wasmtime.Caller, fd: int, out: int) -> int:
         if fd != PREOPEN_FD:
             return int(Errno.BADF)
-        struct.pack_into("<BxxxI", self._mem(caller), out, 0, 1)
+        self._mem(caller).pack("<BxxxI", out, 0, 1)
         return 0
 
     def fd_prestat_dir_name(self, caller: wasmtime.Caller, fd: int, buf: int, length: int) -> int:
@@ -371,7 +408,7 @@ class Wasi:
             return int(Errno.BADF)
         if length < 1:
             return int(Errno.NAMETOOLONG)
-        self._mem(caller)[buf : buf + 1] = b"/"
+        self._mem(caller).write(buf, b"/")
         return 0
 
     def fd_close(self, caller: wasmtime.Caller, fd: int) -> int:
@@ -396,7 +433,7 @@ class Wasi:
         else:
             kind, rights = FILETYPE_REGULAR, RIGHTS_ALL
             flags = FDFLAG_APPEND if handle.append else 0
-        struct.pack_into("<BxHxxxxQQ", self._mem(caller), out, kind, flags, rights, rights)
+        self._mem(caller).pack("<BxHxxxxQQ", out, kind, flags, rights, rights)
         return 0
 
     def fd_fdstat_set_flags(self, caller: wasmtime.Caller, fd: int, flags: int) -> int:
@@ -406,7 +443,7 @@ class Wasi:
         return 0
 
     def _write_filestat(self, caller: wasmtime.Caller, out: int, st: Stat) -> None:
-        struct.pack_into("<QQBxxxxxxxQQQQQ", self._mem(caller), out, 0, st.ino, st.filetype,
+        self._mem(caller).pack("<QQBxxxxxxxQQQQQ", out, 0, st.ino, st.filetype,
                          st.nlink, st.size, st.atime_ns, st.mtime_ns, st.ctime_ns)
 
     def _handle_stat(self, handle: Handle) -> Stat:
@@ -488,8 +525,8 @@ class Wasi:
             self.state.vfs.set_times(handle.guest_path, atime_ns, mtime_ns)
         return 0
 
-    def _iovecs(self, mem: memoryview, iovs: int, count: int) -> list[tuple[int, int]]:
-        return [struct.unpack_from("<II", mem, iovs + 8 * i) for i in range(count)]
+    def _iovecs(self, mem: GuestMemory, iovs: int, count: int) -> list[tuple[int, int]]:
+        return [mem.unpack("<II", iovs + 8 * i) for i in range(count)]
 
     def fd_read(self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, nread: int) -> int:
         return self._read(caller, fd, iovs, count, nread, None)
@@ -513,11 +550,11 @@ class Wasi:
                     data = os.read(handle.host_fd, length)
                 else:
                     data = os.pread(handle.host_fd, length, offset + total)
-                mem[buf : buf + len(data)] = data
+                mem.write(buf, data)
                 total += len(data)
                 if len(data) < length:
                     break
-        struct.pack_into("<I", mem, nread, total)
+        mem.pack("<I", nread, total)
         return 0
 
     def fd_write(self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, nwritten: int) -> int:
@@ -531,7 +568,7 @@ class Wasi:
                offset: int | None) -> int:
         handle = self._handle(fd)
         mem = self._mem(caller)
-        data = b"".join(bytes(mem[buf : buf + length]) for buf, length in self._iovecs(mem, iovs, count))
+        data = b"".join(mem.read(buf, length) for buf, length in self._iovecs(mem, iovs, count))
         if isinstance(handle, StdStream):
             if handle.fileno == 0:
                 return int(Errno.BADF)
@@ -556,9 +593,9 @@ class Wasi:
                 self._refund(handle, charged)  # e.g. the host disk is full
                 raise
             self._refund(handle, min(charged, len(data) - written))
-            struct.pack_into("<I", mem, nwritten, written)
+            mem.pack("<I", nwritten, written)
             return 0
-        struct.pack_into("<I", mem, nwritten, len(data))
+        mem.pack("<I", nwritten, len(data))
         return 0
 
     def fd_seek(self, caller: wasmtime.Caller, fd: int, offset: int, whence: int, out: int) -> int:
@@ -568,7 +605,7 @@ class Wasi:
         if whence not in (0, 1, 2):
             return int(Errno.INVAL)
         position = os.lseek(handle.host_fd, offset, {0: os.SEEK_SET, 1: os.SEEK_CUR, 2: os.SEEK_END}[whence])
-        struct.pack_into("<Q", self._mem(caller), out, position)
+        self._mem(caller).pack("<Q", out, position)
         return 0
 
     def fd_tell(self, caller: wasmtime.Caller, fd: int, out: int) -> int:
@@ -600,8 +637,8 @@ class Wasi:
             if len(out) >= length:
                 break
         chunk = bytes(out[:length])
-        mem[buf : buf + len(chunk)] = chunk
-        struct.pack_into("<I", mem, used, len(chunk))
+        mem.write(buf, chunk)
+        mem.pack("<I", used, len(chunk))
         return 0
 
     # -- paths ----------------------------------------------------------------------------
@@ -638,7 +675,7 @@ class Wasi:
             handle = FileHandle(path, host_fd, write, bool(fdflags & FDFLAG_APPEND), quota_mount)
         fd = self._next_fd()
         self.state.fds[fd] = handle
-        struct.pack_into("<I", mem, fd_out, fd)
+        mem.pack("<I", fd_out, fd)
         return 0
 
     def _next_fd(self) -> int:
@@ -699,9 +736,9 @@ class Wasi:
         clock_subs: list[tuple[int, float]] = []
         for i in range(count):
             base = subs + 48 * i
-            userdata, tag = struct.unpack_from("<QB", mem, base)
+            userdata, tag = mem.unpack("<QB", base)
             if tag == 0:
-                clock_id, timeout, _precision, flags = struct.unpack_from("<IxxxxQQH", mem, base + 16)
+                clock_id, timeout, _precision, flags = mem.unpack("<IxxxxQQH", base + 16)
                 if flags & 1:  # absolute time
                     wait_ns = timeout - self.now_ns(clock_id)
                 else:
@@ -724,6 +761,6 @@ class Wasi:
                     if self.state.wakeup.is_set():
                         break
         for i, event in enumerate(ready):
-            mem[events + 32 * i : events + 32 * (i + 1)] = event
-        struct.pack_into("<I", mem, nevents, len(ready))
+            mem.write(events + 32 * i, event)
+        mem.pack("<I", nevents, len(ready))
         return 0
