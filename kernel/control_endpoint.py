@@ -24,7 +24,7 @@ import tornado.web
 from jupyter_sandbox.runtime.previews import PreviewGateway, PreviewLimits
 from jupyter_sandbox.runtime.sandbox import Sandbox
 
-from . import control_exec, control_files, control_packages, control_snapshots
+from . import control_exec, control_files, control_packages, control_preview_stop, control_snapshots
 from .control_protocol import MAX_SOCKET_PATH, socket_path_for
 from .control_previews import PreviewHTTPHandler, PreviewWebSocketHandler
 
@@ -48,6 +48,7 @@ ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     *control_packages.ROUTES,
     *control_exec.ROUTES,
     *control_files.ROUTES,
+    *control_preview_stop.ROUTES,
 ]
 
 

@@ -11,7 +11,7 @@ from traitlets import Bool, Float, Int, Unicode
 
 from jupyter_sandbox.kernel.control_protocol import SERVER_URL_ENV
 
-from . import snapshot_handlers, status_handler
+from . import kernel_files_handler, kernel_previews_handler, snapshot_handlers, status_handler
 from .checkpoints import SandboxCheckpoints
 from .kernel_control import KernelControl
 from .preview_handler import PreviewHandler
@@ -75,4 +75,5 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
                               PreviewHandler))
         self.handlers.append((snapshot_handlers.ROUTE, snapshot_handlers.SnapshotsHandler))
         self.handlers.append((status_handler.ROUTE, status_handler.StatusHandler))
+        self.handlers.extend(kernel_previews_handler.HANDLERS + kernel_files_handler.HANDLERS)
         self.handlers.extend(self.service_routes())

@@ -19,8 +19,8 @@ from tornado import web
 
 from .service_base import ServiceHandler, kernel_errors
 from .service_errors import ServiceError
-from .service_link import quote_path
 from .service_sandboxes import ID, PREFIX
+from .upload_limit import UploadLimit
 
 
 def _ignore_failure(future: Any) -> None:
@@ -28,35 +28,12 @@ def _ignore_failure(future: Any) -> None:
 
 
 @web.stream_request_body
-class FilesHandler(ServiceHandler):
-    _upload: bytearray
-    _oversize: bool
-
-    @property
-    def max_upload(self) -> int:
-        return self.settings["jupyter_sandbox_max_upload"]
-
+class FilesHandler(UploadLimit, ServiceHandler):
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
-        self._upload = bytearray()
-        self._oversize = False
-        if self.request.method == "PUT":
-            if self.current_user is None:
-                raise ServiceError(403, "authentication required")
-            length = self.request.headers.get("Content-Length")
-            if length is not None and length.isdigit() and int(length) > self.max_upload:
-                self._oversize = True
-
-    def data_received(self, chunk: bytes) -> None:
-        if self._oversize or len(self._upload) + len(chunk) > self.max_upload:
-            self._oversize = True
-            self._upload = bytearray()
-            return
-        self._upload += chunk
-
-    def _target(self, path: str) -> str:
-        query = "?" + "&".join(k for k in ("list", "recursive") if k in self.request.arguments)
-        return "/files/" + quote_path(path) + (query if len(query) > 1 else "")
+        self.start_upload()
+        if self.request.method == "PUT" and self.current_user is None:
+            raise ServiceError(403, "authentication required")
 
     @web.authenticated
     @authorized
@@ -73,7 +50,7 @@ class FilesHandler(ServiceHandler):
             self.flush().add_done_callback(_ignore_failure)
 
         async with self.registry.use(record) as kernel_id, kernel_errors():
-            status = await self.registry.link.stream(kernel_id, "GET", self._target(path), None,
+            status = await self.registry.link.stream(kernel_id, "GET", self.file_target(path), None,
                                                      on_headers, on_chunk)
         if status >= 400:  # broke off mid-way: the client sees a short body, not a bad file
             self.request.connection.close()
@@ -83,14 +60,13 @@ class FilesHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def put(self, sandbox_id: str, path: str) -> None:
-        if self._oversize:
-            raise ServiceError(413, f"the file is larger than this server's upload limit of "
-                               f"{self.max_upload} bytes")
+        if self.upload_too_large:
+            raise ServiceError(413, self.too_large_message())
         record = self.registry.get(sandbox_id)
         async with self.registry.use(record) as kernel_id, kernel_errors():
-            response = await self.registry.link.call(kernel_id, "PUT", self._target(path),
-                                                     bytes(self._upload))
-        self._upload = bytearray()
+            response = await self.registry.link.call(kernel_id, "PUT", self.file_target(path),
+                                                     bytes(self.upload))
+        self.upload = bytearray()
         self.send_json(json.loads(response.body), 201)
 
     @web.authenticated
@@ -98,7 +74,7 @@ class FilesHandler(ServiceHandler):
     async def delete(self, sandbox_id: str, path: str) -> None:
         record = self.registry.get(sandbox_id)
         async with self.registry.use(record) as kernel_id, kernel_errors():
-            await self.registry.link.call(kernel_id, "DELETE", self._target(path))
+            await self.registry.link.call(kernel_id, "DELETE", self.file_target(path))
         self.set_status(204)
         self.finish()
 

@@ -86,6 +86,11 @@ export async function requestAPI<T>(
     throw new SandboxAPIError(`cannot reach the Jupyter server: ${String(error)}`, 0);
   }
   const text = await response.text();
+  return parseAnswer<T>(response, text);
+}
+
+/** The JSON of an answer's ``text``, or the SandboxAPIError it stands for. */
+function parseAnswer<T>(response: Response, text: string): T {
   let data: unknown = undefined;
   if (text.length > 0) {
     try {
@@ -133,4 +138,71 @@ export function restoreSnapshot(
 
 export async function deleteSnapshot(kernelId: string, name: string, settings?: ServerConnection.ISettings): Promise<void> {
   await requestAPI<void>(kernelPath(kernelId, 'snapshots', name), { method: 'DELETE' }, settings);
+}
+
+/** A preview app registered in the kernel (``serve(app, port=...)``). */
+export interface IRunningPreview {
+  port: number;
+  /** Path below the server's base URL, e.g. "sandbox/preview/<kernel>/<port>/". */
+  path: string;
+  url: string;
+}
+
+export async function listPreviews(kernelId: string, settings?: ServerConnection.ISettings): Promise<IRunningPreview[]> {
+  const reply = await requestAPI<{ previews: IRunningPreview[] }>(kernelPath(kernelId, 'previews'), {}, settings);
+  return reply.previews;
+}
+
+export async function stopPreview(kernelId: string, port: number, settings?: ServerConnection.ISettings): Promise<void> {
+  await requestAPI<void>(kernelPath(kernelId, 'previews', String(port)), { method: 'DELETE' }, settings);
+}
+
+/** An entry of a workspace folder (the runtime's ``FileInfo``). */
+export interface IWorkspaceFile {
+  /** Path inside the sandbox, e.g. "/workspace/data/a.csv". */
+  path: string;
+  name: string;
+  type: 'file' | 'directory';
+  size: number;
+  mtime_ns: number;
+}
+
+export interface IWorkspaceListing {
+  path: string;
+  files: IWorkspaceFile[];
+}
+
+/** ``files/<path>`` with each segment escaped; ``path`` is relative to /workspace. */
+export function filesEndpoint(kernelId: string, path: string): string {
+  const segments = path.split('/').filter(part => part.length > 0);
+  return [kernelPath(kernelId, 'files'), ...segments.map(encodeURIComponent)].join('/') + (segments.length ? '' : '/');
+}
+
+export function listFiles(kernelId: string, folder: string, settings?: ServerConnection.ISettings): Promise<IWorkspaceListing> {
+  return requestAPI<IWorkspaceListing>(filesEndpoint(kernelId, folder) + '?list', {}, settings);
+}
+
+/** The bytes of a workspace file. */
+export async function downloadFile(kernelId: string, path: string, settings: ServerConnection.ISettings = ServerConnection.makeSettings()): Promise<Blob> {
+  const url = URLExt.join(settings.baseUrl, 'sandbox/api', filesEndpoint(kernelId, path));
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, {}, settings);
+  } catch (error) {
+    throw new SandboxAPIError(`cannot reach the Jupyter server: ${String(error)}`, 0);
+  }
+  if (!response.ok) {
+    parseAnswer(response, await response.text());
+  }
+  return response.blob();
+}
+
+/** Create or replace a workspace file with ``data``. */
+export function uploadFile(
+  kernelId: string,
+  path: string,
+  data: Blob | ArrayBuffer,
+  settings?: ServerConnection.ISettings
+): Promise<IWorkspaceFile> {
+  return requestAPI<IWorkspaceFile>(filesEndpoint(kernelId, path), { method: 'PUT', body: data }, settings);
 }

@@ -1,5 +1,5 @@
 import { ILabShell, ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, InputDialog, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
+import { ICommandPalette, InputDialog, Notification, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
@@ -14,12 +14,14 @@ import { SandboxModel } from './model';
 import { confirmAndRestore, SandboxPanel } from './panel';
 import { PREVIEW_MIME_TYPE, previewPath } from './preview';
 import { IPreviewContext, PreviewPanel, PreviewRenderer } from './previewWidgets';
+import { revertNotice } from './revertNotice';
 import { SandboxStatusItem } from './statusbar';
 
 export * from './api';
 export * from './format';
 export * from './model';
 export * from './preview';
+export * from './revertNotice';
 
 const PLUGIN_ID = 'jupyter-sandbox:plugin';
 
@@ -194,6 +196,8 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
       openInLab
     };
     Private.previewContext = previewContext;
+    panel.onOpenPreview = (kernelId, port) =>
+      openInLab(URLExt_join(PageConfig.getBaseUrl(), previewPath(kernelId, port)), trans.__('Preview :%1', port), kernelId);
 
     app.commands.addCommand(CommandIDs.openPreview, {
       label: trans.__('Sandbox: Open Preview…'),
@@ -230,6 +234,15 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
         palette.addItem({ command, category });
       }
     }
+    // "Revert Notebook to Checkpoint" also restores the sandbox: say so while its dialog shows.
+    app.commands.commandExecuted.connect((_, executed) => {
+      const current = tracker.currentWidget;
+      const sandboxed = current !== null && app.shell.currentWidget === current && model.isSandboxed;
+      const notice = revertNotice(executed.id, sandboxed, trans);
+      if (notice) {
+        Notification.warning(notice, { autoClose: 15000 });
+      }
+    });
     // Refresh enabled states when the kernel or its status changes.
     model.changed.connect(() => app.commands.notifyCommandChanged());
     return model;

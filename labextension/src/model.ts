@@ -42,6 +42,10 @@ export class SandboxModel {
   get error(): string | null {
     return this._error;
   }
+  /** The kernel's running preview apps, as of the last ``refreshPreviews()``. */
+  get previews(): api.IRunningPreview[] {
+    return this._previews;
+  }
   get activity(): Activity {
     return this._activity;
   }
@@ -61,6 +65,7 @@ export class SandboxModel {
     this._kernel = kernel;
     this._status = null;
     this._snapshots = [];
+    this._previews = [];
     this._error = null;
     this._changed.emit();
     if (this.isSandboxed) {
@@ -118,6 +123,35 @@ export class SandboxModel {
     return this._act('delete', id => api.deleteSnapshot(id, name));
   }
 
+  /**
+   * Fetch the running previews now (not part of the status poll: listing them waits for a
+   * busy kernel). Errors propagate to the caller.
+   */
+  async refreshPreviews(): Promise<void> {
+    const kernel = this._kernel;
+    if (!kernel || !this.isSandboxed) {
+      return;
+    }
+    const previews = await api.listPreviews(kernel.id);
+    if (this._kernel?.id === kernel.id) {
+      this._previews = [...previews].sort((a, b) => a.port - b.port);
+      this._changed.emit();
+    }
+  }
+
+  /** Stop the preview on ``port``, then list the previews again. */
+  async stopPreview(port: number): Promise<void> {
+    const kernel = this._kernel;
+    if (!kernel || !this.isSandboxed) {
+      throw new Error('the current notebook has no Sandboxed Python kernel');
+    }
+    try {
+      await api.stopPreview(kernel.id, port);
+    } finally {
+      await this.refreshPreviews().catch(() => undefined);
+    }
+  }
+
   dispose(): void {
     this._disposed = true;
     if (this._timer !== null) {
@@ -166,6 +200,7 @@ export class SandboxModel {
   private _kernel: IKernelRef | null = null;
   private _status: api.ISandboxStatus | null = null;
   private _snapshots: api.ISnapshotInfo[] = [];
+  private _previews: api.IRunningPreview[] = [];
   private _error: string | null = null;
   private _activity: Activity = null;
   private _timer: ReturnType<typeof setTimeout> | null = null;

@@ -1,7 +1,7 @@
 import { ServerConnection } from '@jupyterlab/services';
 import { describe, expect, it } from 'vitest';
 
-import { createSnapshot, getStatus, listSnapshots, requestAPI, SandboxAPIError } from '../src/api';
+import { createSnapshot, downloadFile, getStatus, listFiles, listPreviews, listSnapshots, requestAPI, SandboxAPIError, stopPreview, uploadFile } from '../src/api';
 
 interface ICall {
   url: string;
@@ -16,7 +16,7 @@ function fakeServer(status: number, body: string, calls: ICall[] = []): ServerCo
     token: 'secret',
     fetch: (async (input: RequestInfo, init?: RequestInit) => {
       const request = input as Request;
-      calls.push({ url: request.url.replace(/\?\d+$/, ''), method: request.method ?? init?.method ?? 'GET' });
+      calls.push({ url: request.url.replace(/[?&]\d+$/, ''), method: request.method ?? init?.method ?? 'GET' });
       return new Response(status === 204 ? null : body, { status });
     }) as typeof fetch,
     Request,
@@ -77,5 +77,50 @@ describe('requestAPI', () => {
 
   it('resolves to undefined for an empty answer', async () => {
     expect(await requestAPI('kernels/k/snapshots/a', { method: 'DELETE' }, fakeServer(204, ''))).toBeUndefined();
+  });
+});
+
+describe('previews API', () => {
+  it('lists and stops the running previews of a kernel', async () => {
+    const calls: ICall[] = [];
+    const body = '{"previews":[{"port":8000,"path":"sandbox/preview/k/8000/","url":"http://h/sandbox/preview/k/8000/"}]}';
+    const previews = await listPreviews('k', fakeServer(200, body, calls));
+    expect(previews.map(p => p.port)).toEqual([8000]);
+    await stopPreview('k', 8000, fakeServer(204, '', calls));
+    expect(calls).toEqual([
+      { url: 'http://jupyter.test/base/sandbox/api/kernels/k/previews', method: 'GET' },
+      { url: 'http://jupyter.test/base/sandbox/api/kernels/k/previews/8000', method: 'DELETE' }
+    ]);
+  });
+
+  it('reports a preview that is not running', async () => {
+    const error = await stopPreview('k', 9, fakeServer(404, '{"message":"no preview is served on port 9"}')).catch(e => e);
+    expect(error.status).toBe(404);
+    expect(error.message).toBe('no preview is served on port 9');
+  });
+});
+
+describe('files API', () => {
+  it('lists, downloads and uploads workspace files', async () => {
+    const calls: ICall[] = [];
+    const listing = await listFiles('k', 'data', fakeServer(200, '{"path":"/workspace/data","files":[]}', calls));
+    expect(listing.path).toBe('/workspace/data');
+    const blob = await downloadFile('k', 'data/a b.txt', fakeServer(200, 'raw bytes', calls));
+    expect(await blob.text()).toBe('raw bytes');
+    const info = await uploadFile('k', 'data/new.txt', new Blob(['x']), fakeServer(201, '{"name":"new.txt","size":1}', calls));
+    expect(info.size).toBe(1);
+    expect(calls).toEqual([
+      { url: 'http://jupyter.test/base/sandbox/api/kernels/k/files/data?list', method: 'GET' },
+      { url: 'http://jupyter.test/base/sandbox/api/kernels/k/files/data/a%20b.txt', method: 'GET' },
+      { url: 'http://jupyter.test/base/sandbox/api/kernels/k/files/data/new.txt', method: 'PUT' }
+    ]);
+  });
+
+  it("reports a failed download or upload with the server's message", async () => {
+    const missing = await downloadFile('k', 'gone', fakeServer(404, '{"message":"no such file"}')).catch(e => e);
+    expect(missing).toBeInstanceOf(SandboxAPIError);
+    expect(missing.message).toBe('no such file');
+    const big = await uploadFile('k', 'big', new Blob(['x']), fakeServer(413, '{"message":"over the upload limit"}')).catch(e => e);
+    expect(big.status).toBe(413);
   });
 });

@@ -13,7 +13,9 @@ vi.mock('../src/api', async importOriginal => {
     listSnapshots: vi.fn(),
     createSnapshot: vi.fn(),
     restoreSnapshot: vi.fn(),
-    deleteSnapshot: vi.fn()
+    deleteSnapshot: vi.fn(),
+    listPreviews: vi.fn(),
+    stopPreview: vi.fn()
   };
 });
 
@@ -107,6 +109,36 @@ describe('SandboxModel', () => {
     model.setKernel({ id: 'k', name: 'sandboxed-python' });
     await expect(model.createSnapshot('x')).rejects.toThrow('invalid snapshot name');
     expect(model.activity).toBeNull();
+    model.dispose();
+  });
+
+  it('lists previews only when asked, and lists them again after a stop', async () => {
+    const preview = (port: number) => ({ port, path: `sandbox/preview/k/${port}/`, url: `http://h/sandbox/preview/k/${port}/` });
+    vi.mocked(api.listPreviews).mockResolvedValueOnce([preview(9001), preview(8000)]).mockResolvedValueOnce([preview(8000)]);
+    vi.mocked(api.stopPreview).mockResolvedValue(undefined);
+    const model = new SandboxModel(5);
+    await model.refreshPreviews();
+    expect(api.listPreviews).not.toHaveBeenCalled();
+    model.setKernel({ id: 'k', name: 'sandboxed-python' });
+    await vi.advanceTimersByTimeAsync(20_000);
+    expect(api.listPreviews).not.toHaveBeenCalled();
+    await model.refreshPreviews();
+    expect(model.previews.map(p => p.port)).toEqual([8000, 9001]);
+    await model.stopPreview(9001);
+    expect(api.stopPreview).toHaveBeenCalledWith('k', 9001);
+    expect(model.previews.map(p => p.port)).toEqual([8000]);
+    model.setKernel({ id: 'other', name: 'sandboxed-python' });
+    expect(model.previews).toEqual([]);
+    model.dispose();
+  });
+
+  it('passes a failed stop to the caller', async () => {
+    vi.mocked(api.listPreviews).mockResolvedValue([]);
+    vi.mocked(api.stopPreview).mockRejectedValue(new api.SandboxAPIError('no preview is served on port 9', 404));
+    const model = new SandboxModel(5);
+    await expect(model.stopPreview(9)).rejects.toThrow(/no Sandboxed Python kernel/);
+    model.setKernel({ id: 'k', name: 'sandboxed-python' });
+    await expect(model.stopPreview(9)).rejects.toThrow('no preview is served on port 9');
     model.dispose();
   });
 });

@@ -160,6 +160,32 @@ async function main() {
     await panel.locator('.jp-SandboxPanel-meter-memory .jp-SandboxPanel-value').filter({ hasText: '/' }).waitFor();
     await panel.locator('.jp-SandboxPanel-mounts li').first().waitFor();
     await page.locator('.jp-SandboxStatusItem').filter({ hasText: 'Sandbox:' }).waitFor();
+    // The running preview is listed; "Open" reuses the preview tab opened above.
+    const running = panel.locator('.jp-SandboxPanel-preview[data-port="8000"]');
+    await running.waitFor({ timeout: 60_000 });
+    await running.locator('.jp-SandboxPanel-openPreview').click();
+    await page.locator('.jp-SandboxPreviewPanel:not(.lm-mod-hidden)').waitFor();
+    const tabs = await page.locator('.jp-SandboxPreviewPanel').count();
+    if (tabs !== 1) {
+      throw new Error(`"Open" in the side panel made ${tabs} preview tabs instead of reusing one`);
+    }
+  });
+
+  await step('workspace-files', async () => {
+    const panel = page.locator('#jupyter-sandbox-panel');
+    await panel.locator('.jp-SandboxPanel-folder').filter({ hasText: '/workspace' }).waitFor();
+    await panel.locator('.jp-SandboxPanel-uploadInput').setInputFiles({
+      name: 'uploaded.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from('uploaded from the browser')
+    });
+    const item = panel.locator('.jp-SandboxPanel-file[data-name="uploaded.txt"]');
+    await item.waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), item.locator('.jp-SandboxPanel-download').click()]);
+    const saved = require('fs').readFileSync(await download.path(), 'utf8');
+    if (saved !== 'uploaded from the browser' || download.suggestedFilename() !== 'uploaded.txt') {
+      throw new Error(`downloaded ${download.suggestedFilename()}: ${JSON.stringify(saved)}`);
+    }
   });
 
   await step('snapshot-created', async () => {

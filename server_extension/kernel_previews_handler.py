@@ -1,0 +1,63 @@
+"""REST routes for the preview apps of a sandboxed kernel, behind Jupyter auth (the JupyterLab
+side panel lists and stops them):
+
+* ``GET    {base_url}sandbox/api/kernels/{kernel_id}/previews`` →
+  ``{"previews": [{"port", "path", "url"}...]}`` (``path`` below the server's base URL);
+* ``DELETE {base_url}sandbox/api/kernels/{kernel_id}/previews/{port}`` → 204 once the app
+  registered on ``port`` is stopped (``jupyter_sandbox.stop(port)`` inside), 404 when none is.
+
+Errors are JSON ``{"message": ...}``: 404 unknown or non-sandboxed kernel, 502 no answer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from .kernel_control import KernelControl, KernelControlError
+
+AUTH_RESOURCE = "kernels"
+ROUTE = r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/previews(?:/(?P<port>[0-9]{1,5}))?"
+
+
+class KernelPreviewsHandler(APIHandler):
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def control(self) -> KernelControl:
+        return self.settings["jupyter_sandbox_control"]
+
+    async def _forward(self, method: str, path: str, kernel_id: str) -> Any:
+        try:
+            return await self.control.json(kernel_id, method, path)
+        except KernelControlError as exc:
+            raise web.HTTPError(exc.status, str(exc)) from exc
+
+    @web.authenticated
+    @authorized
+    async def get(self, kernel_id: str, port: str | None = None) -> None:
+        if port is not None:
+            raise web.HTTPError(405, "GET lists the previews; use DELETE to stop one")
+        ports = (await self._forward("GET", "/previews", kernel_id))["ports"]
+        server = f"{self.request.protocol}://{self.request.host}"
+        previews = []
+        for number in ports:
+            path = f"sandbox/preview/{kernel_id}/{number}/"
+            previews.append({"port": number, "path": path, "url": server + self.base_url + path})
+        self.finish(json.dumps({"previews": previews}))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, kernel_id: str, port: str | None = None) -> None:
+        if port is None:
+            raise web.HTTPError(405, "DELETE needs a port: .../previews/{port}")
+        await self._forward("DELETE", f"/previews/{int(port)}", kernel_id)
+        self.set_status(204)
+        self.finish()
+
+
+HANDLERS = [(ROUTE, KernelPreviewsHandler)]
