@@ -113,6 +113,8 @@ class _Cell:
     capped: bool = False
     reply: dict[str, Any] | None = None
     interrupt_reason: str = "none"
+    #: What stopped the operation, if anything ("interrupt" or "timeout"); never reset.
+    stopped_by: str = ""
     #: A snapshot action the cell asked for (``%snapshot``), done once its turn has ended.
     after: tuple[str, str] | None = None
     decoders: dict[int, codecs.IncrementalDecoder] = field(default_factory=dict)
@@ -582,6 +584,12 @@ class Sandbox:
         finally:
             self._cell = None
             instance.disarm()
+        if cell.reply is None and cell.stopped_by:
+            # The signal landed outside the shim's handlers (as the turn began): the
+            # operation was stopped before it ran.
+            ename = "TimeoutError" if cell.stopped_by == "timeout" else "KeyboardInterrupt"
+            return {"status": "error", "ename": ename, "evalue": "", "traceback": [],
+                    "user_expressions": {}, "execution_count": self.execution_count}
         if cell.reply is None:
             raise SandboxError(f"the guest shim did not answer a {request['type']!r} request "
                                f"(turn status {status})")
@@ -685,6 +693,7 @@ class Sandbox:
                     break
                 instance.request_signal(SIGUSR1)
             cell.interrupt_reason = "timeout"
+            cell.stopped_by = "timeout"
             instance.arm_hard_stop(time.monotonic() + limits.timeout_grace,
                                    f"the cell ran past its time limit of {limits.cell_timeout:g} s "
                                    f"and did not stop within {limits.timeout_grace:g} s")
@@ -706,6 +715,7 @@ class Sandbox:
             return
         if cell.interrupt_reason == "none":
             cell.interrupt_reason = "interrupt"
+        cell.stopped_by = cell.stopped_by or "interrupt"
         instance.request_interrupt()
 
     def _simple(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -177,3 +177,25 @@ def test_closed_sandbox_refuses_work_clearly():
     sandbox.close()  # idempotent
     with pytest.raises(Exception, match="closed"):
         sandbox.execute("1")
+
+
+def test_interrupts_at_any_moment_never_lose_a_reply(shared_sandbox):
+    """An interrupt may land as a turn begins, outside the shim's handlers: the operation
+    still gets a reply (KeyboardInterrupt), and the sandbox stays usable."""
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            shared_sandbox.interrupt()
+            time.sleep(0.0002)  # pacing, not synchronisation
+
+    thread = threading.Thread(target=hammer, daemon=True)
+    thread.start()
+    try:
+        statuses = {shared_sandbox.execute("x = 1").status for _ in range(150)}
+    finally:
+        stop.set()
+        thread.join()
+    assert statuses <= {"ok", "error"}
+    reply = shared_sandbox.execute("1 + 1")
+    assert reply.status == "ok"

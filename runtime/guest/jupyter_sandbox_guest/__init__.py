@@ -17,10 +17,10 @@ _state: dict[str, Any] = {}
 def dispatch() -> None:
     """Handle one host request. An interrupt that lands outside user code (while a request
     starts or ends) becomes an error reply; it never escapes the turn without one."""
-    _forget_turn_sources()
     content: dict[str, Any] = {"status": "error", "ename": "KeyboardInterrupt", "evalue": "",
                                "traceback": [], "user_expressions": {}}
     try:
+        _forget_turn_sources()
         request = bridge.call("request")
         handler = _HANDLERS.get(request.get("type", ""))
         if handler is None:
