@@ -39,6 +39,7 @@ from .guest_files import (
     mpl_data_dir,
     package_locations,
 )
+from .cell_clock import CellClock
 from .guest_instance import SIGUSR1, GuestInstance
 from .packages import USER_SITE_GUEST_PATH, PackageError, PackageManager
 from .snapshot_store import SnapshotInfo, SnapshotStore, validate_name
@@ -156,6 +157,7 @@ class Sandbox:
         #: How this sandbox started: "snapshot", "base-image" or "boot".
         self.started_from = "boot"
         image = snapshot_format.decode(snapshot) if snapshot is not None else None
+        self._clock = CellClock(f"sandbox-{self.id}-cell-clock", STREAM_FLUSH_SECONDS)
         self._thread = self._start_guest_thread()
         try:
             self._call(lambda: self._start(image, use_base_image))
@@ -649,7 +651,7 @@ class Sandbox:
         return self._call(lambda: self._execute(request, cell))
 
     def _execute(self, request: dict[str, Any], cell: _Cell) -> ExecuteReply:
-        clock = self._start_cell_clock(cell)
+        self._start_cell_clock(cell)
         try:
             reply = self._operate(request, cell)
         except GuestDiedError as exc:
@@ -658,8 +660,7 @@ class Sandbox:
                                 evalue=str(exc), traceback=[f"SandboxRestarted: {exc}"],
                                 restarted=True)
         finally:
-            if clock is not None:
-                clock.set()
+            self._clock.stop()
             self._recovery_due = True
         self.execution_count = int(reply.get("execution_count", self.execution_count))
         result = ExecuteReply(
@@ -671,39 +672,31 @@ class Sandbox:
         self._after_cell(cell)
         return result
 
-    def _start_cell_clock(self, cell: _Cell) -> threading.Event | None:
+    def _start_cell_clock(self, cell: _Cell) -> None:
         """While a cell runs: ask the guest to flush its output streams every
-        ``STREAM_FLUSH_SECONDS`` (the guest has no timer of its own), and enforce the time
-        limit: a soft TimeoutError, then after a grace period a hard stop (which kills the
-        interpreter; ``_execute`` brings it back). Set the returned event to stop."""
+        ``STREAM_FLUSH_SECONDS``, and enforce the time limit: a soft TimeoutError, then after
+        a grace period a hard stop (which kills the interpreter; ``_execute`` brings it back).
+        ``self._clock.stop()`` ends it."""
         limits = self.config.limits
         instance = self._instance
         if instance is None:
-            return None
-        done = threading.Event()
+            return
         deadline = None if limits.cell_timeout is None else time.monotonic() + limits.cell_timeout
 
-        def tick() -> None:
-            while True:
-                wait = STREAM_FLUSH_SECONDS if deadline is None else \
-                    min(STREAM_FLUSH_SECONDS, max(0.0, deadline - time.monotonic()))
-                if done.wait(wait):
-                    return
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                instance.request_signal(SIGUSR1)
+        def on_deadline() -> None:
             cell.interrupt_reason = "timeout"
             cell.stopped_by = "timeout"
             instance.arm_hard_stop(time.monotonic() + limits.timeout_grace,
                                    f"the cell ran past its time limit of {limits.cell_timeout:g} s "
                                    f"and did not stop within {limits.timeout_grace:g} s")
             instance.request_interrupt()
-            while not done.wait(0.05):
-                module_cache.engine().increment_epoch()
-                instance.wasi.state.wakeup.set()
 
-        threading.Thread(target=tick, name=f"sandbox-{self.id}-cell-clock", daemon=True).start()
-        return done
+        def after_deadline() -> None:  # keep waking the guest until the hard stop lands
+            module_cache.engine().increment_epoch()
+            instance.wasi.state.wakeup.set()
+
+        self._clock.run(lambda: instance.request_signal(SIGUSR1), deadline, on_deadline,
+                        after_deadline)
 
     def interrupt(self) -> None:
         """Raise KeyboardInterrupt in the running cell (any thread; returns at once).
@@ -777,6 +770,7 @@ class Sandbox:
         self._closed = True
         self._jobs.put(None)
         self._thread.join(timeout=30)
+        self._clock.close()
         if self._own_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
