@@ -68,6 +68,8 @@ bench: reinstall
 	$(VENV_PYTHON) bench/bench_runtime.py
 	$(VENV_PYTHON) bench/bench_kernel.py
 	$(VENV_PYTHON) bench/bench_snapshots.py
+	$(VENV_PYTHON) bench/bench_service.py
+	$(VENV_PYTHON) bench/bench_previews.py
 
 clean:
 	rm -rf build dist .pytest_cache test-artifacts
