@@ -15,24 +15,18 @@ larger than ``SandboxExtensionApp.max_upload_mib`` are refused (413) as they arr
 from __future__ import annotations
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from .kernel_control import KernelControl, KernelControlError
+from .kernel_api_base import KernelAPIHandler
+from .kernel_control import KernelControlError
 from .service_link import quote_path
 from .upload_limit import UploadLimit
 
-AUTH_RESOURCE = "kernels"
 ROUTE = r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/files/(?P<path>.*)"
 
 
 @web.stream_request_body
-class KernelFilesHandler(UploadLimit, APIHandler):
-    auth_resource = AUTH_RESOURCE
-
-    @property
-    def control(self) -> KernelControl:
-        return self.settings["jupyter_sandbox_control"]
+class KernelFilesHandler(UploadLimit, KernelAPIHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()

@@ -12,37 +12,23 @@ Errors are JSON ``{"message": ...}``: 404 unknown or non-sandboxed kernel, 502 n
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from .kernel_control import KernelControl, KernelControlError
+from .kernel_api_base import KernelAPIHandler
 
-AUTH_RESOURCE = "kernels"
 ROUTE = r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/previews(?:/(?P<port>[0-9]{1,5}))?"
 
 
-class KernelPreviewsHandler(APIHandler):
-    auth_resource = AUTH_RESOURCE
-
-    @property
-    def control(self) -> KernelControl:
-        return self.settings["jupyter_sandbox_control"]
-
-    async def _forward(self, method: str, path: str, kernel_id: str) -> Any:
-        try:
-            return await self.control.json(kernel_id, method, path)
-        except KernelControlError as exc:
-            raise web.HTTPError(exc.status, str(exc)) from exc
+class KernelPreviewsHandler(KernelAPIHandler):
 
     @web.authenticated
     @authorized
     async def get(self, kernel_id: str, port: str | None = None) -> None:
         if port is not None:
             raise web.HTTPError(405, "GET lists the previews; use DELETE to stop one")
-        ports = (await self._forward("GET", "/previews", kernel_id))["ports"]
+        ports = (await self.forward_json("GET", "/previews", kernel_id))["ports"]
         server = f"{self.request.protocol}://{self.request.host}"
         previews = []
         for number in ports:
@@ -55,7 +41,7 @@ class KernelPreviewsHandler(APIHandler):
     async def delete(self, kernel_id: str, port: str | None = None) -> None:
         if port is None:
             raise web.HTTPError(405, "DELETE needs a port: .../previews/{port}")
-        await self._forward("DELETE", f"/previews/{int(port)}", kernel_id)
+        await self.forward_json("DELETE", f"/previews/{int(port)}", kernel_id)
         self.set_status(204)
         self.finish()
 

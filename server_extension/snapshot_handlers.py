@@ -12,37 +12,23 @@ or snapshot), never a traceback.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from .kernel_control import KernelControl, KernelControlError
+from .kernel_api_base import KernelAPIHandler
 
-AUTH_RESOURCE = "kernels"
 ROUTE = r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/snapshots(?:/(?P<name>[^/]+)(?:/(?P<action>restore))?)?"
 
 
-class SnapshotsHandler(APIHandler):
-    auth_resource = AUTH_RESOURCE
-
-    @property
-    def control(self) -> KernelControl:
-        return self.settings["jupyter_sandbox_control"]
-
-    async def _forward(self, method: str, path: str, kernel_id: str) -> Any:
-        try:
-            return await self.control.json(kernel_id, method, path)
-        except KernelControlError as exc:
-            raise web.HTTPError(exc.status, str(exc)) from exc
+class SnapshotsHandler(KernelAPIHandler):
 
     @web.authenticated
     @authorized
     async def get(self, kernel_id: str, name: str | None = None, action: str | None = None) -> None:
         if name is not None:
             raise web.HTTPError(405, "GET lists snapshots; use POST to save or restore one")
-        self.finish(json.dumps(await self._forward("GET", "/snapshots", kernel_id)))
+        self.finish(json.dumps(await self.forward_json("GET", "/snapshots", kernel_id)))
 
     @web.authenticated
     @authorized
@@ -50,7 +36,7 @@ class SnapshotsHandler(APIHandler):
         if name is None:
             raise web.HTTPError(405, "POST needs a snapshot name: .../snapshots/{name}")
         path = f"/snapshots/{name}" + ("/restore" if action else "")
-        result = await self._forward("POST", path, kernel_id)
+        result = await self.forward_json("POST", path, kernel_id)
         self.set_status(200 if action else 201)
         self.finish(json.dumps(result))
 
@@ -59,6 +45,6 @@ class SnapshotsHandler(APIHandler):
     async def delete(self, kernel_id: str, name: str | None = None, action: str | None = None) -> None:
         if name is None or action is not None:
             raise web.HTTPError(405, "DELETE needs a snapshot name: .../snapshots/{name}")
-        await self._forward("DELETE", f"/snapshots/{name}", kernel_id)
+        await self.forward_json("DELETE", f"/snapshots/{name}", kernel_id)
         self.set_status(204)
         self.finish()

@@ -18,23 +18,17 @@ import asyncio
 import json
 
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from .kernel_control import KernelControl, KernelControlError
+from .kernel_api_base import KernelAPIHandler
+from .kernel_control import KernelControlError
 
-AUTH_RESOURCE = "kernels"
 ROUTE = r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/status"
 #: Seconds to wait for the control socket of a kernel that is still starting.
 STARTUP_WAIT = 10.0
 
 
-class StatusHandler(APIHandler):
-    auth_resource = AUTH_RESOURCE
-
-    @property
-    def control(self) -> KernelControl:
-        return self.settings["jupyter_sandbox_control"]
+class StatusHandler(KernelAPIHandler):
 
     @web.authenticated
     @authorized
