@@ -11,10 +11,17 @@ from traitlets import Bool, Float, Int, Unicode
 
 from jupyter_sandbox.kernel.control_protocol import SERVER_URL_ENV
 
-from . import kernel_files_handler, kernel_previews_handler, snapshot_handlers, status_handler
+from . import (
+    kernel_files_handler,
+    kernel_previews_handler,
+    preview_settings_handler,
+    snapshot_handlers,
+    status_handler,
+)
 from .checkpoints import SandboxCheckpoints
 from .kernel_control import KernelControl
 from .preview_handler import PreviewHandler
+from .preview_hosts import PreviewHosts
 from .service_config import SandboxServiceConfig
 from .upstream import Upstream
 
@@ -35,6 +42,21 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
                                    "at once; more wait in a queue.").tag(config=True)
     connect_timeout = Float(10.0, help="Seconds to connect to a kernel's control "
                             "socket.").tag(config=True)
+    preview_host = Unicode(
+        "", help="Serve each preview on an origin of its own: a host pattern with {port} and "
+                 "{kernel}, e.g. '{port}-{kernel}.localhost' (browsers resolve *.localhost to "
+                 "loopback) or '{port}-{kernel}.preview.example.com' (needs a wildcard DNS "
+                 "record and certificate, see docs/deploy.md). Empty: previews share the "
+                 "Jupyter origin and run sandboxed (opaque origin, no cookies).",
+    ).tag(config=True)
+    preview_token_lifetime = Float(
+        60.0, help="Seconds the one-time token of a preview link stays valid (preview_host "
+                   "mode): the browser exchanges it for the preview's cookie at once.",
+    ).tag(config=True)
+    preview_session_lifetime = Float(
+        12 * 3600.0, help="Seconds a preview origin's cookie stays valid (preview_host mode); "
+                          "afterwards opening the preview link again renews it.",
+    ).tag(config=True)
     sandbox_checkpoints = Bool(True, help="Make notebook checkpoints also save and restore "
                                "the state of the notebook's sandboxed kernel.").tag(config=True)
 
@@ -44,6 +66,8 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
             max_body_size=int(self.max_body_mib * MiB))
         self.settings["jupyter_sandbox_max_body"] = int(self.max_body_mib * MiB)
         self.settings["jupyter_sandbox_control"] = KernelControl(self.serverapp.kernel_manager)
+        self.settings["jupyter_sandbox_preview_hosts"] = (
+            PreviewHosts(self.preview_host) if self.preview_host else None)
         if self.sandbox_checkpoints:
             self._install_checkpoints()
         self.initialize_service()
@@ -75,5 +99,6 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
                               PreviewHandler))
         self.handlers.append((snapshot_handlers.ROUTE, snapshot_handlers.SnapshotsHandler))
         self.handlers.append((status_handler.ROUTE, status_handler.StatusHandler))
-        self.handlers.extend(kernel_previews_handler.HANDLERS + kernel_files_handler.HANDLERS)
+        self.handlers.extend(kernel_previews_handler.HANDLERS + kernel_files_handler.HANDLERS
+                             + preview_settings_handler.HANDLERS)
         self.handlers.extend(self.service_routes())
