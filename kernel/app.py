@@ -18,6 +18,12 @@ class SandboxKernelApp(IPKernelApp):
     kernel_class = Type(SandboxKernel, klass="ipykernel.kernelbase.Kernel",
                         help="The kernel class (always the sandboxed one).").tag(config=True)
 
+    @default("ignore_cwd")
+    def _never_the_working_directory(self) -> bool:
+        """IPython's ``init_path`` would put ``''`` (the notebook's folder) on ``sys.path``,
+        so a module beside the notebook would shadow one the kernel imports later."""
+        return True
+
     @default("config_file_paths")
     def _jupyter_config_folders(self) -> list[str]:
         """Jupyter's config path (JUPYTER_CONFIG_DIR, the environment's etc/jupyter, …),
