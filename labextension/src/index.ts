@@ -12,8 +12,9 @@ import { Token } from '@lumino/coreutils';
 import { defaultSnapshotName, isValidSnapshotName } from './format';
 import { SandboxModel } from './model';
 import { confirmAndRestore, SandboxPanel } from './panel';
-import { PREVIEW_MIME_TYPE, previewPath } from './preview';
-import { IPreviewContext, PreviewPanel, PreviewRenderer } from './previewWidgets';
+import { requestAPI } from './api';
+import { IPreviewSettings, parsePreviewSettings, PREVIEW_MIME_TYPE, previewPath } from './preview';
+import { acceptedPreviewUrl, IPreviewContext, PreviewPanel, PreviewRenderer } from './previewWidgets';
 import { revertNotice } from './revertNotice';
 import { SandboxStatusItem } from './statusbar';
 
@@ -175,15 +176,29 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
       }
     });
 
+    // Shared-origin mode unless the server says it has a preview host: the safe default (the
+    // only cost of a wrong guess is an iframe without storage of its own).
+    const previewSettings: Promise<IPreviewSettings> = requestAPI<unknown>('preview-settings')
+      .then(parsePreviewSettings)
+      .catch(reason => {
+        console.warn('jupyter-sandbox: cannot read the preview settings, assuming shared-origin mode', reason);
+        return { preview_host: null };
+      });
     const tracker_ = new WidgetTracker<PreviewPanel>({ namespace: 'jupyter-sandbox-preview' });
-    const openInLab = (url: string, label: string, kernelId: string | null) => {
+    const openInLab = async (candidate: string, label: string, kernelId: string | null) => {
+      const settings = await previewSettings;
+      const url = acceptedPreviewUrl(candidate, PageConfig.getBaseUrl(), settings);
+      if (!url) {
+        await showErrorMessage(trans.__('Not a preview address'), trans.__('Previews open only from this server: %1', candidate.slice(0, 200)));
+        return;
+      }
       const existing = tracker_.find(widget => widget.url === url);
       if (existing) {
         existing.reload();
         app.shell.activateById(existing.id);
         return;
       }
-      const widget = new PreviewPanel(url, label, kernelId, previewContext);
+      const widget = new PreviewPanel(url, label, kernelId, previewContext, settings);
       widget.id = `jupyter-sandbox-preview-${Private.nextId++}`;
       void tracker_.add(widget);
       app.shell.add(widget, 'main', { mode: 'split-right' });
@@ -193,11 +208,12 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
       trans,
       baseUrl: PageConfig.getBaseUrl(),
       kernels: app.serviceManager.kernels,
-      openInLab
+      settings: previewSettings,
+      openInLab: (url, label, kernelId) => void openInLab(url, label, kernelId)
     };
     Private.previewContext = previewContext;
     panel.onOpenPreview = (kernelId, port) =>
-      openInLab(URLExt_join(PageConfig.getBaseUrl(), previewPath(kernelId, port)), trans.__('Preview :%1', port), kernelId);
+      void openInLab(URLExt_join(PageConfig.getBaseUrl(), previewPath(kernelId, port)), trans.__('Preview :%1', port), kernelId);
 
     app.commands.addCommand(CommandIDs.openPreview, {
       label: trans.__('Sandbox: Open Preview…'),
@@ -205,7 +221,7 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
       isEnabled: args => typeof args.url === 'string' || model.isSandboxed,
       execute: async args => {
         if (typeof args.url === 'string') {
-          openInLab(args.url, (args.label as string) ?? args.url, (args.kernelId as string) ?? null);
+          await openInLab(args.url, typeof args.label === 'string' ? args.label : args.url, typeof args.kernelId === 'string' ? args.kernelId : null);
           return;
         }
         const kernel = model.kernel;
@@ -224,7 +240,7 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
           await showErrorMessage(trans.__('Invalid port'), trans.__('A port is a whole number from 1 to 65535.'));
           return;
         }
-        openInLab(URLExt_join(PageConfig.getBaseUrl(), previewPath(kernel.id, port)), trans.__('Preview :%1', port), kernel.id);
+        await openInLab(URLExt_join(PageConfig.getBaseUrl(), previewPath(kernel.id, port)), trans.__('Preview :%1', port), kernel.id);
       }
     });
 
@@ -253,7 +269,11 @@ function URLExt_join(base: string, path: string): string {
   return (base.endsWith('/') ? base : base + '/') + path;
 }
 
-/** The renderer of `serve()` outputs. */
+/**
+ * The renderer of `serve()` outputs. Registered ``safe``: it renders untrusted notebooks too,
+ * which it may because it treats the bundle as data: only addresses ``checkPreviewUrl`` accepts
+ * become a link or a preview tab, everything else is shown as text.
+ */
 const previewPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-sandbox:preview',
   description: 'Renders sandbox preview outputs: link, open in a tab, stopped state.',

@@ -8,15 +8,22 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { launchIcon, refreshIcon, Toolbar } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { IPreviewData, parsePreviewData, previewUrl } from './preview';
+import { checkPreviewUrl, IPreviewData, IPreviewSettings, parsePreviewData, previewSandbox, previewUrl } from './preview';
 
 /** What the preview widgets need from the application. */
 export interface IPreviewContext {
   trans: TranslationBundle;
   baseUrl: string;
   kernels: Kernel.IManager;
-  /** Open ``url`` in a main-area preview tab. */
+  /** The server's preview settings (shared-origin mode when it cannot tell). */
+  settings: Promise<IPreviewSettings>;
+  /** Open ``url`` (an address ``checkPreviewUrl`` accepted) in a main-area preview tab. */
   openInLab(url: string, label: string, kernelId: string | null): void;
+}
+
+/** ``candidate`` if a preview may be opened there (see ``checkPreviewUrl``), else null. */
+export function acceptedPreviewUrl(candidate: unknown, baseUrl: string, settings: IPreviewSettings): string | null {
+  return checkPreviewUrl(candidate, { pageUrl: window.location.href, baseUrl, previewHost: settings.preview_host });
 }
 
 /** Whether the kernel ``id`` is among the server's running kernels. */
@@ -56,17 +63,34 @@ export class PreviewRenderer extends Widget implements IRenderMime.IRenderer {
       this.node.textContent = trans.__('Invalid sandbox preview data.');
       return;
     }
-    const url = previewUrl(data, this._context.baseUrl);
+    const candidate = previewUrl(data, this._context.baseUrl);
+    const settings = await this._context.settings;
+    if (this.isDisposed) {
+      return;
+    }
     const label = trans.__('Preview :%1', data.port);
     const what = document.createElement('span');
     what.className = 'jp-SandboxPreview-label';
     what.textContent = trans.__('Sandbox preview of a %1 on port %2', data.kind, data.port);
     this.node.append(what);
-    if (!url) {
+    if (!candidate) {
       const note = document.createElement('span');
       note.className = 'jp-SandboxPreview-state';
       note.textContent = trans.__('needs the Jupyter server with the jupyter_sandbox extension');
       this.node.append(note);
+      return;
+    }
+    const url = acceptedPreviewUrl(candidate, this._context.baseUrl, settings);
+    if (!url) {
+      // Data, not code: an address elsewhere is shown as text, never linked or opened.
+      this.node.classList.add('jp-mod-refused');
+      const shown = document.createElement('code');
+      shown.className = 'jp-SandboxPreview-refusedUrl';
+      shown.textContent = candidate.length > 200 ? candidate.slice(0, 200) + '…' : candidate;
+      const note = document.createElement('span');
+      note.className = 'jp-SandboxPreview-state';
+      note.textContent = trans.__("not opened: this address is not a preview of this Jupyter server");
+      this.node.append(shown, note);
       return;
     }
     const link = document.createElement('a');
@@ -107,18 +131,24 @@ export class PreviewRenderer extends Widget implements IRenderMime.IRenderer {
 
 /**
  * A main-area tab showing a preview in an iframe, with its address, reload and "open in a new
- * browser tab". The iframe has the origin of the page, as the link opened in a new tab has:
- * previews are behind Jupyter's login and their assets need its cookie.
+ * browser tab". ``url`` must be an address ``checkPreviewUrl`` accepted. The iframe is
+ * sandboxed: on the shared origin without ``allow-same-origin`` (the app runs with an opaque
+ * origin, so it can neither use Jupyter's session nor reach this page); with a preview host of
+ * its own (``settings.preview_host``) with it, since that origin is not Jupyter's.
  */
 export class PreviewPanel extends MainAreaWidget<IFrame> {
   constructor(
     readonly url: string,
     label: string,
     kernelId: string | null,
-    context: IPreviewContext
+    context: IPreviewContext,
+    settings: IPreviewSettings
   ) {
+    if (acceptedPreviewUrl(url, context.baseUrl, settings) !== url) {
+      throw new Error(`not a preview address of this server: ${url}`);
+    }
     const content = new IFrame({
-      sandbox: ['allow-same-origin', 'allow-scripts', 'allow-forms', 'allow-popups', 'allow-modals', 'allow-downloads'],
+      sandbox: previewSandbox(settings.preview_host),
       referrerPolicy: 'no-referrer'
     });
     // A plain toolbar: the default responsive one moves the address into its overflow menu.
@@ -152,7 +182,7 @@ export class PreviewPanel extends MainAreaWidget<IFrame> {
       new ToolbarButton({
         icon: launchIcon,
         tooltip: trans.__('Open in a new browser tab'),
-        onClick: () => window.open(url, '_blank', 'noopener')
+        onClick: () => window.open(url, '_blank', 'noopener,noreferrer')
       })
     );
     this._stopped = document.createElement('div');
