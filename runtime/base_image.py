@@ -1,7 +1,9 @@
 """The base image: a snapshot of a guest whose interpreter, IPython shell and guest shim are
 already up. Every sandbox starts by restoring it (tens of milliseconds) instead of booting
 (most of a second). Built by ``jupyter-sandbox warmup`` or, failing that, by the first sandbox
-of the machine; keyed by everything that shapes the guest's memory at boot."""
+of the machine; keyed by everything that shapes the guest's memory at boot (the snapshot format
+included, so an image of an older format is never read: a new one is built) and signed with
+the installation's key like every snapshot (an image that does not verify is rebuilt)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,16 @@ import functools
 import hashlib
 import importlib.metadata
 import json
+import logging
 import threading
 from pathlib import Path
 
-from . import module_cache, snapshot
+from . import module_cache, snapshot, snapshot_signing
 from .artifacts import guest_artifacts
 from .guest_files import GUEST_PACKAGES, SHIM_HOST_DIR
+from .snapshot_errors import SnapshotError, SnapshotKeyError
+
+log = logging.getLogger("jupyter_sandbox.base_image")
 
 #: Imported while building the image, so the first cell and the first traceback are fast.
 WARM_IMPORTS = ("IPython.core.ultratb", "stack_data", "pygments.formatters.terminal256",
@@ -48,32 +54,67 @@ def image_key() -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+def key() -> bytes | None:
+    """The installation's key (``snapshot_signing.default_key_path()``), which signs the base
+    image; None (no base image: every sandbox boots) when it cannot be read or created."""
+    try:
+        return snapshot_signing.load_key()
+    except SnapshotKeyError as exc:
+        log.warning("no base image: %s", exc)
+        return None
+
+
 def image_path() -> Path:
-    return module_cache.cache_dir() / f"base-{image_key()}.snap"
+    """The base image of this guest build, format and key. The key's public id is part of the
+    name, so users sharing one cache (each with their own key) never replace each other's."""
+    signing = key()
+    suffix = f"-{snapshot_signing.key_id(signing)}" if signing is not None else ""
+    return module_cache.cache_dir() / f"base-{image_key()}{suffix}.snap"
 
 
 _loaded_lock = threading.Lock()
 _loaded: snapshot.SnapshotImage | None = None
 
 
-def load() -> snapshot.SnapshotImage | None:
+def load(bounds: snapshot.Bounds) -> snapshot.SnapshotImage | None:
     """The decoded base image (kept in memory for later sandboxes of this process), or None
-    when there is none yet or it is unusable (then it is removed and rebuilt later)."""
+    when there is none yet or it is unusable: of another format, not signed with this
+    installation's key, damaged, or too large for ``bounds`` (then it is removed, unless only
+    too large, and rebuilt by the next sandbox that boots)."""
     global _loaded
+    signing = key()
+    if signing is None:
+        return None
     with _loaded_lock:
         if _loaded is not None:
             return _loaded
         path = image_path()
         try:
-            data = path.read_bytes()
+            data = snapshot.read_file(path, bounds)
         except FileNotFoundError:
             return None
+        except (OSError, SnapshotError) as exc:
+            log.warning("the base image %s cannot be read (%s): booting instead", path, exc)
+            return None
         try:
-            _loaded = snapshot.decode(data)
-        except snapshot.SnapshotError:
+            image = snapshot.decode(data, signing, bounds)
+        except SnapshotError as exc:
+            if isinstance(exc, snapshot.SnapshotTooLargeError):
+                return None  # fine for a sandbox with larger limits: kept
+            log.warning("the base image %s is unusable (%s): it is rebuilt", path, exc)
             path.unlink(missing_ok=True)
             return None
+        _loaded = image
         return _loaded
+
+
+def discard(image: snapshot.SnapshotImage) -> None:
+    """Forget ``image`` (and remove its file): it could not be restored."""
+    global _loaded
+    with _loaded_lock:
+        if _loaded is image:
+            _loaded = None
+            image_path().unlink(missing_ok=True)
 
 
 def save(data: bytes) -> Path:

@@ -31,9 +31,13 @@ class Limits:
     timeout_grace: float = 3.0
     workspace_bytes: int = 1 * GiB
     workspace_files: int = 20_000
+    #: Named snapshots (``%snapshot save``) the sandbox may keep, and their total size on disk.
+    snapshot_max_count: int = 20
+    snapshot_max_bytes: int = 1 * GiB
 
     def __post_init__(self) -> None:
-        for name in ("memory_bytes", "output_bytes", "workspace_bytes", "workspace_files"):
+        for name in ("memory_bytes", "output_bytes", "workspace_bytes", "workspace_files",
+                     "snapshot_max_count", "snapshot_max_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive, got {getattr(self, name)!r}")
         if self.memory_bytes < 64 * MiB:
@@ -77,5 +81,9 @@ class SandboxConfig:
     recovery_points: bool = True
     #: Where ``%snapshot save NAME`` keeps named snapshots; inside ``state_dir`` when None.
     snapshot_dir: Path | None = None
+    #: The secret that signs this sandbox's snapshots and checks those it restores (created on
+    #: first use, mode 0600); None: ``snapshot_signing.default_key_path()`` (the
+    #: jupyter-sandbox data dir). The kernel passes one in Jupyter's data dir.
+    snapshot_key_file: Path | None = None
     #: What ``%pip install`` may add to the sandbox.
     packages: PackagePolicy = field(default_factory=PackagePolicy)

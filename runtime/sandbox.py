@@ -14,6 +14,7 @@ import dataclasses
 import concurrent.futures
 import itertools
 import json
+import logging
 import queue
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from . import base_image, module_cache, protocol
+from . import base_image, module_cache, protocol, snapshot_layers, snapshot_signing
 from . import snapshot as snapshot_format
 from .artifacts import STDLIB_GUEST_PATH, guest_artifacts
 from .config import HostFolderMode, SandboxConfig
@@ -42,7 +43,8 @@ from .guest_files import (
 from .cell_clock import CellClock
 from .guest_instance import SIGUSR1, GuestInstance
 from .packages import USER_SITE_GUEST_PATH, PackageError, PackageManager
-from .snapshot_store import SnapshotInfo, SnapshotStore, validate_name
+from .snapshot_errors import SnapshotError
+from .snapshot_store import SnapshotBudget, SnapshotInfo, SnapshotStore, validate_name
 from .vfs import FileMount, LayeredMount, Mount, Quota, VirtualFS
 from .wasi import WasiState
 
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from .previews import PreviewJob
 
 T = TypeVar("T")
+log = logging.getLogger("jupyter_sandbox.sandbox")
 
 #: A Jupyter-shaped message: ``{"msg_type": ..., "content": {...}, "metadata": {...}}``.
 Message = dict[str, Any]
@@ -153,10 +156,24 @@ class Sandbox:
         self.packages = PackageManager(
             self.state_dir / "user-site", self.quota, self.config.packages,
             self.files.read_bytes, lambda folder: [f.path for f in self.files.list(folder)])
-        self.snapshots = SnapshotStore(self.config.snapshot_dir or self.state_dir / "snapshots")
+        limits = self.config.limits
+        self.snapshots = SnapshotStore(
+            self.config.snapshot_dir or self.state_dir / "snapshots",
+            SnapshotBudget(limits.snapshot_max_count, limits.snapshot_max_bytes))
+        #: What a snapshot restored here may hold (this sandbox's memory limit and quota).
+        self.snapshot_bounds = snapshot_format.Bounds.of(
+            limits.memory_bytes, limits.workspace_bytes, limits.workspace_files)
         #: How this sandbox started: "snapshot", "base-image" or "boot".
         self.started_from = "boot"
-        image = snapshot_format.decode(snapshot) if snapshot is not None else None
+        try:
+            self._snapshot_key = snapshot_signing.load_key(self.config.snapshot_key_file)
+            image = None if snapshot is None else snapshot_format.decode(
+                snapshot, self._snapshot_key, self.snapshot_bounds)
+        except BaseException:
+            self._closed = True  # nothing runs yet: only the state folder to remove
+            if self._own_state_dir:
+                shutil.rmtree(self.state_dir, ignore_errors=True)
+            raise
         self._clock = CellClock(f"sandbox-{self.id}-cell-clock", STREAM_FLUSH_SECONDS)
         self._thread = self._start_guest_thread()
         try:
@@ -251,16 +268,23 @@ class Sandbox:
             self._restore_image(image, restore_files=True)
             self.started_from = "snapshot"
             return
-        base = base_image.load() if use_base_image else None
+        base = base_image.load(self.snapshot_bounds) if use_base_image else None
         if base is not None:
-            self._restore_image(base, restore_files=True)
-            self._operate({"type": "configure", "env": self._guest_env(), "cwd": WORKSPACE,
-                           "execution_count": self.execution_count}, _Cell(on_message=_ignore))
-            self.started_from = "base-image"
-            return
+            try:
+                self._restore_image(base, restore_files=True)
+            except SnapshotError as exc:
+                log.warning("the base image cannot be used here (%s); booting instead", exc)
+                base_image.discard(base)
+            else:
+                self._operate({"type": "configure", "env": self._guest_env(), "cwd": WORKSPACE,
+                               "execution_count": self.execution_count},
+                              _Cell(on_message=_ignore))
+                self.started_from = "base-image"
+                return
         self._boot()
-        if use_base_image and not self.config.env:
-            base_image.save(self._snapshot_bytes(kind="base-image"))
+        key = base_image.key() if use_base_image and not self.config.env else None
+        if key is not None:
+            base_image.save(self._snapshot_bytes(kind="base-image", key=key))
 
     def _boot(self) -> None:
         """Start a fresh guest and bring the shim up (guest thread)."""
@@ -293,8 +317,10 @@ class Sandbox:
         return {m.point: m for m in self.vfs.mounts
                 if isinstance(m, LayeredMount) and m.upper is not None}
 
-    def _snapshot_bytes(self, kind: str = "user", include_files: bool = True) -> bytes:
-        """Encode the sandbox as it is between turns (guest thread)."""
+    def _snapshot_bytes(self, kind: str = "user", include_files: bool = True,
+                        key: bytes | None = None) -> bytes:
+        """Encode the sandbox as it is between turns (guest thread), signed with ``key``
+        (default: this sandbox's snapshot key)."""
         instance = self._instance
         if instance is None:
             raise SandboxClosedError()
@@ -306,32 +332,48 @@ class Sandbox:
             "whiteouts": {point: sorted(m.whiteouts) for point, m in mounts.items()},
             "monotonic_ns": instance.wasi.now_ns(1),
         }
-        layers = snapshot_format.tar_folders(
-            {point.strip("/"): Path(m.upper) for point, m in mounts.items() if m.upper}
-        ) if include_files else b""
-        return snapshot_format.encode(header, instance.memory_view(), layers)
+        layers = snapshot_layers.pack(
+            {point: Path(m.upper) for point, m in mounts.items() if m.upper}
+        ) if include_files else None
+        return snapshot_format.encode(header, instance.memory_view(), layers,
+                                      key or self._snapshot_key)
 
     def _restore_image(self, image: snapshot_format.SnapshotImage, restore_files: bool) -> None:
-        """Replace the running guest with ``image`` (guest thread). The image was fully
-        verified by ``decode`` before this point, so a bad snapshot never gets here."""
+        """Replace the running guest with ``image`` (guest thread), all or nothing.
+
+        ``decode`` checked the header and memory against this sandbox's limits. Here the
+        layers are unpacked into a staging folder (checked entry by entry as they are read),
+        the memory is written into a new instance, and only then are the staged files swapped
+        in and the new interpreter started; any failure puts the old files, interpreter,
+        whiteouts and quota back and raises ``SnapshotError``.
+        """
         header = image.header
         if image.memory_bytes > self.config.limits.memory_bytes:
-            raise snapshot_format.SnapshotError(
+            raise SnapshotError(
                 f"the snapshot holds {image.memory_bytes >> 20} MiB of memory, more than this "
                 f"sandbox's limit of {self.config.limits.memory_bytes >> 20} MiB")
         mounts = self._writable_mounts()
-        if restore_files and image.layers:
-            snapshot_format.untar_folders(
-                image.layers, {point.strip("/"): Path(m.upper) for point, m in mounts.items()
-                               if m.upper})
-            for point, mount in mounts.items():
-                mount.whiteouts = set(header.get("whiteouts", {}).get(point, []))
-            self.quota.used_bytes = self.quota.used_files = 0
-            for mount in mounts.values():
-                if mount.upper:
-                    self.quota.count_existing(Path(mount.upper))
+        staged = None
+        if restore_files and image.layers is not None:
+            missing = set(image.layers.points) - set(mounts)
+            if missing:
+                raise SnapshotError(f"the snapshot holds files for {sorted(missing)}, which "
+                                    "this sandbox does not have")
+            staged = snapshot_layers.stage(
+                image.layers.frame, image.layers.raw_bytes,
+                {point: Path(m.upper) for point, m in mounts.items() if m.upper},
+                self.state_dir, self.snapshot_bounds.layers)
+        try:
+            self._swap_in(image, staged, mounts)
+        finally:
+            if staged is not None:
+                staged.discard()
+
+    def _swap_in(self, image: snapshot_format.SnapshotImage,
+                 staged: snapshot_layers.StagedLayers | None,
+                 mounts: dict[str, LayeredMount]) -> None:
+        header = image.header
         state = WasiState(self.vfs, ["python"], self._guest_env(), self._on_fd_write)
-        state.reopen_fds(header.get("fds", []))
         state.monotonic_offset_ns = max(0, int(header.get("monotonic_ns", 0)) - time.monotonic_ns())
         instance = GuestInstance(state, self.config.limits.memory_bytes, self._on_guest_call)
         try:
@@ -339,17 +381,48 @@ class Sandbox:
         except BaseException:
             instance.close()
             raise
-        old, self._instance = self._instance, instance
-        if old is not None:
-            old.close()
-        self.execution_count = int(header.get("execution_count", 0))
-        # The image may come from another sandbox (fork, base image, another kernel's
-        # checkpoint): give the guest this sandbox's environment (kernel id, preview URL).
-        self._operate({"type": "after_restore", "env": self._guest_env()},
-                      _Cell(on_message=_ignore))
+        old_instance, old_count = self._instance, self.execution_count
+        old_whiteouts = {point: mount.whiteouts for point, mount in mounts.items()}
+        old_quota = (self.quota.used_bytes, self.quota.used_files)
+        try:
+            if staged is not None:
+                staged.swap_in({point: Path(m.upper) for point, m in mounts.items() if m.upper})
+                for point, mount in mounts.items():
+                    mount.whiteouts = set(header.get("whiteouts", {}).get(point, []))
+                self.quota.used_bytes = self.quota.used_files = 0
+                for mount in mounts.values():
+                    if mount.upper:
+                        self.quota.count_existing(Path(mount.upper))
+            state.reopen_fds(header.get("fds", []))
+            self._instance = instance
+            self.execution_count = int(header.get("execution_count", 0))
+            # The image may come from another sandbox (fork, base image, another kernel's
+            # checkpoint): give the guest this sandbox's environment (kernel id, preview URL).
+            self._operate({"type": "after_restore", "env": self._guest_env()},
+                          _Cell(on_message=_ignore))
+        except BaseException as exc:
+            self._instance, self.execution_count = old_instance, old_count
+            for point, mount in mounts.items():
+                mount.whiteouts = old_whiteouts[point]
+            self.quota.used_bytes, self.quota.used_files = old_quota
+            if staged is not None:
+                staged.roll_back()
+            instance.close()
+            if isinstance(exc, (SnapshotError, KeyboardInterrupt, SystemExit)):
+                raise
+            raise SnapshotError(f"the restored interpreter did not come up ({exc}); the "
+                                "sandbox is unchanged") from exc
+        if staged is not None:
+            staged.commit()
+        if old_instance is not None:
+            old_instance.close()
+
+    def _decode(self, data: bytes) -> snapshot_format.SnapshotImage:
+        return snapshot_format.decode(data, self._snapshot_key, self.snapshot_bounds)
 
     def snapshot(self) -> bytes:
-        """The whole sandbox (memory, open files, its files, execution count) as bytes.
+        """The whole sandbox (memory, open files, its files, execution count) as bytes, signed
+        with this sandbox's snapshot key.
 
         Taken between cells: it waits for a running cell to end.
         """
@@ -358,17 +431,19 @@ class Sandbox:
     def restore(self, data: bytes) -> None:
         """Bring the sandbox back to ``data`` (from ``snapshot()``). A snapshot that cannot be
         used raises ``SnapshotError`` and leaves the running sandbox untouched."""
-        image = snapshot_format.decode(data)
+        image = self._decode(data)
         self._call(lambda: self._restore_image(image, restore_files=True))
 
     def save_named(self, name: str) -> SnapshotInfo:
-        """Save a named snapshot into ``self.snapshots`` (as ``%snapshot save NAME``)."""
+        """Save a named snapshot into ``self.snapshots`` (as ``%snapshot save NAME``), within
+        the sandbox's snapshot budget (else ``SnapshotBudgetError``)."""
         validate_name(name)
+        self.snapshots.check_budget(name)
         return self.snapshots.save(name, self.snapshot())
 
     def restore_named(self, name: str) -> None:
         """Restore a named snapshot (as ``%snapshot restore NAME``)."""
-        self.restore(self.snapshots.load(name))
+        self.restore(self.snapshots.load(name, self.snapshot_bounds))
 
     def fork(self, count: int = 1, config: SandboxConfig | None = None) -> list[Sandbox]:
         """Start ``count`` new sandboxes from this one's current state, each with its own
@@ -433,6 +508,7 @@ class Sandbox:
                     self.snapshots.info(name)  # fail now if it does not exist
                 else:
                     validate_name(name)
+                    self.snapshots.check_budget(name)  # the count; bytes once it is taken
                 cell.after = (action, name)
                 return {"scheduled": True}
         except SandboxError as exc:
@@ -487,27 +563,36 @@ class Sandbox:
 
         return self._call(run)
 
-    def _after_cell(self, cell: _Cell) -> None:
-        """Carry out a ``%snapshot save/restore`` the cell asked for; report in its output."""
+    def _after_cell(self, cell: _Cell) -> str | None:
+        """Carry out a ``%snapshot save/restore`` the cell asked for and report it in the
+        cell's output; returns the error (the cell's reply becomes an error) or None. Never
+        raises: the cell always gets its reply, and a failed restore leaves the sandbox as
+        it was."""
         if cell.after is None:
-            return
+            return None
         action, name = cell.after
         cell.after = None
+        error = None
         try:
             if action == "save":
-                info = self.snapshots.save(name, self._snapshot_bytes())
+                data = self._snapshot_bytes()
+                info = self.snapshots.save(name, data)
                 text = (f"Snapshot {name!r} saved ({info.size / (1 << 20):.1f} MiB, state after "
                         f"cell [{info.execution_count}]).")
             else:
-                image = snapshot_format.decode(self.snapshots.load(name))
+                image = self._decode(self.snapshots.load(name, self.snapshot_bounds))
                 self._restore_image(image, restore_files=True)
                 text = (f"Restored snapshot {name!r}: the sandbox is back to its state after "
                         f"cell [{self.execution_count}].")
-            stream = "stdout"
         except SandboxError as exc:
-            text, stream = f"Snapshot {action} failed: {exc}", "stderr"
+            error = f"Snapshot {action} failed: {exc}"
+        except Exception as exc:  # noqa: BLE001 - reported in the cell, never a lost reply
+            log.exception("%%snapshot %s %s failed", action, name)
+            error = f"Snapshot {action} failed unexpectedly: {exc!r}"
         self._deliver(cell, {"msg_type": "stream", "metadata": {},
-                             "content": {"name": stream, "text": text + "\n"}})
+                             "content": {"name": "stderr" if error else "stdout",
+                                         "text": (error or text) + "\n"}})
+        return error
 
     def status(self) -> dict[str, Any]:
         """Limits, current usage and mounts, as ``%sandbox`` and the control endpoint show them."""
@@ -669,7 +754,10 @@ class Sandbox:
             ename=reply.get("ename", ""), evalue=reply.get("evalue", ""),
             traceback=list(reply.get("traceback") or []),
             payload=list(reply.get("payload") or []))
-        self._after_cell(cell)
+        failed = self._after_cell(cell)
+        if failed is not None and result.status == "ok":
+            result = ExecuteReply("error", self.execution_count, ename="SnapshotError",
+                                  evalue=failed, traceback=[f"SnapshotError: {failed}"])
         return result
 
     def _start_cell_clock(self, cell: _Cell) -> None:

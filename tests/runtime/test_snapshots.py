@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from jupyter_sandbox.runtime import base_image, snapshot
+from jupyter_sandbox.runtime import base_image, snapshot, snapshot_signing
 from jupyter_sandbox.runtime.config import Limits, SandboxConfig
 from jupyter_sandbox.runtime.sandbox import Sandbox
 from jupyter_sandbox.runtime.snapshot import SnapshotError
@@ -96,20 +96,32 @@ def _damaged(data: bytes, how: str) -> bytes:
     header = json.loads(data[12 : 12 + head_len])
     header["format" if how == "version" else "artifact"] = 99 if how == "version" else "other"
     head = json.dumps(header).encode()
-    body = data[:8] + struct.pack("<I", len(head)) + head + data[12 + head_len : -32]
+    return _resealed(data[:8] + struct.pack("<I", len(head)) + head + data[12 + head_len : -64])
+
+
+def _resealed(body: bytes) -> bytes:
+    """``body`` with a valid checksum and this installation's signature: only the part the
+    test changed is wrong."""
     import hashlib
 
-    return body + hashlib.sha256(body).digest()
+    key = snapshot_signing.load_key()
+    return body + hashlib.sha256(body).digest() + snapshot_signing.sign(key, body)
+
+
+def _decode(data: bytes) -> snapshot.SnapshotImage:
+    bounds = snapshot.Bounds.of(Limits().memory_bytes, Limits().workspace_bytes,
+                                Limits().workspace_files)
+    return snapshot.decode(data, snapshot_signing.load_key(), bounds)
 
 
 def test_version_and_artifact_errors_say_why(saved):
     _, data = saved
     with pytest.raises(SnapshotError, match="format 99"):
-        snapshot.decode(_damaged(data, "version"))
+        _decode(_damaged(data, "version"))
     with pytest.raises(SnapshotError, match="different guest interpreter"):
-        snapshot.decode(_damaged(data, "artifact"))
+        _decode(_damaged(data, "artifact"))
     with pytest.raises(SnapshotError, match="checksum"):
-        snapshot.decode(_damaged(data, "flip"))
+        _decode(_damaged(data, "flip"))
 
 
 def test_new_sandbox_starts_from_a_snapshot(saved):
@@ -158,7 +170,8 @@ def test_corrupt_base_image_is_rebuilt_not_fatal(tmp_path, monkeypatch):
     with Sandbox() as sandbox:
         assert sandbox.started_from == "boot"
         assert _value(sandbox, "1 + 1") == "2"
-    assert snapshot.read_header((tmp_path / "base.snap").read_bytes())["kind"] == "base-image"
+    header = snapshot.read_header((tmp_path / "base.snap").read_bytes(), base_image.key())
+    assert header["kind"] == "base-image"
 
 
 def test_snapshot_magic_save_list_restore_delete(tmp_path):
