@@ -8,6 +8,7 @@ the interpreter.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from .errors import SandboxFileNotFoundError, SandboxPathError
 from .vfs import FILETYPE_DIRECTORY, Quota, VirtualFS, normalize
 from .wasi_errno import Errno, WasiError
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Runner = Callable[[Callable[[], Any]], Any]
 WORKSPACE = "/workspace"
@@ -100,7 +102,17 @@ class SandboxFiles:
         guest = self._path(path)
 
         def listing() -> list[FileInfo]:
-            return [self._info(normalize(name, guest)) for name in self._vfs.listdir(guest)]
+            entries = []
+            for name in self._vfs.listdir(guest):
+                try:
+                    entries.append(self._info(normalize(name, guest)))
+                except WasiError as exc:
+                    if exc.errno != Errno.ACCES:
+                        raise
+                    # A symlink planted in the sandbox's folder: never followed, so it has no
+                    # size or kind to show; ``delete`` still removes the link itself.
+                    log.warning("files API: not listing %s/%s: %s", guest, name, exc)
+            return entries
 
         return self._do(path, listing)
 
@@ -156,7 +168,7 @@ class SandboxFiles:
         guest = self._path(path)
 
         def remove(target: str) -> None:
-            if not self._vfs.is_dir(target):
+            if not self._is_folder(target):
                 self._vfs.unlink(target)
                 return
             if recursive:
@@ -165,6 +177,16 @@ class SandboxFiles:
             self._vfs.rmdir(target)
 
         self._do(path, lambda: remove(guest))
+
+    def _is_folder(self, guest: str) -> bool:
+        """Whether ``guest`` is a folder; False for a symlink planted in a writable layer, which
+        is never followed, so that ``unlink`` removes the link itself (never its target)."""
+        try:
+            return self._vfs.is_dir(guest)
+        except WasiError as exc:
+            if exc.errno == Errno.ACCES:
+                return False
+            raise
 
     def move(self, source: str, destination: str) -> None:
         src, dst = self._path(source), self._path(destination)

@@ -9,20 +9,23 @@ a guest folder (or a single file) onto host storage:
   sandbox alone and counts against its quota. Deleting a lower file records a whiteout; writing
   one copies it up first (overlay mode) or is refused (protected mode).
 
-Paths are normalised lexically on the guest side (``..`` stops at ``/``), then each existing host
-path is checked with ``realpath`` to stay inside its layer, so a symlink planted in a host folder
-cannot lead out. The guest itself cannot create symlinks or hard links.
+Paths are normalised lexically on the guest side (``..`` stops at ``/``), then resolved beneath
+each layer's root by ``HostLayer`` (runtime/host_layer.py): from a descriptor of the root, with
+``openat2(RESOLVE_BENEATH)`` or one ``O_NOFOLLOW`` step at a time, acting on the last name relative
+to its folder's descriptor. An upper layer never follows a symlink; a lower one follows only links
+that stay inside it. So whatever is on disk (a planted link, one swapped in while the guest runs)
+nothing outside a layer is reached. The guest itself cannot create symlinks or hard links.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import stat as stat_mod
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .host_layer import HostLayer
 from .wasi_errno import Errno, WasiError, from_os_error
 
 MAX_PATH = 4096
@@ -136,6 +139,18 @@ class FileMount(Mount):
     host: Path
 
 
+@dataclass(frozen=True)
+class Found:
+    """An entry as the guest sees it: its host ``stat`` and the layer it comes from."""
+
+    st: os.stat_result
+    in_upper: bool
+
+    @property
+    def is_dir(self) -> bool:
+        return stat_mod.S_ISDIR(self.st.st_mode)
+
+
 @dataclass
 class LayeredMount(Mount):
     """A guest folder backed by an optional read-only lower and an optional private upper.
@@ -146,6 +161,9 @@ class LayeredMount(Mount):
     ``whiteouts`` holds relative paths deleted from the lower layer: the lower entry and
     everything below it stay hidden for good, even when the guest creates a new entry of the same
     name in upper (so a new folder never shows the old folder's lower files).
+
+    Each layer is a ``HostLayer`` (runtime/host_layer.py): the upper never follows a symlink,
+    the lower follows only links that stay inside it, checked as the path is walked.
     """
 
     point: str
@@ -157,8 +175,8 @@ class LayeredMount(Mount):
 
     def __post_init__(self) -> None:
         self.writable = self.upper is not None
-        self._lower_real = os.path.realpath(self.lower) if self.lower else None
-        self._upper_real = os.path.realpath(self.upper) if self.upper else None
+        self.lower_layer = HostLayer(self.lower, inner_links=True) if self.lower else None
+        self.upper_layer = HostLayer(self.upper, inner_links=False) if self.upper else None
 
     def _hidden(self, rel: str) -> bool:
         if not self.whiteouts:
@@ -170,96 +188,85 @@ class LayeredMount(Mount):
             probe = probe.rpartition("/")[0]
         return False
 
-    @staticmethod
-    def _in_layer(root_real: str, host: str) -> bool:
-        return _within(root_real, os.path.realpath(host))
-
-    def upper_path(self, rel: str) -> str | None:
-        """Host path of ``rel`` in the upper layer when it exists there."""
-        if self._upper_real is None:
+    def _lower_stat(self, rel: str) -> os.stat_result | None:
+        if self.lower_layer is None or self._hidden(rel):
             return None
-        host = os.path.join(self._upper_real, rel) if rel else self._upper_real
-        if os.path.lexists(host):
-            if not self._in_layer(self._upper_real, host):
-                raise WasiError(Errno.ACCES, "path leaves the sandbox")
-            return host
-        return None
+        return self.lower_layer.stat(rel)
 
-    def lower_path(self, rel: str) -> str | None:
-        """Host path of ``rel`` in the lower layer when it exists there and is not deleted.
+    def in_lower(self, rel: str) -> bool:
+        """Whether ``rel`` exists in the lower layer and was not deleted."""
+        return self._lower_stat(rel) is not None
 
-        Symlinks in the host folder are resolved here, once, and followed only when they stay
-        inside the lower folder; the resolved path is returned so later calls never follow a
-        link again.
-        """
-        if self._lower_real is None or self._hidden(rel):
-            return None
-        host = os.path.join(self._lower_real, rel) if rel else self._lower_real
-        if os.path.lexists(host):
-            real = os.path.realpath(host)
-            if not _within(self._lower_real, real):
-                raise WasiError(Errno.ACCES, "path leaves the sandbox")
-            if not os.path.exists(real):
-                return None  # a dangling link inside the folder: nothing there
-            return real
-        return None
+    def find(self, rel: str) -> Found | None:
+        """``rel`` as the guest sees it (upper first), or None when absent."""
+        if self.upper_layer is not None:
+            st = self.upper_layer.stat(rel)
+            if st is not None:
+                return Found(st, True)
+        st = self._lower_stat(rel)
+        return Found(st, False) if st is not None else None
 
-    def find(self, rel: str) -> tuple[str, bool] | None:
-        """(host path, is_upper) of ``rel`` as the guest sees it, or None when absent."""
-        upper = self.upper_path(rel)
-        if upper is not None:
-            return upper, True
-        lower = self.lower_path(rel)
-        if lower is not None:
-            return lower, False
-        return None
+    def open_found(self, rel: str, found: Found) -> int:
+        """A read-only descriptor of the regular file ``find`` returned."""
+        layer = self.upper_layer if found.in_upper else self.lower_layer
+        if layer is None:
+            raise WasiError(Errno.NOENT)
+        return layer.open_file(rel, os.O_RDONLY)
 
-    def new_upper_path(self, rel: str) -> str:
-        """Host path where a new ``rel`` is created, making its parent folders in upper."""
-        if self._upper_real is None:
+    def existing_upper(self) -> HostLayer:
+        """The upper layer, for an entry ``find`` found there."""
+        if self.upper_layer is None:
+            raise WasiError(Errno.ROFS, "read-only folder")
+        return self.upper_layer
+
+    def writable_upper(self, rel: str) -> HostLayer:
+        """The upper layer, with the folders above ``rel`` made in it: they exist in the merged
+        view (perhaps only in lower) or this is ENOENT/ENOTDIR."""
+        if self.upper_layer is None:
             raise WasiError(Errno.ROFS, "read-only folder")
         parent = rel.rpartition("/")[0]
-        if parent and self.upper_path(parent) is None:
+        if parent:
             found = self.find(parent)
             if found is None:
                 raise WasiError(Errno.NOENT, "parent folder does not exist")
-            if not os.path.isdir(found[0]):
+            if not found.is_dir:
                 raise WasiError(Errno.NOTDIR, "parent is not a folder")
-            os.makedirs(os.path.join(self._upper_real, parent), exist_ok=True)
-        return os.path.join(self._upper_real, rel)
+            if not found.in_upper:
+                self.upper_layer.makedirs(parent)
+        return self.upper_layer
 
     def listdir(self, rel: str) -> list[str]:
         names: set[str] = set()
-        upper = self.upper_path(rel)
-        if upper is not None:
-            names.update(os.listdir(upper))
-        lower = self.lower_path(rel)
-        if lower is not None and os.path.isdir(lower):
+        if self.upper_layer is not None and self.upper_layer.stat(rel) is not None:
+            names.update(self.upper_layer.listdir(rel))
+        lower = self._lower_stat(rel)
+        if lower is not None and stat_mod.S_ISDIR(lower.st_mode) and self.lower_layer:
             prefix = f"{rel}/" if rel else ""
-            names.update(n for n in os.listdir(lower) if not self._hidden(prefix + n))
+            names.update(n for n in self.lower_layer.listdir(rel)
+                         if not self._hidden(prefix + n))
         return sorted(names)
 
-    def copy_up(self, rel: str, keep_content: bool) -> str:
-        """Bring a lower-layer file into upper so it can be written; returns the upper path."""
+    def copy_up(self, rel: str, keep_content: bool) -> int:
+        """Bring a lower-layer file into upper so it can be written; returns a read-write
+        descriptor of the new upper file (the caller closes it)."""
         if self.protect_lower:
             raise WasiError(Errno.ROFS, "files of the mounted folder are read-only")
-        lower = self.lower_path(rel)
-        target = self.new_upper_path(rel)
-        if lower is None:
+        if self.lower_layer is None or self._hidden(rel):
             raise WasiError(Errno.NOENT)
-        size = os.path.getsize(lower) if keep_content else 0
-        if self.quota:
-            self.quota.charge(size, 1)
+        upper = self.writable_upper(rel)
+        source = self.lower_layer.open_file(rel, os.O_RDONLY)
         try:
-            if keep_content:
-                shutil.copyfile(lower, target)
-            else:
-                open(target, "wb").close()
-        except OSError as exc:
+            size = os.fstat(source).st_size if keep_content else 0
             if self.quota:
-                self.quota.charge(-size, -1)
-            raise from_os_error(exc) from exc
-        return target
+                self.quota.charge(size, 1)
+            try:
+                return upper.copy_into(source, rel, size)
+            except WasiError:
+                if self.quota:
+                    self.quota.charge(-size, -1)
+                raise
+        finally:
+            os.close(source)
 
 
 def _parent_and_name(guest_path: str) -> tuple[str, str]:
@@ -318,17 +325,15 @@ class VirtualFS:
         mount = where.mount
         if mount is None:
             return virtual_dir_stat(guest_path)
-        try:
-            if isinstance(mount, FileMount):
-                st = os.stat(mount.host)
-                return _stat_from_host(st, guest_path)
-            assert isinstance(mount, LayeredMount)  # noqa: S101
-            found = mount.find(where.rel)
-            if found is None:
-                raise WasiError(Errno.NOENT)
-            return _stat_from_host(os.stat(found[0]), guest_path)
-        except OSError as exc:
-            raise from_os_error(exc) from exc
+        if isinstance(mount, FileMount):
+            try:
+                return _stat_from_host(os.stat(mount.host), guest_path)
+            except OSError as exc:
+                raise from_os_error(exc) from exc
+        found = _layered_mount(mount).find(where.rel)
+        if found is None:
+            raise WasiError(Errno.NOENT)
+        return _stat_from_host(found.st, guest_path)
 
     def is_dir(self, guest_path: str) -> bool:
         return self.stat(guest_path).filetype == FILETYPE_DIRECTORY
@@ -338,15 +343,14 @@ class VirtualFS:
         names = set(self._virtual_children.get(guest_path, ()))
         if isinstance(where.mount, FileMount):
             raise WasiError(Errno.NOTDIR)
-        if isinstance(where.mount, LayeredMount):
-            if where.mount.find(where.rel) is None:
+        if where.mount is not None:
+            mount = _layered_mount(where.mount)
+            found = mount.find(where.rel)
+            if found is None:
                 raise WasiError(Errno.NOENT)
-            if not self.is_dir(guest_path):
+            if not found.is_dir:
                 raise WasiError(Errno.NOTDIR)
-            try:
-                names.update(where.mount.listdir(where.rel))
-            except OSError as exc:
-                raise from_os_error(exc) from exc
+            names.update(mount.listdir(where.rel))
         return sorted(names)
 
     def _layered(self, guest_path: str) -> tuple[LayeredMount, str]:
@@ -360,66 +364,57 @@ class VirtualFS:
                   truncate: bool) -> tuple[int, LayeredMount | None]:
         """Open a regular file; returns (host fd, the mount whose quota its writes charge)."""
         where = self._resolve_for_create(guest_path) if create else self.resolve(guest_path)
-        mount = where.mount
-        if mount is None:
+        if where.mount is None:
             raise WasiError(Errno.ISDIR)
-        if isinstance(mount, FileMount):
+        if isinstance(where.mount, FileMount):
             if write or truncate:
                 raise WasiError(Errno.ROFS, "read-only file")
-            return self._os_open(str(mount.host), os.O_RDONLY), None
-        assert isinstance(mount, LayeredMount)  # noqa: S101
-        rel = where.rel
+            try:
+                return os.open(where.mount.host, os.O_RDONLY | os.O_CLOEXEC), None
+            except OSError as exc:
+                raise from_os_error(exc) from exc
+        mount, rel = _layered_mount(where.mount), where.rel
         found = mount.find(rel)
         if found is not None and exclusive:
             raise WasiError(Errno.EXIST)
         if found is None:
             if not create:
                 raise WasiError(Errno.NOENT)
-            host = mount.new_upper_path(rel)
+            upper = mount.writable_upper(rel)
             if mount.quota:
                 mount.quota.charge(0, 1)
             try:
-                fd = self._os_open(host, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+                fd = upper.create_file(rel, os.O_RDWR | os.O_CREAT | os.O_EXCL)
             except WasiError:
                 if mount.quota:
                     mount.quota.charge(0, -1)
                 raise
             return fd, mount
-        host, in_upper = found
-        if os.path.isdir(host):
-            if write or truncate:
-                raise WasiError(Errno.ISDIR)
+        if found.is_dir:
             raise WasiError(Errno.ISDIR)
         if not (write or truncate):
-            return self._os_open(host, os.O_RDONLY), None
-        if not in_upper:
-            host = mount.copy_up(rel, keep_content=not truncate)
-        elif truncate and mount.quota:
-            mount.quota.charge(-os.path.getsize(host), 0)
-        flags = os.O_RDWR | (os.O_TRUNC if truncate else 0)
-        return self._os_open(host, flags), mount
-
-    @staticmethod
-    def _os_open(host: str, flags: int) -> int:
-        try:
-            return os.open(host, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise from_os_error(exc) from exc
+            return mount.open_found(rel, found), None
+        if not found.in_upper:
+            return mount.copy_up(rel, keep_content=not truncate), mount
+        fd = mount.existing_upper().open_file(rel, os.O_RDWR | (os.O_TRUNC if truncate else 0))
+        if truncate and mount.quota:
+            mount.quota.charge(-found.st.st_size, 0)
+        return fd, mount
 
     # -- changing the tree --------------------------------------------------------------
     def mkdir(self, guest_path: str) -> None:
         mount, rel = self._layered(guest_path)
         if mount.find(rel) is not None:
             raise WasiError(Errno.EXIST)
-        host = mount.new_upper_path(rel)
+        upper = mount.writable_upper(rel)
         if mount.quota:
             mount.quota.charge(0, 1)
         try:
-            os.mkdir(host, 0o700)
-        except OSError as exc:
+            upper.mkdir(rel)
+        except WasiError:
             if mount.quota:
                 mount.quota.charge(0, -1)
-            raise from_os_error(exc) from exc
+            raise
 
     def unlink(self, guest_path: str) -> None:
         self._remove(guest_path, want_dir=False)
@@ -429,30 +424,47 @@ class VirtualFS:
 
     def _remove(self, guest_path: str, want_dir: bool) -> None:
         mount, rel = self._layered(guest_path)
-        found = mount.find(rel)
+        try:
+            found = mount.find(rel)
+        except WasiError as exc:
+            if exc.errno != Errno.ACCES or want_dir or not self._remove_planted_link(mount, rel):
+                raise
+            return
         if found is None:
             raise WasiError(Errno.NOENT)
-        host, in_upper = found
-        is_dir = os.path.isdir(host) and not os.path.islink(host)
-        if want_dir and not is_dir:
+        if want_dir and not found.is_dir:
             raise WasiError(Errno.NOTDIR)
-        if not want_dir and is_dir:
+        if not want_dir and found.is_dir:
             raise WasiError(Errno.ISDIR)
         if want_dir and self.listdir(guest_path):
             raise WasiError(Errno.NOTEMPTY)
-        in_lower = mount.lower_path(rel) is not None
+        in_lower = mount.in_lower(rel)
         if in_lower and (mount.protect_lower or mount.upper is None):
             raise WasiError(Errno.ROFS, "files of the mounted folder are read-only")
-        if in_upper:
-            size = 0 if is_dir else os.lstat(host).st_size
-            try:
-                os.rmdir(host) if is_dir else os.unlink(host)
-            except OSError as exc:
-                raise from_os_error(exc) from exc
+        if found.in_upper:
+            if found.is_dir:
+                mount.existing_upper().rmdir(rel)
+            else:
+                mount.existing_upper().unlink(rel)
             if mount.quota:
-                mount.quota.charge(-size, -1)
+                mount.quota.charge(0 if found.is_dir else -found.st.st_size, -1)
         if in_lower:
             mount.whiteouts.add(rel)
+
+    @staticmethod
+    def _remove_planted_link(mount: LayeredMount, rel: str) -> bool:
+        """Unlink ``rel`` when it is a symlink sitting in the upper layer (only the host, a
+        crafted snapshot or a mistake puts one there): the link goes, its target is never
+        touched. False when ``rel`` is not such a link."""
+        if mount.upper_layer is None:
+            return False
+        st = mount.upper_layer.lstat(rel)
+        if st is None or not stat_mod.S_ISLNK(st.st_mode):
+            return False
+        mount.upper_layer.unlink(rel)
+        if mount.quota:
+            mount.quota.charge(-st.st_size, -1)
+        return True
 
     def rename(self, src_path: str, dst_path: str) -> None:
         src_mount, src_rel = self._layered(src_path)
@@ -467,30 +479,25 @@ class VirtualFS:
             raise WasiError(Errno.NOENT)
         if src_path == dst_path:
             return  # POSIX: renaming a file onto itself does nothing
-        host, in_upper = found
-        src_is_dir = os.path.isdir(host)
-        src_in_lower = mount.lower_path(src_rel) is not None
+        src_is_dir = found.is_dir
+        src_in_lower = mount.in_lower(src_rel)
         if src_is_dir and src_in_lower:
             # Part of the folder lives in the read-only layer: EXDEV makes shutil.move and
             # friends fall back to copy-and-delete, which is what overlay filesystems do.
             raise WasiError(Errno.XDEV, "moving a folder of the mounted layer")
         dst_found = mount.find(dst_rel)
-        if dst_found is not None and mount.protect_lower and mount.lower_path(dst_rel):
+        if dst_found is not None and mount.protect_lower and mount.in_lower(dst_rel):
             raise WasiError(Errno.ROFS, "files of the mounted folder are read-only")
-        if not in_upper:
-            host = mount.copy_up(src_rel, keep_content=True)
+        if not found.in_upper:
+            os.close(mount.copy_up(src_rel, keep_content=True))
         if dst_found is not None:
-            if os.path.isdir(dst_found[0]) != src_is_dir:
+            if dst_found.is_dir != src_is_dir:
                 raise WasiError(Errno.ISDIR if not src_is_dir else Errno.NOTDIR)
             if src_is_dir and self.listdir(dst_path):
                 raise WasiError(Errno.NOTEMPTY)
-            if dst_found[1]:
+            if dst_found.in_upper:
                 self._remove(dst_path, want_dir=src_is_dir)
-        target = mount.new_upper_path(dst_rel)
-        try:
-            os.rename(host, target)
-        except OSError as exc:
-            raise from_os_error(exc) from exc
+        mount.writable_upper(dst_rel).rename(src_rel, dst_rel)
         if src_in_lower:
             mount.whiteouts.add(src_rel)
 
@@ -504,29 +511,29 @@ class VirtualFS:
         found = mount.find(rel)
         old_size, new_files = 0, 1
         if found is not None:
-            host, in_upper = found
-            if os.path.isdir(host):
+            if found.is_dir:
                 raise WasiError(Errno.ISDIR)
-            if in_upper:
-                old_size, new_files = os.lstat(host).st_size, 0
+            if found.in_upper:
+                old_size, new_files = found.st.st_size, 0
             elif mount.protect_lower:
                 raise WasiError(Errno.ROFS, "files of the mounted folder are read-only")
-        target = mount.new_upper_path(rel)
+        upper = mount.writable_upper(rel)
         if mount.quota:
             mount.quota.charge(len(data) - old_size, new_files)
         try:
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-                         | os.O_CLOEXEC, 0o600)
+            fd = upper.create_file(rel, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             try:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view):]
             finally:
                 os.close(fd)
-        except OSError as exc:
+        except (OSError, WasiError) as exc:
             if mount.quota:
                 mount.quota.charge(old_size - len(data), -new_files)
-            raise from_os_error(exc) from exc
+            if isinstance(exc, OSError):
+                raise from_os_error(exc) from exc
+            raise
 
     def set_times(self, guest_path: str, atime_ns: int | None, mtime_ns: int | None) -> None:
         """``utime``: files of a lower layer are copied up first (refused when protected)."""
@@ -534,24 +541,33 @@ class VirtualFS:
         found = mount.find(rel)
         if found is None:
             raise WasiError(Errno.NOENT)
-        host, in_upper = found
-        if not in_upper:
-            if os.path.isdir(host):
+        if not found.in_upper:
+            if found.is_dir:
                 raise WasiError(Errno.ROFS, "folders of the mounted folder are read-only")
-            host = mount.copy_up(rel, keep_content=True)
-        set_host_times(host, atime_ns, mtime_ns)
+            fd = mount.copy_up(rel, keep_content=True)
+            try:
+                set_host_times(fd, atime_ns, mtime_ns)
+            finally:
+                os.close(fd)
+            return
+        mount.existing_upper().set_times(rel, found.st.st_atime_ns if atime_ns is None else atime_ns,
+                        found.st.st_mtime_ns if mtime_ns is None else mtime_ns)
 
 
-def set_host_times(target: str | int, atime_ns: int | None, mtime_ns: int | None) -> None:
-    """``os.utime`` on a host path or fd, keeping whichever of the two times is ``None``."""
+def _layered_mount(mount: Mount) -> LayeredMount:
+    """``mount`` as the folder kind (the only other kind, ``FileMount``, is handled first)."""
+    if not isinstance(mount, LayeredMount):
+        raise TypeError(f"unknown kind of mount: {type(mount).__name__}")
+    return mount
+
+
+def set_host_times(fd: int, atime_ns: int | None, mtime_ns: int | None) -> None:
+    """``futimens`` on an open host fd, keeping whichever of the two times is ``None``."""
     try:
         if atime_ns is None or mtime_ns is None:
-            st = os.stat(target, follow_symlinks=False) if isinstance(target, str) else os.fstat(target)
+            st = os.fstat(fd)
             atime_ns = st.st_atime_ns if atime_ns is None else atime_ns
             mtime_ns = st.st_mtime_ns if mtime_ns is None else mtime_ns
-        if isinstance(target, str):
-            os.utime(target, ns=(atime_ns, mtime_ns), follow_symlinks=False)
-        else:
-            os.utime(target, ns=(atime_ns, mtime_ns))
+        os.utime(fd, ns=(atime_ns, mtime_ns))
     except OSError as exc:
         raise from_os_error(exc) from exc
