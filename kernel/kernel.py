@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import base64
+import binascii
 import concurrent.futures
 import os
 import sys
@@ -44,6 +45,14 @@ START_SNAPSHOT_ENV = "JUPYTER_SANDBOX_SNAPSHOT"
 _OUTPUT = {"stream", "display_data", "update_display_data", "execute_result", "error",
            "clear_output"}
 _COMM = {"comm_open", "comm_msg", "comm_close"}
+
+
+class _StartSnapshotUnreadable(SandboxError):
+    """The snapshot file to start from cannot be read (the kernel then starts clean)."""
+
+    def __init__(self, source: str, why: str) -> None:
+        super().__init__(why)
+        self.source = source
 
 
 class SandboxKernel(Kernel):
@@ -85,7 +94,17 @@ class SandboxKernel(Kernel):
     snapshot_dir = Unicode("", help="Folder for %snapshot's named snapshots; default: one per "
                            "notebook under Jupyter's data dir (sandbox/snapshots).").tag(config=True)
     start_from_snapshot = Unicode("", help="Start the sandbox from this snapshot file instead "
-                                  f"of a fresh interpreter (also ${START_SNAPSHOT_ENV}).").tag(config=True)
+                                  f"of a fresh interpreter (also ${START_SNAPSHOT_ENV}). A file "
+                                  "that cannot be used is reported in the first cell's output "
+                                  "and the sandbox starts clean.").tag(config=True)
+    snapshot_max_count = Int(20, help="Named snapshots (%snapshot save) a sandbox may keep; "
+                             "saving more is refused until one is deleted.").tag(config=True)
+    snapshot_max_mib = Int(1024, help="Total size of a sandbox's named snapshots on disk, in "
+                           "MiB; a save past it is refused.").tag(config=True)
+    snapshot_key_file = Unicode("", help="The secret (32 bytes, mode 0600, created on first "
+                                "use) that signs this kernel's snapshots and checkpoints and "
+                                "checks those it restores; default: sandbox/snapshot.key in "
+                                "Jupyter's data dir.").tag(config=True)
     preview_busy_timeout = Float(10.0, help="Seconds a preview request waits for a running cell "
                                  "before it is answered 503 (sandbox busy).").tag(config=True)
     preview_request_timeout = Float(30.0, help="Seconds a preview app may take to answer one "
@@ -100,12 +119,18 @@ class SandboxKernel(Kernel):
                      "(dependencies included).").tag(config=True)
     pip_deny = List(Unicode(), help="Packages %pip may never install, neither asked for nor as "
                     "a dependency.").tag(config=True)
+    pip_user_indexes = Bool(None, allow_none=True, help="May notebook code choose where the "
+                            "host downloads packages from (-i, --extra-index-url, -f URL, "
+                            "NAME @ URL)? None (default): only when neither pip_index_url nor "
+                            "pip_allow is set; True/False: always/never.").tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         for msg_type in ("comm_open", "comm_msg", "comm_close"):
             self.shell_handlers[msg_type] = self._comm_from_front_end
         self._interrupted = threading.Event()
+        #: Said in the first cell's output: why the start snapshot was not used.
+        self._start_notice = ""
         self._sandbox_ready: concurrent.futures.Future[Sandbox] = concurrent.futures.Future()
         threading.Thread(target=self._create_sandbox, name="sandbox-start", daemon=True).start()
 
@@ -115,16 +140,20 @@ class SandboxKernel(Kernel):
         from jupyter_sandbox.runtime.sandbox import Sandbox
         from jupyter_sandbox.runtime.snapshot import SnapshotError
 
+        source = ""
         try:
             config = self._sandbox_config()
-            snapshot, pending = self._start_snapshot()
             try:
+                snapshot, source = self._start_snapshot()
                 sandbox = Sandbox(config, snapshot=snapshot)
-            except SnapshotError as exc:
-                if not pending:
-                    raise
-                self.log.warning("the notebook checkpoint's snapshot cannot be used (%s); "
-                                 "starting a fresh sandbox", exc)
+            except (SnapshotError, _StartSnapshotUnreadable) as exc:
+                where = getattr(exc, "source", None) or source
+                self.log.error("the snapshot to start from (%s) cannot be used: %s; the "
+                               "sandbox starts clean", where, exc)
+                self._start_notice = (
+                    f"[jupyter-sandbox] The snapshot this kernel was to start from ({where}) "
+                    f"could not be used, so the sandbox started clean (no variables, files "
+                    f"from the snapshot are not restored): {exc}\n")
                 sandbox = Sandbox(config)
             self._sandbox_ready.set_result(sandbox)
             self.start_control_endpoint()
@@ -147,6 +176,8 @@ class SandboxKernel(Kernel):
             timeout_grace=self.timeout_grace,
             workspace_bytes=self.workspace_quota_mib * MiB,
             workspace_files=self.workspace_max_files,
+            snapshot_max_count=self.snapshot_max_count,
+            snapshot_max_bytes=self.snapshot_max_mib * MiB,
         )
 
     def _sandbox_config(self) -> SandboxConfig:
@@ -156,10 +187,12 @@ class SandboxKernel(Kernel):
         folder = Path(self.host_folder or os.getcwd()) if mode is not HostFolderMode.OFF else None
         return SandboxConfig(limits=self.limits(), host_folder=folder, host_folder_mode=mode,
                              snapshot_dir=self.named_snapshot_folder(),
+                             snapshot_key_file=self.snapshot_key_path(),
                              packages=PackagePolicy(enabled=self.pip_enabled,
                                                     index_url=self.pip_index_url or None,
                                                     allow=tuple(self.pip_allow),
-                                                    deny=tuple(self.pip_deny)),
+                                                    deny=tuple(self.pip_deny),
+                                                    user_indexes=self.pip_user_indexes),
                              env=control_previews.preview_environment(self._connection_file()))
 
     # -- previews and the control endpoint ----------------------------------------------
@@ -199,25 +232,44 @@ class SandboxKernel(Kernel):
             return Path(self.snapshot_dir)
         return notebook_state.named_snapshot_folder(notebook_state.kernel_notebook_path())
 
-    def _start_snapshot(self) -> tuple[bytes | None, bool]:
-        """A snapshot to start from, and whether it is a pending checkpoint: the configured
-        one, else a notebook checkpoint that was restored while no kernel ran (consumed: the
-        next restart starts fresh)."""
+    def snapshot_key_path(self) -> Path:
+        """The key that signs and checks this kernel's snapshots (see ``snapshot_key_file``)."""
+        from .snapshot_key import snapshot_key_path
+
+        return Path(self.snapshot_key_file) if self.snapshot_key_file else snapshot_key_path()
+
+    def _start_snapshot(self) -> tuple[bytes | None, str]:
+        """A snapshot to start from, and where it came from: the configured one, else a
+        notebook checkpoint that was restored while no kernel ran (consumed: the next restart
+        starts fresh). Raises ``_StartSnapshotUnreadable`` (the kernel then starts clean)."""
+        from jupyter_sandbox.runtime.snapshot import SnapshotError, read_file
+
+        bounds = self._snapshot_bounds()
         path = self.start_from_snapshot or os.environ.get(START_SNAPSHOT_ENV, "")
         if path:
             try:
-                return Path(path).read_bytes(), False
-            except OSError as exc:
-                raise SandboxError(f"cannot read the snapshot to start from ({path}): {exc}; "
-                                   f"fix or unset {START_SNAPSHOT_ENV}") from exc
+                return read_file(Path(path), bounds), path
+            except (OSError, SnapshotError) as exc:
+                raise _StartSnapshotUnreadable(path, f"cannot read it ({exc}); fix or unset "
+                                                     f"{START_SNAPSHOT_ENV}") from exc
         pending = notebook_state.pending_restore_path(notebook_state.kernel_notebook_path())
+        source = f"the notebook's restored checkpoint, {pending}"
         try:
-            data = pending.read_bytes()
+            data = read_file(pending, bounds)
         except FileNotFoundError:
-            return None, False
-        pending.unlink(missing_ok=True)
+            return None, ""
+        except (OSError, SnapshotError) as exc:
+            raise _StartSnapshotUnreadable(source, f"cannot read it ({exc})") from exc
+        finally:
+            pending.unlink(missing_ok=True)  # consumed, used or not
         self.log.info("starting from the checkpoint restored for this notebook (%s)", pending)
-        return data, True
+        return data, source
+
+    def _snapshot_bounds(self) -> Any:
+        from jupyter_sandbox.runtime.snapshot import Bounds
+
+        limits = self.limits()
+        return Bounds.of(limits.memory_bytes, limits.workspace_bytes, limits.workspace_files)
 
     @property
     def banner(self) -> str:  # type: ignore[override]
@@ -239,11 +291,16 @@ class SandboxKernel(Kernel):
             msg_type = message["msg_type"]
             if msg_type not in passed or self.session is None:
                 return
-            content = message["content"]
+            content = message["content"]  # checked by the sandbox (protocol.clean_message)
             buffers = None
             if msg_type in _COMM and content.get("buffers"):
                 content = dict(content)
-                buffers = [base64.b64decode(b) for b in content.pop("buffers")]
+                try:
+                    buffers = [base64.b64decode(b, validate=True) for b in content.pop("buffers")]
+                except (binascii.Error, ValueError):
+                    self.log.warning("dropped a %s message from the sandbox: its buffers are "
+                                     "not base64", msg_type)
+                    return
             self.session.send(self.iopub_socket, msg_type, content, parent=parent,
                               ident=self._topic(msg_type), buffers=buffers,
                               metadata=message.get("metadata") or {})
@@ -258,9 +315,14 @@ class SandboxKernel(Kernel):
         parent = self.get_parent("shell")
         ident = self._get_shell_context_var(self._shell_parent_ident)
         self._interrupted.clear()
+        try:
+            sandbox = await asyncio.to_thread(self._sandbox_ready.result)
+        except BaseException as exc:  # noqa: BLE001 - every cell says why, none goes unanswered
+            return self._start_failed_reply(exc)
+        self._say_start_notice(parent, silent)
         input_handler = self._input_handler(parent, ident) if allow_stdin else None
         reply: ExecuteReply = await asyncio.to_thread(
-            self.sandbox.execute, code, self._publisher(parent, silent), silent=silent,
+            sandbox.execute, code, self._publisher(parent, silent), silent=silent,
             store_history=store_history, user_expressions=user_expressions or {},
             input_handler=input_handler)
         self.execution_count = reply.execution_count
@@ -274,6 +336,22 @@ class SandboxKernel(Kernel):
                               parent=parent, ident=self._topic("error"))
         return {"status": "error", "execution_count": reply.execution_count,
                 "ename": reply.ename, "evalue": reply.evalue, "traceback": reply.traceback,
+                "user_expressions": {}, "payload": []}
+
+    def _say_start_notice(self, parent: dict[str, Any], silent: bool) -> None:
+        """Once, in the first cell that shows output: why the start snapshot was not used."""
+        notice = self._start_notice
+        if not notice or silent or self.session is None:
+            return
+        self._start_notice = ""
+        self.session.send(self.iopub_socket, "stream", {"name": "stderr", "text": notice},
+                          parent=parent, ident=self._topic("stream"))
+
+    def _start_failed_reply(self, exc: BaseException) -> dict[str, Any]:
+        text = (f"The sandbox of this kernel failed to start: {exc}. Restart the kernel; the "
+                "kernel's log says more.")
+        return {"status": "error", "execution_count": self.execution_count,
+                "ename": "SandboxStartError", "evalue": text, "traceback": [text],
                 "user_expressions": {}, "payload": []}
 
     # -- stdin --------------------------------------------------------------------------

@@ -61,6 +61,17 @@ class PackagePolicy:
     allow: tuple[str, ...] = ()
     #: Packages that may never be installed, neither asked for nor as a dependency.
     deny: tuple[str, ...] = ()
+    #: May notebook code name where the host downloads from (``-i``, ``--extra-index-url``,
+    #: ``-f URL``, ``NAME @ URL``)? None (the default): only when the administrator chose
+    #: neither an index nor an allow list; True/False: always/never. The host fetches such
+    #: URLs itself, so allowing them lets notebook code make the host send requests.
+    user_indexes: bool | None = None
+
+    def allows_user_indexes(self) -> bool:
+        """Whether ``%pip`` accepts index and download URLs given by notebook code."""
+        if self.user_indexes is not None:
+            return self.user_indexes
+        return self.index_url is None and not self.allow
 
 
 @dataclass(frozen=True)

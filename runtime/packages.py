@@ -1,11 +1,18 @@
 """``%pip`` on the host: pure-Python packages installed into a sandbox's own site layer.
 
 The guest has no network and cannot run processes, so installing is a host operation done on
-its behalf. pip itself resolves and downloads, in a subprocess, for the guest's interpreter
-(``--platform any --implementation py --abi none --python-version 3.15``, wheels only), so only
-pure-Python wheels can be chosen. pip sees an environment of its own: stubs of the packages
-built into the guest (numpy, pandas, IPython…) and the packages already installed in this
-sandbox, so dependencies the guest already has count as satisfied and are never downloaded.
+its behalf. pip itself resolves and downloads, in an isolated subprocess
+(:mod:`.pip_process`), for the guest's interpreter (``--platform any --implementation py
+--abi none --python-version 3.15``, wheels only), so only pure-Python wheels can be chosen.
+pip sees an environment of its own: stubs of the packages built into the guest (numpy,
+pandas, IPython…) and of the packages already installed in this sandbox, so dependencies the
+guest already has count as satisfied and are never downloaded.
+
+Everything the notebook gives is untrusted. Arguments and the requirements/constraints files
+they name are parsed and rewritten by :mod:`.pip_requirements` (no sdist, VCS, folder or
+editable reference ever reaches pip; index URLs only as the administrator's policy allows).
+The site layer is read and changed by :mod:`.site_layer` without following any link in it,
+and only ever as data: never on pip's import path.
 
 The result is unpacked into a staging folder, checked, and copied into the sandbox's
 ``user-site`` layer (a writable mount on the guest's ``sys.path``), charged to the sandbox's
@@ -15,34 +22,40 @@ quota: all or nothing. Local paths the user gives (``-r requirements.txt``, ``-f
 
 from __future__ import annotations
 
+import email.message
 import email.parser
 import functools
 import importlib.metadata
-import importlib.util
 import json
 import os
 import re
-import selectors
-import shlex
 import shutil
-import subprocess
-import sys
+import stat
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import InvalidSdistFilename, parse_sdist_filename
 
 from .artifacts import GUEST_PYTHON_VERSION, guest_artifacts
 from .config import PackagePolicy
 from .errors import SandboxError
 from .guest_files import GUEST_LIB, GUEST_PACKAGES
-from .vfs import Quota, normalize
+from .pip_errors import COMPILED_REFUSAL, PackageError
+from .pip_process import PipProcess, StubDistribution, stub_from_fields
+from .pip_requirements import (InstallArguments, InstallRequest, constraints_text, pure_wheel,
+                               wheel_project)
+from .site_layer import SiteLayer, UnsafeSitePath, components
+from .vfs import Quota
+
+__all__ = ["COMPILED_REFUSAL", "USER_SITE_GUEST_PATH", "Distribution", "PackageError",
+           "PackageManager", "builtin_distributions", "canonical"]
 
 #: Guest path of the sandbox's installed packages (a writable layer, on ``sys.path``).
 USER_SITE_GUEST_PATH = f"{GUEST_LIB}/user-site"
-#: The exact refusal for packages that only exist as compiled wheels or sdists.
-COMPILED_REFUSAL = "contains compiled code; the sandbox can only add pure-Python packages"
 #: Options pip gets so it only ever picks wheels the guest can use.
 GUEST_TARGET_OPTIONS = (
     "--only-binary=:all:", "--platform", "any", "--implementation", "py", "--abi", "none",
@@ -55,20 +68,9 @@ _CONNECTION_SIGNS = (
     "NameResolutionError", "Max retries exceeded", "ProxyError", "SSLError",
     "connection error", "ReadTimeoutError", "Temporary failure in name",
 )
-_NAME = re.compile(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(.*)$", re.DOTALL)
-_REST_OF_SPEC = re.compile(r"^(\[[A-Za-z0-9._,\s-]*\])?\s*([<>=!~][^;@]*)?\s*(;.*)?$", re.DOTALL)
-#: pip options passed through with a value: (short, long).
-_VALUE_OPTIONS = {"-i": "--index-url", "--index-url": "--index-url",
-                  "--extra-index-url": "--extra-index-url", "-f": "--find-links",
-                  "--find-links": "--find-links", "-r": "--requirement",
-                  "--requirement": "--requirement", "-c": "--constraint",
-                  "--constraint": "--constraint"}
-_FLAG_OPTIONS = {"--no-index", "--pre", "--no-deps", "-U", "--upgrade", "-q", "--quiet",
-                 "--force-reinstall", "-y", "--yes"}
-
-
-class PackageError(SandboxError, ValueError):
-    """``%pip`` refused or failed; the message says why and is shown to the user as is."""
+#: Largest METADATA/RECORD file read from the site layer.
+_MAX_METADATA = 4 << 20
+_SOURCE_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tar.xz", ".tgz", ".tar")
 
 
 def canonical(name: str) -> str:
@@ -111,36 +113,31 @@ def builtin_distributions() -> dict[str, Distribution]:
     return found
 
 
-def _read_metadata(dist_info: Path) -> tuple[str, str] | None:
-    try:
-        text = (dist_info / "METADATA").read_text(encoding="utf-8", errors="replace")
-    except OSError:
+@dataclass(frozen=True)
+class _Installed:
+    """One package in the site layer, as its METADATA says (parsed as data)."""
+
+    distribution: Distribution
+    #: Its ``.dist-info`` folder's name, relative to the layer.
+    dist_info: str
+    stub: StubDistribution | None
+
+
+def _parse_metadata(text: str | None) -> email.message.Message | None:
+    if text is None:
         return None
     headers = email.parser.Parser().parsestr(text, headersonly=True)
     if not headers.get("Name") or not headers.get("Version"):
         return None
-    return str(headers["Name"]), str(headers["Version"])
-
-
-def _tree_size(path: Path) -> tuple[int, int]:
-    """(bytes, entries) as ``Quota.count_existing`` counts them, the folder itself included."""
-    if not path.is_dir():
-        return (path.lstat().st_size, 1) if path.exists() else (0, 0)
-    nbytes, entries = 0, 1
-    for dirpath, dirnames, filenames in os.walk(path):
-        entries += len(dirnames) + len(filenames)
-        nbytes += sum(os.lstat(os.path.join(dirpath, n)).st_size for n in filenames)
-    return nbytes, entries
+    return headers
 
 
 @dataclass
-class _InstallRequest:
-    requirements: list[str] = field(default_factory=list)
-    pip_options: list[str] = field(default_factory=list)
-    index_given: bool = False
-    no_deps: bool = False
-    upgrade: bool = False
-    quiet: bool = False
+class _LocalSources:
+    """What copying the sandbox's wheel folders out left behind, to explain a miss."""
+
+    compiled: set[str]
+    source_only: set[str]
 
 
 #: Reads a guest file (a path as the user typed it, relative to the guest's cwd) -> bytes.
@@ -159,24 +156,31 @@ class PackageManager:
     def __init__(self, site: Path, quota: Quota, policy: PackagePolicy,
                  read_file: ReadGuestFile, list_folder: ListGuestFolder) -> None:
         self.site = site
+        self.layer = SiteLayer(site)
         self.quota = quota
         self.policy = policy
         self._read_file = read_file
         self._list_folder = list_folder
 
     # -- listing ------------------------------------------------------------------------
-    def installed(self) -> dict[str, tuple[Distribution, Path]]:
-        """Packages added to this sandbox, by canonical name, with their ``.dist-info``."""
-        found = {}
-        for dist_info in sorted(self.site.glob("*.dist-info")):
-            meta = _read_metadata(dist_info)
-            if meta is not None:
-                found[canonical(meta[0])] = (Distribution(meta[0], meta[1], "installed"), dist_info)
+    def _installed(self) -> dict[str, _Installed]:
+        """Packages added to this sandbox, by canonical name (real ``.dist-info`` folders with
+        a readable METADATA only; links and junk are ignored)."""
+        found: dict[str, _Installed] = {}
+        for folder in self.layer.top_folders(".dist-info"):
+            headers = _parse_metadata(self.layer.read_text(f"{folder}/METADATA", _MAX_METADATA))
+            if headers is None:
+                continue
+            name, version = str(headers["Name"]), str(headers["Version"])
+            stub = stub_from_fields(name, version, map(str, headers.get_all("Requires-Dist") or []),
+                                    map(str, headers.get_all("Provides-Extra") or []))
+            found[canonical(name)] = _Installed(Distribution(name, version, "installed"),
+                                                folder, stub)
         return found
 
     def list(self) -> list[Distribution]:
         dists = list(builtin_distributions().values())
-        dists += [dist for dist, _ in self.installed().values()]
+        dists += [item.distribution for item in self._installed().values()]
         return sorted(dists, key=lambda d: canonical(d.name))
 
     # -- uninstall ----------------------------------------------------------------------
@@ -186,12 +190,12 @@ class PackageManager:
         if not [n for n in names if not n.startswith("-")]:
             raise PackageError("%pip uninstall needs at least one package name")
         lines = []
-        installed = self.installed()
+        installed = self._installed()
         for name in (n for n in names if not n.startswith("-")):
             key = canonical(name)
             if key in installed:
-                dist, dist_info = installed[key]
-                self._remove(dist_info)
+                dist = installed[key].distribution
+                self._remove(installed[key].dist_info)
                 lines.append(f"Successfully uninstalled {dist.name}-{dist.version}")
             elif key in builtin_distributions():
                 builtin = builtin_distributions()[key]
@@ -201,41 +205,37 @@ class PackageManager:
                 lines.append(f"WARNING: Skipping {name} as it is not installed.")
         return lines
 
-    def _remove(self, dist_info: Path) -> None:
-        """Delete one distribution's files (from its RECORD) and refund the quota."""
-        site = self.site.resolve()
-        paths = {dist_info.resolve()}
-        try:
-            record = (dist_info / "RECORD").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            record = ""
-        for line in record.splitlines():
+    def _record(self, dist_info: str) -> list[str]:
+        """The layer-relative paths a distribution's RECORD names (those that stay inside)."""
+        text = self.layer.read_text(f"{dist_info}/RECORD", _MAX_METADATA) or ""
+        paths = []
+        for line in text.splitlines():
             rel = line.rsplit(",", 2)[0] if line.count(",") >= 2 else line
-            if not rel:
+            try:
+                paths.append("/".join(components(rel)))
+            except UnsafeSitePath:
                 continue
-            target = (site / rel).resolve()
-            if target.is_relative_to(site) and target != site:
-                paths.add(target)
-        parents = set()
-        for path in sorted(paths, key=lambda p: len(p.parts), reverse=True):
-            if not path.exists() and not path.is_symlink():
-                continue
-            nbytes, entries = _tree_size(path)
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-            self.quota.charge(-nbytes, -entries)
-            parents.update(p for p in path.parents if p.is_relative_to(site) and p != site)
+        return paths
+
+    def _remove(self, dist_info: str) -> None:
+        """Delete one distribution's files (from its RECORD) and refund the quota."""
+        paths = {dist_info, *self._record(dist_info)}
+        parents: set[str] = set()
+        for rel in sorted(paths, key=lambda p: p.count("/"), reverse=True):
+            nbytes, entries = self.layer.remove(rel)
+            if entries:
+                self.quota.charge(-nbytes, -entries)
+            parts = rel.split("/")
+            parents.update("/".join(parts[:i]) for i in range(1, len(parts)))
         # folders the distribution's files leave empty (a package, its __pycache__)
-        for folder in sorted(parents, key=lambda p: len(p.parts), reverse=True):
-            for cache in [folder / "__pycache__"]:
-                if cache.is_dir() and not any(f.suffix != ".pyc" for f in cache.iterdir()):
-                    nbytes, entries = _tree_size(cache)
-                    shutil.rmtree(cache)
-                    self.quota.charge(-nbytes, -entries)
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
+        for folder in sorted(parents, key=lambda p: p.count("/"), reverse=True):
+            cache = f"{folder}/__pycache__"
+            listing = self.layer.list_dir(cache)
+            if listing is not None and all(n.endswith(".pyc") and not is_dir
+                                           for n, is_dir in listing):
+                nbytes, entries = self.layer.remove(cache)
+                self.quota.charge(-nbytes, -entries)
+            if self.layer.remove_if_empty(folder):
                 self.quota.charge(0, -1)
 
     # -- install ------------------------------------------------------------------------
@@ -244,54 +244,143 @@ class PackageManager:
         """Install ``args`` (pip's install arguments); pip's progress goes to ``output``.
         Returns the summary lines. Raises ``PackageError`` and changes nothing on refusal."""
         self._check_enabled()
+        arguments = InstallArguments(self._read_guest, self.policy.allows_user_indexes())
+        request = arguments.parse(args, cwd)
+        if not request.requirements and not request.wheels:
+            raise PackageError("%pip install needs at least one package (or -r FILE)")
+        for name in request.requested():
+            self._check_name(name, requested=True)
         with tempfile.TemporaryDirectory(prefix="jupyter-sandbox-pip-") as work_dir:
             work = Path(work_dir)
-            request = _InstallRequest()
-            self._parse_install(args, cwd, request, work, depth=0)
-            if not request.requirements:
-                raise PackageError("%pip install needs at least one package (or -r FILE)")
-            if self.policy.index_url and not request.index_given:
-                request.pip_options += ["--index-url", self.policy.index_url]
-            for requirement in request.requirements:
-                self._check_name(_requirement_name(requirement), requested=True)
-            return self._install(request, work, output, cancelled)
+            stubs = [stub_from_fields(d.name, d.version) for d in builtin_distributions().values()]
+            stubs += [item.stub for item in self._installed().values()]
+            pip = PipProcess(work / "pip", [s for s in stubs if s is not None])
+            data = work / "data"  # files of the sandbox copied out, read by pip as data
+            data.mkdir()
+            options, requirements, local = self._pip_arguments(request, arguments, data)
+            return self._install(request, pip, options, requirements, local, output, cancelled)
 
-    def _install(self, request: _InstallRequest, work: Path, output: Callable[[str], None],
+    def _pip_arguments(self, request: InstallRequest, arguments: InstallArguments, data: Path
+                       ) -> tuple[list[str], list[str], _LocalSources]:
+        """pip's options and requirements for ``request``, rendered from its parsed parts;
+        the sandbox's files it names are copied into ``data`` (pure wheels only)."""
+        options: list[str] = []
+        index_url = request.index_url or self.policy.index_url
+        if index_url:
+            options += ["--index-url", index_url]
+        for url in request.extra_index_urls:
+            options += ["--extra-index-url", url]
+        for url in request.find_links_urls:
+            options += ["--find-links", url]
+        if request.no_index:
+            options.append("--no-index")
+        if request.pre:
+            options.append("--pre")
+        local = _LocalSources(set(), set())
+        for number, folder in enumerate(request.find_links_folders):
+            options += ["--find-links", str(self._copy_wheels(
+                folder, data / f"links-{number}", arguments, local))]
+        if request.constraints:
+            constraints = data / "constraints.txt"
+            constraints.write_text(constraints_text(request.constraints), encoding="utf-8")
+            options += ["--constraint", str(constraints)]
+        requirements = [str(r) for r in request.requirements]
+        wheels = data / "wheels"
+        for wheel in request.wheels:
+            wheels.mkdir(exist_ok=True)
+            target = wheels / wheel.filename
+            content = self._read_guest(wheel.guest_path)
+            arguments.check_wheel_dependencies(content, wheel.filename)
+            target.write_bytes(content)
+            requirements.append(str(Requirement(f"{wheel.name} @ {target.as_uri()}")))
+        return options, requirements, local
+
+    def _copy_wheels(self, folder: str, target: Path, arguments: InstallArguments,
+                     local: _LocalSources) -> Path:
+        """Copy a sandbox folder's pure-Python wheels to ``target``; note what is skipped."""
+        target.mkdir()
+        try:
+            listing = self._list_folder(folder)
+        except (SandboxError, OSError) as exc:
+            raise PackageError(f"cannot list {folder} in the sandbox: {exc}") from exc
+        for guest_path in listing:
+            filename = guest_path.rpartition("/")[2]
+            if pure_wheel(filename) is not None:
+                content = self._read_guest(guest_path)
+                arguments.check_wheel_dependencies(content, filename)
+                (target / filename).write_bytes(content)
+            elif (project := wheel_project(filename)) is not None:
+                local.compiled.add(project)
+            elif filename.endswith(_SOURCE_SUFFIXES):
+                try:
+                    local.source_only.add(parse_sdist_filename(filename)[0])
+                except InvalidSdistFilename:
+                    continue
+        return target
+
+    def _install(self, request: InstallRequest, pip: PipProcess, options: list[str],
+                 requirements: list[str], local: _LocalSources, output: Callable[[str], None],
                  cancelled: Callable[[], bool]) -> list[str]:
-        env = self._pip_environment(work)
-        common = [*GUEST_TARGET_OPTIONS, *_NETWORK_OPTIONS, *request.pip_options]
-        report = work / "report.json"
-        resolve = ["install", "--dry-run", "--report", str(report),
-                   *common, *request.requirements]
+        common = [*GUEST_TARGET_OPTIONS, *_NETWORK_OPTIONS, *options]
+        report = pip.work / "report.json"
+        resolve = ["install", "--dry-run", "--report", str(report), *common, *requirements]
         if request.no_deps:
             resolve.append("--no-deps")
         if request.upgrade:
             resolve += ["--upgrade", "--upgrade-strategy", "only-if-needed"]
         quiet_output = output if not request.quiet else (lambda _line: None)
-        status, lines = _run_pip(resolve, env, quiet_output, cancelled)
+        status, lines = pip.run(resolve, quiet_output, cancelled)
+        self._check_no_build(pip, lines)
         if status != 0:
-            raise self._explain_failure(lines, common, env, cancelled)
+            raise self._explain_failure(pip, lines, common, local, cancelled)
         chosen = json.loads(report.read_text(encoding="utf-8")).get("install") or []
         if not chosen:
             return ["Nothing to install: the requirements are already satisfied."]
-        pins = []
-        for item in chosen:
-            meta = item.get("metadata") or {}
-            name, version = str(meta.get("name", "")), str(meta.get("version", ""))
-            self._check_name(name, requested=bool(item.get("requested")))
-            url = str((item.get("download_info") or {}).get("url", ""))
-            if url and not url.split("#")[0].endswith("-none-any.whl"):
-                raise PackageError(f"{name} {COMPILED_REFUSAL}")
-            pins.append(url if url.startswith("file:") else f"{name}=={version}")
-        staging = work / "staging"
-        fetch = ["install", "--no-deps", "--target", str(staging),
-                 "--no-compile", *common, *pins]
-        status, fetch_lines = _run_pip(fetch, env, lambda _line: None, cancelled)
+        pins = [self._pin(item, pip) for item in chosen]
+        staging = pip.work / "staging"
+        fetch = ["install", "--no-deps", "--target", str(staging), "--no-compile",
+                 *common, *pins]
+        status, fetch_lines = pip.run(fetch, lambda _line: None, cancelled)
+        self._check_no_build(pip, fetch_lines)
         if status != 0:
             raise PackageError("pip could not download the packages it chose:\n"
                                + "\n".join(_error_lines(fetch_lines)))
         installed = self._commit(staging)
         return [f"Successfully installed {' '.join(f'{d.name}-{d.version}' for d in installed)}"]
+
+    def _pin(self, item: dict, pip: PipProcess) -> str:
+        """The exact requirement for one package pip's resolver chose: ``NAME==VERSION``, or
+        ``NAME @ URL`` for a wheel file it was pointed at (checked to be pure again)."""
+        meta = item.get("metadata") or {}
+        name, version = str(meta.get("name", "")), str(meta.get("version", ""))
+        self._check_name(name, requested=bool(item.get("requested")))
+        url = str((item.get("download_info") or {}).get("url", ""))
+        if url and pure_wheel(url.split("#")[0].rsplit("/", 1)[-1]) is None:
+            raise PackageError(f"{name} {COMPILED_REFUSAL}")
+        if url.startswith("file:") or item.get("is_direct"):
+            if not url.startswith(("file:", "http://", "https://")):
+                raise PackageError(f"pip chose {name} from {url!r}, which cannot be installed")
+            return str(Requirement(f"{name} @ {url}"))
+        return str(Requirement(f"{name}=={version}"))
+
+    @staticmethod
+    def _check_no_build(pip: PipProcess, lines: list[str]) -> None:
+        """Refuse (after the fact: the audit hook in pip's process already stopped it) when pip
+        tried to start a program, which it only does to build from source."""
+        refused = pip.refused_programs()
+        if not refused:
+            return
+        argv = refused[0]
+        what = ("a build backend" if any("_in_process" in a or a.endswith("setup.py")
+                                        for a in argv) else os.path.basename(argv[0]))
+        collecting = [line.split("Collecting ", 1)[1].strip() for line in lines
+                      if line.lstrip().startswith("Collecting ")]
+        package = f" for {collecting[-1]}" if collecting else ""
+        raise PackageError(
+            f"pip tried to run {what} on the host{package}, to build a package from source; "
+            "the sandbox never builds on the host and installs only pure-Python wheels, so "
+            "nothing was installed (a dependency may name a source archive by URL: choose a "
+            "release whose dependencies have pure-Python wheels)")
 
     def _commit(self, staging: Path) -> list[Distribution]:
         """Move the staged distributions into the site layer, replacing older versions of the
@@ -300,23 +389,24 @@ class PackageManager:
             shutil.rmtree(staging / extra, ignore_errors=True)
         staged = []
         for dist_info in sorted(staging.glob("*.dist-info")):
-            meta = _read_metadata(dist_info)
-            if meta is None:
+            headers = _parse_metadata((dist_info / "METADATA").read_text(
+                encoding="utf-8", errors="replace") if (dist_info / "METADATA").is_file()
+                else None)
+            if headers is None:
                 raise PackageError(f"{dist_info.name} has no usable METADATA")
-            _check_pure(dist_info, meta[0])
-            staged.append(Distribution(meta[0], meta[1], "installed"))
-        installed = self.installed()
-        replaced = [installed[canonical(d.name)][1] for d in staged if canonical(d.name) in installed]
+            name = str(headers["Name"])
+            _check_pure(dist_info, name)
+            staged.append(Distribution(name, str(headers["Version"]), "installed"))
+        files, folders = _staged_entries(staging)
+        installed = self._installed()
+        replaced = [installed[canonical(d.name)].dist_info for d in staged
+                    if canonical(d.name) in installed]
         freed_bytes = freed_entries = 0
         for dist_info in replaced:
             nbytes, entries = self._distribution_size(dist_info)
             freed_bytes, freed_entries = freed_bytes + nbytes, freed_entries + entries
-        need_bytes = need_entries = 0
-        for dirpath, dirnames, filenames in os.walk(staging):
-            rel = Path(dirpath).relative_to(staging)
-            need_entries += sum(1 for n in dirnames if not (self.site / rel / n).is_dir())
-            need_entries += len(filenames)
-            need_bytes += sum(os.lstat(os.path.join(dirpath, n)).st_size for n in filenames)
+        need_entries = sum(1 for rel in folders if not self.layer.is_dir(rel)) + len(files)
+        need_bytes = sum(size for _rel, _path, size in files)
         free_bytes = self.quota.max_bytes - self.quota.used_bytes + freed_bytes
         free_entries = self.quota.max_files - self.quota.used_files + freed_entries
         if need_bytes > free_bytes or need_entries > free_entries:
@@ -327,35 +417,29 @@ class PackageManager:
                 "are free; free space in /workspace or /tmp, or ask for a larger quota")
         for dist_info in replaced:
             self._remove(dist_info)
-        self.site.mkdir(parents=True, exist_ok=True)
-        for dirpath, dirnames, filenames in os.walk(staging):
-            rel = Path(dirpath).relative_to(staging)
-            for name in dirnames:
-                target = self.site / rel / name
-                if not target.is_dir():
-                    target.mkdir()
-                    self.quota.charge(0, 1)
-            for name in filenames:
-                target = self.site / rel / name
-                if target.exists():
-                    nbytes = target.stat().st_size
-                    target.unlink()
-                    self.quota.charge(-nbytes, -1)
-                shutil.copyfile(os.path.join(dirpath, name), target)
-                self.quota.charge(target.stat().st_size, 1)
+        for rel in folders:  # parents first
+            if self.layer.is_dir(rel):
+                continue
+            nbytes, entries = self.layer.remove(rel)  # a file or link in the way
+            if entries:
+                self.quota.charge(-nbytes, -entries)
+            self.layer.make_dir(rel)
+            self.quota.charge(0, 1)
+        for rel, path, _size in files:
+            nbytes, entries = self.layer.remove(rel)  # an older file, or a folder or link
+            if entries:
+                self.quota.charge(-nbytes, -entries)
+            self.quota.charge(self.layer.write_file(rel, path), 1)
         return staged
 
-    def _distribution_size(self, dist_info: Path) -> tuple[int, int]:
-        nbytes, entries = _tree_size(dist_info)
-        try:
-            record = (dist_info / "RECORD").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return nbytes, entries
-        for line in record.splitlines():
-            rel = line.rsplit(",", 2)[0] if line.count(",") >= 2 else line
-            path = self.site / rel
-            if rel and not path.resolve().is_relative_to(dist_info.resolve()) and path.is_file():
-                nbytes, entries = nbytes + path.stat().st_size, entries + 1
+    def _distribution_size(self, dist_info: str) -> tuple[int, int]:
+        nbytes, entries = self.layer.size(dist_info)
+        for rel in self._record(dist_info):
+            if rel == dist_info or rel.startswith(dist_info + "/"):
+                continue
+            st = self.layer.lstat(rel)
+            if st is not None and stat.S_ISREG(st.st_mode):
+                nbytes, entries = nbytes + st.st_size, entries + 1
         return nbytes, entries
 
     # -- checks ---------------------------------------------------------------------------
@@ -379,23 +463,30 @@ class PackageManager:
             raise PackageError(f"{name} is not on the administrator's allow list of packages "
                                "this sandbox may install")
 
-    def _explain_failure(self, lines: list[str], common: list[str], env: dict[str, str],
-                         cancelled: Callable[[], bool]) -> PackageError:
+    def _explain_failure(self, pip: PipProcess, lines: list[str], common: list[str],
+                         local: _LocalSources, cancelled: Callable[[], bool]) -> PackageError:
         if cancelled():
             return PackageError("the installation was interrupted; nothing was installed")
         text = "\n".join(lines)
         missing = re.findall(r"No matching distribution found for (\S+)", text)
         if missing:
             name = _requirement_name(missing[-1])
-            if canonical(name) in builtin_distributions():
-                return _builtin_conflict(builtin_distributions()[canonical(name)], missing[-1])
-            _status, probe = _run_pip(
-                ["download", "--no-deps", "-vv", "-d", env["JUPYTER_SANDBOX_PIP_WORK"] + "/probe",
-                 *common, missing[-1]], env, lambda _line: None, cancelled)
+            key = canonical(name)
+            if key in builtin_distributions():
+                return _builtin_conflict(builtin_distributions()[key], missing[-1])
+            if key in local.compiled:
+                return PackageError(f"{name} {COMPILED_REFUSAL}")
+            if key in local.source_only:
+                return PackageError(f"{name} is only a source distribution in the sandbox's "
+                                    "wheel folder; building it would run its code on the host, "
+                                    "so the sandbox installs only pure-Python wheels")
+            _status, probe = pip.run(
+                ["download", "--no-deps", "-vv", "-d", str(pip.work / "probe"),
+                 *common, missing[-1]], lambda _line: None, cancelled)
             skipped = [line for line in probe if line.lstrip().startswith("Skipping link:")
                        and (" tags (" in line or "No sources permitted" in line
                             or "No binaries permitted" in line)
-                       and _link_project(line) == canonical(name)]
+                       and _link_project(line) == key]
             if skipped:
                 return PackageError(f"{name} {COMPILED_REFUSAL}")
             if any(sign in line for line in lines + probe for sign in _CONNECTION_SIGNS):
@@ -407,170 +498,29 @@ class PackageManager:
         return PackageError("pip could not resolve the requirements:\n"
                             + "\n".join(_error_lines(lines)))
 
-    # -- arguments ------------------------------------------------------------------------
-    def _parse_install(self, args: list[str], cwd: str, request: _InstallRequest, work: Path,
-                       depth: int) -> None:
-        words = iter(args)
-        for word in words:
-            option, eq, inline = word.partition("=") if word.startswith("--") else (word, "", "")
-            if option.startswith("-") and len(option) > 2 and not option.startswith("--") \
-                    and option[:2] in _VALUE_OPTIONS:
-                option, inline, eq = option[:2], option[2:], "="  # -rfile, -ihttp://...
-            if option in _VALUE_OPTIONS:
-                value = inline if eq else next(words, None)
-                if value is None:
-                    raise PackageError(f"pip option {option} needs a value")
-                self._value_option(_VALUE_OPTIONS[option], value, cwd, request, work, depth)
-            elif word in _FLAG_OPTIONS:
-                if word == "--no-index":
-                    request.pip_options.append(word)
-                    request.index_given = True
-                elif word == "--pre":
-                    request.pip_options.append(word)
-                elif word == "--no-deps":
-                    request.no_deps = True
-                elif word in ("-U", "--upgrade", "--force-reinstall"):
-                    request.upgrade = True
-                elif word in ("-q", "--quiet"):
-                    request.quiet = True
-            elif word.startswith("-"):
-                raise PackageError(f"pip option {word} is not supported in the sandbox; "
-                                   "supported: -r, -c, -i/--index-url, --extra-index-url, "
-                                   "-f/--find-links, --no-index, --pre, --no-deps, -U, -q")
-            else:
-                request.requirements.append(self._requirement(word, cwd, work))
-
-    def _value_option(self, option: str, value: str, cwd: str, request: _InstallRequest,
-                      work: Path, depth: int) -> None:
-        if option in ("--requirement", "--constraint"):
-            if depth > 5:
-                raise PackageError("requirements files include each other too deeply")
-            path = normalize(value, cwd)
-            text = self._read_guest(path).decode("utf-8", "replace")
-            folder = path.rpartition("/")[0] or "/"
-            if option == "--constraint":
-                local = work / f"constraints-{len(list(work.glob('constraints-*')))}.txt"
-                local.write_text(_only_requirements(text), encoding="utf-8")
-                request.pip_options += ["--constraint", str(local)]
-                return
-            for line in _requirement_lines(text):
-                self._parse_install(shlex.split(line), folder, request, work, depth + 1)
-        elif option in ("--index-url", "--extra-index-url"):
-            if not re.match(r"^https?://", value):
-                raise PackageError(f"{option} must be an http(s) URL, got {value!r}")
-            request.pip_options += [option, value]
-            request.index_given = request.index_given or option == "--index-url"
-        elif option == "--find-links":
-            if re.match(r"^https?://", value):
-                request.pip_options += [option, value]
-            else:  # a folder in the sandbox: copy its wheels out for pip
-                folder = normalize(value, cwd)
-                local = work / f"links-{len(list(work.glob('links-*')))}"
-                local.mkdir()
-                try:
-                    listing = self._list_folder(folder)
-                except (SandboxError, OSError) as exc:
-                    raise PackageError(f"cannot list {folder} in the sandbox: {exc}") from exc
-                for guest_path in listing:
-                    if guest_path.endswith((".whl", ".tar.gz", ".zip")):
-                        name = guest_path.rpartition("/")[2]
-                        (local / name).write_bytes(self._read_guest(guest_path))
-                request.pip_options += [option, str(local)]
-
-    def _requirement(self, word: str, cwd: str, work: Path) -> str:
-        """A requirement pip may see: ``name[extras] specifiers ; marker``, ``name @
-        https://...``, or a wheel file in the sandbox (copied out)."""
-        if word.endswith(".whl") and ("/" in word or word.startswith(".")
-                                      or "@" not in word and "=" not in word):
-            path = normalize(word, cwd)
-            local = work / "local-wheels" / path.rpartition("/")[2]
-            local.parent.mkdir(exist_ok=True)
-            local.write_bytes(self._read_guest(path))
-            return str(local)
-        _requirement_name(word)  # refuses what is not a requirement
-        rest = _NAME.match(word).group(2).strip()  # type: ignore[union-attr]
-        if rest.startswith("@"):
-            url = rest[1:].strip()
-            if not re.match(r"^https?://", url):
-                raise PackageError(f"{word!r}: only http(s) URLs can be installed directly")
-        elif not _REST_OF_SPEC.match(rest):
-            raise PackageError(f"{word!r} is not a requirement pip understands "
-                               "(NAME, NAME==VERSION, NAME>=VERSION...)")
-        return word
-
     def _read_guest(self, path: str) -> bytes:
         try:
             return self._read_file(path)
         except (SandboxError, OSError) as exc:
             raise PackageError(f"cannot read {path} in the sandbox: {exc}") from exc
 
-    # -- pip's environment ----------------------------------------------------------------
-    def _pip_environment(self, work: Path) -> dict[str, str]:
-        """Environment for ``python -S -m pip``: pip alone on the path, next to stubs of the
-        guest's built-in packages and this sandbox's installed ones, so pip's resolver treats
-        exactly those as installed."""
-        spec = importlib.util.find_spec("pip")
-        if spec is None or not spec.submodule_search_locations:
-            raise PackageError("pip is not installed on the host, so %pip install cannot run; "
-                               "install jupyter-sandbox with its dependencies")
-        pip_only = work / "pip-only"
-        pip_only.mkdir()
-        (pip_only / "pip").symlink_to(next(iter(spec.submodule_search_locations)))
-        stubs = work / "built-in"
-        for dist in builtin_distributions().values():
-            folder = stubs / f"{canonical(dist.name).replace('-', '_')}-{dist.version}.dist-info"
-            folder.mkdir(parents=True)
-            (folder / "METADATA").write_text(
-                f"Metadata-Version: 2.1\nName: {dist.name}\nVersion: {dist.version}\n",
-                encoding="utf-8")
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("PIP_TARGET", "PIP_PREFIX", "PIP_ROOT", "PIP_USER",
-                                    "PIP_REQUIREMENT", "PIP_REPORT", "PIP_DRY_RUN",
-                                    "PYTHONPATH", "PYTHONHOME", "PIP_NO_DEPS", "PIP_PLATFORM",
-                                    "PIP_ABI", "PIP_IMPLEMENTATION", "PIP_PYTHON_VERSION",
-                                    "PIP_ONLY_BINARY", "PIP_NO_BINARY"))}
-        env.update({"PYTHONPATH": os.pathsep.join([str(pip_only), str(stubs), str(self.site)]),
-                    "PYTHONNOUSERSITE": "1", "PYTHONIOENCODING": "utf-8",
-                    "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1",
-                    "PIP_NO_COLOR": "1", "PIP_PROGRESS_BAR": "off",
-                    "JUPYTER_SANDBOX_PIP_WORK": str(work)})
-        return env
 
-
-def _run_pip(args: list[str], env: dict[str, str], output: Callable[[str], None],
-             cancelled: Callable[[], bool]) -> tuple[int, list[str]]:
-    """Run ``python -S -m pip ARGS``; each output line goes to ``output`` as it comes. Stops
-    pip when ``cancelled()`` turns true (checked at least every 0.2 s)."""
-    command = [sys.executable, "-S", "-m", "pip", *args]
-    lines: list[str] = []
-    with subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, cwd=env["JUPYTER_SANDBOX_PIP_WORK"]) as proc:
-        stream = proc.stdout
-        if stream is None:
-            raise PackageError("pip's output could not be read")
-        with selectors.DefaultSelector() as selector:
-            selector.register(stream, selectors.EVENT_READ)
-            pending = b""
-            while True:
-                if cancelled():
-                    proc.kill()
-                    break
-                if not selector.select(timeout=0.2):
-                    continue
-                chunk = os.read(stream.fileno(), 65536)
-                if not chunk:
-                    break
-                pending += chunk
-                *complete, pending = pending.split(b"\n")
-                for raw in complete:
-                    line = raw.decode("utf-8", "replace").rstrip("\r")
-                    lines.append(line)
-                    output(line)
-            if pending:
-                lines.append(pending.decode("utf-8", "replace"))
-                output(lines[-1])
-        status = proc.wait()
-    return status, lines
+def _staged_entries(staging: Path) -> tuple[list[tuple[str, Path, int]], list[str]]:
+    """``([(rel, host path, size)] of files, [rel] of folders, parents first)`` of pip's
+    staging folder (ours, written by pip from wheels; a link in it is refused)."""
+    files: list[tuple[str, Path, int]] = []
+    folders: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(staging):
+        base = Path(dirpath)
+        rel = base.relative_to(staging).as_posix()
+        for name in dirnames + filenames:
+            if (base / name).is_symlink():
+                raise PackageError(f"a wheel contains a link ({rel}/{name}); refused")
+        folders += [f"{rel}/{n}" if rel != "." else n for n in sorted(dirnames)]
+        for name in sorted(filenames):
+            path = base / name
+            files.append((f"{rel}/{name}" if rel != "." else name, path, path.lstat().st_size))
+    return files, folders
 
 
 def _builtin_conflict(builtin: Distribution, wanted: str = "") -> PackageError:
@@ -582,7 +532,8 @@ def _builtin_conflict(builtin: Distribution, wanted: str = "") -> PackageError:
 
 
 def _requirement_name(requirement: str) -> str:
-    found = _NAME.match(requirement)
+    """The project name at the start of a requirement pip printed."""
+    found = re.match(r"^\s*([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)", requirement)
     if found is None:
         raise PackageError(f"{requirement!r} is not a package name or requirement")
     return found.group(1)
@@ -605,20 +556,6 @@ def _check_pure(dist_info: Path, name: str) -> None:
     tags = wheel.get_all("Tag") or []
     if any(not tag.endswith("-none-any") for tag in tags):
         raise PackageError(f"{name} {COMPILED_REFUSAL}")
-
-
-def _requirement_lines(text: str) -> list[str]:
-    joined = re.sub(r"\\\n", " ", text)
-    lines = []
-    for line in joined.splitlines():
-        line = re.sub(r"(^|\s)#.*$", "", line).strip()
-        if line:
-            lines.append(line)
-    return lines
-
-
-def _only_requirements(text: str) -> str:
-    return "\n".join(line for line in _requirement_lines(text) if not line.startswith("-")) + "\n"
 
 
 def _error_lines(lines: list[str]) -> list[str]:

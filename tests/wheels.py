@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import io
+import tarfile
 import hashlib
 import zipfile
 from pathlib import Path
@@ -48,3 +50,35 @@ def build_test_wheels(folder: Path) -> Path:
     build_wheel(folder, "padded", "1.0", files={"padded/__init__.py": "DATA = '"
                                                 + "x" * (256 * 1024) + "'\n"})
     return folder
+
+
+def build_marker_sdist(folder: Path, name: str, version: str, marker: Path) -> Path:
+    """A real source distribution ``{name}-{version}.tar.gz`` whose in-tree build backend (and
+    ``setup.py``) writes ``marker`` on the host the moment anything imports or runs it: proof
+    that a build ran. It needs nothing from an index (``requires = []``)."""
+    dist = name.replace("-", "_")
+    top = f"{dist}-{version}"
+    payload = f"import pathlib\npathlib.Path({str(marker)!r}).write_text('built on the host')\n"
+    contents = {
+        f"{top}/PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{top}/pyproject.toml": ('[build-system]\nrequires = []\nbuild-backend = "backend"\n'
+                                  'backend-path = ["."]\n'),
+        f"{top}/backend.py": payload + (
+            "def get_requires_for_build_wheel(config_settings=None):\n    return []\n"
+            "def prepare_metadata_for_build_wheel(directory, config_settings=None):\n"
+            "    raise RuntimeError('marker written')\n"
+            "def build_wheel(directory, config_settings=None, metadata_directory=None):\n"
+            "    raise RuntimeError('marker written')\n"),
+        f"{top}/setup.py": payload,
+        f"{top}/{dist}/__init__.py": "",
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{top}.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for member, text in contents.items():
+            data = text.encode()
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return path
