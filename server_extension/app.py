@@ -14,13 +14,16 @@ from jupyter_sandbox.kernel.control_protocol import SERVER_URL_ENV
 from . import (
     kernel_files_handler,
     kernel_previews_handler,
+    preview_origin,
     preview_settings_handler,
     snapshot_handlers,
     status_handler,
 )
 from .checkpoints import SandboxCheckpoints
 from .kernel_control import KernelControl
-from .preview_handler import PreviewHandler
+from .preview_grants import PreviewGrants
+from .preview_handler import ROUTE as PREVIEW_ROUTE
+from .preview_handler import PreviewLinkHandler
 from .preview_hosts import PreviewHosts
 from .service_config import SandboxServiceConfig
 from .upstream import Upstream
@@ -68,6 +71,10 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
         self.settings["jupyter_sandbox_control"] = KernelControl(self.serverapp.kernel_manager)
         self.settings["jupyter_sandbox_preview_hosts"] = (
             PreviewHosts(self.preview_host) if self.preview_host else None)
+        self.settings["jupyter_sandbox_preview_grants"] = PreviewGrants(
+            token_lifetime=self.preview_token_lifetime,
+            session_lifetime=self.preview_session_lifetime)
+        self.settings["jupyter_sandbox_log"] = self.log
         if self.sandbox_checkpoints:
             self._install_checkpoints()
         self.initialize_service()
@@ -95,8 +102,12 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
                                         "", ""))
 
     def initialize_handlers(self) -> None:
-        self.handlers.append((r"/sandbox/preview/(?P<kernel_id>[^/]+)/(?P<port>[^/]+)(?P<path>/.*)?",
-                              PreviewHandler))
+        self.handlers.append((PREVIEW_ROUTE, PreviewLinkHandler))
+        hosts = self.settings.get("jupyter_sandbox_preview_hosts")
+        if hosts is not None:
+            preview_origin.register(self.serverapp.web_app, hosts)
+            self.log.info("jupyter_sandbox: previews are served on origins of their own: %s",
+                          hosts.pattern)
         self.handlers.append((snapshot_handlers.ROUTE, snapshot_handlers.SnapshotsHandler))
         self.handlers.append((status_handler.ROUTE, status_handler.StatusHandler))
         self.handlers.extend(kernel_previews_handler.HANDLERS + kernel_files_handler.HANDLERS

@@ -1,42 +1,38 @@
-"""``{base_url}sandbox/preview/{kernel_id}/{port}/{path}``: every HTTP method and WebSocket
-upgrades, proxied to the kernel's control socket, behind Jupyter's authentication.
+"""``{base_url}sandbox/preview/{kernel_id}/{port}/{path}``: the preview link on the Jupyter
+origin, behind Jupyter's login (403, never a login redirect, for every method and upgrade).
 
-Every request, WebSocket upgrades included, must be authenticated (403 otherwise, before any
-kernel is contacted) and allowed to execute in kernels. Jupyter's token, cookies and
-Authorization header are removed; error pages are fixed texts that never echo the request.
+* Shared-origin mode (no ``preview_host``): it proxies every method and WebSocket upgrades.
+  Every response carries ``Content-Security-Policy: sandbox ...`` without
+  ``allow-same-origin``, so the page runs in an opaque origin; the app's ``Set-Cookie`` is
+  dropped (noted once per kernel in the server log); no cookie, token, Jupyter
+  ``Authorization`` or ``Referer`` reaches the guest.
+* ``preview_host`` mode: GET/HEAD answer 302 to the preview's own origin with a one-time token
+  (``preview_origin``); nothing is proxied on the Jupyter origin.
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
+import urllib.parse
 from typing import Any
 
 from jupyter_server.base.handlers import JupyterHandler
-from tornado import httpclient, httputil, iostream, web, websocket
-
-from jupyter_sandbox.kernel.control_protocol import socket_path_for
+from tornado import web
 
 from . import forwarding
-from .upstream import Upstream
+from .preview_grants import PreviewGrants
+from .preview_hosts import PreviewHosts
+from .preview_origin import AUTH_PATH
+from .preview_proxy import PreviewProxyHandler, PreviewTarget
 
-#: Fixed texts of the proxy's own error responses (never anything from the request).
-MESSAGES = {
-    400: "The preview port must be a number from 1 to 65535.",
-    403: "Forbidden: log in to Jupyter to open previews.",
-    404: "No such kernel.",
-    405: "Method not allowed.",
-    413: "The request body is too large for a preview.",
-    502: "The kernel does not serve previews (it is not a Sandboxed Python kernel, or it "
-         "has stopped).",
-}
+ROUTE = r"/sandbox/preview/(?P<kernel_id>[^/]+)/(?P<port>[^/]+)(?P<path>/.*)?"
 
 
-class PreviewHandler(websocket.WebSocketHandler, JupyterHandler):
+class PreviewLinkHandler(PreviewProxyHandler, JupyterHandler):
     auth_resource = "kernels"
-    SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
-
-    _upstream_ws: websocket.WebSocketClientConnection | None = None
-    _pending: list[str | bytes] | None = None
+    messages = {**PreviewProxyHandler.messages,
+                405: "In this server previews open on their own origin: open the preview "
+                     "link with GET (a browser does) and use the page it leads to."}
 
     # -- authentication ----------------------------------------------------------------------
     async def prepare(self) -> None:  # type: ignore[override]
@@ -56,192 +52,79 @@ class PreviewHandler(websocket.WebSocketHandler, JupyterHandler):
         if self.request.headers.get("Origin") and not JupyterHandler.check_origin(self):
             raise web.HTTPError(403)
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.clear_header("Content-Security-Policy")
-        self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.set_header("Cache-Control", "no-store")
-        text = MESSAGES.get(status_code) or httputil.responses.get(status_code, "Error")
-        self.finish(f"{status_code} {httputil.responses.get(status_code, '')}\n{text}\n")
+    def check_origin(self, origin: str) -> bool:  # type: ignore[override]
+        return PreviewProxyHandler.check_origin(self, origin)
 
-    def compute_etag(self) -> None:
-        return None
+    @property
+    def preview_hosts(self) -> PreviewHosts | None:
+        return self.settings.get("jupyter_sandbox_preview_hosts")
 
     # -- routing -----------------------------------------------------------------------------
-    def _target(self, kernel_id: str, port: str) -> tuple[str, int, str, str]:
-        """(socket path, port, public prefix, path below it) or an HTTPError."""
+    def preview_target(self, kernel_id: str, port: str, path: str | None = None) -> PreviewTarget:
         if not port.isdigit() or not 1 <= int(port) <= 65535:
             raise web.HTTPError(400)
-        manager = self.kernel_manager
-        if kernel_id not in manager:
-            raise web.HTTPError(404)
-        connection_file = manager.get_kernel(kernel_id).connection_file
-        sock = str(socket_path_for(connection_file))
-        if not os.path.exists(sock):
-            raise web.HTTPError(502)
         # The raw (still percent-encoded) path below the port, as the browser sent it.
-        raw = self.request.path
         head = f"{self.base_url}sandbox/preview/"
-        _kid, _port, *tail = raw[len(head):].split("/", 2)
-        below = "/" + tail[0] if tail else ""
-        prefix = f"{head}{_kid}/{_port}"
-        return sock, int(port), prefix, below
+        _kid, _port, *tail = self.request.path[len(head):].split("/", 2)
+        return PreviewTarget(kernel_id, int(port), f"{head}{_kid}/{_port}",
+                             "/" + tail[0] if tail else "")
 
-    def _forwarded(self, prefix: str) -> list[tuple[str, str]]:
-        jupyter_cookies = {self.identity_provider.get_cookie_name(self)}
-        return forwarding.request_headers(
-            list(self.request.headers.get_all()), jupyter_cookies, prefix=prefix,
-            host=self.request.host, proto=self.request.protocol,
-            client_ip=self.request.remote_ip or "")
+    def forwarding_rules(self, target: PreviewTarget) -> forwarding.ForwardingRules:
+        return dataclasses.replace(
+            super().forwarding_rules(target),
+            jupyter_cookies=frozenset({self.identity_provider.get_cookie_name(self)}),
+            jupyter_token=self.identity_provider.token or "")
 
-    # -- HTTP ----------------------------------------------------------------------------------
-    async def get(self, kernel_id: str, port: str, path: str | None = None) -> None:  # type: ignore[override]
-        if self.request.headers.get("Upgrade", "").lower() == "websocket":
-            await self._websocket(kernel_id, port)
+    def on_cookies_dropped(self, target: PreviewTarget) -> None:
+        noted: set[str] = self.settings.setdefault("jupyter_sandbox_cookie_notices", set())
+        if target.kernel_id not in noted:
+            noted.add(target.kernel_id)
+            self.log.warning(
+                "preview: an app of kernel %s (port %s) sets cookies; they are not passed to "
+                "the browser on the shared Jupyter origin. Set "
+                "SandboxExtensionApp.preview_host to give previews origins of their own.",
+                target.kernel_id, target.port)
+
+    # -- preview_host mode: a redirect to the preview's own origin ---------------------------
+    async def get(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
+        if self.preview_hosts is None:
+            await super().get(*args, **kwargs)
+        elif self.request.headers.get("Upgrade", "").lower() == "websocket":
+            raise web.HTTPError(405)
         else:
-            await self._http(kernel_id, port)
+            self._redirect_to_origin(*args, **kwargs)
 
-    async def _http(self, kernel_id: str, port: str, path: str | None = None) -> None:
-        sock, port_number, prefix, below = self._target(kernel_id, port)
+    async def _proxied(self, *args: str, **kwargs: str) -> None:
+        if self.preview_hosts is not None:
+            if self.request.method == "HEAD":
+                self._redirect_to_origin(*args, **kwargs)
+                return
+            raise web.HTTPError(405)
+        await self._http(*args, **kwargs)
+
+    head = post = put = delete = patch = options = _proxied  # type: ignore[assignment]
+
+    def _redirect_to_origin(self, *args: str, **kwargs: str) -> None:
+        hosts = self.preview_hosts
+        if hosts is None:
+            raise web.HTTPError(404)
+        target = self.preview_target(*args, **kwargs)
+        self.kernel_socket(target.kernel_id)  # 404/502 here, not on the other origin
+        grants: PreviewGrants = self.settings["jupyter_sandbox_preview_grants"]
+        token = grants.issue_token(target.kernel_id, target.port)
         query = forwarding.strip_token(self.request.query)
-        if not below:  # /sandbox/preview/<id>/8000 → …/8000/, so relative links work
-            self.redirect(prefix + "/" + (f"?{query}" if query else ""), permanent=False)
-            return
-        if len(self.request.body) > self.settings["jupyter_sandbox_max_body"]:
-            raise web.HTTPError(413)
-        upstream: Upstream = self.settings["jupyter_sandbox_upstream"]
-        url = upstream.url(kernel_id, sock, f"/preview/{port_number}{below}"
-                           + (f"?{query}" if query else ""))
-        relay = _ResponseRelay(self, prefix, port_number)
-        method = self.request.method or "GET"
-        body = self.request.body if method not in ("GET", "HEAD", "OPTIONS") or self.request.body else None
-        try:
-            response = await upstream.fetch(url, method=method, headers=self._forwarded(prefix),
-                                            body=body, header_callback=relay.on_header_line,
-                                            streaming_callback=relay.on_chunk)
-            error = response.error if response.code == 599 else None
-        except (OSError, httpclient.HTTPClientError) as exc:
-            error = exc
-        if relay.closed:
-            return
-        if not relay.started:
-            self.log.warning("preview: kernel %s did not answer: %s", kernel_id, error)
-            raise web.HTTPError(502)
-        if error is not None:  # cut off mid-stream: the browser must see it cut off too
-            self.log.warning("preview: kernel %s ended a response early: %s", kernel_id, error)
-            if self.request.connection is not None:
-                self.request.connection.close()
-            self._finished = True
-            return
-        self.finish()
+        next_url = (target.below or "/") + (f"?{query}" if query else "")
+        _name, _sep, server_port = self.request.host.rpartition(":")
+        netloc = hosts.host(target.kernel_id, target.port)
+        if _sep and server_port.isdigit() and not self.request.host.endswith("]"):
+            netloc += f":{server_port}"
+        location = urllib.parse.urlunsplit((
+            self.request.protocol, netloc, AUTH_PATH,
+            urllib.parse.urlencode({"token": token, "next": next_url}), ""))
+        # The Jupyter page that linked here (its URL may hold ?token=) is not the app's business.
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("Cache-Control", "no-store")
+        self.redirect(location, permanent=False)
 
-    head = post = put = delete = patch = options = _http  # type: ignore[assignment]
-
-    # -- WebSocket -----------------------------------------------------------------------------
-    async def _websocket(self, kernel_id: str, port: str) -> None:
-        sock, port_number, prefix, below = self._target(kernel_id, port)
-        query = forwarding.strip_token(self.request.query)
-        upstream: Upstream = self.settings["jupyter_sandbox_upstream"]
-        url = upstream.url(kernel_id, sock, f"/preview-ws/{port_number}{below or '/'}"
-                           + (f"?{query}" if query else ""), scheme="ws")
-        headers = [(k, v) for k, v in self._forwarded(prefix)
-                   if not k.lower().startswith("sec-websocket-")]
-        protocols = [p.strip() for p in
-                     self.request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-        self._pending = []
-        try:
-            self._upstream_ws = await upstream.websocket(url, headers, protocols or None,
-                                                         self._from_app)
-        except Exception as exc:  # noqa: BLE001 - the kernel refused: pass its status on
-            code = getattr(exc, "code", 502)
-            self.log.info("preview WebSocket to kernel %s refused: %s", kernel_id, exc)
-            raise web.HTTPError(code if code in (403, 404, 501, 502, 503, 504) else 502) from exc
-        await super().get(kernel_id, port)
-
-    def select_subprotocol(self, subprotocols: list[str]) -> str | None:
-        upstream = self._upstream_ws
-        return upstream.selected_subprotocol if upstream is not None else None
-
-    def open(self, *args: Any, **kwargs: Any) -> None:
-        pending, self._pending = self._pending or [], None
-        for message in pending:
-            self._from_app(message)
-
-    def _from_app(self, message: str | bytes | None) -> None:
-        if self._pending is not None and message is not None:
-            self._pending.append(message)
-            return
-        if message is None:
-            upstream = self._upstream_ws
-            code = upstream.close_code if upstream is not None else None
-            reason = upstream.close_reason if upstream is not None else None
-            self.close(code or 1000, reason)
-            return
-        try:
-            self.write_message(message, binary=isinstance(message, bytes))
-        except websocket.WebSocketClosedError:
-            pass  # the browser left; on_close closes the app's side
-
-    async def on_message(self, message: str | bytes) -> None:
-        upstream = self._upstream_ws
-        if upstream is not None:
-            try:
-                await upstream.write_message(message, binary=isinstance(message, bytes))
-            except websocket.WebSocketClosedError:
-                self.close(1011)
-
-    def on_close(self) -> None:
-        upstream, self._upstream_ws = self._upstream_ws, None
-        if upstream is not None:
-            upstream.close(self.close_code or 1000, self.close_reason)
-
-
-class _ResponseRelay:
-    """Passes the kernel's response through as it arrives: status and headers (rewritten)
-    once the header block is complete, then each body chunk with a flush."""
-
-    def __init__(self, handler: PreviewHandler, prefix: str, port: int) -> None:
-        self.handler = handler
-        self.prefix = prefix
-        self.port = port
-        self.lines: list[str] = []
-        self.started = False
-        self.closed = False
-
-    def on_header_line(self, line: str) -> None:
-        if line.strip():
-            self.lines.append(line)
-            return
-        start = httputil.parse_response_start_line(self.lines[0].strip())
-        headers = httputil.HTTPHeaders.parse("".join(self.lines[1:]))
-        self.lines = []
-        if 100 <= start.code < 200:
-            return
-        handler = self.handler
-        handler.clear_header("Content-Type")
-        handler.set_status(start.code, start.reason or "Status")
-        items = forwarding.response_headers(
-            list(headers.get_all()), prefix=self.prefix, host=handler.request.host,
-            proto=handler.request.protocol, port=self.port)
-        seen: set[str] = set()
-        for name, value in items:
-            if name.lower() in seen:
-                handler.add_header(name, value)
-            else:
-                seen.add(name.lower())
-                handler.set_header(name, value)
-        self.started = True
-
-    def on_chunk(self, chunk: bytes) -> None:
-        if self.closed:
-            return
-        try:
-            self.handler.write(chunk)
-            self.handler.flush().add_done_callback(_consume)
-        except iostream.StreamClosedError:
-            self.closed = True
-
-
-def _consume(future: Any) -> None:
-    """A flush that failed because the browser left: nothing to do (not an unhandled error)."""
-    if not future.cancelled():
-        future.exception()
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        PreviewProxyHandler.write_error(self, status_code, **kwargs)

@@ -20,6 +20,11 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from tests.jupyter_process import STARTUP_TIMEOUT, jupyter_process
 
 
+#: The preview host pattern of the ``preview_host_server`` (browsers and our test transport
+#: resolve every ``*.localhost`` name to loopback).
+PREVIEW_HOST = "{port}-{kernel}.localhost"
+
+
 @dataclass
 class Server:
     url: str  # ends with "/"
@@ -27,6 +32,8 @@ class Server:
     runtime_dir: Path
     root_dir: Path
     log_lines: list[str]
+    #: ``SandboxExtensionApp.preview_host``, None on the shared origin.
+    preview_host: str | None = None
 
     def client(self, **kwargs) -> httpx.Client:
         return httpx.Client(base_url=self.url, headers={"Authorization": f"token {self.token}"},
@@ -34,18 +41,20 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(base: Path) -> Iterator[Server]:
+def running_server(base: Path, preview_host: str | None = None) -> Iterator[Server]:
     """A ``jupyter server`` whose runtime, config, data and root folders are under ``base``
-    (reused as they are: a second server on the same ``base`` sees the first one's state)."""
+    (reused as they are: a second server on the same ``base`` sees the first one's state),
+    with previews on origins of their own when ``preview_host`` is given."""
     runtime, config, data, root = base / "rt", base / "cfg", base / "data", base / "root"
     for folder in (runtime, config, data, root):
         folder.mkdir(exist_ok=True)
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(config),
            "JUPYTER_DATA_DIR": str(data)}
     env.pop("JUPYTER_SANDBOX_SERVER_URL", None)
-    with jupyter_process([sys.executable, "-m", "jupyter", "server"], root=root,
+    options = [f"--SandboxExtensionApp.preview_host={preview_host}"] if preview_host else []
+    with jupyter_process([sys.executable, "-m", "jupyter", "server", *options], root=root,
                          env=env) as running:
-        yield Server(running.url, running.token, runtime, root, running.log_lines)
+        yield Server(running.url, running.token, runtime, root, running.log_lines, preview_host)
 
 
 def short_temp_dir() -> Path:
@@ -58,6 +67,18 @@ def jupyter_server() -> Iterator[Server]:
     base = short_temp_dir()
     try:
         with running_server(base) as server:
+            yield server
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def preview_host_server() -> Iterator[Server]:
+    """A second session server whose previews have origins of their own
+    (``--SandboxExtensionApp.preview_host={port}-{kernel}.localhost``)."""
+    base = short_temp_dir()
+    try:
+        with running_server(base, preview_host=PREVIEW_HOST) as server:
             yield server
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -1,34 +1,72 @@
-"""The proxy's header, query and redirect rules (pure functions)."""
+"""The proxy's header, query, path and redirect rules (pure functions), in both modes: the
+shared Jupyter origin and a preview origin of its own."""
 
 from __future__ import annotations
 
 from jupyter_sandbox.server_extension import forwarding
 
 PREFIX = "/sandbox/preview/k1/8000"
+SHARED = forwarding.ForwardingRules(prefix=PREFIX, host="h:1", proto="https",
+                                    client_ip="10.0.0.1", shared_origin=True,
+                                    jupyter_cookies=frozenset({"login"}), jupyter_token="jt")
+OWN = forwarding.ForwardingRules(prefix="", host="8000-k1.localhost:1", proto="https",
+                                 client_ip="10.0.0.1", shared_origin=False,
+                                 jupyter_cookies=frozenset({"login"}), jupyter_token="jt")
 
 
 def test_strip_token_keeps_everything_else_as_sent():
     assert forwarding.strip_token("a=1&token=abc&b=%C3%A9&tok=2") == "a=1&b=%C3%A9&tok=2"
     assert forwarding.strip_token("token=abc") == ""
+    assert forwarding.strip_token("%74oken=abc&x") == "x"
 
 
-def test_strip_cookies_removes_jupyter_cookies_only():
-    header = "username-127-0-0-1-8888=x; _xsrf=y; mine=1; login=z"
+def test_strip_cookies_removes_jupyter_cookies_and_the_preview_credential():
+    header = "username-127-0-0-1-8888=x; _xsrf=y; mine=1; login=z; jupyter-sandbox-preview=s"
     assert forwarding.strip_cookies(header, {"login"}) == "mine=1"
 
 
 def test_request_headers_drop_credentials_and_forged_forwarding():
     out = forwarding.request_headers(
         [("Authorization", "token t"), ("X-Forwarded-Host", "evil"), ("Accept", "*/*"),
-         ("Cookie", "_xsrf=1"), ("Connection", "keep-alive"), ("X-XSRFToken", "1")],
-        set(), prefix=PREFIX, host="h:1", proto="https", client_ip="10.0.0.1")
+         ("Cookie", "_xsrf=1; mine=2"), ("Connection", "keep-alive"), ("X-XSRFToken", "1"),
+         ("Referer", "https://h:1/lab?token=jt")], SHARED)
     assert out == [("Accept", "*/*"), ("X-Forwarded-Prefix", PREFIX), ("X-Forwarded-Host", "h:1"),
                    ("X-Forwarded-Proto", "https"), ("X-Forwarded-For", "10.0.0.1")]
 
 
+def test_shared_origin_forwards_no_cookie_and_no_authorization_at_all():
+    out = dict(forwarding.request_headers(
+        [("Cookie", "mine=1"), ("Authorization", "Basic dTpw")], SHARED))
+    assert "Cookie" not in out and "Authorization" not in out
+
+
+def test_preview_origin_forwards_the_apps_own_credentials_only():
+    def sent(*items: tuple[str, str]) -> dict[str, str]:
+        return dict(forwarding.request_headers(list(items), OWN))
+
+    assert sent(("Cookie", "mine=1; jupyter-sandbox-preview=s; _xsrf=x"))["Cookie"] == "mine=1"
+    assert "Cookie" not in sent(("Cookie", "jupyter-sandbox-preview=s"))
+    assert sent(("Authorization", "Basic dTpw"))["Authorization"] == "Basic dTpw"
+    for jupyters in ("token abc", "Bearer abc", "TOKEN abc", "Basic jt"):
+        assert "Authorization" not in sent(("Authorization", jupyters)), jupyters
+    own = "https://8000-k1.localhost:1/page?q=1"
+    assert sent(("Referer", own))["Referer"] == own
+    assert "Referer" not in sent(("Referer", "https://h:1/lab?token=jt"))
+    assert sent()["X-Forwarded-Prefix"] == ""
+
+
+def test_upstream_path_keeps_the_browsers_bytes():
+    # tornado gives the request line's bytes as latin-1 text.
+    raw_utf8 = "/hello/wörld".encode().decode("latin-1")
+    assert forwarding.upstream_path(raw_utf8) == "/hello/wörld"
+    assert forwarding.upstream_path("/caf%C3%A9/a%2Fb") == "/caf%C3%A9/a%2Fb"
+    assert forwarding.upstream_path(b"/x\xff".decode("latin-1")) == "/x%FF"
+    assert forwarding.upstream_path("/a\x7fb\x01") == "/a%7Fb%01"
+
+
 def test_rewrite_location():
-    def rewrite(location: str) -> str:
-        return forwarding.rewrite_location(location, prefix=PREFIX, host="h:1", proto="https",
+    def rewrite(location: str, prefix: str = PREFIX) -> str:
+        return forwarding.rewrite_location(location, prefix=prefix, host="h:1", proto="https",
                                            port=8000)
 
     assert rewrite("/next?a=1") == f"{PREFIX}/next?a=1"
@@ -37,3 +75,31 @@ def test_rewrite_location():
     assert rewrite("http://localhost:8000/next") == f"https://h:1{PREFIX}/next"
     assert rewrite("https://example.org/x") == "https://example.org/x"
     assert rewrite("//example.org/x") == "//example.org/x"
+    assert rewrite("/next", prefix="") == "/next"
+    assert rewrite("http://localhost:8000/next", prefix="") == "https://h:1/next"
+
+
+def _response(items, shared: bool) -> forwarding.ResponseHeaders:
+    return forwarding.response_headers(items, prefix=PREFIX if shared else "", host="h:1",
+                                       proto="https", port=8000, shared_origin=shared)
+
+
+def test_shared_origin_response_is_sandboxed_and_sets_no_cookie():
+    out = _response([("Set-Cookie", "a=1"), ("Content-Security-Policy",
+                                             "sandbox allow-same-origin allow-scripts"),
+                     ("Clear-Site-Data", '"cookies"'), ("Content-Type", "text/html")], True)
+    assert out.dropped_cookies
+    names = [name.lower() for name, _ in out.items]
+    assert "set-cookie" not in names and "clear-site-data" not in names
+    # The app's policy stays beside ours: browsers enforce both, so no same-origin.
+    assert ("Content-Security-Policy", forwarding.SANDBOX_CSP) in out.items
+    assert ("Content-Security-Policy", "sandbox allow-same-origin allow-scripts") in out.items
+    assert not _response([("Content-Type", "text/plain")], True).dropped_cookies
+
+
+def test_preview_origin_response_keeps_the_apps_cookies_host_only():
+    out = _response([("Set-Cookie", "a=1; Domain=localhost; Path=/; HttpOnly"),
+                     ("Set-Cookie", "jupyter-sandbox-preview=forged; Path=/"),
+                     ("Content-Type", "text/html")], False)
+    assert out.items == [("Set-Cookie", "a=1; Path=/; HttpOnly"), ("Content-Type", "text/html")]
+    assert not out.dropped_cookies

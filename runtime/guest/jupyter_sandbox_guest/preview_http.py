@@ -9,7 +9,7 @@ import io
 import sys
 import traceback
 from typing import Any
-from urllib.parse import unquote, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 from . import bridge
 
@@ -58,12 +58,28 @@ def _server(request: dict[str, Any]) -> tuple[str, int]:
     return (name or host), int(port) if port else default
 
 
+def _raw(text: str) -> bytes:
+    """The bytes of a request-line field as the host hands it over: the HTTP server decoded
+    them as latin-1 (a field of code points above 255 can only be UTF-8 text)."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def _path_bytes(request: dict[str, Any], key: str, default: str) -> bytes:
+    """The raw (still percent-encoded) bytes of the request's ``path`` or ``script_name``."""
+    return _raw(str(request.get(key) or default))
+
+
 def wsgi_environ(request: dict[str, Any], body: bytes) -> dict[str, Any]:
     server_name, server_port = _server(request)
     environ: dict[str, Any] = {
         "REQUEST_METHOD": request["method"],
-        "SCRIPT_NAME": unquote_to_bytes(request.get("script_name") or "").decode("latin-1"),
-        "PATH_INFO": unquote_to_bytes(request.get("path") or "/").decode("latin-1"),
+        # PEP 3333: the URL-decoded bytes, as latin-1 text (decoded exactly once; an app
+        # gets its UTF-8 back with .encode("latin-1").decode("utf-8")).
+        "SCRIPT_NAME": unquote_to_bytes(_path_bytes(request, "script_name", "")).decode("latin-1"),
+        "PATH_INFO": unquote_to_bytes(_path_bytes(request, "path", "/")).decode("latin-1"),
         "QUERY_STRING": request.get("query") or "",
         "SERVER_NAME": server_name,
         "SERVER_PORT": str(server_port),
@@ -108,16 +124,18 @@ def run_wsgi(app: Any, request: dict[str, Any], body: bytes, response: Response)
 
 
 def asgi_scope(request: dict[str, Any], kind: str) -> dict[str, Any]:
-    script_name = unquote(request.get("script_name") or "")
-    raw_path = (request.get("script_name") or "") + (request.get("path") or "/")
+    raw_root = _path_bytes(request, "script_name", "")
+    raw_path = raw_root + _path_bytes(request, "path", "/")
+    script_name = unquote_to_bytes(raw_root).decode("utf-8", "replace")
     scope = {
         "type": kind,
         "asgi": {"version": "3.0", "spec_version": "2.3"},
         "http_version": "1.1",
         "scheme": request.get("scheme") or "http",
         # As uvicorn and the ASGI spec's WSGI notes: ``path`` includes ``root_path``.
-        "path": script_name + unquote(request.get("path") or "/"),
-        "raw_path": raw_path.encode("latin-1", "replace"),
+        # ``path`` the URL-decoded UTF-8 text, ``raw_path`` the bytes as the browser sent them.
+        "path": unquote_to_bytes(raw_path).decode("utf-8", "replace"),
+        "raw_path": raw_path,
         "root_path": script_name,
         "query_string": (request.get("query") or "").encode("latin-1", "replace"),
         "headers": [(k.lower().encode("latin-1", "replace"), v.encode("latin-1", "replace"))
