@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from jupyter_sandbox.runtime import openat2
+from jupyter_sandbox.runtime.host_layer import HostLayer
 from jupyter_sandbox.runtime.vfs import (
     FILETYPE_DIRECTORY,
     FILETYPE_REGULAR,
@@ -20,6 +22,18 @@ from jupyter_sandbox.runtime.vfs import (
     normalize,
 )
 from jupyter_sandbox.runtime.wasi_errno import Errno, WasiError
+
+
+@pytest.fixture(autouse=True, params=["openat2", "walk"])
+def resolver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs twice: with the kernel's openat2(RESOLVE_BENEATH), and with the
+    component-by-component walk used where the kernel lacks it."""
+    if request.param == "openat2":
+        if not openat2.available():
+            pytest.skip("openat2 is not usable on this machine (tests/runtime/test_openat2.py)")
+    else:
+        monkeypatch.setattr(openat2, "available", lambda: False)
+    return request.param
 
 
 def errno_of(call, *args, **kwargs) -> Errno:
@@ -225,6 +239,195 @@ def test_upper_layer_symlinks_are_refused(tmp_path: Path) -> None:
     vfs, _, upper = make_vfs(tmp_path)
     os.symlink("/etc/passwd", upper / "planted")
     assert errno_of(read, vfs, "/workspace/planted") == Errno.ACCES
+
+
+def test_each_layer_uses_the_resolver_under_test(tmp_path: Path, lower: Path,
+                                                 resolver: str) -> None:
+    vfs, _, _ = make_vfs(tmp_path, lower)
+    layered = [m for m in vfs.mounts if isinstance(m, LayeredMount)]
+    layers = [layer for m in layered for layer in (m.lower_layer, m.upper_layer) if layer]
+    assert len(layers) == 4
+    assert {layer.uses_openat2 for layer in layers} == {resolver == "openat2"}
+
+
+# -- planted links in the writable layers ---------------------------------------------------
+
+def snapshot_of(folder: Path) -> dict[str, tuple[bytes | None, int]]:
+    """Every entry under ``folder`` with its content (None for folders) and mtime."""
+    return {str(p.relative_to(folder)): (None if p.is_dir() else p.read_bytes(),
+                                         p.lstat().st_mtime_ns)
+            for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A host folder beside the sandbox's, with a marker the guest must never see or change."""
+    folder = tmp_path / "outside"
+    (folder / "inner").mkdir(parents=True)
+    (folder / "secret.txt").write_bytes(b"host secret")
+    (folder / "inner" / "deep.txt").write_bytes(b"deep secret")
+    os.utime(folder / "secret.txt", ns=(1_000_000_000, 1_000_000_000))
+    return folder
+
+
+def plant(upper: Path, outside: Path) -> None:
+    """Links a crafted snapshot, an admin's mistake or a racing host process could leave."""
+    os.symlink(outside / "secret.txt", upper / "abs-file")
+    os.symlink(outside, upper / "abs-dir")
+    os.symlink("../outside/secret.txt", upper / "rel-file")
+    os.symlink("../outside", upper / "rel-dir")
+    (upper / "real").mkdir()
+    (upper / "real" / "own.txt").write_bytes(b"own")
+    os.symlink("real/own.txt", upper / "inner-file")  # even a link that stays inside
+    os.symlink("real", upper / "inner-dir")
+
+
+def test_planted_links_in_upper_are_never_followed(tmp_path: Path, outside: Path) -> None:
+    vfs, quota, upper = make_vfs(tmp_path)
+    plant(upper, outside)
+    plant(tmp_path / "tmp-upper", outside)
+    before = snapshot_of(outside)
+    for root in ("/workspace", "/tmp"):
+        files = [f"{root}/{name}" for name in ("abs-file", "rel-file", "inner-file")]
+        dirs = [f"{root}/{name}" for name in ("abs-dir", "rel-dir", "inner-dir")]
+        through = [f"{d}/{leaf}" for d in dirs for leaf in ("secret.txt", "own.txt")]
+        for path in files + dirs + through:
+            assert errno_of(vfs.stat, path) == Errno.ACCES, path
+            assert errno_of(read, vfs, path) == Errno.ACCES, path
+            for truncate in (True, False):
+                assert errno_of(vfs.open_file, path, write=True, create=True, exclusive=False,
+                                truncate=truncate) == Errno.ACCES, path
+            assert errno_of(vfs.write_file, path, b"stolen") == Errno.ACCES, path
+            assert errno_of(vfs.set_times, path, 1, 2) == Errno.ACCES, path
+            assert errno_of(vfs.rename, path, f"{root}/moved") == Errno.ACCES, path
+            assert errno_of(vfs.rmdir, path) == Errno.ACCES, path
+        for d in dirs:
+            assert errno_of(vfs.listdir, d) == Errno.ACCES, d
+            assert errno_of(vfs.mkdir, f"{d}/new") == Errno.ACCES, d
+            assert errno_of(vfs.write_file, f"{d}/new.txt", b"x") == Errno.ACCES, d
+            assert errno_of(vfs.open_file, f"{d}/new.txt", write=True, create=True,
+                            exclusive=True, truncate=True) == Errno.ACCES, d
+            assert errno_of(vfs.unlink, f"{d}/secret.txt") == Errno.ACCES, d
+        for path in through:
+            assert errno_of(vfs.unlink, path) == Errno.ACCES, path
+        # Nor can a file be moved onto a link's name, or out of the layer through one.
+        vfs.write_file(f"{root}/mine.txt", b"mine")
+        assert errno_of(vfs.rename, f"{root}/mine.txt", f"{root}/abs-file") == Errno.ACCES
+        assert errno_of(vfs.rename, f"{root}/mine.txt", f"{root}/abs-dir/x") == Errno.ACCES
+        # The folder itself still lists (the links are there), and the rest of it works.
+        assert {"abs-file", "abs-dir", "mine.txt", "real"} <= set(vfs.listdir(root))
+        assert read(vfs, f"{root}/real/own.txt") == b"own"
+    assert snapshot_of(outside) == before
+    assert (upper / "real" / "own.txt").read_bytes() == b"own"
+
+
+def test_unlink_removes_a_planted_link_not_its_target(tmp_path: Path, outside: Path) -> None:
+    vfs, quota, upper = make_vfs(tmp_path)
+    plant(upper, outside)
+    quota.count_existing(upper)
+    files_before = quota.used_files
+    before = snapshot_of(outside)
+    vfs.unlink("/workspace/abs-file")
+    vfs.unlink("/workspace/abs-dir")  # a link to a folder is a link: unlink, not rmdir
+    assert not os.path.lexists(upper / "abs-file")
+    assert not os.path.lexists(upper / "abs-dir")
+    assert quota.used_files == files_before - 2
+    assert snapshot_of(outside) == before
+
+
+def test_a_link_swapped_in_after_the_lookup_changes_nothing_outside(
+        tmp_path: Path, outside: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A host process races the guest: just after the folder "d" was resolved, it is moved
+    # away and a symlink to the outside folder takes its name. What was resolved is what is
+    # used, so the write lands in the moved folder, inside the layer, never outside.
+    vfs, _, upper = make_vfs(tmp_path)
+    vfs.mkdir("/workspace/d")
+    vfs.write_file("/workspace/d/secret.txt", b"old")
+    before = snapshot_of(outside)
+    real_dir = HostLayer._dir
+    swapped: list[str] = []
+
+    def racing_dir(self: HostLayer, rel: str, *, create: bool = False) -> int:
+        fd = real_dir(self, rel, create=create)
+        if rel == "d" and not swapped:
+            os.rename(upper / "d", upper / "d-moved")
+            os.symlink(outside, upper / "d")
+            swapped.append(rel)
+        return fd
+
+    monkeypatch.setattr(HostLayer, "_dir", racing_dir)
+    vfs.write_file("/workspace/d/secret.txt", b"new")
+    assert swapped == ["d"]
+    assert (upper / "d-moved" / "secret.txt").read_bytes() == b"new"
+    assert snapshot_of(outside) == before
+    # From now on the name is a planted link: refused.
+    assert errno_of(read, vfs, "/workspace/d/secret.txt") == Errno.ACCES
+
+
+def test_special_files_are_refused_without_blocking(tmp_path: Path, lower: Path) -> None:
+    vfs, _, upper = make_vfs(tmp_path, lower)
+    os.mkfifo(upper / "fifo")
+    os.mkfifo(lower / "lower-fifo")
+    for path in ("/workspace/fifo", "/workspace/lower-fifo"):
+        assert errno_of(read, vfs, path) == Errno.ACCES, path  # a FIFO would block here
+        assert errno_of(vfs.open_file, path, write=True, create=False, exclusive=False,
+                        truncate=False) == Errno.ACCES, path
+    assert errno_of(vfs.write_file, "/workspace/fifo", b"x") in (Errno.ACCES, Errno.IO)
+    assert vfs.stat("/workspace/fifo").filetype not in (FILETYPE_REGULAR, FILETYPE_DIRECTORY)
+
+
+def test_a_replaced_upper_folder_is_used_at_once(tmp_path: Path) -> None:
+    # A restore swaps the whole upper folder: the layer reopens its root for each operation.
+    vfs, _, upper = make_vfs(tmp_path)
+    vfs.write_file("/workspace/old.txt", b"old")
+    os.rename(upper, tmp_path / "upper-old")
+    upper.mkdir()
+    (upper / "new.txt").write_bytes(b"new")
+    assert vfs.listdir("/workspace") == ["new.txt"]
+    vfs.write_file("/workspace/more.txt", b"more")
+    assert (upper / "more.txt").read_bytes() == b"more"
+    assert not (tmp_path / "upper-old" / "more.txt").exists()
+
+
+def test_a_symlinked_upper_root_is_refused(tmp_path: Path, outside: Path) -> None:
+    # The root's own path is resolved once, when the mount is made; if its last name is later
+    # replaced by a link, nothing is followed through it.
+    vfs, _, upper = make_vfs(tmp_path)
+    os.rename(upper, tmp_path / "upper-old")
+    os.symlink(outside, upper)
+    before = snapshot_of(outside)
+    assert errno_of(vfs.write_file, "/workspace/secret.txt", b"x") in (Errno.LOOP, Errno.NOTDIR)
+    assert errno_of(vfs.listdir, "/workspace") in (Errno.LOOP, Errno.NOTDIR)
+    assert snapshot_of(outside) == before
+
+
+# -- links in the read-only host folder, resolved against its root ---------------------------
+
+def test_lower_links_are_judged_against_the_root(tmp_path: Path, lower: Path) -> None:
+    sibling = tmp_path / "notebooks-evil"  # shares the root's name as a prefix
+    sibling.mkdir()
+    (sibling / "secret.txt").write_bytes(b"sibling secret")
+    os.symlink(lower / "data", lower / "abs-inside")  # absolute, but inside: followed
+    os.symlink("../notes.txt", lower / "data" / "up")
+    os.symlink("data/up", lower / "chain")
+    os.symlink("abs-inside/table.csv", lower / "via-abs")
+    os.symlink("../notebooks/notes.txt", lower / "out-and-back")  # leaves the root on the way
+    os.symlink(sibling / "secret.txt", lower / "sibling")
+    os.symlink("/proc/self/root/etc/passwd", lower / "magic")
+    os.symlink("loop-b", lower / "loop-a")
+    os.symlink("loop-a", lower / "loop-b")
+    os.symlink("missing.txt", lower / "dangling")
+    vfs, _, _ = make_vfs(tmp_path, lower)
+    assert read(vfs, "/workspace/abs-inside/table.csv") == b"a,b\n1,2\n"
+    assert vfs.listdir("/workspace/abs-inside") == ["table.csv", "up"]
+    assert read(vfs, "/workspace/data/up") == b"host notes"
+    assert read(vfs, "/workspace/chain") == b"host notes"
+    assert read(vfs, "/workspace/via-abs") == b"a,b\n1,2\n"
+    for path in ("/workspace/out-and-back", "/workspace/sibling", "/workspace/magic"):
+        assert errno_of(read, vfs, path) == Errno.ACCES, path
+        assert errno_of(vfs.stat, path) == Errno.ACCES, path
+    assert errno_of(vfs.stat, "/workspace/loop-a") == Errno.LOOP
+    assert errno_of(vfs.stat, "/workspace/dangling") == Errno.NOENT
 
 
 # -- overlay --------------------------------------------------------------------------------
