@@ -477,18 +477,16 @@ class PackageManager:
             if key in local.compiled:
                 return PackageError(f"{name} {COMPILED_REFUSAL}")
             if key in local.source_only:
-                return PackageError(f"{name} is only a source distribution in the sandbox's "
-                                    "wheel folder; building it would run its code on the host, "
-                                    "so the sandbox installs only pure-Python wheels")
+                return PackageError(_source_only(name))
             _status, probe = pip.run(
                 ["download", "--no-deps", "-vv", "-d", str(pip.work / "probe"),
                  *common, missing[-1]], lambda _line: None, cancelled)
             skipped = [line for line in probe if line.lstrip().startswith("Skipping link:")
-                       and (" tags (" in line or "No sources permitted" in line
-                            or "No binaries permitted" in line)
                        and _link_project(line) == key]
-            if skipped:
+            if any(" tags (" in line for line in skipped):  # wheels for other platforms
                 return PackageError(f"{name} {COMPILED_REFUSAL}")
+            if any("No sources permitted" in line for line in skipped):  # sdists only
+                return PackageError(_source_only(name))
             if any(sign in line for line in lines + probe for sign in _CONNECTION_SIGNS):
                 return PackageError(_unreachable(lines + probe))
             return PackageError(f"no pure-Python release of {name!r} was found in the package "
@@ -556,6 +554,11 @@ def _check_pure(dist_info: Path, name: str) -> None:
     tags = wheel.get_all("Tag") or []
     if any(not tag.endswith("-none-any") for tag in tags):
         raise PackageError(f"{name} {COMPILED_REFUSAL}")
+
+
+def _source_only(name: str) -> str:
+    return (f"{name} has no pure-Python wheel, only a source distribution; building it would "
+            "run its code on the host, so the sandbox installs only pure-Python wheels")
 
 
 def _error_lines(lines: list[str]) -> list[str]:

@@ -51,6 +51,9 @@ MAX_WHEEL_METADATA = 4 << 20
 #: How deeply requirements files may include each other.
 MAX_INCLUDE_DEPTH = 5
 
+#: Endings that make pip read a requirement as a file to install (pip's ARCHIVE_EXTENSIONS).
+ARCHIVE_SUFFIXES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tbz", ".tar.xz",
+                    ".txz", ".tlz", ".tar.lz", ".tar.lzma")
 #: Options with a value, by every spelling pip accepts -> the long name.
 _VALUE_OPTIONS = {"-r": "--requirement", "--requirement": "--requirement",
                   "-c": "--constraint", "--constraint": "--constraint",
@@ -288,6 +291,9 @@ class InstallArguments:
             requirement = Requirement(text)
         except InvalidRequirement as exc:
             raise PackageError(_not_a_requirement(text, where, exc)) from exc
+        if requirement.name.lower().endswith(ARCHIVE_SUFFIXES):
+            # a valid name to packaging, a file path to pip (which would build it if it existed)
+            raise PackageError(_not_a_requirement(text, where, None))
         if requirement.url is not None:
             requirement.url = self._wheel_url(requirement, text, where)
         rendered = Requirement(str(requirement))  # what pip gets: rendered from parsed parts
@@ -442,9 +448,9 @@ def _locked_index(what: str, where: str) -> str:
             "An administrator can allow user-given indexes with SandboxKernel.pip_user_indexes")
 
 
-def _not_a_requirement(text: str, where: str, exc: Exception) -> str:
-    if text.startswith(("/", ".", "~")) or "/" in text.split("@")[0] or \
-            text.endswith((".tar.gz", ".tgz", ".zip", ".tar.bz2", ".tar.xz")):
+def _not_a_requirement(text: str, where: str, exc: Exception | None) -> str:
+    if exc is None or text.startswith(("/", ".", "~")) or "/" in text.split("@")[0] or \
+            text.lower().endswith(ARCHIVE_SUFFIXES):
         return (f"{_at(where)}{text!r}: local folders and source archives are built from "
                 "source on the host, which would run their code there; the sandbox installs "
                 "only pure-Python wheels (NAME, NAME==VERSION or a .whl file)")

@@ -1,13 +1,22 @@
-"""Small wheels built by hand for the ``%pip`` tests (no network, no build backend)."""
+"""Small wheels built by hand for the ``%pip`` tests (no network, no build backend), a real
+source distribution that proves a build ran, and a local package index on 127.0.0.1."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import html
+import http.server
 import io
 import tarfile
-import hashlib
+import threading
+import urllib.parse
 import zipfile
 from pathlib import Path
+from types import TracebackType
+
+from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename,
+                             parse_wheel_filename)
 
 
 def build_wheel(folder: Path, name: str, version: str, *, tag: str = "py3-none-any",
@@ -82,3 +91,84 @@ def build_marker_sdist(folder: Path, name: str, version: str, marker: Path) -> P
             info.mode = 0o644
             archive.addfile(info, io.BytesIO(data))
     return path
+
+
+def _project_of(filename: str) -> str | None:
+    try:
+        return parse_wheel_filename(filename)[0]
+    except InvalidWheelFilename:
+        pass
+    try:
+        return parse_sdist_filename(filename)[0]
+    except InvalidSdistFilename:
+        return None
+
+
+class LocalIndex:
+    """PEP 503 "simple" indexes on 127.0.0.1, served from a thread: ``add(prefix, folder)``
+    serves ``folder``'s wheels and sdists at ``{url}/{prefix}/simple/`` (files under
+    ``{url}/{prefix}/files/``). Every request's path is recorded in ``requests``, answered or
+    not, so a test can assert that a URL was never fetched."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self._folders: dict[str, Path] = {}
+        index = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                index.requests.append(self.path)
+                status, body, kind = index._answer(urllib.parse.urlsplit(self.path).path)
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_HEAD = do_GET
+
+            def log_message(self, fmt: str, *args: object) -> None:
+                return
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="local-package-index")
+
+    def add(self, prefix: str, folder: Path) -> str:
+        """Serve ``folder`` under ``/{prefix}``; returns the index URL (``…/{prefix}/simple``)."""
+        self._folders[prefix] = folder
+        return f"{self.url}/{prefix}/simple"
+
+    def fetched(self, prefix: str) -> list[str]:
+        """The recorded request paths under ``/{prefix}/``."""
+        return [path for path in self.requests if path.startswith(f"/{prefix}/")]
+
+    def _answer(self, path: str) -> tuple[int, bytes, str]:
+        parts = [urllib.parse.unquote(p) for p in path.split("/") if p]
+        folder = self._folders.get(parts[0]) if parts else None
+        if folder is None or len(parts) < 2:
+            return 404, b"not found", "text/plain"
+        files = sorted(f.name for f in folder.iterdir() if _project_of(f.name))
+        if parts[1] == "simple" and len(parts) == 2:
+            projects = sorted({str(_project_of(name)) for name in files})
+            links = "".join(f'<a href="{p}/">{p}</a>' for p in projects)
+            return 200, f"<html><body>{links}</body></html>".encode(), "text/html"
+        if parts[1] == "simple" and len(parts) == 3:
+            links = "".join(f'<a href="../../files/{html.escape(n)}">{html.escape(n)}</a>'
+                            for n in files if _project_of(n) == parts[2])
+            return 200, f"<html><body>{links}</body></html>".encode(), "text/html"
+        if parts[1] == "files" and len(parts) == 3 and parts[2] in files:
+            return 200, (folder / parts[2]).read_bytes(), "application/octet-stream"
+        return 404, b"not found", "text/plain"
+
+    def __enter__(self) -> LocalIndex:
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
