@@ -6,8 +6,8 @@ origin no cookie at all, on a preview origin every cookie but the proxy's own cr
 others are host-only cookies of that preview host: the app's own). The public prefix is
 described in ``X-Forwarded-*`` headers.
 
-Responses: hop-by-hop headers removed, redirects kept under the prefix; on the shared origin a
-``Content-Security-Policy: sandbox`` added and ``Set-Cookie`` dropped; on a preview origin the
+Responses: hop-by-hop headers removed, redirects kept under the prefix; on the shared origin
+``Set-Cookie`` dropped (the handler adds ``Content-Security-Policy: sandbox``); on a preview origin the
 app's cookies pass, made host-only, and never under the proxy credential's name.
 """
 
@@ -193,8 +193,9 @@ class ResponseHeaders:
 def response_headers(items: list[tuple[str, str]], *, prefix: str, host: str, proto: str,
                      port: int, shared_origin: bool = True) -> ResponseHeaders:
     """The app's response headers for the browser: hop-by-hop removed, Location rewritten;
-    on the shared origin Set-Cookie dropped and the sandbox CSP added (beside any policy of the
-    app's: browsers enforce every policy, so the sandbox applies whatever the app sends)."""
+    on the shared origin the headers that would act on the Jupyter origin dropped. (The
+    handler adds ``SANDBOX_CSP`` to every response there, the app's own policies beside it:
+    browsers enforce every policy, so the sandbox applies whatever the app sends.)"""
     out = []
     dropped = False
     for name, value in items:
@@ -212,6 +213,4 @@ def response_headers(items: list[tuple[str, str]], *, prefix: str, host: str, pr
         if lower == "location":
             value = rewrite_location(value, prefix=prefix, host=host, proto=proto, port=port)
         out.append((name, value))
-    if shared_origin:
-        out.append(("Content-Security-Policy", SANDBOX_CSP))
     return ResponseHeaders(out, dropped)

@@ -55,6 +55,11 @@ class PreviewLinkHandler(PreviewProxyHandler, JupyterHandler):
     def check_origin(self, origin: str) -> bool:  # type: ignore[override]
         return PreviewProxyHandler.check_origin(self, origin)
 
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        if self.preview_hosts is None:  # every response, errors and redirects included
+            self.add_header("Content-Security-Policy", forwarding.SANDBOX_CSP)
+
     @property
     def preview_hosts(self) -> PreviewHosts | None:
         return self.settings.get("jupyter_sandbox_preview_hosts")

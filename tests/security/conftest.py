@@ -9,4 +9,4 @@ from __future__ import annotations
 
 # Real-server fixtures shared with the server tests (a session-wide ``jupyter server`` with the
 # extension enabled, and a Sandboxed Python kernel started through its REST API).
-from tests.server.conftest import jupyter_server, kernel  # noqa: F401
+from tests.server.conftest import jupyter_server, kernel, preview_host_server  # noqa: F401

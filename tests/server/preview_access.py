@@ -160,3 +160,23 @@ class PreviewAccess:
         sent = {**(self.credentials(port) if authenticated else {}), **(headers or {})}
         sock = socket.create_connection(("127.0.0.1", self.server_port), timeout=60)
         return connect(self.ws_url(port, path), sock=sock, additional_headers=sent, **kwargs)
+
+
+MODES = ["shared-origin", "preview-host"]
+
+
+def server_for(request) -> object:
+    """The session server of a ``MODES`` parameter."""
+    return request.getfixturevalue(
+        "jupyter_server" if request.param == "shared-origin" else "preview_host_server")
+
+
+def jupyter_login_cookie(server) -> str:
+    """``name=value`` of Jupyter's login cookie, as a browser holds it after logging in."""
+    with httpx.Client(timeout=60) as client:
+        response = client.get(f"{server.url}api/status?token={server.token}")
+    for header in response.headers.get_list("set-cookie"):
+        first = header.split(";", 1)[0]
+        if first.startswith("username-"):
+            return first
+    raise AssertionError(f"Jupyter set no login cookie: {response.headers}")

@@ -1,11 +1,16 @@
 """``GET/DELETE {base_url}sandbox/api/kernels/{kernel_id}/previews[/{port}]``: what the
-JupyterLab side panel lists and stops."""
+JupyterLab side panel lists and stops; in both modes (the listed links are the Jupyter-origin
+links either way)."""
 
 from __future__ import annotations
 
-import httpx
+from collections.abc import Iterator
 
-from .conftest import Kernel, Server
+import httpx
+import pytest
+
+from .conftest import Kernel, Server, start_kernel, stop_kernel
+from .preview_access import MODES, PreviewAccess, server_for
 
 APPS = '''
 from jupyter_sandbox import serve
@@ -19,23 +24,31 @@ serve(app, port=9001)
 '''
 
 
-def test_list_and_stop_previews(jupyter_server: Server, kernel: Kernel) -> None:
+@pytest.fixture(scope="module", params=MODES)
+def site(request) -> Iterator[PreviewAccess]:
+    kernel = start_kernel(server_for(request))
+    yield PreviewAccess(kernel)
+    stop_kernel(kernel)
+
+
+def test_list_and_stop_previews(site: PreviewAccess) -> None:
+    kernel = site.kernel
     kernel.run(APPS)
     base = f"sandbox/api/kernels/{kernel.id}/previews"
-    with jupyter_server.client() as http:
+    with kernel.server.client() as http, site.client() as preview:
         listed = http.get(base)
         assert listed.status_code == 200, listed.text
         previews = listed.json()["previews"]
         assert [p["port"] for p in previews] == [8000, 9001]
         assert previews[0]["path"] == f"sandbox/preview/{kernel.id}/8000/"
         assert previews[0]["url"] == kernel.preview_url(8000)
-        assert http.get(kernel.preview_url(9001)).text == "hello"
+        assert preview.get(site.url(9001)).text == "hello"
 
         stopped = http.delete(f"{base}/9001")
         assert stopped.status_code == 204, stopped.text
         assert [p["port"] for p in http.get(base).json()["previews"]] == [8000]
-        assert http.get(kernel.preview_url(9001)).status_code >= 400
-        assert http.get(kernel.preview_url(8000)).text == "hello"
+        assert preview.get(site.url(9001)).status_code >= 400
+        assert preview.get(site.url(8000)).text == "hello"
 
         again = http.delete(f"{base}/9001")
         assert again.status_code == 404
