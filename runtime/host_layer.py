@@ -111,8 +111,17 @@ class HostLayer:
 
     def _open(self, rel: str, flags: int) -> int:
         """Open the entry at ``rel`` itself with ``flags`` (links per the policy)."""
+        try:
+            return self._open_host(rel, flags)
+        except OSError as exc:
+            raise self._error(exc) from exc
+
+    def _open_host(self, rel: str, flags: int) -> int:
+        """``_open`` with host errors left as ``OSError`` (the hot path of ``stat``: a missing
+        file is the most common answer while Python searches its import path)."""
         flags |= os.O_CLOEXEC
-        with self._root() as root:
+        root = self._open_root()
+        try:
             if self.uses_openat2:
                 try:
                     return openat2.openat2(root, rel or ".", flags, self._resolve)
@@ -121,16 +130,18 @@ class HostLayer:
                     # back in. The walk below judges it against the root's path (and refuses
                     # real escapes); every other error is the answer.
                     if exc.errno != errno.EXDEV or not self.inner_links:
-                        raise self._error(exc) from exc
+                        raise
             dir_fd, name = self._walk(root, _parts(rel), follow_final=True)
             try:
                 return os.open(name, flags | os.O_NOFOLLOW, dir_fd=dir_fd)
             except OSError as exc:
                 if exc.errno == errno.ELOOP:  # a link appeared after the walk looked
                     raise link_refused() from exc
-                raise from_os_error(exc) from exc
+                raise
             finally:
                 os.close(dir_fd)
+        finally:
+            os.close(root)
 
     def _dir(self, rel: str, *, create: bool = False) -> int:
         """An ``O_PATH`` descriptor of the folder ``rel``; with ``create``, folders missing on
@@ -250,9 +261,13 @@ class HostLayer:
         """The entry at ``rel`` (the root for ``""``), or None when there is none (a dangling
         in-tree link of a lower layer counts as none). A link in an upper layer is EACCES."""
         try:
-            fd = self._open(rel, O_PATH)
+            fd = self._open_host(rel, O_PATH)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise self._error(exc) from exc
         except WasiError as exc:
-            if exc.errno == Errno.NOENT:
+            if exc.errno == Errno.NOENT:  # a folder on the way is missing (the walk)
                 return None
             raise
         try:

@@ -43,18 +43,25 @@ class _OpenHow(ctypes.Structure):
                 ("resolve", ctypes.c_uint64)]
 
 
+_HOW_SIZE = ctypes.sizeof(_OpenHow)
+
+
 @cache
 def _syscall() -> Callable[..., int] | None:
+    """libc's ``syscall()`` typed for openat2's arguments (ints and pointers travel in the same
+    registers whether or not the callee is variadic, on every Linux ABI), so each call skips
+    ctypes' argument guessing."""
     if not sys.platform.startswith("linux"):
         return None
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        func = libc.syscall
+        prototype = ctypes.CFUNCTYPE(ctypes.c_long, ctypes.c_long, ctypes.c_int,
+                                     ctypes.c_char_p, ctypes.POINTER(_OpenHow), ctypes.c_size_t,
+                                     use_errno=True)
+        return prototype(("syscall", libc))
     except (OSError, AttributeError) as exc:
         log.info("no syscall() in this process's C library (%s): paths are walked by hand", exc)
         return None
-    func.restype = ctypes.c_long
-    return func
 
 
 def openat2(dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
@@ -72,10 +79,9 @@ def openat2(dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> 
         raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS), path)
     how = _OpenHow(flags, mode, resolve)
     for _ in range(_AGAIN_RETRIES):
-        fd = func(ctypes.c_long(SYS_OPENAT2), ctypes.c_int(dir_fd), ctypes.c_char_p(raw),
-                  ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
+        fd = func(SYS_OPENAT2, dir_fd, raw, how, _HOW_SIZE)
         if fd >= 0:
-            return int(fd)
+            return fd
         code = ctypes.get_errno()
         if code not in (errno.EAGAIN, errno.EINTR):
             raise OSError(code, os.strerror(code), path)
