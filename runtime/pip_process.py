@@ -106,7 +106,8 @@ class StubDistribution:
 def stub_from_fields(name: str, version: str, requires: Iterable[str] = (),
                      extras: Iterable[str] = ()) -> StubDistribution | None:
     """A stub from untrusted metadata fields; None when name or version is not valid.
-    Requirements and extras that do not parse are left out (pip only uses them for hints)."""
+    Requirements and extras that do not parse are left out, and so are requirements that
+    name a URL (pip would fetch it on the host when it keeps the installed package)."""
     try:
         canonicalize_name(name, validate=True)
         parsed_version = Version(version)
@@ -115,9 +116,11 @@ def stub_from_fields(name: str, version: str, requires: Iterable[str] = (),
     parsed: list[Requirement] = []
     for text in requires:
         try:
-            parsed.append(Requirement(text))
+            requirement = Requirement(text)
         except ValueError:
             continue
+        if requirement.url is None:  # pip would follow a URL of an installed package's
+            parsed.append(requirement)
     valid_extras = []
     for extra in extras:
         try:
@@ -152,7 +155,8 @@ class PipProcess:
         stubs = work / "installed"
         stubs.mkdir()
         for dist in installed:
-            folder = stubs / f"{canonicalize_name(dist.name).replace('-', '_')}-{dist.version}.dist-info"
+            stem = f"{canonicalize_name(dist.name).replace('-', '_')}-{dist.version}"
+            folder = stubs / f"{stem}.dist-info"
             folder.mkdir(exist_ok=True)
             (folder / "METADATA").write_text(dist.metadata(), encoding="utf-8")
         (work / "home").mkdir()

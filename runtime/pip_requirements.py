@@ -398,7 +398,9 @@ def constraints_text(constraints: list[Requirement]) -> str:
     lines = []
     for constraint in constraints:
         line = str(constraint)
-        if "${" in line or any(ch in line for ch in "\r\n\x00") or line.startswith("-"):
+        # pip's file parser: " -x" starts options, " #" a comment, "\\" joins lines
+        if "${" in line or any(ch in line for ch in "\r\n\x00\\") or line.startswith("-") \
+                or re.search(r"\s[-#]", line):
             raise PackageError(f"the constraint {line!r} cannot be passed to pip safely")
         lines.append(line)
     return "\n".join(lines) + "\n"

@@ -176,3 +176,75 @@ def test_skip_lines_of_a_real_index_name_their_project():
     assert packages._link_project(line) == "argon2-cffi-bindings"
     assert packages._link_project("Skipping link: No sources permitted for sdonly: "
                                   "file:///w/sdonly-1.0.tar.gz") == "sdonly"
+
+
+# -- parsing and rewriting (no pip, no sandbox) ------------------------------------------------
+def _parse(args: list[str], files: dict[str, str] | None = None, user_locations: bool = True):
+    from jupyter_sandbox.runtime.pip_requirements import InstallArguments
+
+    stored = {path: text.encode() for path, text in (files or {}).items()}
+
+    def read(path: str) -> bytes:
+        if path not in stored:
+            raise FileNotFoundError(path)
+        return stored[path]
+
+    return InstallArguments(read, user_locations).parse(args, "/workspace")
+
+
+def test_requirements_are_rendered_from_their_parsed_parts():
+    request = _parse(["Tiny_Base [extra] >= 1.0 ; python_version >= '3.8'", "-r", "reqs.txt"],
+                     {"/workspace/reqs.txt": "# a comment\nother \\\n  ==2.0  # pinned\n"
+                                             "marked; python_version>'3' and extra == 'x'\n"
+                                             "--pre\n-f wheels\n-c sub/c.txt\n",
+                      "/workspace/sub/c.txt": "tinybase<3\n"})
+    assert [str(r) for r in request.requirements] == [
+        'Tiny_Base[extra]>=1.0; python_version >= "3.8"', "other==2.0",
+        'marked; python_version > "3" and extra == "x"']
+    assert [str(r) for r in request.constraints] == ["tinybase<3"]
+    assert request.pre and request.find_links_folders == ["/workspace/wheels"]
+
+
+def test_only_pure_wheel_names_count_as_wheels():
+    from jupyter_sandbox.runtime.pip_requirements import pure_wheel
+
+    assert pure_wheel("a-1.0-py3-none-any.whl") == ("a", "1.0")
+    assert pure_wheel("a-1.0-py2.py3-none-any.whl") == ("a", "1.0")
+    assert pure_wheel("a-1.0-cp315-cp315-linux_x86_64.whl") is None
+    assert pure_wheel("a-1.0-py3-abi3-any.whl") is None
+    assert pure_wheel("a-1.0.tar.gz") is None and pure_wheel("../x.whl") is None
+    request = _parse(["a @ https://h.example/d/a-1.0-py2.py3-none-any.whl#sha256=ab"])
+    assert str(request.requirements[0]) == \
+        "a @ https://h.example/d/a-1.0-py2.py3-none-any.whl#sha256=ab"
+    with pytest.raises(packages.PackageError, match="is for a, not b"):
+        _parse(["b @ https://h.example/d/a-1.0-py3-none-any.whl"])
+    with pytest.raises(packages.PackageError, match="only a #sha256"):
+        _parse(["a @ https://h.example/a-1.0-py3-none-any.whl#egg=a&subdirectory=x"])
+    with pytest.raises(packages.PackageError, match="administrator chose the package index"):
+        _parse(["a @ https://h.example/a-1.0-py3-none-any.whl"], user_locations=False)
+
+
+def test_archive_like_names_and_unsafe_constraint_lines_are_refused():
+    from packaging.requirements import Requirement
+
+    from jupyter_sandbox.runtime.pip_requirements import constraints_text
+
+    for word in ("evil-1.0.tar.gz", "evil.zip", "evil-1.0.tgz[x]"):
+        with pytest.raises(packages.PackageError, match="local folders and source archives"):
+            _parse([word])
+    with pytest.raises(packages.PackageError, match="include each other too deeply"):
+        _parse(["-r", "loop.txt"], {"/workspace/loop.txt": "-r loop.txt\n"})
+    for line in ('a; extra == "x -r /etc/passwd"', 'a; extra == "x #y"'):
+        with pytest.raises(packages.PackageError, match="cannot be passed to pip safely"):
+            constraints_text([Requirement(line)])
+    assert constraints_text([Requirement("a<2"), Requirement("b==1")]) == "a<2\nb==1\n"
+
+
+def test_stubs_keep_only_parsed_fields_and_no_url_dependencies():
+    from jupyter_sandbox.runtime.pip_process import stub_from_fields
+
+    stub = stub_from_fields("good", "1.0", ["dep>=1", "evil @ http://127.0.0.1:9/e.tar.gz",
+                                            "not valid!!"], ["Test", "bad extra!"])
+    assert stub is not None
+    assert stub.metadata() == ("Metadata-Version: 2.1\nName: good\nVersion: 1.0\n"
+                               "Provides-Extra: test\nRequires-Dist: dep>=1\n")
