@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import Requirement
-from packaging.utils import InvalidSdistFilename, parse_sdist_filename
+from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist_filename
+from packaging.version import Version
 
 from .artifacts import GUEST_PYTHON_VERSION, guest_artifacts
 from .config import PackagePolicy
@@ -46,8 +47,8 @@ from .errors import SandboxError
 from .guest_files import GUEST_LIB, GUEST_PACKAGES
 from .pip_errors import COMPILED_REFUSAL, PackageError
 from .pip_process import PipProcess, StubDistribution, stub_from_fields
-from .pip_requirements import (InstallArguments, InstallRequest, constraints_text, pure_wheel,
-                               wheel_project)
+from .pip_requirements import (ARCHIVE_SUFFIXES, InstallArguments, InstallRequest,
+                               constraints_text, pure_wheel, wheel_project)
 from .site_layer import SiteLayer, UnsafeSitePath, components
 from .vfs import Quota
 
@@ -353,6 +354,12 @@ class PackageManager:
         ``NAME @ URL`` for a wheel file it was pointed at (checked to be pure again)."""
         meta = item.get("metadata") or {}
         name, version = str(meta.get("name", "")), str(meta.get("version", ""))
+        try:  # from a wheel's METADATA: data to check, like everything else
+            canonicalize_name(name, validate=True)
+            Version(version)
+        except ValueError as exc:
+            raise PackageError(f"pip chose a package with an invalid name or version "
+                               f"({name!r} {version!r}); nothing was installed") from exc
         self._check_name(name, requested=bool(item.get("requested")))
         url = str((item.get("download_info") or {}).get("url", ""))
         if url and pure_wheel(url.split("#")[0].rsplit("/", 1)[-1]) is None:
@@ -478,9 +485,7 @@ class PackageManager:
                 return PackageError(f"{name} {COMPILED_REFUSAL}")
             if key in local.source_only:
                 return PackageError(_source_only(name))
-            _status, probe = pip.run(
-                ["download", "--no-deps", "-vv", "-d", str(pip.work / "probe"),
-                 *common, missing[-1]], lambda _line: None, cancelled)
+            probe = self._probe(pip, missing[-1], common, cancelled)
             skipped = [line for line in probe if line.lstrip().startswith("Skipping link:")
                        and _link_project(line) == key]
             if any(" tags (" in line for line in skipped):  # wheels for other platforms
@@ -495,6 +500,23 @@ class PackageManager:
             return PackageError(_unreachable(lines))
         return PackageError("pip could not resolve the requirements:\n"
                             + "\n".join(_error_lines(lines)))
+
+    @staticmethod
+    def _probe(pip: PipProcess, wanted: str, common: list[str],
+               cancelled: Callable[[], bool]) -> list[str]:
+        """pip's verbose search for ``wanted`` (a requirement pip printed), to tell a compiled
+        or source-only package from a missing one. Re-rendered from its parsed name and
+        versions only: it may come from a wheel's METADATA."""
+        try:
+            parsed = Requirement(wanted)
+        except ValueError:
+            return []
+        if parsed.url is not None or parsed.name.lower().endswith(ARCHIVE_SUFFIXES):
+            return []
+        _status, lines = pip.run(
+            ["download", "--no-deps", "-vv", "-d", str(pip.work / "probe"), *common,
+             f"{parsed.name}{parsed.specifier}"], lambda _line: None, cancelled)
+        return lines
 
     def _read_guest(self, path: str) -> bytes:
         try:
