@@ -140,22 +140,28 @@ class SandboxKernel(Kernel):
         from jupyter_sandbox.runtime.sandbox import Sandbox
         from jupyter_sandbox.runtime.snapshot import SnapshotError
 
-        source = ""
         try:
             config = self._sandbox_config()
+            sandbox: Sandbox | None = None
+            failure: BaseException | None = None
             try:
                 snapshot, source = self._start_snapshot()
-                sandbox = Sandbox(config, snapshot=snapshot)
-            except (SnapshotError, _StartSnapshotUnreadable) as exc:
-                where = getattr(exc, "source", None) or source
+            except _StartSnapshotUnreadable as exc:
+                snapshot, source, failure = None, exc.source, exc
+            if snapshot is not None:
+                try:
+                    sandbox = Sandbox(config, snapshot=snapshot)
+                except SnapshotError as exc:
+                    failure = exc
+            if failure is not None:
+                # a bad start snapshot costs its state, never the kernel: start clean, say so
                 self.log.error("the snapshot to start from (%s) cannot be used: %s; the "
-                               "sandbox starts clean", where, exc)
+                               "sandbox starts clean", source, failure)
                 self._start_notice = (
-                    f"[jupyter-sandbox] The snapshot this kernel was to start from ({where}) "
-                    f"could not be used, so the sandbox started clean (no variables, files "
-                    f"from the snapshot are not restored): {exc}\n")
-                sandbox = Sandbox(config)
-            self._sandbox_ready.set_result(sandbox)
+                    f"[jupyter-sandbox] The snapshot this kernel was to start from ({source}) "
+                    f"could not be used, so the sandbox started clean (no variables; files "
+                    f"from the snapshot are not restored): {failure}\n")
+            self._sandbox_ready.set_result(sandbox or Sandbox(config))
             self.start_control_endpoint()
         except BaseException as exc:  # noqa: BLE001 - reported by every request that needs it
             self.log.error("the sandbox failed to start: %s", exc)

@@ -92,6 +92,11 @@ def _entry(kind: int, name: bytes, mode: int = 0, size: int = 0, mtime_ns: int =
     return _ENTRY.pack(kind, mode, len(name), size, mtime_ns) + name
 
 
+def _show(name: bytes) -> str:
+    """A name for an error message (shortened: it comes from the file)."""
+    return repr(name[:80] + (b"..." if len(name) > 80 else b""))
+
+
 def _valid_component(name: bytes) -> bool:
     return (0 < len(name) <= MAX_NAME and name not in (b".", b"..")
             and b"/" not in name and b"\x00" not in name)
@@ -193,7 +198,7 @@ class _Reader:
 
     def read(self, size: int) -> bytes:
         if size > self.remaining:
-            raise SnapshotError("the snapshot's files are larger than they declare")
+            raise SnapshotError("the snapshot's files are cut short or larger than they declare")
         chunks = []
         wanted = size
         try:
@@ -257,19 +262,19 @@ def _entries(reader: _Reader, layer_names: set[str], limits: LayerLimits,
         if layer is None:
             raise SnapshotError("the snapshot's files start without a layer")
         if kind not in (KIND_DIR, KIND_FILE):
-            raise SnapshotError(f"the snapshot's files hold an entry of kind {kind!r}: only "
-                                "files and folders are allowed (no links, no devices)")
+            raise SnapshotError(f"the snapshot's files hold an entry of kind {bytes([kind])!r}: "
+                                "only files and folders are allowed (no links, no devices)")
         parts = tuple(name.split(b"/"))
         if not all(map(_valid_component, parts)):
-            raise SnapshotError(f"the snapshot's files hold an unsafe name {name!r}")
+            raise SnapshotError(f"the snapshot's files hold an unsafe name {_show(name)}")
         if parts[:-1] not in folders:
-            raise SnapshotError(f"the snapshot's files hold {name!r} before its folder")
+            raise SnapshotError(f"the snapshot's files hold {_show(name)} before its folder")
         if parts in names:
-            raise SnapshotError(f"the snapshot's files hold {name!r} twice")
+            raise SnapshotError(f"the snapshot's files hold {_show(name)} twice")
         if kind == KIND_DIR and (mode != DIR_MODE or size):
-            raise SnapshotError(f"the snapshot's folder {name!r} has a bad mode or size")
+            raise SnapshotError(f"the snapshot's folder {_show(name)} has a bad mode or size")
         if kind == KIND_FILE and mode not in FILE_MODES:
-            raise SnapshotError(f"the snapshot's file {name!r} has mode {mode:o}: only 600 "
+            raise SnapshotError(f"the snapshot's file {_show(name)} has mode {mode:o}: only 600 "
                                 "and 700 are allowed")
         stats.entries += 1
         stats.file_bytes += size
@@ -399,11 +404,11 @@ def _unpack(frame: bytes | memoryview, raw_bytes: int, roots: dict[str, int],
             else:
                 _write_file(reader, parent, entry)
         except FileExistsError as exc:
-            raise SnapshotError(f"the snapshot's files hold {b'/'.join(entry.parts)!r} "
+            raise SnapshotError(f"the snapshot's files hold {_show(b'/'.join(entry.parts))} "
                                 "twice") from exc
         except OSError as exc:
-            raise SnapshotError(f"the snapshot's file {b'/'.join(entry.parts)!r} could not "
-                                f"be written: {exc.strerror}") from exc
+            raise SnapshotError(f"the snapshot's file {_show(b'/'.join(entry.parts))} could "
+                                f"not be written: {exc.strerror}") from exc
         finally:
             if parent != roots[entry.layer]:
                 os.close(parent)

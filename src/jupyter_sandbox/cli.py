@@ -8,6 +8,9 @@
   in the sandbox (see ``run_command``).
 * ``jupyter-sandbox info`` tells where the cache is, which guest build and wasmtime are in use,
   and whether the cache is warm.
+* ``jupyter-sandbox snapshot import FILE [--name NAME] [--to FOLDER | --notebook NB]`` checks
+  a snapshot made elsewhere (or changed since) completely and signs it for this installation,
+  so kernels accept it (see ``snapshot_import``).
 
 Exit codes: 0 success, 1 the sandbox could not be prepared or did not work, 2 bad usage,
 130 interrupted.
@@ -172,6 +175,67 @@ def _warmup(_args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _snapshot_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .snapshot_import import ImportBounds, import_snapshot, target_path
+
+    folder = Path(args.to) if args.to else None
+    if args.notebook:
+        from .kernel import notebook_state
+
+        folder = notebook_state.named_snapshot_folder(args.notebook)
+    source = Path(args.file)
+    target = target_path(source, args.name, folder)
+    bounds = ImportBounds(args.max_memory_mib, args.max_files_mib, args.max_files)
+    key_file = Path(args.key_file) if args.key_file else None
+    import_snapshot(source, target, key_file, bounds)
+    _say(f"checked and signed for this installation: {target}")
+    if folder is not None:
+        print(f"{target}\nRestore it with `%snapshot restore {target.stem}` in a notebook whose "
+              f"snapshots are kept in {folder}.")
+    else:
+        print(f"{target}\nStart a kernel from it with JUPYTER_SANDBOX_SNAPSHOT={target}, or "
+              "restore it through a checkpoint or the REST API.")
+    return EXIT_OK
+
+
+def _add_snapshot_commands(commands: Any) -> None:
+    from .snapshot_import import ImportBounds
+
+    snapshot = commands.add_parser("snapshot", help="manage snapshot files",
+                                   description="Manage sandbox snapshot files.")
+    actions = snapshot.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    imported = actions.add_parser(
+        "import", help="check a snapshot from elsewhere and sign it for this installation",
+        description="Kernels refuse snapshots not signed by this installation (another "
+                    "machine or user made them, or the file changed). If you trust FILE, this "
+                    "checks every part of it (header, sizes, compressed data, the file list) "
+                    "and signs it with this installation's key. Without --name/--to/--notebook "
+                    "the file is signed in place.")
+    imported.add_argument("file", help="the snapshot file (.snap)")
+    imported.add_argument("--name", help="save it under this snapshot name (letters, digits, "
+                                         "'_', '-'); default: the file's name")
+    where = imported.add_mutually_exclusive_group()
+    where.add_argument("--to", metavar="FOLDER", help="write NAME.snap into this folder "
+                                                      "(a %%snapshot folder, a service sandbox's "
+                                                      "snapshots)")
+    where.add_argument("--notebook", metavar="NOTEBOOK", help="write it among this notebook's "
+                                                              "named snapshots (%%snapshot list)")
+    imported.add_argument("--key-file", help="the key to sign with; default: the kernels' key, "
+                                             "sandbox/snapshot.key in Jupyter's data dir")
+    bounds = ImportBounds()
+    imported.add_argument("--max-memory-mib", type=int, default=bounds.memory_mib,
+                          help="refuse a snapshot holding more memory (default: %(default)s)")
+    imported.add_argument("--max-files-mib", type=int, default=bounds.files_mib,
+                          help="refuse a snapshot holding more file bytes (default: %(default)s)")
+    imported.add_argument("--max-files", type=int, default=bounds.max_files,
+                          help="refuse a snapshot holding more files and folders "
+                               "(default: %(default)s)")
+    imported.set_defaults(handler=_snapshot_import)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Manage the WebAssembly sandbox behind the Sandboxed Python kernel.")
@@ -203,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-errors", action="store_true",
                      help="keep going after a failing cell (notebooks)")
     run.set_defaults(handler=_run)
+    _add_snapshot_commands(commands)
     return parser
 
 
