@@ -29,7 +29,7 @@ LOCKED = "the administrator chose the package index for this sandbox"
 
 
 @dataclass
-class Setup:
+class Served:
     index: LocalIndex
     admin: str
     user: str
@@ -39,7 +39,7 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory) -> Iterator[Setup]:
+def served(tmp_path_factory) -> Iterator[Served]:
     admin_files = build_test_wheels(tmp_path_factory.mktemp("admin-index"))
     user_files = build_test_wheels(tmp_path_factory.mktemp("user-index"))
     folder = tmp_path_factory.mktemp("notebook")
@@ -51,16 +51,16 @@ def setup(tmp_path_factory) -> Iterator[Setup]:
         # a wheel in the sandbox whose dependency names the attacker's URL
         build_wheel(folder / "urldeps", "callshome", "1.0",
                     requires=(f"tinybase @ {index.url}/user/files/tinybase-1.0-py3-none-any.whl",))
-        yield Setup(index, admin, user, opt_in, folder)
+        yield Served(index, admin, user, opt_in, folder)
         assert not index.fetched("user"), index.fetched("user")
 
 
 @pytest.fixture(scope="module")
-def kc(setup, tmp_path_factory) -> Iterator[BlockingKernelClient]:
+def kc(served, tmp_path_factory) -> Iterator[BlockingKernelClient]:
     config = tmp_path_factory.mktemp("config")
     (config / "jupyter_sandbox_kernel_config.py").write_text(
-        f"c.SandboxKernel.pip_index_url = {setup.admin!r}\n")
-    km, client = start_new_kernel(kernel_name="sandboxed-python", cwd=str(setup.folder),
+        f"c.SandboxKernel.pip_index_url = {served.admin!r}\n")
+    km, client = start_new_kernel(kernel_name="sandboxed-python", cwd=str(served.folder),
                                   env={**os.environ, "JUPYTER_CONFIG_DIR": str(config)})
     yield client
     client.stop_channels()
@@ -74,8 +74,8 @@ def _cell(kc: BlockingKernelClient, code: str) -> tuple[dict, str]:
     return reply["content"], text
 
 
-def _attacks(setup: Setup) -> list[str]:
-    user, files = setup.user, f"{setup.index.url}/user/files"
+def _attacks(served: Served) -> list[str]:
+    user, files = served.user, f"{served.index.url}/user/files"
     wheel = f"{files}/tinybase-1.0-py3-none-any.whl"
     return [f"-i {user} tinybase", f"--index-url {user} tinybase", f"--index-url={user} tinybase",
             f"-i{user} tinybase", f"--extra-index-url {user} tinybase",
@@ -83,24 +83,24 @@ def _attacks(setup: Setup) -> list[str]:
             f"--find-links={files}/ tinybase", f"'tinybase @ {wheel}'", wheel]
 
 
-def test_the_administrators_index_is_used(setup, kc):
+def test_the_administrators_index_is_used(served, kc):
     reply, text = _cell(kc, "%pip install tinybase==1.0\nimport tinybase\n"
                             "print(tinybase.greet('admin'))")
     assert reply["status"] == "ok", (reply, text)
     assert "Successfully installed tinybase-1.0" in text and "hello admin" in text
-    assert "/admin/simple/tinybase/" in setup.index.fetched("admin")
+    assert "/admin/simple/tinybase/" in served.index.fetched("admin")
 
 
-def test_a_cell_cannot_name_another_index_or_url(setup, kc):
-    for attack in _attacks(setup):
+def test_a_cell_cannot_name_another_index_or_url(served, kc):
+    for attack in _attacks(served):
         reply, _ = _cell(kc, f"%pip install {attack}")
         assert reply["status"] == "error", attack
         assert LOCKED in reply["evalue"], (attack, reply["evalue"])
-    assert not setup.index.fetched("user")
+    assert not served.index.fetched("user")
 
 
-def test_a_requirements_file_cannot_name_another_index_or_url(setup, kc):
-    user, files = setup.user, f"{setup.index.url}/user/files"
+def test_a_requirements_file_cannot_name_another_index_or_url(served, kc):
+    user, files = served.user, f"{served.index.url}/user/files"
     lines = [f"-i {user}", f"--index-url={user}", f"--extra-index-url {user}", f"-f {files}/",
              f"tinybase @ {files}/tinybase-1.0-py3-none-any.whl"]
     for number, line in enumerate(lines):
@@ -111,22 +111,22 @@ def test_a_requirements_file_cannot_name_another_index_or_url(setup, kc):
             assert reply["status"] == "error", (option, line)
             assert reply["evalue"].startswith(f"line 2 of /workspace/{name}: "), reply["evalue"]
             assert LOCKED in reply["evalue"]
-    assert not setup.index.fetched("user")
+    assert not served.index.fetched("user")
 
 
-def test_a_sandbox_wheel_cannot_name_a_url_dependency(setup, kc):
+def test_a_sandbox_wheel_cannot_name_a_url_dependency(served, kc):
     reply, _ = _cell(kc, "%pip install --no-index -f urldeps callshome")
     assert reply["status"] == "error"
     assert reply["evalue"].startswith("callshome-1.0-py3-none-any.whl (a dependency): ")
     assert LOCKED in reply["evalue"]
-    assert not setup.index.fetched("user")
+    assert not served.index.fetched("user")
 
 
-def test_local_wheel_folders_still_work(setup, kc):
+def test_local_wheel_folders_still_work(served, kc):
     reply, text = _cell(kc, "%pip install --no-index -f wheels tinytop")
     assert reply["status"] == "ok", (reply, text)
     assert "Successfully installed tinytop-1.0" in text
-    assert not setup.index.fetched("user")
+    assert not served.index.fetched("user")
 
 
 # -- the policy's other settings, on the runtime's Sandbox ----------------------------------
@@ -141,19 +141,19 @@ def _refusal(box: Sandbox, code: str) -> str:
     PackagePolicy(allow=("tinybase", "tinytop")),  # an allow list locks the index too
     PackagePolicy(user_indexes=False),  # locked although the host's pip config is used
 ])
-def test_allow_list_or_explicit_false_locks_user_indexes(setup, tmp_path, policy):
-    config = SandboxConfig(host_folder=setup.folder, state_dir=tmp_path / "s", packages=policy)
+def test_allow_list_or_explicit_false_locks_user_indexes(served, tmp_path, policy):
+    config = SandboxConfig(host_folder=served.folder, state_dir=tmp_path / "s", packages=policy)
     with Sandbox(config) as box:
-        for attack in _attacks(setup):
+        for attack in _attacks(served):
             assert LOCKED in _refusal(box, f"%pip install {attack}"), attack
-    assert not setup.index.fetched("user")
+    assert not served.index.fetched("user")
 
 
-def test_user_indexes_can_be_allowed_explicitly(setup, tmp_path):
-    policy = PackagePolicy(index_url=setup.admin, user_indexes=True)
-    config = SandboxConfig(host_folder=setup.folder, state_dir=tmp_path / "s", packages=policy)
+def test_user_indexes_can_be_allowed_explicitly(served, tmp_path):
+    policy = PackagePolicy(index_url=served.admin, user_indexes=True)
+    config = SandboxConfig(host_folder=served.folder, state_dir=tmp_path / "s", packages=policy)
     with Sandbox(config) as box:
         messages: list[dict] = []
-        reply = box.execute(f"%pip install -i {setup.opt_in} tinybase==2.0", messages.append)
+        reply = box.execute(f"%pip install -i {served.opt_in} tinybase==2.0", messages.append)
         assert reply.status == "ok", (reply.evalue, stream_text(messages))
-    assert "/opt-in/simple/tinybase/" in setup.index.fetched("opt-in")
+    assert "/opt-in/simple/tinybase/" in served.index.fetched("opt-in")
