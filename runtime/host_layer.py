@@ -159,13 +159,13 @@ class HostLayer:
             return fd
 
     @contextmanager
-    def _parent(self, rel: str, *, create: bool = False) -> Iterator[tuple[int, str]]:
+    def _parent(self, rel: str) -> Iterator[tuple[int, str]]:
         """(descriptor of the folder holding ``rel``, its last name), for acting on the entry
         itself: the name is never followed by what the caller does with it."""
         parent, _, name = rel.rpartition("/")
         if name in ("", ".", ".."):
             raise WasiError(Errno.INVAL, "not a name inside the folder")
-        fd = self._dir(parent, create=create)
+        fd = self._dir(parent)
         try:
             yield fd, name
         finally:
