@@ -20,8 +20,11 @@ def state_root() -> Path:
 
 
 def notebook_key(notebook_os_path: str | os.PathLike[str]) -> str:
-    """A short stable key for a notebook's absolute path on the host."""
-    return hashlib.sha256(os.path.abspath(notebook_os_path).encode()).hexdigest()[:16]
+    """A short stable key for a notebook's real location on the host (symlinks resolved), so
+    the server (root folder + relative path) and the kernel (its working directory) agree,
+    and two projects with a notebook of the same relative name never share state."""
+    real = os.path.realpath(notebook_os_path)
+    return hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 def kernel_notebook_path() -> str:

@@ -6,7 +6,10 @@ file and, when the notebook's kernel runs, its state; when none runs, the next k
 for the notebook starts from the snapshot. Renames and deletes carry checkpoints along; old
 ones are pruned by count per file and total bytes, never the newest of a file.
 
-Layout: ``<root>/<key of the path>/<id>/{file, meta.json, sandbox.snap}``.
+Layout: ``<root>/<key>/<id>/{file, meta.json, sandbox.snap}``, where the key hashes the file's
+real location on the host (``notebook_state.notebook_key``), never its path relative to the
+server's root: two servers (or two roots) sharing a Jupyter data folder, each with a notebook
+``work/analysis.ipynb``, must not list, revert to or prune each other's checkpoints.
 """
 
 from __future__ import annotations
@@ -40,10 +43,6 @@ CHECKPOINT_ID = re.compile(r"^[\w-]{1,100}$", re.ASCII)
 SNAPSHOT_FILE = "sandbox.snap"
 
 
-def _key(path: str) -> str:
-    return notebook_state.notebook_key("/" + path.strip("/"))
-
-
 class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
     root = Unicode(help="Folder holding the checkpoints; default: sandbox/checkpoints in "
                    "Jupyter's data directory.").tag(config=True)
@@ -58,8 +57,20 @@ class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
         return str(notebook_state.state_root() / "checkpoints")
 
     # -- storage ------------------------------------------------------------------------
+    def _root_dir(self) -> str:
+        """The real path of the folder the server serves (its contents manager's root)."""
+        for owner in (self.parent, getattr(self.serverapp, "contents_manager", None)):
+            root_dir = getattr(owner, "root_dir", None)
+            if isinstance(root_dir, str) and root_dir:
+                return os.path.realpath(root_dir)
+        return os.path.realpath(os.getcwd())  # jupyter_server's own default root
+
+    def _os_path(self, path: str) -> str:
+        """Where the file at the server path ``path`` really is on the host."""
+        return os.path.realpath(os.path.join(self._root_dir(), path.strip("/")))
+
     def _folder(self, path: str) -> Path:
-        return Path(self.root) / _key(path)
+        return Path(self.root) / notebook_state.notebook_key(self._os_path(path))
 
     def _checkpoint(self, checkpoint_id: str, path: str) -> Path:
         if not isinstance(checkpoint_id, str) or not CHECKPOINT_ID.match(checkpoint_id):
@@ -100,8 +111,8 @@ class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
         else:
             data = str(content).encode()
         atomic_write(folder / "file", data)
-        meta = {"id": checkpoint_id, "path": path.strip("/"), "type": kind, "format": fmt,
-                "created": time.time(), "snapshot": False}
+        meta = {"id": checkpoint_id, "path": path.strip("/"), "os_path": self._os_path(path),
+                "type": kind, "format": fmt, "created": time.time(), "snapshot": False}
         (folder.parent / "path.txt").write_text(path)
         atomic_write(folder / "meta.json", json.dumps(meta).encode())
         return folder, meta
@@ -128,9 +139,6 @@ class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
                     control.socket_for(kernel.get("id", "")):
                 return str(kernel["id"])
         return None
-
-    def _os_path(self, path: str) -> str:
-        return os.path.join(self.serverapp.contents_manager.root_dir, path.strip("/"))
 
     # -- the generic mixin's storage API -------------------------------------------------
     async def create_notebook_checkpoint(self, nb: Any, path: str) -> dict[str, Any]:
@@ -205,7 +213,7 @@ class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, target)
         meta = self._meta(target)
-        meta["path"] = new_path.strip("/")
+        meta["path"], meta["os_path"] = new_path.strip("/"), self._os_path(new_path)
         atomic_write(target / "meta.json", json.dumps(meta).encode())
         (target.parent / "path.txt").write_text(new_path)
 
@@ -220,12 +228,27 @@ class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
             shutil.rmtree(self._folder(path) / meta["id"], ignore_errors=True)
         self._prune_total()
 
+    def _is_ours(self, meta: dict[str, Any]) -> bool:
+        """Whether a checkpoint belongs to a file below this server's root (the total-size
+        budget is per root: another project's checkpoints in a shared data folder are
+        never pruned from here)."""
+        os_path, root_dir = meta.get("os_path"), self._root_dir()
+        return isinstance(os_path, str) and (
+            os_path == root_dir or os_path.startswith(root_dir.rstrip(os.sep) + os.sep))
+
     def _prune_total(self) -> None:
         root = Path(self.root)
         entries = []  # (created, folder, size, is newest of its file)
         for file_folder in root.iterdir() if root.is_dir() else ():
-            metas = sorted(((self._meta(c)["created"], c) for c in file_folder.iterdir()
-                            if (c / "meta.json").is_file()), key=lambda item: item[0])
+            metas = []
+            for candidate in file_folder.iterdir() if file_folder.is_dir() else ():
+                try:
+                    meta = self._meta(candidate)
+                except (OSError, ValueError):
+                    continue  # half-written or foreign: not a checkpoint
+                if self._is_ours(meta):
+                    metas.append((meta["created"], candidate))
+            metas.sort(key=lambda item: item[0])
             for index, (created, folder) in enumerate(metas):
                 size = sum(f.stat().st_size for f in folder.iterdir())
                 entries.append((created, folder, size, index == len(metas) - 1))
