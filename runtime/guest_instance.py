@@ -6,10 +6,15 @@ the host answers by allocating the reply inside the guest. A turn returns 0 ok, 
 exception, ``n & 0xFF`` for ``sys.exit(n)``, ``256 + n`` after ``exit()``, -1 once dead.
 
 All methods must run on the sandbox's guest thread, except ``request_interrupt``.
+
+A ``host.call`` request is bounded before it is read: its length comes from the guest, so a
+request longer than ``request_limit()`` is never copied out of guest memory; ``on_oversized``
+answers it instead (the guest sees an ordinary reply saying it was dropped).
 """
 
 from __future__ import annotations
 
+import ctypes
 import struct
 import threading
 import time
@@ -29,17 +34,25 @@ SIGUSR1 = 10
 
 #: Handles one ``_host.call`` request; returns the reply bytes.
 CallHandler = Callable[[bytes], bytes]
+#: Answers a request longer than the limit, given its length, without reading it.
+OversizedHandler = Callable[[int], bytes]
+#: The bound on one request when the owner sets none.
+DEFAULT_REQUEST_LIMIT = 16 << 20
 
 
 class GuestInstance:
     """Owns one store and instance. ``close()`` is idempotent; use after close raises."""
 
-    def __init__(self, wasi_state: WasiState, memory_limit: int, on_call: CallHandler) -> None:
+    def __init__(self, wasi_state: WasiState, memory_limit: int, on_call: CallHandler, *,
+                 request_limit: Callable[[], int] = lambda: DEFAULT_REQUEST_LIMIT,
+                 on_oversized: OversizedHandler | None = None) -> None:
         engine = module_cache.engine()
         self.store = wasmtime.Store(engine)
         self.store.set_limits(memory_size=memory_limit)
         self.store.set_epoch_deadline(1)
         self._on_call = on_call
+        self._request_limit = request_limit
+        self._on_oversized = on_oversized
         self.wasi = Wasi(wasi_state)
         linker = wasmtime.Linker(engine)
         self.wasi.define(linker)
@@ -63,9 +76,17 @@ class GuestInstance:
     # -- host.call --------------------------------------------------------------------------
     def _host_call(self, caller: wasmtime.Caller, req: int, req_len: int, out_ptr: int,
                    out_len: int) -> int:
-        request = bytes(self.memory.read(caller, req, req + req_len))
+        req, req_len = req & 0xFFFFFFFF, req_len & 0xFFFFFFFF  # wasm pointers are unsigned
         try:
-            reply = self._on_call(request)
+            if req_len > self._request_limit():
+                if self._on_oversized is None:
+                    return -1
+                reply = self._on_oversized(req_len)
+            else:
+                if req + req_len > self.memory.data_len(caller):
+                    return -1
+                base = ctypes.addressof(self.memory.data_ptr(caller).contents)
+                reply = self._on_call(ctypes.string_at(base + req, req_len))  # the one copy
         except Exception:  # noqa: BLE001 - the guest sees a failed call, never a host crash
             return -2
         address = self._alloc(caller, len(reply)) & 0xFFFFFFFF

@@ -5,7 +5,9 @@ Each request is one sandbox operation, queued behind any running cell. If it doe
 within ``PreviewLimits.busy_timeout`` it is withdrawn and answered 503 (the sandbox is busy).
 Once started, the guest streams the response back as messages (``http.start``, ``http.body``),
 which :meth:`PreviewGateway.http` yields as they arrive. A request running past
-``request_timeout`` gets a ``TimeoutError`` inside the guest and a 504; an app that raises
+``request_timeout`` is answered 504 at once, and the guest is stopped as a cell past its
+deadline is: a ``TimeoutError``, then, if the app swallows it, a hard stop after the grace
+period and a restore from the recovery point (so later cells still run). An app that raises
 gives 500 with its traceback in the log, never in the response.
 
 Async first: the gateway is used from an asyncio loop (the kernel's control endpoint).
@@ -113,6 +115,8 @@ def plain(status: int, text: str) -> tuple[ResponseStart, bytes]:
 
 
 _DONE = object()
+#: Queued by the sandbox when a request passes ``PreviewLimits.request_timeout``.
+_TIMED_OUT = object()
 
 
 class PreviewGateway:
@@ -138,13 +142,17 @@ class PreviewGateway:
         def on_start() -> None:
             loop.call_soon_threadsafe(started.set)
 
+        def on_timeout() -> None:  # the sandbox's clock thread, at the request's deadline
+            loop.call_soon_threadsafe(queue.put_nowait, _TIMED_OUT)
+
         try:
-            job = self.sandbox.submit_preview(request, on_message, on_start)
+            job = self.sandbox.submit_preview(request, on_message, on_start,
+                                              timeout=self.limits.request_timeout,
+                                              on_timeout=on_timeout)
         except SandboxClosedError as exc:
             yield "failed", exc
             return
         job.future.add_done_callback(lambda _f: loop.call_soon_threadsafe(queue.put_nowait, _DONE))
-        timed_out = False
         try:
             try:
                 await asyncio.wait_for(started.wait(), self.limits.busy_timeout)
@@ -152,18 +160,13 @@ class PreviewGateway:
                 if job.future.cancel():
                     yield "busy", None
                     return
-
-            def time_is_up() -> None:
-                nonlocal timed_out
-                timed_out = True
-                job.interrupt("timeout")
-
-            timer = loop.call_later(self.limits.request_timeout, time_is_up)
-            try:
-                while (item := await queue.get()) is not _DONE:
-                    yield "message", item
-            finally:
-                timer.cancel()
+            while (item := await queue.get()) is not _DONE:
+                if item is _TIMED_OUT:
+                    # Answer now: the sandbox stops the app (TimeoutError, then a hard stop
+                    # and recovery if it swallows that) without the client waiting for it.
+                    yield "timeout", None
+                    return
+                yield "message", item
             try:
                 reply = job.future.result()
             except concurrent.futures.CancelledError as exc:
@@ -172,7 +175,7 @@ class PreviewGateway:
             except (SandboxError, GuestDiedError) as exc:
                 yield "failed", exc
                 return
-            yield ("timeout", None) if timed_out else ("reply", reply)
+            yield "reply", reply
         finally:
             if not job.future.done() and not job.future.cancel():
                 # The consumer went away (client disconnected) while the app still runs.

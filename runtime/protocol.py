@@ -60,16 +60,182 @@ Requests (``"type"`` field) and their replies:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from .errors import SandboxError
 
 #: The source of every dispatch turn (constant, so the guest's linecache never grows).
 DISPATCH_SOURCE = "__import__('jupyter_sandbox_guest').dispatch()"
+#: What a guest request may hold beyond the cell's output cap (the JSON envelope, one
+#: message that takes a cell just past its cap). Larger requests are refused unread.
+MESSAGE_SLACK = 1 << 20
+#: Preview responses are not counted against a cell's output cap (an app may stream a big
+#: download), but each of their messages is still bounded.
+PREVIEW_MESSAGE_BYTES = 96 << 20
+#: Message types that answer a preview request; they go to the HTTP client, not a notebook.
+PREVIEW_MESSAGE_TYPES = frozenset({"http.start", "http.body", "ws.accept", "ws.send", "ws.close"})
+
+
+class GuestMessageError(SandboxError, ValueError):
+    """A message from the guest does not have the shape its type requires (it is dropped)."""
+
+    def __init__(self, msg_type: object, reason: str) -> None:
+        shown = msg_type if isinstance(msg_type, str) and len(msg_type) <= 40 else "?"
+        super().__init__(f"a malformed {shown!r} message from the sandbox was dropped: {reason}")
+        self.reason = reason
 
 
 def encode(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
+def _no_constant(_name: str) -> None:
+    """NaN and Infinity are not JSON; front ends reject them. They arrive as null."""
+    return None
+
+
 def decode(data: bytes) -> Any:
-    """Parse guest JSON; invalid UTF-8 is replaced rather than allowed to break the host."""
-    return json.loads(data.decode("utf-8", "replace"))
+    """Parse guest JSON; invalid UTF-8 is replaced rather than allowed to break the host.
+    The caller bounds ``len(data)`` first (``GuestInstance`` refuses longer requests)."""
+    return json.loads(data.decode("utf-8", "replace"), parse_constant=_no_constant)
+
+
+# -- the shape of each message the guest may send ---------------------------------------------
+def _text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _optional_text(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _optional_integer(value: object) -> bool:
+    return value is None or _integer(value)
+
+
+def _mapping(value: object) -> bool:
+    return isinstance(value, dict)
+
+
+def _flag(value: object) -> bool:
+    return isinstance(value, bool)
+
+
+def _texts(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _pairs(value: object) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(item, list) and len(item) == 2 and all(isinstance(v, str) for v in item)
+        for item in value)
+
+
+def _stream_name(value: object) -> bool:
+    return value in ("stdout", "stderr")
+
+
+def _status_code(value: object) -> bool:
+    return _integer(value) and 100 <= value <= 999  # type: ignore[operator]
+
+
+@dataclass(frozen=True)
+class _Field:
+    check: Callable[[object], bool]
+    required: bool = True
+
+
+_REQUIRED_TEXT, _OPTIONAL_TEXT = _Field(_text), _Field(_optional_text, required=False)
+_DATA, _OPTIONAL_DATA = _Field(_mapping), _Field(_mapping, required=False)
+_BUFFERS = _Field(_texts, required=False)
+
+#: Per message type: its fields. Fields not listed are dropped; a listed field of the wrong
+#: type, or a required one missing, drops the whole message.
+MESSAGE_FIELDS: dict[str, dict[str, _Field]] = {
+    "stream": {"name": _Field(_stream_name), "text": _REQUIRED_TEXT},
+    "display_data": {"data": _DATA, "metadata": _OPTIONAL_DATA, "transient": _OPTIONAL_DATA},
+    "update_display_data": {"data": _DATA, "metadata": _OPTIONAL_DATA, "transient": _DATA},
+    "execute_result": {"execution_count": _Field(_integer), "data": _DATA,
+                       "metadata": _OPTIONAL_DATA},
+    "error": {"ename": _REQUIRED_TEXT, "evalue": _REQUIRED_TEXT, "traceback": _Field(_texts)},
+    "clear_output": {"wait": _Field(_flag)},
+    "comm_open": {"comm_id": _REQUIRED_TEXT, "target_name": _REQUIRED_TEXT,
+                  "target_module": _OPTIONAL_TEXT, "data": _DATA, "buffers": _BUFFERS},
+    "comm_msg": {"comm_id": _REQUIRED_TEXT, "data": _DATA, "buffers": _BUFFERS},
+    "comm_close": {"comm_id": _REQUIRED_TEXT, "data": _OPTIONAL_DATA, "buffers": _BUFFERS},
+    "http.start": {"status": _Field(_status_code), "headers": _Field(_pairs)},
+    "http.body": {"data": _REQUIRED_TEXT},
+    "ws.accept": {"subprotocol": _OPTIONAL_TEXT, "headers": _Field(_pairs, required=False)},
+    "ws.send": {"text": _OPTIONAL_TEXT, "bytes": _OPTIONAL_TEXT},
+    "ws.close": {"code": _Field(_optional_integer, required=False), "reason": _OPTIONAL_TEXT},
+}
+#: Defaults the protocol gives to optional fields that Jupyter front ends expect present.
+_DEFAULTS: dict[str, dict[str, Callable[[], Any]]] = {
+    "display_data": {"metadata": dict, "transient": dict},
+    "update_display_data": {"metadata": dict},
+    "execute_result": {"metadata": dict},
+    "comm_close": {"data": dict},
+}
+
+
+def clean_message(msg_type: object, content: object, metadata: object) -> dict[str, Any]:
+    """The Jupyter-shaped message ``{"msg_type", "content", "metadata"}`` built from what the
+    guest sent, with only the fields its type defines. Raises ``GuestMessageError`` when the
+    type is unknown, ``content`` or ``metadata`` is not an object, or a field is wrong."""
+    if not isinstance(msg_type, str) or msg_type not in MESSAGE_FIELDS:
+        raise GuestMessageError(msg_type, "unknown message type")
+    if not isinstance(content, dict):
+        raise GuestMessageError(msg_type, f"its content is a {type(content).__name__}, "
+                                          "not an object")
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise GuestMessageError(msg_type, "its metadata is not an object")
+    fields = MESSAGE_FIELDS[msg_type]
+    clean: dict[str, Any] = {}
+    for name, spec in fields.items():
+        if name not in content:
+            if spec.required:
+                raise GuestMessageError(msg_type, f"the field {name!r} is missing")
+            continue
+        value = content[name]
+        if not spec.check(value):
+            raise GuestMessageError(msg_type, f"the field {name!r} has the wrong type")
+        clean[name] = value
+    for name, make in _DEFAULTS.get(msg_type, {}).items():
+        clean.setdefault(name, make())
+    if msg_type == "update_display_data" and not isinstance(clean["transient"].get("display_id"), str):
+        raise GuestMessageError(msg_type, "transient.display_id is missing")
+    if msg_type == "ws.send" and (clean.get("text") is None) == (clean.get("bytes") is None):
+        raise GuestMessageError(msg_type, "it needs exactly one of 'text' and 'bytes'")
+    return {"msg_type": msg_type, "content": clean, "metadata": metadata}
+
+
+_REPLY_STATUSES = ("ok", "error", "aborted")
+
+
+def clean_execute_reply(reply: dict[str, Any], execution_count: int) -> dict[str, Any]:
+    """An execute reply's fields with the types the Jupyter protocol gives them, whatever the
+    guest sent (its reply reaches the front end as the shell channel's execute_reply)."""
+    status = reply.get("status")
+    count = reply.get("execution_count")
+    payload = reply.get("payload")
+    clean: dict[str, Any] = {
+        "status": status if status in _REPLY_STATUSES else "error",
+        "execution_count": count if _integer(count) and count >= 0 else execution_count,
+        "user_expressions": reply.get("user_expressions")
+        if _mapping(reply.get("user_expressions")) else {},
+        "payload": [p for p in payload if isinstance(p, dict)] if isinstance(payload, list) else [],
+        "ename": reply.get("ename") if _text(reply.get("ename")) else "",
+        "evalue": reply.get("evalue") if _text(reply.get("evalue")) else "",
+        "traceback": reply.get("traceback") if _texts(reply.get("traceback")) else [],
+    }
+    if clean["status"] == "error" and not clean["ename"] and status not in _REPLY_STATUSES:
+        clean["ename"], clean["evalue"] = "SandboxError", "the sandbox sent a malformed reply"
+    return clean

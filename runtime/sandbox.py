@@ -13,7 +13,6 @@ import codecs
 import dataclasses
 import concurrent.futures
 import itertools
-import json
 import logging
 import queue
 import shutil
@@ -63,7 +62,7 @@ InputHandler = Callable[[str, bool], str]
 
 WORKSPACE = "/workspace"
 TMP = "/tmp"
-_OUTPUT_MESSAGES = {"stream", "display_data", "update_display_data", "execute_result"}
+_output_log = logging.getLogger("jupyter_sandbox.sandbox.output")
 _STREAM_NAMES = {1: "stdout", 2: "stderr"}
 _sandbox_ids = itertools.count(1)
 #: How often a running cell's buffered output is flushed, at most.
@@ -122,6 +121,15 @@ class _Cell:
     #: A snapshot action the cell asked for (``%snapshot``), done once its turn has ended.
     after: tuple[str, str] | None = None
     decoders: dict[int, codecs.IncrementalDecoder] = field(default_factory=dict)
+    #: A preview request (its ``http.*``/``ws.*`` answer is bounded per message, not capped).
+    preview: bool = False
+    #: Guest requests refused unread for their size, and whether a malformed message (or a
+    #: failing consumer) was already reported: one notice per operation.
+    oversized: int = 0
+    refused_notice: bool = False
+    consumer_failed: bool = False
+    #: Called (from the clock's thread) when a preview request passes its time limit.
+    on_timeout: Callable[[], None] | None = None
 
 
 def _ignore(_message: Message) -> None:
@@ -152,6 +160,8 @@ class Sandbox:
         self.execution_count = 0
         self._recovery: RecoveryPoint | None = None
         self._recovery_due = False
+        #: Set when a preview request cost the interpreter; shown in the next cell's output.
+        self._restart_notice: str | None = None
         self.files = SandboxFiles(self.vfs, self.quota, self._call)
         self.packages = PackageManager(
             self.state_dir / "user-site", self.quota, self.config.packages,
@@ -289,7 +299,7 @@ class Sandbox:
     def _boot(self) -> None:
         """Start a fresh guest and bring the shim up (guest thread)."""
         state = WasiState(self.vfs, ["python"], self._guest_env(), self._on_fd_write)
-        self._instance = GuestInstance(state, self.config.limits.memory_bytes, self._on_guest_call)
+        self._instance = self._new_instance(state)
         setup = (f"import sys; sys.path[:0] = [{GUEST_SHIM_PATH!r}, {GUEST_SITE_PACKAGES!r}]; "
                  f"sys.path.append({USER_SITE_GUEST_PATH!r})")
         if self._instance.turn(setup) != 0:
@@ -375,7 +385,7 @@ class Sandbox:
         header = image.header
         state = WasiState(self.vfs, ["python"], self._guest_env(), self._on_fd_write)
         state.monotonic_offset_ns = max(0, int(header.get("monotonic_ns", 0)) - time.monotonic_ns())
-        instance = GuestInstance(state, self.config.limits.memory_bytes, self._on_guest_call)
+        instance = self._new_instance(state)
         try:
             snapshot_format.write_memory(instance.memory, instance.store, image)
         except BaseException:
@@ -464,8 +474,35 @@ class Sandbox:
         return forks
 
     # -- the guest's calls ----------------------------------------------------------------
+    def _new_instance(self, state: WasiState) -> GuestInstance:
+        return GuestInstance(state, self.config.limits.memory_bytes, self._on_guest_call,
+                             request_limit=self._request_limit,
+                             on_oversized=self._on_oversized_call)
+
+    def _request_limit(self) -> int:
+        """The longest ``host.call`` request read from the guest: the output cap plus slack
+        (a preview's answer: ``PREVIEW_MESSAGE_BYTES``). Longer ones are refused unread."""
+        cell = self._cell
+        limit = max(self.config.limits.output_bytes, cell.output_limit if cell else 0)
+        if cell is not None and cell.preview:
+            limit = max(limit, protocol.PREVIEW_MESSAGE_BYTES)
+        return limit + protocol.MESSAGE_SLACK
+
+    def _on_oversized_call(self, length: int) -> bytes:
+        """A request too long to read (guest thread): counts as output past the cap."""
+        cell = self._cell
+        if cell is not None:
+            cell.oversized += 1
+            if not cell.preview:
+                self._cap(cell)
+        return protocol.encode({"error": f"the request of {length} bytes is larger than the "
+                                         f"{self._request_limit()} bytes the host accepts; it "
+                                         "was dropped"})
+
     def _on_guest_call(self, raw: bytes) -> bytes:
         request = protocol.decode(raw)
+        if not isinstance(request, dict):
+            return protocol.encode({"error": "a request must be a JSON object"})
         op = request.get("op")
         cell = self._cell
         if cell is None:
@@ -473,12 +510,10 @@ class Sandbox:
         if op == "request":
             return protocol.encode(self._pending_request)
         if op == "message":
-            self._deliver(cell, {"msg_type": request.get("msg_type", ""),
-                                 "content": request.get("content") or {},
-                                 "metadata": request.get("metadata") or {}})
+            self._guest_message(cell, request, len(raw))
             return b"{}"
         if op == "reply":
-            cell.reply = request.get("content") or {}
+            self._guest_reply(cell, request.get("content"), len(raw))
             return b"{}"
         if op == "input":
             return protocol.encode(self._ask_input(cell, request))
@@ -615,48 +650,108 @@ class Sandbox:
             if self.config.host_folder else HostFolderMode.OFF.value,
             "mounts": mounts,
             "execution_count": self.execution_count,
+            #: The cell a crash would bring the sandbox back to (None: a clean restart).
+            "recovery_point": self.recovery_point(),
         }
 
     def _ask_input(self, cell: _Cell, request: dict[str, Any]) -> dict[str, Any]:
         if cell.input_handler is None:
             return {"error": "the front end does not support input requests"}
+        prompt = request.get("prompt")
+        prompt = prompt if isinstance(prompt, str) else ""
+        if not self._charge(cell, len(prompt)):
+            prompt = ""  # the prompt counts as output: past the cap, ask without it
         try:
-            return {"value": cell.input_handler(str(request.get("prompt", "")),
-                                                bool(request.get("password")))}
+            return {"value": cell.input_handler(prompt, request.get("password") is True)}
         except KeyboardInterrupt:
             return {"interrupted": True}
 
     def _on_fd_write(self, fd: int, data: bytes) -> None:
-        """Raw writes to fd 1/2 (C code, ``os.write``) become stream messages."""
+        """Raw writes to fd 1/2 (C code, ``os.write``) become stream messages. WASI hands
+        over at most ``wasi.MAX_STDIO_WRITE`` bytes per call; past the cap nothing is decoded."""
         cell = self._cell
-        if cell is None:
+        if cell is None or cell.capped:
             return
         decoder = cell.decoders.setdefault(fd, codecs.getincrementaldecoder("utf-8")("replace"))
         text = decoder.decode(data)
         if text:
             self._deliver(cell, {"msg_type": "stream",
                                  "content": {"name": _STREAM_NAMES.get(fd, "stdout"), "text": text},
-                                 "metadata": {}})
+                                 "metadata": {}}, size=len(data))
 
-    def _deliver(self, cell: _Cell, message: Message) -> None:
-        """Pass a message on, enforcing the per-cell output cap."""
-        if message["msg_type"] in _OUTPUT_MESSAGES:
-            size = len(json.dumps(message["content"]))
-            if cell.capped:
+    # -- output from the guest: bounded, validated, counted ------------------------------
+    def _guest_message(self, cell: _Cell, request: dict[str, Any], size: int) -> None:
+        """An ``op: message`` request (``size`` bytes of JSON): checked against its type's
+        fields (``protocol.clean_message``), then counted and passed on; a malformed one is
+        dropped with one notice per operation."""
+        try:
+            message = protocol.clean_message(request.get("msg_type"), request.get("content"),
+                                             request.get("metadata"))
+        except protocol.GuestMessageError as exc:
+            if self._charge(cell, size) and not cell.refused_notice:
+                cell.refused_notice = True
+                _output_log.warning("%s", exc)
+                self._notify(cell, f"[jupyter-sandbox] {exc}. Further malformed messages of "
+                                   "this cell are dropped without notice.")
+            return
+        self._deliver(cell, message, size=size)
+
+    def _guest_reply(self, cell: _Cell, content: object, size: int) -> None:
+        """The operation's reply. It reaches the front end too (an execute_reply carries the
+        traceback): counted against the cap, and past it reduced to its status."""
+        if not isinstance(content, dict):
+            cell.reply = {"status": "error", "ename": "SandboxError",
+                          "evalue": "the sandbox sent a malformed reply", "traceback": []}
+            return
+        if cell.output_limit and not cell.preview and not self._charge(cell, size):
+            evalue = content.get("evalue")
+            content = {key: content[key] for key in ("status", "execution_count", "ename")
+                       if key in content}
+            content["evalue"] = evalue[:1000] if isinstance(evalue, str) else ""
+        cell.reply = content
+
+    def _charge(self, cell: _Cell, size: int) -> bool:
+        """Count ``size`` bytes of output against the cell's cap; False (and the cap notice,
+        once) when they do not fit."""
+        if cell.capped:
+            return False
+        if cell.output_used + size > cell.output_limit:
+            self._cap(cell)
+            return False
+        cell.output_used += size
+        return True
+
+    def _cap(self, cell: _Cell) -> None:
+        if cell.capped:
+            return
+        cell.capped = True
+        limit_mib = cell.output_limit / (1 << 20)
+        self._notify(cell, f"\n[jupyter-sandbox] This cell's output passed the limit of "
+                           f"{limit_mib:g} MiB; further output from it is dropped.")
+
+    def _notify(self, cell: _Cell, text: str) -> None:
+        """The host's own notice in the operation's stderr (never counted, never dropped)."""
+        self._pass_on(cell, {"msg_type": "stream", "metadata": {},
+                             "content": {"name": "stderr", "text": text + "\n"}})
+
+    def _deliver(self, cell: _Cell, message: Message, size: int | None = None) -> None:
+        """Pass a message on. ``size``: its bytes as the guest sent them, counted against the
+        cell's output cap (a preview's own answer is not: it goes to the HTTP client, bounded
+        per message); None for the host's own messages, which are neither counted nor
+        dropped."""
+        if size is not None and message["msg_type"] not in protocol.PREVIEW_MESSAGE_TYPES:
+            if not self._charge(cell, size):
                 return
-            if cell.output_used + size > cell.output_limit:
-                cell.capped = True
-                limit_mib = cell.output_limit / (1 << 20)
-                message = {"msg_type": "stream", "metadata": {}, "content": {
-                    "name": "stderr",
-                    "text": f"\n[jupyter-sandbox] This cell's output passed the limit of "
-                            f"{limit_mib:g} MiB; further output from it is dropped.\n"}}
-            else:
-                cell.output_used += size
+        self._pass_on(cell, message)
+
+    def _pass_on(self, cell: _Cell, message: Message) -> None:
         try:
             cell.on_message(message)
         except Exception:  # noqa: BLE001 - a broken consumer must not kill the guest
-            pass
+            if not cell.consumer_failed:
+                cell.consumer_failed = True
+                _output_log.exception("a %s message from the sandbox could not be passed on",
+                                      message.get("msg_type"))
 
     # -- operations -----------------------------------------------------------------------
     def _operate(self, request: dict[str, Any], cell: _Cell) -> dict[str, Any]:
@@ -677,9 +772,19 @@ class Sandbox:
             ename = "TimeoutError" if cell.stopped_by == "timeout" else "KeyboardInterrupt"
             return {"status": "error", "ename": ename, "evalue": "", "traceback": [],
                     "user_expressions": {}, "execution_count": self.execution_count}
+        if cell.oversized and (cell.reply is None or cell.preview):
+            # A message (maybe the reply itself) was too large to read: say so instead of
+            # answering as if nothing were missing (a preview's response would be cut short).
+            why = "the sandbox sent a message larger than the host accepts; it was dropped"
+            cell.reply = {"status": "error", "ename": "OutputLimitError", "evalue": why,
+                          "traceback": [], "user_expressions": {},
+                          "execution_count": self.execution_count, "code": 502,
+                          "message": "The app's response was larger than the preview accepts."}
         if cell.reply is None:
             raise SandboxError(f"the guest shim did not answer a {request['type']!r} request "
                                f"(turn status {status})")
+        if request["type"] == "execute":
+            return protocol.clean_execute_reply(cell.reply, self.execution_count)
         return cell.reply
 
     def _capture_recovery_point(self) -> None:
@@ -723,6 +828,8 @@ class Sandbox:
                    "are kept.")
         self._deliver(cell, {"msg_type": "stream", "metadata": {},
                              "content": {"name": "stderr", "text": message + "\n"}})
+        if cell.preview:  # nobody saw it: the next cell tells the notebook
+            self._restart_notice = message
 
     def execute(self, code: str, on_message: OnMessage | None = None, *, silent: bool = False,
                 store_history: bool = True, user_expressions: dict[str, str] | None = None,
@@ -736,6 +843,9 @@ class Sandbox:
         return self._call(lambda: self._execute(request, cell))
 
     def _execute(self, request: dict[str, Any], cell: _Cell) -> ExecuteReply:
+        notice, self._restart_notice = self._restart_notice, None
+        if notice:
+            self._notify(cell, notice)
         self._start_cell_clock(cell)
         try:
             reply = self._operate(request, cell)
@@ -760,24 +870,30 @@ class Sandbox:
                                   evalue=failed, traceback=[f"SnapshotError: {failed}"])
         return result
 
-    def _start_cell_clock(self, cell: _Cell) -> None:
-        """While a cell runs: ask the guest to flush its output streams every
-        ``STREAM_FLUSH_SECONDS``, and enforce the time limit: a soft TimeoutError, then after
-        a grace period a hard stop (which kills the interpreter; ``_execute`` brings it back).
-        ``self._clock.stop()`` ends it."""
+    def _start_cell_clock(self, cell: _Cell, timeout: float | None = None,
+                          what: str = "the cell") -> None:
+        """While a cell (or a preview request) runs: ask the guest to flush its output
+        streams every ``STREAM_FLUSH_SECONDS``, and enforce the time limit (``timeout``,
+        default the cell timeout): a soft TimeoutError, then after a grace period a hard stop
+        (which kills the interpreter; ``_execute`` or the preview job brings it back from the
+        recovery point). ``self._clock.stop()`` ends it."""
         limits = self.config.limits
         instance = self._instance
         if instance is None:
             return
-        deadline = None if limits.cell_timeout is None else time.monotonic() + limits.cell_timeout
+        if timeout is None:
+            timeout = limits.cell_timeout
+        deadline = None if timeout is None else time.monotonic() + timeout
 
         def on_deadline() -> None:
             cell.interrupt_reason = "timeout"
             cell.stopped_by = "timeout"
             instance.arm_hard_stop(time.monotonic() + limits.timeout_grace,
-                                   f"the cell ran past its time limit of {limits.cell_timeout:g} s "
+                                   f"{what} ran past its time limit of {timeout:g} s "
                                    f"and did not stop within {limits.timeout_grace:g} s")
             instance.request_interrupt()
+            if cell.on_timeout is not None:
+                cell.on_timeout()
 
         def after_deadline() -> None:  # keep waking the guest until the hard stop lands
             module_cache.engine().increment_epoch()
@@ -874,22 +990,35 @@ class Sandbox:
 
     # -- previews: the host side is runtime/previews.py ----------------------------------
     def submit_preview(self, request: dict[str, Any], on_message: OnMessage,
-                       on_start: Callable[[], None] | None = None) -> PreviewJob:
+                       on_start: Callable[[], None] | None = None, *,
+                       timeout: float | None = None,
+                       on_timeout: Callable[[], None] | None = None) -> PreviewJob:
         """Queue a preview request (``http``, ``ws_*``: see protocol.py) behind any running
         cell. ``on_start`` and ``on_message`` (the guest's ``http.*``/``ws.*`` messages) are
-        called on the guest thread; cancel the job's future to give up while it waits."""
+        called on the guest thread; cancel the job's future to give up while it waits.
+
+        ``timeout``: seconds the app may take once started. Past it the request is stopped as
+        a cell past its deadline is: ``on_timeout`` is called (from another thread), the app
+        gets a TimeoutError, and if it does not stop within the grace period the interpreter
+        is stopped and brought back from the recovery point, so later cells still run."""
         from .previews import PreviewJob
 
-        cell = _Cell(on_message=on_message, output_limit=self.config.limits.output_bytes)
+        cell = _Cell(on_message=on_message, output_limit=self.config.limits.output_bytes,
+                     preview=True, on_timeout=on_timeout)
 
         def run() -> dict[str, Any]:
             if on_start is not None:
                 on_start()
+            if timeout is not None:
+                self._start_cell_clock(cell, timeout, "the preview request")
             try:
                 return self._operate(request, cell)
             except GuestDiedError as exc:
                 self._restart_after_death(cell, str(exc))
                 raise
+            finally:
+                if timeout is not None:
+                    self._clock.stop()
 
         return PreviewJob(self._submit(run), lambda why: self._interrupt_preview(cell, why))
 
@@ -897,6 +1026,7 @@ class Sandbox:
         """Raise KeyboardInterrupt ("interrupt") or TimeoutError ("timeout") in the preview
         request ``cell``, if it is still the one running (any thread)."""
         instance = self._instance
-        if self._cell is cell and instance is not None:
+        if self._cell is cell and instance is not None and cell.stopped_by != "timeout":
             cell.interrupt_reason = reason
+            cell.stopped_by = reason
             instance.request_interrupt()

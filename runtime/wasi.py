@@ -42,6 +42,18 @@ FSTFLAG_ATIM, FSTFLAG_ATIM_NOW, FSTFLAG_MTIM, FSTFLAG_MTIM_NOW = 1, 2, 4, 8
 FDFLAG_APPEND = 1
 PREOPEN_FD = 3
 MAX_OPEN_FILES = 1024
+# Lengths and counts come from the guest: each is bounded before the host allocates for it.
+#: POSIX's IOV_MAX: more iovecs in one read or write is EINVAL.
+MAX_IOVECS = 1024
+#: One write to stdout/stderr hands over at most this much (a short write, as a pipe makes);
+#: the guest's libc writes the rest in later calls, each counted against the output cap.
+MAX_STDIO_WRITE = 1 << 20
+#: The longest path accepted from the guest (Linux's PATH_MAX): ENAMETOOLONG beyond.
+MAX_PATH_BYTES = 4096
+#: The most subscriptions one ``poll_oneoff`` may wait on: EINVAL beyond.
+MAX_POLL_SUBSCRIPTIONS = 4096
+#: ``random_get`` fills the guest's buffer in pieces of this size.
+RANDOM_CHUNK = 1 << 16
 #: How long one wait inside ``poll_oneoff`` may last before checking for interrupts.
 POLL_SLICE = 0.01
 
@@ -68,6 +80,12 @@ class GuestMemory:
     def read(self, ptr: int, length: int) -> bytes:
         start = self._span(ptr, length)
         return bytes(self.view[start : start + length])
+
+    def window(self, ptr: int, length: int) -> memoryview:
+        """The guest bytes at ``ptr`` as a writable view, without copying (for ``readv`` /
+        ``writev`` straight from and into guest memory). Valid during this call only."""
+        start = self._span(ptr, length)
+        return self.view[start : start + length]
 
     def write(self, ptr: int, data: bytes) -> None:
         start = self._span(ptr, len(data))
@@ -227,6 +245,8 @@ class Wasi:
 
     @staticmethod
     def _string(mem: GuestMemory, ptr: int, length: int) -> str:
+        if not 0 <= length <= MAX_PATH_BYTES:  # a negative i32 is a length past 2 GiB
+            raise WasiError(Errno.NAMETOOLONG, "path longer than PATH_MAX")
         raw = mem.read(ptr, length)
         try:
             return raw.decode("utf-8")
@@ -384,7 +404,12 @@ class Wasi:
         return 0
 
     def random_get(self, caller: wasmtime.Caller, buf: int, length: int) -> int:
-        self._mem(caller).write(buf, os.urandom(max(0, length)))
+        mem = self._mem(caller)
+        length &= 0xFFFFFFFF
+        window = mem.window(buf, length)  # EFAULT before any random byte is made
+        for offset in range(0, length, RANDOM_CHUNK):
+            piece = min(RANDOM_CHUNK, length - offset)
+            window[offset : offset + piece] = os.urandom(piece)
         return 0
 
     def fd_ok(self, caller: wasmtime.Caller, *_args: int) -> int:
@@ -526,7 +551,15 @@ class Wasi:
         return 0
 
     def _iovecs(self, mem: GuestMemory, iovs: int, count: int) -> list[tuple[int, int]]:
-        return [mem.unpack("<II", iovs + 8 * i) for i in range(count)]
+        """The (pointer, length) pairs of an iovec array, each checked to lie inside guest
+        memory (EFAULT) and at most ``MAX_IOVECS`` of them (EINVAL), before anything moves."""
+        count &= 0xFFFFFFFF
+        if count > MAX_IOVECS:
+            raise WasiError(Errno.INVAL, "more iovecs than IOV_MAX")
+        vectors = [mem.unpack("<II", iovs + 8 * i) for i in range(count)]
+        for buf, length in vectors:
+            mem.window(buf, length)
+        return [(buf, length) for buf, length in vectors if length]
 
     def fd_read(self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, nread: int) -> int:
         return self._read(caller, fd, iovs, count, nread, None)
@@ -541,19 +574,15 @@ class Wasi:
         mem = self._mem(caller)
         if isinstance(handle, DirHandle):
             return int(Errno.ISDIR)
+        vectors = self._iovecs(mem, iovs, count)
         total = 0
-        if isinstance(handle, FileHandle):
-            for buf, length in self._iovecs(mem, iovs, count):
-                if length == 0:
-                    continue
-                if offset is None:
-                    data = os.read(handle.host_fd, length)
-                else:
-                    data = os.pread(handle.host_fd, length, offset + total)
-                mem.write(buf, data)
-                total += len(data)
-                if len(data) < length:
-                    break
+        if isinstance(handle, FileHandle) and vectors:
+            # Straight into guest memory: the host allocates nothing for a guest-given length.
+            windows = [mem.window(buf, length) for buf, length in vectors]
+            if offset is None:
+                total = os.readv(handle.host_fd, windows)
+            else:
+                total = os.preadv(handle.host_fd, windows, offset)
         mem.pack("<I", nread, total)
         return 0
 
@@ -568,34 +597,46 @@ class Wasi:
                offset: int | None) -> int:
         handle = self._handle(fd)
         mem = self._mem(caller)
-        data = b"".join(mem.read(buf, length) for buf, length in self._iovecs(mem, iovs, count))
+        vectors = self._iovecs(mem, iovs, count)  # bounded and checked before any copy
         if isinstance(handle, StdStream):
             if handle.fileno == 0:
                 return int(Errno.BADF)
+            # A short write of at most MAX_STDIO_WRITE bytes: the host copies no more.
+            pieces, taken = [], 0
+            for buf, length in vectors:
+                piece = min(length, MAX_STDIO_WRITE - taken)
+                pieces.append(mem.read(buf, piece))
+                taken += piece
+                if taken >= MAX_STDIO_WRITE:
+                    break
+            data = b"".join(pieces)
             self.state.write_output(handle.fileno, data)
-        else:
-            handle = self._writable_file(fd)
-            if handle.append:
-                position = os.fstat(handle.host_fd).st_size
-            elif offset is not None:
-                position = offset
-            else:
-                position = os.lseek(handle.host_fd, 0, os.SEEK_CUR)
-            charged = self._charge_growth(handle, position + len(data))
-            try:
-                if offset is not None:
-                    written = os.pwrite(handle.host_fd, data, offset)
-                else:
-                    if handle.append:
-                        os.lseek(handle.host_fd, 0, os.SEEK_END)
-                    written = os.write(handle.host_fd, data)
-            except OSError:
-                self._refund(handle, charged)  # e.g. the host disk is full
-                raise
-            self._refund(handle, min(charged, len(data) - written))
-            mem.pack("<I", nwritten, written)
+            mem.pack("<I", nwritten, len(data))
             return 0
-        mem.pack("<I", nwritten, len(data))
+        handle = self._writable_file(fd)
+        total = sum(length for _buf, length in vectors)
+        if handle.append:
+            position = os.fstat(handle.host_fd).st_size
+        elif offset is not None:
+            position = offset
+        else:
+            position = os.lseek(handle.host_fd, 0, os.SEEK_CUR)
+        charged = self._charge_growth(handle, position + total)  # the quota, before writing
+        windows = [mem.window(buf, length) for buf, length in vectors]  # no copies
+        try:
+            if not windows:
+                written = 0
+            elif offset is not None:
+                written = os.pwritev(handle.host_fd, windows, offset)
+            else:
+                if handle.append:
+                    os.lseek(handle.host_fd, 0, os.SEEK_END)
+                written = os.writev(handle.host_fd, windows)
+        except OSError:
+            self._refund(handle, charged)  # e.g. the host disk is full
+            raise
+        self._refund(handle, min(charged, total - written))
+        mem.pack("<I", nwritten, written)
         return 0
 
     def fd_seek(self, caller: wasmtime.Caller, fd: int, offset: int, whence: int, out: int) -> int:
@@ -731,6 +772,9 @@ class Wasi:
         """Clock subscriptions sleep in slices so ``wakeup`` (interrupt/deadline) cuts them
         short; fd subscriptions are always ready (stdio never blocks, files are regular)."""
         mem = self._mem(caller)
+        count &= 0xFFFFFFFF
+        if count > MAX_POLL_SUBSCRIPTIONS:
+            return int(Errno.INVAL)
         ready: list[bytes] = []
         deadline: float | None = None
         clock_subs: list[tuple[int, float]] = []
