@@ -238,9 +238,12 @@ def test_limits_come_from_jupyter_config_files(tmp_path, monkeypatch):
 
 
 def test_kernel_starts_from_a_snapshot_named_in_the_environment(tmp_path, monkeypatch):
+    from jupyter_sandbox.kernel.snapshot_key import snapshot_key_path
+    from jupyter_sandbox.runtime.config import SandboxConfig
     from jupyter_sandbox.runtime.sandbox import Sandbox
 
-    with Sandbox() as sandbox:
+    # signed with the key kernels use (Jupyter's data dir): a snapshot of this installation
+    with Sandbox(SandboxConfig(snapshot_key_file=snapshot_key_path())) as sandbox:
         sandbox.execute("carried = 'from the snapshot'")
         (tmp_path / "start.snap").write_bytes(sandbox.snapshot())
     monkeypatch.setenv("JUPYTER_SANDBOX_SNAPSHOT", str(tmp_path / "start.snap"))
