@@ -144,8 +144,9 @@ def _pack_folder(top: bytes, emit: Callable[[bytes], None], stats: LayerStats) -
             info = os.stat(dirfd)
             emit(_entry(KIND_DIR, rel, DIR_MODE, 0, info.st_mtime_ns))
             stats.entries += 1
-        for name in sorted(dirnames + filenames):
-            if name in dirnames:
+        folders = set(dirnames)
+        for name in sorted(folders.union(filenames)):
+            if name in folders:
                 # fwalk lists a symlink to a folder among dirnames without entering it
                 if stat.S_ISLNK(os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_mode):
                     log.warning("snapshot: skipped symlink %r", prefix + name)
