@@ -7,7 +7,8 @@ origin, behind Jupyter's login (403, never a login redirect, for every method an
   dropped (noted once per kernel in the server log); no cookie, token, Jupyter
   ``Authorization`` or ``Referer`` reaches the guest.
 * ``preview_host`` mode: GET/HEAD answer 302 to the preview's own origin with a one-time token
-  (``preview_origin``); nothing is proxied on the Jupyter origin.
+  (``preview_origin``); other methods and WebSocket upgrades get 405 (they belong on the
+  preview's origin): nothing is proxied on the Jupyter origin.
 """
 
 from __future__ import annotations
