@@ -323,7 +323,7 @@ class SandboxKernel(Kernel):
         self._interrupted.clear()
         try:
             sandbox = await asyncio.to_thread(self._sandbox_ready.result)
-        except BaseException as exc:  # noqa: BLE001 - every cell says why, none goes unanswered
+        except BaseException as exc:  # every cell says why: none goes unanswered
             return self._start_failed_reply(exc)
         self._say_start_notice(parent, silent)
         input_handler = self._input_handler(parent, ident) if allow_stdin else None

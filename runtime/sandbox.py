@@ -621,7 +621,7 @@ class Sandbox:
                         f"cell [{self.execution_count}].")
         except SandboxError as exc:
             error = f"Snapshot {action} failed: {exc}"
-        except Exception as exc:  # noqa: BLE001 - reported in the cell, never a lost reply
+        except Exception as exc:  # reported in the cell: the reply is never lost
             log.exception("%%snapshot %s %s failed", action, name)
             error = f"Snapshot {action} failed unexpectedly: {exc!r}"
         self._deliver(cell, {"msg_type": "stream", "metadata": {},

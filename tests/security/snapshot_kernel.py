@@ -30,7 +30,10 @@ class KernelRun:
 
     @property
     def pid(self) -> int:
-        return int(self.manager.provisioner.pid)  # type: ignore[union-attr]
+        provisioner = self.manager.provisioner
+        if provisioner is None:
+            raise RuntimeError("the kernel is not running")
+        return int(provisioner.pid)
 
     def execute(self, code: str) -> tuple[dict, list[dict]]:
         """Run ``code``; its execute_reply content and its output messages."""

@@ -53,8 +53,8 @@ def one_file_bomb(size: int = GiB) -> tuple[bytes, int]:
 def many_files_stream(count: int, size: int) -> bytes:
     """``count`` files of ``size`` bytes each: every one under the quota, all of them over it."""
     content = bytes(size)
-    return craft.stream(craft.entry(b"L", b"/workspace"),
-                        *(craft.entry(b"f", f"f{i}".encode(), 0o600, content) for i in range(count)))
+    files = (craft.entry(b"f", f"f{i}".encode(), 0o600, content) for i in range(count))
+    return craft.stream(craft.entry(b"L", b"/workspace"), *files)
 
 
 def _tree_bytes(folder: Path) -> int:

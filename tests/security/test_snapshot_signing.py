@@ -143,7 +143,8 @@ def test_an_unsigned_base_image_is_rebuilt_not_used(tmp_path, monkeypatch):
     rebuilt = (tmp_path / "base.snap").read_bytes()
     key = base_image.key()
     assert key is not None
-    assert snapshot_signing.verify(key, rebuilt[:-64], rebuilt[-32:])  # HMAC of all before the SHA-256
+    # the HMAC covers everything before the SHA-256
+    assert snapshot_signing.verify(key, rebuilt[:-64], rebuilt[-32:])
     with Sandbox() as again:
         assert again.started_from == "base-image"
 
