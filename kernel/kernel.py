@@ -36,6 +36,7 @@ from .positions import code_points_to_utf16, utf16_to_code_points
 if TYPE_CHECKING:  # the sandbox and the control endpoint load on the sandbox-start thread
     from jupyter_sandbox.runtime.previews import PreviewLimits
     from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message, Sandbox
+    from jupyter_sandbox.runtime.snapshot import Bounds
 
     from .control_endpoint import ControlEndpoint
 
@@ -271,7 +272,8 @@ class SandboxKernel(Kernel):
         self.log.info("starting from the checkpoint restored for this notebook (%s)", pending)
         return data, source
 
-    def _snapshot_bounds(self) -> Any:
+    def _snapshot_bounds(self) -> Bounds:
+        """What a start snapshot may hold: this kernel's memory limit and quota."""
         from jupyter_sandbox.runtime.snapshot import Bounds
 
         limits = self.limits()
