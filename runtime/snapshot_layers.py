@@ -376,18 +376,25 @@ def stage(frame: bytes | memoryview, raw_bytes: int, live: dict[str, Path], stat
     """Unpack ``frame`` into a new staging folder in ``state_dir`` (raises ``SnapshotError``
     and leaves nothing behind when the stream is bad or over ``limits``)."""
     root = state_dir / f".restore-{secrets.token_hex(6)}"
-    os.mkdir(root, 0o700)
+    try:
+        os.mkdir(root, 0o700)
+    except OSError as exc:
+        raise SnapshotError(f"the snapshot's files cannot be staged in {state_dir}: "
+                            f"{exc.strerror}") from exc
     staged = StagedLayers(root, list(live))
     try:
-        roots = []
-        for index in range(len(staged.points)):
-            os.mkdir(staged.staged(index), 0o700)
-            roots.append(os.open(staged.staged(index), _O_DIR))
+        roots: list[int] = []
         try:
+            for index in range(len(staged.points)):
+                os.mkdir(staged.staged(index), 0o700)
+                roots.append(os.open(staged.staged(index), _O_DIR))
             _unpack(frame, raw_bytes, dict(zip(staged.points, roots)), limits, staged.stats)
         finally:
             for fd in roots:
                 os.close(fd)
+    except OSError as exc:
+        staged.discard()
+        raise SnapshotError(f"the snapshot's files cannot be unpacked: {exc}") from exc
     except BaseException:
         staged.discard()
         raise
