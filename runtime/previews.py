@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import concurrent.futures
 import itertools
 import logging
@@ -199,7 +200,12 @@ class PreviewGateway:
                     yield ResponseStart(int(content["status"]),
                                         [(str(k), str(v)) for k, v in content["headers"]])
                 elif msg_type == "http.body":
-                    yield base64.b64decode(content["data"])
+                    try:
+                        chunk = base64.b64decode(content["data"], validate=True)
+                    except binascii.Error as exc:
+                        raise ResponseAborted(f"the app on port {request.port} sent a response "
+                                              "chunk that is not base64") from exc
+                    yield chunk
                 else:
                     self._log_output(request.port, value)
                 continue

@@ -12,6 +12,13 @@ and ends with ``{"op": "reply", "content": {...}}``. While working it may send:
   (plus ``target_name``/``target_module`` for ``comm_open``) and, only when the comm sent
   binary buffers, ``buffers``: a list of base64 strings, which the kernel layer removes from
   the content and sends as the message's binary buffers.
+  Everything here comes from guest code, which can call ``_host.call`` itself, so the host
+  trusts none of it: a request longer than the cell's output cap plus ``MESSAGE_SLACK``
+  (``PREVIEW_MESSAGE_BYTES`` for a preview's answer) is refused before it is copied out of
+  guest memory; a message is rebuilt by :func:`clean_message` from the fields its type
+  defines (``MESSAGE_FIELDS``) or dropped with one notice; then its size as sent counts
+  against the cell's output cap, whatever its type (only a preview's ``http.*``/``ws.*``
+  answer, which goes to the HTTP client, is not counted).
 * ``{"op": "input", "prompt": str, "password": bool}`` → ``{"value": str}`` or
   ``{"error": str}`` (the front end does not allow input; the guest raises
   ``StdinNotImplementedError``).
