@@ -29,7 +29,7 @@ def _drop_untrusted_import_paths() -> None:
 
 _drop_untrusted_import_paths()
 
-import threading  # noqa: E402 - only after the guard
+import threading  # only after the guard
 
 
 def _preload() -> None:

@@ -149,7 +149,7 @@ def _stream_name(value: object) -> bool:
 
 
 def _status_code(value: object) -> bool:
-    return _integer(value) and 100 <= value <= 999  # type: ignore[operator]
+    return isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 999
 
 
 @dataclass(frozen=True)
