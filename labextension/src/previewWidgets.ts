@@ -57,16 +57,19 @@ export class PreviewRenderer extends Widget implements IRenderMime.IRenderer {
   async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
     const trans = this._context.trans;
     const data = parsePreviewData(model.data[this.mimeType]);
+    const render = ++this._renders;
     this._unwatch();
+    this._unwatch = () => undefined;
     this.node.replaceChildren();
+    this.node.classList.remove('jp-mod-refused', 'jp-mod-stopped');
     if (!data) {
       this.node.textContent = trans.__('Invalid sandbox preview data.');
       return;
     }
     const candidate = previewUrl(data, this._context.baseUrl);
     const settings = await this._context.settings;
-    if (this.isDisposed) {
-      return;
+    if (this.isDisposed || render !== this._renders) {
+      return; // disposed, or a newer model is being rendered
     }
     const label = trans.__('Preview :%1', data.port);
     const what = document.createElement('span');
@@ -125,6 +128,7 @@ export class PreviewRenderer extends Widget implements IRenderMime.IRenderer {
   }
 
   mimeType = '';
+  private _renders = 0;
   private _data: IPreviewData | null = null;
   private _unwatch: () => void = () => undefined;
 }
@@ -196,11 +200,14 @@ export class PreviewPanel extends MainAreaWidget<IFrame> {
     });
   }
 
-  /** Load the preview again. */
+  /**
+   * Load the preview again: setting ``src``, even to the value it has, navigates the frame
+   * (its own location cannot be reloaded from here: it is another origin). One navigation,
+   * not a detour through about:blank, which would give the frame a second process swap.
+   */
   reload(): void {
     const iframe = this.content.node.querySelector('iframe');
     if (iframe) {
-      iframe.src = 'about:blank';
       iframe.src = this.url;
     }
   }

@@ -76,6 +76,26 @@ async function main() {
     console.log(JSON.stringify({ step: name, seconds: (Date.now() - started) / 1000, screenshot: file }));
   };
 
+  /**
+   * Wait for ``selector`` inside the iframe of ``panel``. The preview's frame runs with an
+   * opaque origin, so chromium may give it a process of its own; a reload replaces that frame
+   * target, and a wait already attached to the old one fails with "Target … closed": wait
+   * again on the new one, until the deadline.
+   */
+  const waitInFrame = async (panel, selector, timeout = STEP_TIMEOUT) => {
+    const deadline = Date.now() + timeout;
+    for (;;) {
+      try {
+        await panel.frameLocator('iframe').locator(selector).waitFor({ timeout: Math.max(1, deadline - Date.now()) });
+        return;
+      } catch (error) {
+        if (Date.now() >= deadline || !/Target .*closed|Frame was detached|frame got detached/i.test(error.message)) {
+          throw error;
+        }
+      }
+    }
+  };
+
   const notebook = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden)');
   const cells = notebook.locator('.jp-Notebook .jp-Cell');
   /** Type ``code`` into a new last cell (or the empty last one) and run it; resolves to that cell. */
@@ -144,6 +164,11 @@ async function main() {
       throw new Error(`the address is hidden: ${JSON.stringify({ addressBox, frameBox })}`);
     }
     await panel.frameLocator('iframe').locator('#hello').filter({ hasText: 'Hello from the sandbox' }).waitFor();
+    // Shared origin: the app's page must not get the Jupyter origin (issue 13).
+    const sandbox = (await panel.locator('iframe').getAttribute('sandbox')) || '';
+    if (!sandbox.includes('allow-scripts') || sandbox.includes('allow-same-origin')) {
+      throw new Error(`preview iframe sandbox is "${sandbox}"`);
+    }
     if (await panel.locator('.jp-SandboxPreviewPanel-stopped').isVisible()) {
       throw new Error('the preview tab says the kernel is gone while it runs');
     }
@@ -151,7 +176,7 @@ async function main() {
       throw new Error('the preview output says the kernel is gone while it runs');
     }
     await panel.locator('.jp-SandboxPreviewPanel-reload').click();
-    await panel.frameLocator('iframe').locator('#hello').waitFor();
+    await waitInFrame(panel, '#hello');
   });
 
   await step('side-panel', async () => {
