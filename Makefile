@@ -1,4 +1,5 @@
-# jupyter-sandbox developer tasks. `make install warmup test` from a fresh clone.
+# jupyter-sandbox developer tasks. `make test` or `make lab` work as the first command on a
+# fresh clone: each installs and warms up what it needs first (quickly when already done).
 #
 # The package is installed non-editably (hatchling's `sources` mapping rules out editable
 # installs), so `make test` and `make bench` first reinstall it from the current sources.
@@ -20,13 +21,19 @@ LINKED = $(shell test -x $(VENV_PYTHON) && $(VENV_PYTHON) -c 'import pathlib, sy
 
 .PHONY: help venv install reinstall warmup lab test bench clean
 
+# Set once the venv holds jupyter-sandbox with its test extras; redone when pyproject.toml or
+# the labextension's lock file changes. `make install` always reinstalls.
+INSTALLED := $(VENV)/.jupyter-sandbox-installed
+# The labextension's node packages (its build, and playwright-core for the browser tests).
+NODE_MODULES := labextension/node_modules/.package-lock.json
+
 help:
 	@echo "make venv       create $(VENV) with $(PYTHON) -m venv"
 	@echo "make install    install jupyter-sandbox with its test extras into $(VENV)"
 	@echo "make warmup     compile the guest interpreter into the cache and run 1+1"
 	@echo "make lab        install, warm up, then start JupyterLab on examples/ with the kernel ready"
-	@echo "make test       reinstall from the current sources, then run pytest"
-	@echo "make bench      reinstall, then run bench/bench_runtime.py"
+	@echo "make test       install and warm up if needed, reinstall from the current sources, run pytest"
+	@echo "make bench      the same, then run every benchmark in bench/"
 	@echo "make clean      remove build output and test caches (keeps $(VENV) and .cache/)"
 
 venv: $(VENV_PYTHON)
@@ -35,36 +42,43 @@ $(VENV_PYTHON):
 	$(PYTHON) -m venv $(VENV)
 	$(VENV_PYTHON) -m pip install --quiet --upgrade 'pip>=23.3'
 
-install: venv
+install: venv $(NODE_MODULES)
 ifeq ($(LINKED),yes)
 	@echo "$(VENV) has a linked development install of jupyter_sandbox: not reinstalling it."
 else
 	$(PIP) install hatchling hatch-jupyter-builder
 	$(PIP) install '.[test]'
 endif
+	touch $(INSTALLED)
+
+$(INSTALLED): pyproject.toml labextension/package-lock.json | $(VENV_PYTHON)
+	$(MAKE) install
+
+$(NODE_MODULES): labextension/package-lock.json
+	cd labextension && npm ci --no-audit --no-fund
 
 # Quick: no dependency resolution, no isolated build env (hatchling is in the venv).
-reinstall: venv
+reinstall: $(INSTALLED)
 ifeq ($(LINKED),yes)
 	@echo "$(VENV) has a linked development install: it runs the current sources already."
 else
 	$(PIP) install --quiet --no-deps --force-reinstall --no-build-isolation .
 endif
 
-warmup: venv
+warmup: $(INSTALLED)
 	$(VENV)/bin/jupyter-sandbox warmup
 
 # One command from a fresh clone to JupyterLab with Sandboxed Python ready.
-lab: install warmup
+lab: warmup
 	$(PIP) install --quiet 'jupyterlab>=4.2'
 	$(VENV)/bin/jupyter lab examples/ $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # The test command. pytest's own bin, not `python -m pytest`, so the working directory is
 # not put on sys.path; pytest runs in importlib mode (pyproject.toml) for the same reason.
-test: reinstall
+test: reinstall warmup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-bench: reinstall
+bench: reinstall warmup
 	$(VENV_PYTHON) bench/bench_runtime.py
 	$(VENV_PYTHON) bench/bench_kernel.py
 	$(VENV_PYTHON) bench/bench_snapshots.py
