@@ -7,10 +7,13 @@
  * open Jupyter's WebSockets. Each attempt is recorded as "blocked", "SUCCEEDED" or
  * "unobservable" (the request may have been sent; the test then checks the server's state and
  * the browser's cookies), and the whole record is logged as "JSB-ATTACK <json>".
- * __CONFIG__ is replaced by the app with {"jupyter": [origins ending with "/"], "kernel": id}.
+ * __CONFIG__ is replaced by the app with {"jupyter": [origins ending with "/"], "kernel": id},
+ * __SEEN__ with what the app was given with the request for this page (query, cookies, Referer,
+ * Authorization), reported as "seen".
  */
 (async () => {
   const CONFIG = __CONFIG__;
+  const SEEN = __SEEN__;
   const results = [];
   let framed;
   try {
@@ -268,7 +271,7 @@
       record('set cookie', spec, 'blocked', error);
     }
   }
-  console.log('JSB-ATTACK ' + JSON.stringify({ framed, origin: self.origin, href: location.href, results }));
+  console.log('JSB-ATTACK ' + JSON.stringify({ framed, origin: self.origin, href: location.href, seen: SEEN, results }));
 
   // Last, as it could take the JupyterLab page away: navigate the top window.
   if (framed) {

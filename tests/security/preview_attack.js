@@ -197,8 +197,11 @@ async function main() {
       report.previewLink = href;
     });
     await step('new-tab', async () => {
+      // An unrelated cookie of the Jupyter host, and a link carrying the Jupyter token (as a
+      // pasted address might): neither may reach the app.
+      await context.addCookies([{ name: 'unrelated', value: 'jsb-unrelated', url: LAB_URL }]);
       const tab = await context.newPage();
-      await tab.goto(href, { timeout: SLOW_TIMEOUT });
+      await tab.goto(SCENARIO === 'hostile' ? `${href}?token=${TOKEN}` : href, { timeout: SLOW_TIMEOUT });
       const found = await reports.waitFor(tag, data => data.framed === false, SLOW_TIMEOUT);
       report.newTab = { ...found.data, finalUrl: tab.url(), frameUrl: found.frameUrl };
       stepNo += 1;
@@ -232,7 +235,7 @@ async function main() {
       await tab.goto(`${LAB_URL}lab?token=${TOKEN}`, { timeout: SLOW_TIMEOUT });
       await tab.locator('.jp-LabShell').waitFor({ timeout: SLOW_TIMEOUT });
       const config = JSON.stringify({ jupyter: [LAB_URL], kernel: 'none' });
-      const script = fs.readFileSync(path.join(__dirname, 'hostile_preview_page.js'), 'utf8').replaceAll('__CONFIG__', config);
+      const script = fs.readFileSync(path.join(__dirname, 'hostile_preview_page.js'), 'utf8').replaceAll('__CONFIG__', config).replaceAll('__SEEN__', 'null');
       await tab.evaluate(script);
       const found = await reports.waitFor('JSB-ATTACK', () => true, SLOW_TIMEOUT);
       report.control = found.data;

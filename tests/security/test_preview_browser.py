@@ -105,13 +105,15 @@ PAGE = ("<!doctype html><html><head><meta charset='utf-8'><title>Hostile preview
         "<h1>Hostile preview app</h1><script>" + SCRIPT + "</script></body></html>").encode()
 
 def hostile(environ, start_response):
+    seen = {{key: environ.get(key, "") for key in (
+        "QUERY_STRING", "HTTP_COOKIE", "HTTP_REFERER", "HTTP_AUTHORIZATION", "HTTP_X_XSRFTOKEN")}}
     # Cookies for the Jupyter host, planted from the response too.
     start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
                               ("Cache-Control", "no-store"),
                               ("Set-Cookie", "jsbserver=1; Path=/"),
                               ("Set-Cookie", "_xsrf=jsb-server-tossed; Path=/"),
                               ("Set-Cookie", "jsbserver_localhost=1; Path=/; Domain=localhost")])
-    return [PAGE]
+    return [PAGE.replace(b"__SEEN__", json.dumps(seen).replace("<", "\\\\u003c").encode())]
 
 serve(hostile, port=8000)
 '''
@@ -277,7 +279,9 @@ def lab(request) -> Iterator[Lab]:
     with running_lab(request.param) as lab:
         with lab.api() as api:
             settings = api.get("sandbox/api/preview-settings")
-        assert settings.status_code == 200, settings.text
+        assert settings.status_code == 200, (
+            f"GET sandbox/api/preview-settings answered {settings.status_code}: is the "
+            "jupyter_sandbox server extension loaded? jupyter lab log:\n" + "".join(lab.log[-60:]))
         expected = PREVIEW_HOST if lab.mode == "host" else None
         assert settings.json() == {"preview_host": expected}
         yield lab
@@ -289,16 +293,22 @@ def artifacts() -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
 
-class _Recorder(http.server.BaseHTTPRequestHandler):
-    """A foreign host on loopback: records every request it gets."""
+class _RecordingServer(http.server.ThreadingHTTPServer):
+    """A foreign host on loopback: records every request it gets (``GET /hits`` lists them)."""
 
-    hits: list[str]
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _RecordingHandler)
+        self.hits: list[str] = []
 
-    def _hit(self) -> None:
+
+class _RecordingHandler(http.server.BaseHTTPRequestHandler):
+    server: _RecordingServer
+
+    def _answer(self) -> None:
         if self.path == "/hits":
-            body = json.dumps(self.server.hits).encode()  # type: ignore[attr-defined]
+            body = json.dumps(self.server.hits).encode()
         else:
-            self.server.hits.append(f"{self.command} {self.path}")  # type: ignore[attr-defined]
+            self.server.hits.append(f"{self.command} {self.path}")
             body = b"<h1>foreign host</h1>"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -306,16 +316,19 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_GET = do_POST = _hit  # noqa: N815 - http.server's naming
+    def do_GET(self) -> None:
+        self._answer()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def do_POST(self) -> None:
+        self._answer()
+
+    def log_message(self, *args: object) -> None:
         """Quiet: the hits are the record."""
 
 
 @pytest.fixture
 def foreign_host() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    server.hits = []  # type: ignore[attr-defined]
+    server = _RecordingServer()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -385,7 +398,7 @@ def test_attack_page_works_where_it_is_not_stopped(lab: Lab) -> None:
     finally:
         cleanup_kernels(lab)
     succeeded = {r["name"] for r in report["control"]["results"] if r["outcome"] == "SUCCEEDED"}
-    assert {"POST api/kernels", "POST api/terminals", "GET api/kernels", "read document.cookie",
+    assert {"POST api/kernels", "POST api/terminals", "GET api/contents", "read document.cookie",
             "top.jupyterapp", "top.document (JupyterLab shell)"} <= succeeded, succeeded
     assert "python3" in [k["name"] for k in kernels]
     assert terminals != []
@@ -422,6 +435,14 @@ def test_hostile_preview_cannot_act_as_the_user(lab: Lab) -> None:
                 r"\{kernel\}", "[0-9a-f-]+")
             assert re.fullmatch(rf"http://{host}:\d+", seen["origin"]), seen["origin"]
     assert report["newTab"]["framed"] is False and report["labTab"]["framed"] is True
+    # What reached the app with the page's request (the new tab's link carried ?token=, and the
+    # browser has an unrelated cookie for the Jupyter host): no token, no Jupyter or unrelated
+    # cookie, no Referer with a query.
+    for where in ("newTab", "labTab"):
+        seen = report[where]["seen"]
+        assert lab.token not in json.dumps(seen), (where, seen)
+        assert not re.search(r"jsb-unrelated|username-|_xsrf=2\|", seen["HTTP_COOKIE"]), (where, seen)
+        assert "?" not in seen["HTTP_REFERER"] and seen["HTTP_AUTHORIZATION"] == "", (where, seen)
     # Nothing started on the server: only the notebook's own kernel, no terminal.
     assert [k["name"] for k in kernels] == ["sandboxed-python"], kernels
     assert terminals == []
