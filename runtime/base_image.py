@@ -18,7 +18,7 @@ from pathlib import Path
 from . import module_cache, snapshot, snapshot_signing
 from .artifacts import guest_artifacts
 from .guest_files import GUEST_PACKAGES, SHIM_HOST_DIR
-from .snapshot_errors import SnapshotError, SnapshotKeyError
+from .errors import SnapshotError, SnapshotKeyError
 
 log = logging.getLogger("jupyter_sandbox.base_image")
 

@@ -1,5 +1,8 @@
-"""The runtime's exceptions. Each also inherits the built-in a caller would expect to catch,
-and its message says what happened and what to do next."""
+"""The runtime's exceptions, all in one module. Each also inherits the built-in a caller would
+expect to catch, and its message says what happened and what to do next.
+
+``pip_errors`` and ``snapshot_errors`` re-export the ``%pip`` and snapshot ones for older imports.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +16,6 @@ class SandboxClosedError(SandboxError):
 
     def __init__(self) -> None:
         super().__init__("this sandbox is closed; start a new Sandbox to run more code")
-
-
-class SandboxBusyError(SandboxError):
-    """Another operation holds the sandbox."""
 
 
 class SandboxPathError(SandboxError, ValueError):
@@ -42,3 +41,66 @@ class GuestDiedError(SandboxError):
 
 class ModuleCacheError(SandboxError):
     """The compiled-module cache could not be written or read."""
+
+
+class WrongThreadError(SandboxError):
+    """Code touched a guest's wasmtime store from a thread other than the sandbox's guest
+    thread (a bug in the caller: queue the work on the sandbox's worker instead)."""
+
+    def __init__(self, what: str, owner: str, current: str) -> None:
+        super().__init__(f"{what} must run on the sandbox's guest thread {owner!r}, not on "
+                         f"{current!r}: queue it on the sandbox's worker (Sandbox._call / "
+                         "GuestWorker.submit) instead of touching the store directly")
+
+
+class WasmRewriteError(SandboxError, ValueError):
+    """The guest module does not have the shape the export rewrite relies on (a rebuilt or
+    damaged ``python.wasm``): reinstall jupyter-sandbox's guest artifacts."""
+
+
+# -- %pip ---------------------------------------------------------------------------------
+#: The exact refusal for packages that only exist as compiled wheels or sdists.
+COMPILED_REFUSAL = "contains compiled code; the sandbox can only add pure-Python packages"
+
+
+class PackageError(SandboxError, ValueError):
+    """``%pip`` refused or failed; the message says why and is shown to the user as is."""
+
+
+# -- snapshots ----------------------------------------------------------------------------
+#: The command that makes a snapshot from elsewhere usable here (see ``snapshot_signing``).
+IMPORT_COMMAND = "jupyter-sandbox snapshot import FILE"
+
+
+class SnapshotError(SandboxError, ValueError):
+    """A snapshot cannot be used; the message says why. Nothing was changed."""
+
+
+class SnapshotNotTrustedError(SnapshotError):
+    """The snapshot's signature does not match this installation's key: it was made by another
+    installation or changed since, so it is not restored unless the user imports it."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the snapshot was not made by this jupyter-sandbox installation (or was changed "
+            "after it was written): its signature does not match this installation's key, so "
+            f"it is refused. If you trust the file, import it with `{IMPORT_COMMAND}` "
+            "(it checks every part and signs it for this installation), then use it again.")
+
+
+class SnapshotKeyError(SnapshotError, OSError):
+    """The installation's snapshot key cannot be read or created."""
+
+    def __init__(self, path: object, why: str) -> None:
+        super().__init__(f"the snapshot signing key {path} cannot be used: {why}. Fix the file "
+                         "(32 bytes, mode 0600, owned by you) or remove it to make a new one "
+                         "(snapshots signed with the old key then need importing).")
+
+
+class SnapshotBudgetError(SnapshotError):
+    """Saving a named snapshot would pass the sandbox's snapshot budget (count or bytes)."""
+
+
+class SnapshotTooLargeError(SnapshotError):
+    """The snapshot holds more memory or files than this sandbox's limits allow (it may fit a
+    sandbox with larger limits)."""

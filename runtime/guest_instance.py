@@ -5,7 +5,11 @@ allocates guest memory for the host; the guest calls the import ``host.call`` wi
 the host answers by allocating the reply inside the guest. A turn returns 0 ok, 1 uncaught
 exception, ``n & 0xFF`` for ``sys.exit(n)``, ``256 + n`` after ``exit()``, -1 once dead.
 
-All methods must run on the sandbox's guest thread, except ``request_interrupt``.
+All methods that touch the store run on the guest thread, and check it: ``turn``,
+``memory_view``, ``memory_bytes`` and ``close`` call the ``guard`` given at construction (the
+sandbox's ``GuestWorker.assert_on_guest_thread``; by default: the thread that created the
+instance), which raises ``WrongThreadError`` from any other thread. ``request_signal``,
+``request_interrupt``, ``arm_hard_stop`` and ``observed_memory_bytes`` are for any thread.
 
 A ``host.call`` request is bounded before it is read: its length comes from the guest, so a
 request longer than ``request_limit()`` is never copied out of guest memory; ``on_oversized``
@@ -14,7 +18,7 @@ answers it instead (the guest sees an ordinary reply saying it was dropped).
 
 from __future__ import annotations
 
-import ctypes
+import logging
 import struct
 import threading
 import time
@@ -23,9 +27,11 @@ from collections.abc import Callable
 import wasmtime
 
 from . import module_cache
-from .errors import GuestDiedError
+from .errors import GuestDiedError, WrongThreadError
 from .wasi import ProcExit, Wasi, WasiState
-from .wasmtime_private import EpochCallback
+from .wasmtime_private import EpochCallback, memory_view, read_memory
+
+log = logging.getLogger("jupyter_sandbox.guest_instance")
 
 _I32 = wasmtime.ValType.i32()
 SIGINT = 2
@@ -38,6 +44,21 @@ CallHandler = Callable[[bytes], bytes]
 OversizedHandler = Callable[[int], bytes]
 #: The bound on one request when the owner sets none.
 DEFAULT_REQUEST_LIMIT = 16 << 20
+#: Checks that the caller is on the guest thread; given what is being done, raises
+#: ``WrongThreadError`` otherwise.
+ThreadGuard = Callable[[str], None]
+
+
+def creating_thread_guard() -> ThreadGuard:
+    """A guard that accepts only the calling thread (for an instance used without a worker)."""
+    owner = threading.current_thread()
+
+    def check(what: str) -> None:
+        current = threading.current_thread()
+        if current is not owner:
+            raise WrongThreadError(what, owner.name, current.name)
+
+    return check
 
 
 class GuestInstance:
@@ -45,7 +66,9 @@ class GuestInstance:
 
     def __init__(self, wasi_state: WasiState, memory_limit: int, on_call: CallHandler, *,
                  request_limit: Callable[[], int] = lambda: DEFAULT_REQUEST_LIMIT,
-                 on_oversized: OversizedHandler | None = None) -> None:
+                 on_oversized: OversizedHandler | None = None,
+                 guard: ThreadGuard | None = None) -> None:
+        self._guard = guard or creating_thread_guard()
         engine = module_cache.engine()
         self.store = wasmtime.Store(engine)
         self.store.set_limits(memory_size=memory_limit)
@@ -72,6 +95,9 @@ class GuestInstance:
         self.wasi.attach(self.memory)
         self.dead: str | None = None
         self._closed = False
+        #: The memory size as last seen on the guest thread (after each turn and at each epoch
+        #: tick while one runs): what other threads may read instead of the store.
+        self.observed_memory_bytes = self.memory.data_len(self.store)
 
     # -- host.call --------------------------------------------------------------------------
     def _host_call(self, caller: wasmtime.Caller, req: int, req_len: int, out_ptr: int,
@@ -85,9 +111,9 @@ class GuestInstance:
             else:
                 if req + req_len > self.memory.data_len(caller):
                     return -1
-                base = ctypes.addressof(self.memory.data_ptr(caller).contents)
-                reply = self._on_call(ctypes.string_at(base + req, req_len))  # the one copy
-        except Exception:  # noqa: BLE001 - the guest sees a failed call, never a host crash
+                reply = self._on_call(read_memory(self.memory, caller, req, req_len))  # one copy
+        except Exception:  # the guest sees a failed call, never a host crash
+            log.exception("a host.call request from the guest failed on the host")
             return -2
         address = self._alloc(caller, len(reply)) & 0xFFFFFFFF
         if address == 0 and reply:
@@ -127,6 +153,7 @@ class GuestInstance:
             return self._hard_stop_reason or "hard stop"
         with self._signals_lock:
             pending, self._pending_signals = self._pending_signals, set()
+        self.observed_memory_bytes = self.memory.data_len(self.store)
         if SIGINT in pending:
             self.wasi.state.wakeup.clear()
         for signum in sorted(pending):
@@ -136,6 +163,7 @@ class GuestInstance:
     # -- turns ------------------------------------------------------------------------------
     def turn(self, source: str) -> int:
         """Run ``source`` as one interactive turn; raise ``GuestDiedError`` if it traps."""
+        self._guard("a guest turn")
         if self._closed:
             raise GuestDiedError("this guest instance is closed")
         if self.dead:
@@ -144,7 +172,9 @@ class GuestInstance:
         address = self._alloc(self.store, len(data)) & 0xFFFFFFFF
         self.memory.write(self.store, data, address)
         try:
-            return int(self._turn(self.store, address, len(data)))
+            status = int(self._turn(self.store, address, len(data)))
+            self.observed_memory_bytes = self.memory.data_len(self.store)
+            return status
         except ProcExit as exc:
             self.dead = f"the guest exited the interpreter (status {exc.code})"
         except wasmtime.Trap as exc:
@@ -155,18 +185,19 @@ class GuestInstance:
 
     def memory_view(self) -> memoryview:
         """Linear memory without copying; valid until the guest runs again or memory grows."""
-        import ctypes
-
-        size = self.memory.data_len(self.store)
-        address = ctypes.addressof(self.memory.data_ptr(self.store).contents)
-        return memoryview((ctypes.c_ubyte * size).from_address(address)).cast("B")
+        self._guard("reading guest memory")
+        return memory_view(self.memory, self.store)
 
     def memory_bytes(self) -> int:
+        """The guest's memory size now (guest thread; other threads: ``observed_memory_bytes``)."""
+        self._guard("reading the guest's memory size")
         return self.memory.data_len(self.store)
 
     def close(self) -> None:
+        """Free the store and the guest's open files (guest thread). Safe to call twice."""
         if self._closed:
             return
+        self._guard("closing the guest's store")
         self._closed = True
         self.wasi.state.close_all()
         self.store.close()

@@ -43,9 +43,8 @@ from packaging.version import Version
 
 from .artifacts import GUEST_PYTHON_VERSION, guest_artifacts
 from .config import PackagePolicy
-from .errors import SandboxError
 from .guest_files import GUEST_LIB, GUEST_PACKAGES
-from .pip_errors import COMPILED_REFUSAL, PackageError
+from .errors import COMPILED_REFUSAL, PackageError, SandboxError
 from .pip_process import PipProcess, StubDistribution, stub_from_fields
 from .pip_requirements import (ARCHIVE_SUFFIXES, InstallArguments, InstallRequest,
                                constraints_text, pure_wheel, wheel_project)

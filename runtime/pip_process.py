@@ -36,7 +36,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from .pip_errors import PackageError
+from .errors import PackageError
 
 #: Variables of the kernel's environment pip may see: how to reach the administrator's index.
 KEPT_VARIABLES = frozenset({

@@ -37,7 +37,7 @@ from packaging.tags import Tag
 from packaging.utils import (InvalidWheelFilename, NormalizedName, canonicalize_name,
                              parse_wheel_filename)
 
-from .pip_errors import COMPILED_REFUSAL, PackageError
+from .errors import COMPILED_REFUSAL, PackageError
 from .vfs import normalize
 from .wasi_errno import WasiError
 

@@ -21,14 +21,15 @@ import binascii
 import concurrent.futures
 import itertools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import GuestDiedError, SandboxClosedError, SandboxError
+from .sandbox.messages import Message, PreviewJob
 
-if TYPE_CHECKING:
-    from .sandbox import Message, Sandbox
+if TYPE_CHECKING:  # the facade never imports this module: no import cycle
+    from .sandbox import Sandbox
 
 log = logging.getLogger("jupyter_sandbox.previews")
 MiB = 1 << 20
@@ -48,14 +49,6 @@ class PreviewLimits:
         for name in ("busy_timeout", "request_timeout", "max_body_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"PreviewLimits.{name} must be positive, got {getattr(self, name)!r}")
-
-
-@dataclass
-class PreviewJob:
-    """A queued preview operation: its future (the guest's reply) and a way to interrupt it."""
-
-    future: concurrent.futures.Future[dict[str, Any]]
-    interrupt: Callable[[str], None]
 
 
 @dataclass

@@ -35,7 +35,7 @@ from typing import BinaryIO
 
 import zstandard
 
-from .snapshot_errors import SnapshotError
+from .errors import SnapshotError
 
 log = logging.getLogger("jupyter_sandbox.snapshots")
 

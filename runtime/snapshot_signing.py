@@ -19,7 +19,7 @@ import stat
 import threading
 from pathlib import Path
 
-from .snapshot_errors import SnapshotKeyError
+from .errors import SnapshotKeyError
 
 KEY_BYTES = 32
 SIGNATURE_BYTES = 32

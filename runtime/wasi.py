@@ -8,7 +8,6 @@ answer ENOTSUP. The only preopen is ``/`` (fd 3); mounts are resolved inside the
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 import threading
@@ -30,6 +29,7 @@ from .vfs import (
     set_host_times,
 )
 from .wasi_errno import Errno, WasiError, from_os_error
+from .wasmtime_private import memory_view
 
 FILETYPE_CHARACTER_DEVICE = 2
 RIGHTS_ALL = (1 << 30) - 1
@@ -239,9 +239,7 @@ class Wasi:
             memory = caller["memory"]  # type: ignore[assignment]
             self._memory = memory
         assert memory is not None  # noqa: S101
-        address = ctypes.addressof(memory.data_ptr(caller).contents)
-        size = memory.data_len(caller)
-        return GuestMemory(memoryview((ctypes.c_ubyte * size).from_address(address)).cast("B"))
+        return GuestMemory(memory_view(memory, caller))
 
     @staticmethod
     def _string(mem: GuestMemory, ptr: int, length: int) -> str:

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import WasmRewriteError
+
+__all__ = ["WasmRewriteError", "add_function_export", "exported_names", "function_index"]
+
 WASM_MAGIC = b"\x00asm\x01\x00\x00\x00"
 _CUSTOM_SECTION = 0
-_IMPORT_SECTION = 2
 _EXPORT_SECTION = 7
 _FUNC_EXTERN_KIND = 0
 _NAME_SUBSECTION_FUNCTIONS = 1
-
-
-class WasmRewriteError(ValueError):
-    """The module does not have the shape the rewrite relies on."""
 
 
 def _read_uleb(data: bytes | memoryview, pos: int) -> tuple[int, int]:

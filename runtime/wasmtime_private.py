@@ -85,3 +85,24 @@ class EpochCallback:
             return 0
         error = ctypes.cast(_ffi.wasmtime_error_new(verdict.encode()), ctypes.c_void_p)
         return error.value or 0
+
+
+def memory_view(memory: wasmtime.Memory,
+                context: wasmtime.Store | wasmtime.Caller) -> memoryview:
+    """A guest's linear memory as a writable byte view, without copying.
+
+    The one place that turns ``Memory.data_ptr`` into a Python buffer. The view is valid only
+    until the guest runs again or its memory grows, and only on the guest's thread."""
+    size = memory.data_len(context)
+    return memoryview((ctypes.c_ubyte * size).from_address(memory_address(memory, context))).cast("B")
+
+
+def memory_address(memory: wasmtime.Memory, context: wasmtime.Store | wasmtime.Caller) -> int:
+    """The host address where the guest's linear memory starts (moves when memory grows)."""
+    return ctypes.addressof(memory.data_ptr(context).contents)
+
+
+def read_memory(memory: wasmtime.Memory, context: wasmtime.Store | wasmtime.Caller,
+                offset: int, length: int) -> bytes:
+    """Copy ``length`` bytes at ``offset`` out of guest memory (the caller checked the bounds)."""
+    return ctypes.string_at(memory_address(memory, context) + offset, length)

@@ -1,0 +1,79 @@
+"""The ``_host.call`` router: every request the guest makes of the host during an operation.
+
+Runs on the guest thread, inside a turn (the guest waits for the answer). A request is bounded
+before it is read (``request_limit``: the output cap plus slack, a preview's message size for a
+preview); a longer one is refused unread and counts as output past the cap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import protocol
+from . import magics
+
+if TYPE_CHECKING:
+    from . import Sandbox
+
+
+class GuestCalls:
+    """Answers the guest's ``host.call`` requests for one sandbox."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+
+    def request_limit(self) -> int:
+        """The longest ``host.call`` request read from the guest: the output cap plus slack
+        (a preview's answer: ``PREVIEW_MESSAGE_BYTES``). Longer ones are refused unread."""
+        cell = self._sandbox._cell
+        limit = max(self._sandbox.config.limits.output_bytes, cell.output_limit if cell else 0)
+        if cell is not None and cell.preview:
+            limit = max(limit, protocol.PREVIEW_MESSAGE_BYTES)
+        return limit + protocol.MESSAGE_SLACK
+
+    def on_oversized(self, length: int) -> bytes:
+        """A request too long to read: counts as output past the cap."""
+        cell = self._sandbox._cell
+        if cell is not None:
+            cell.oversized += 1
+            if not cell.preview:
+                cell.cap()
+        return protocol.encode({"error": f"the request of {length} bytes is larger than the "
+                                         f"{self.request_limit()} bytes the host accepts; it "
+                                         "was dropped"})
+
+    def on_fd_write(self, fd: int, data: bytes) -> None:
+        """Raw writes to fd 1/2 go to the operation in progress (none: dropped)."""
+        cell = self._sandbox._cell
+        if cell is not None:
+            cell.fd_write(fd, data)
+
+    def on_call(self, raw: bytes) -> bytes:
+        sandbox = self._sandbox
+        request = protocol.decode(raw)
+        if not isinstance(request, dict):
+            return protocol.encode({"error": "a request must be a JSON object"})
+        op = request.get("op")
+        cell = sandbox._cell
+        if cell is None:
+            return protocol.encode({"error": "no operation in progress"})
+        if op == "request":
+            return protocol.encode(sandbox._pending_request)
+        if op == "message":
+            cell.guest_message(request, len(raw))
+            return b"{}"
+        if op == "reply":
+            cell.guest_reply(request.get("content"), len(raw))
+            return b"{}"
+        if op == "input":
+            return protocol.encode(cell.ask_input(request))
+        if op == "interrupt_reason":
+            reason, cell.interrupt_reason = cell.interrupt_reason, "none"
+            return protocol.encode({"reason": reason})
+        if op == "status":
+            return protocol.encode(sandbox.status())
+        if op == "snapshot":
+            return protocol.encode(magics.snapshot_request(sandbox, cell, request))
+        if op == "pip":
+            return protocol.encode(magics.pip_request(sandbox, cell, request))
+        return protocol.encode({"error": f"unknown op {op!r}"})
