@@ -14,6 +14,7 @@ from jupyter_sandbox.kernel.control_protocol import SERVER_URL_ENV
 from . import (
     kernel_files_handler,
     kernel_previews_handler,
+    preview_capability,
     preview_origin,
     preview_settings_handler,
     snapshot_handlers,
@@ -57,7 +58,8 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
                    "mode): the browser exchanges it for the preview's cookie at once.",
     ).tag(config=True)
     preview_session_lifetime = Float(
-        12 * 3600.0, help="Seconds a preview origin's cookie stays valid (preview_host mode); "
+        12 * 3600.0, help="Seconds a preview origin's cookie (preview_host mode), or a "
+                          "preview's capability address (shared origin), stays valid; "
                           "afterwards opening the preview link again renews it.",
     ).tag(config=True)
     sandbox_checkpoints = Bool(True, help="Make notebook checkpoints also save and restore "
@@ -102,8 +104,11 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
                                         "", ""))
 
     def initialize_handlers(self) -> None:
-        self.handlers.append((PREVIEW_ROUTE, PreviewLinkHandler))
         hosts = self.settings.get("jupyter_sandbox_preview_hosts")
+        if hosts is None:  # first: its paths are below the link route's
+            self.handlers.append((preview_capability.ROUTE,
+                                  preview_capability.PreviewCapabilityHandler))
+        self.handlers.append((PREVIEW_ROUTE, PreviewLinkHandler))
         if hosts is not None:
             preview_origin.register(self.serverapp.web_app, hosts)
             self.log.info("jupyter_sandbox: previews are served on origins of their own: %s",

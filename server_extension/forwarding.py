@@ -7,8 +7,9 @@ others are host-only cookies of that preview host: the app's own). The public pr
 described in ``X-Forwarded-*`` headers.
 
 Responses: hop-by-hop headers removed, redirects kept under the prefix; on the shared origin
-``Set-Cookie`` dropped (the handler adds ``Content-Security-Policy: sandbox``); on a preview origin the
-app's cookies pass, made host-only, and never under the proxy credential's name.
+``Set-Cookie`` and ``Referrer-Policy`` dropped (the handler adds ``Content-Security-Policy:
+sandbox`` and ``Referrer-Policy: no-referrer``); on a preview origin the app's cookies pass,
+made host-only, and never under the proxy credential's name.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ DROPPED_REQUEST_HEADERS = HOP_BY_HOP | {h.lower() for h in FORWARDED_HEADERS} | 
     "x-xsrftoken", "x-csrftoken", "host", "content-length", "forwarded"}
 
 #: Response headers an app may not send on the shared origin: they would act on the Jupyter
-#: origin itself (clear its cookies and storage, widen a service worker's scope).
-SHARED_ORIGIN_DROPPED = {"set-cookie", "set-cookie2", "clear-site-data", "service-worker-allowed"}
+#: origin itself (clear its cookies and storage, widen a service worker's scope), or replace
+#: the proxy's ``Referrer-Policy: no-referrer`` (a capability path must not leak via Referer).
+SHARED_ORIGIN_DROPPED = {"set-cookie", "set-cookie2", "clear-site-data", "service-worker-allowed",
+                         "referrer-policy"}
 
 #: ``Authorization`` schemes Jupyter accepts its token in (``token abc``, ``bearer abc``).
 _JUPYTER_AUTH = re.compile(r"^\s*(token|bearer)\s", re.IGNORECASE)
@@ -144,12 +147,16 @@ def request_headers(items: list[tuple[str, str]], rules: ForwardingRules) -> lis
     return out
 
 
-def rewrite_location(location: str, *, prefix: str, host: str, proto: str, port: int) -> str:
+def rewrite_location(location: str, *, prefix: str, host: str, proto: str, port: int,
+                     link_prefix: str = "") -> str:
     """Keep a redirect under the preview prefix.
 
     ``/next`` (an app that ignored ``SCRIPT_NAME``) becomes ``{prefix}/next``; an absolute URL
     to the app itself (``http://localhost:8000/next`` or the public host without the prefix)
     becomes ``{proto}://{host}{prefix}/next``; relative and foreign URLs stay as they are.
+    With ``link_prefix`` (the app is mounted below a capability under the link route), a path
+    under the link prefix but not the capability (an app configured with the link's base URL)
+    is moved below the capability: ``{link_prefix}/next`` → ``{prefix}/next``.
     """
     parts = urllib.parse.urlsplit(location)
     if parts.scheme and parts.scheme not in ("http", "https"):
@@ -158,17 +165,24 @@ def rewrite_location(location: str, *, prefix: str, host: str, proto: str, port:
         own = {host, f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"}
         if parts.netloc not in own:
             return location
-        path = parts.path or "/"
-        if not _under(path, prefix):
-            path = prefix + path
+        path = _public_path(parts.path or "/", prefix, link_prefix)
         return urllib.parse.urlunsplit((proto, host, path, parts.query, parts.fragment))
     if parts.path.startswith("/") and not parts.path.startswith("//") and not _under(parts.path, prefix):
-        return urllib.parse.urlunsplit(("", "", prefix + parts.path, parts.query, parts.fragment))
+        path = _public_path(parts.path, prefix, link_prefix)
+        return urllib.parse.urlunsplit(("", "", path, parts.query, parts.fragment))
     return location
 
 
 def _under(path: str, prefix: str) -> bool:
     return path == prefix or path.startswith(prefix + "/")
+
+
+def _public_path(path: str, prefix: str, link_prefix: str) -> str:
+    if _under(path, prefix):
+        return path
+    if link_prefix and _under(path, link_prefix):
+        return prefix + path[len(link_prefix):]
+    return prefix + path
 
 
 def host_only_cookie(set_cookie: str) -> str | None:
@@ -191,7 +205,8 @@ class ResponseHeaders:
 
 
 def response_headers(items: list[tuple[str, str]], *, prefix: str, host: str, proto: str,
-                     port: int, shared_origin: bool = True) -> ResponseHeaders:
+                     port: int, shared_origin: bool = True,
+                     link_prefix: str = "") -> ResponseHeaders:
     """The app's response headers for the browser: hop-by-hop removed, Location rewritten;
     on the shared origin the headers that would act on the Jupyter origin dropped. (The
     handler adds ``SANDBOX_CSP`` to every response there, the app's own policies beside it:
@@ -211,6 +226,7 @@ def response_headers(items: list[tuple[str, str]], *, prefix: str, host: str, pr
                 continue
             value = cookie
         if lower == "location":
-            value = rewrite_location(value, prefix=prefix, host=host, proto=proto, port=port)
+            value = rewrite_location(value, prefix=prefix, host=host, proto=proto, port=port,
+                                     link_prefix=link_prefix)
         out.append((name, value))
     return ResponseHeaders(out, dropped)

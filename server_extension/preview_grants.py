@@ -1,4 +1,6 @@
-"""Credentials of the preview origins (``preview_host`` mode), kept in the server's memory.
+"""Credentials of previews, kept in the server's memory.
+
+``preview_host`` mode:
 
 The link route on the Jupyter origin checks the user's Jupyter login and issues a *one-time
 token* bound to one preview (kernel + port), valid for seconds. The preview origin redeems it
@@ -6,7 +8,12 @@ for a *session*, a random id sent back as a host-only cookie and bound to the sa
 Jupyter credential is ever accepted on a preview origin and no preview credential on the
 Jupyter origin: they live in different stores and are checked by different handlers.
 
-Sessions die with the server (the user opens the link again) and when they expire; the stores
+Shared-origin mode: the link route answers a logged-in browser's navigation with a redirect to
+a *capability* path, ``.../{port}/~{capability}/...``, a random id bound to the same preview and
+living as long as a session. The sandboxed page (an opaque origin, so the browser sends it no
+Jupyter cookie) reaches its own assets, API and WebSockets below that path, and nothing else.
+
+Credentials die with the server (the user opens the link again) and when they expire; the stores
 are bounded, so a flood of link openings cannot grow memory without limit.
 """
 
@@ -20,6 +27,8 @@ from dataclasses import dataclass
 
 #: Most entries each store keeps; the oldest go first.
 MAX_ENTRIES = 10_000
+#: The shape of every credential (``secrets.token_urlsafe(32)``): 43 URL-safe characters.
+CREDENTIAL_PATTERN = r"[A-Za-z0-9_-]{43}"
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,7 @@ class PreviewGrants:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._tokens = _Store(token_lifetime, clock)
         self._sessions = _Store(session_lifetime, clock)
+        self._capabilities = _Store(session_lifetime, clock)
 
     @property
     def session_lifetime(self) -> float:
@@ -80,3 +90,13 @@ class PreviewGrants:
     def session_allows(self, session: str, kernel_id: str, port: int) -> bool:
         """Whether ``session`` (a cookie value) is a live session of that preview."""
         return self._sessions.valid(self._sessions.entries.get(session), kernel_id, port)
+
+    def issue_capability(self, kernel_id: str, port: int) -> str:
+        """A fresh capability (shared-origin mode) for the preview of ``kernel_id`` on ``port``,
+        valid for as long as a session and usable many times (every asset of the page)."""
+        return self._capabilities.add(kernel_id, port)
+
+    def capability_allows(self, capability: str, kernel_id: str, port: int) -> bool:
+        """Whether ``capability`` (a path segment) is a live capability of that preview."""
+        return self._capabilities.valid(self._capabilities.entries.get(capability),
+                                        kernel_id, port)

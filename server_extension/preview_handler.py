@@ -1,11 +1,16 @@
 """``{base_url}sandbox/preview/{kernel_id}/{port}/{path}``: the preview link on the Jupyter
 origin, behind Jupyter's login (403, never a login redirect, for every method and upgrade).
 
-* Shared-origin mode (no ``preview_host``): it proxies every method and WebSocket upgrades.
+* Shared-origin mode (no ``preview_host``): a logged-in browser's navigation (GET/HEAD with
+  ``Sec-Fetch-Dest`` document/iframe/frame or ``Sec-Fetch-Mode: navigate``, no
+  ``Authorization``) answers 302 to the same path below a capability,
+  ``.../{port}/~{capability}/{path}`` (``preview_capability``), where the sandboxed page's own
+  requests work without the Jupyter cookie they cannot carry. Everything else — API clients
+  with the token, every other method, WebSocket upgrades — is proxied here as it is.
   Every response carries ``Content-Security-Policy: sandbox ...`` without
-  ``allow-same-origin``, so the page runs in an opaque origin; the app's ``Set-Cookie`` is
-  dropped (noted once per kernel in the server log); no cookie, token, Jupyter
-  ``Authorization`` or ``Referer`` reaches the guest.
+  ``allow-same-origin``, so the page runs in an opaque origin, and ``Referrer-Policy:
+  no-referrer``; the app's ``Set-Cookie`` is dropped (noted once per kernel in the server log);
+  no cookie, token, Jupyter ``Authorization`` or ``Referer`` reaches the guest.
 * ``preview_host`` mode: GET/HEAD answer 302 to the preview's own origin with a one-time token
   (``preview_origin``); other methods and WebSocket upgrades get 405 (they belong on the
   preview's origin): nothing is proxied on the Jupyter origin.
@@ -21,6 +26,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 
 from . import forwarding
+from .preview_capability import capability_location, note_dropped_cookies, wants_capability
 from .preview_grants import PreviewGrants
 from .preview_hosts import PreviewHosts
 from .preview_origin import AUTH_PATH
@@ -60,6 +66,7 @@ class PreviewLinkHandler(PreviewProxyHandler, JupyterHandler):
         super().set_default_headers()
         if self.preview_hosts is None:  # every response, errors and redirects included
             self.add_header("Content-Security-Policy", forwarding.SANDBOX_CSP)
+            self.set_header("Referrer-Policy", "no-referrer")
 
     @property
     def preview_hosts(self) -> PreviewHosts | None:
@@ -82,19 +89,25 @@ class PreviewLinkHandler(PreviewProxyHandler, JupyterHandler):
             jupyter_token=self.identity_provider.token or "")
 
     def on_cookies_dropped(self, target: PreviewTarget) -> None:
-        noted: set[str] = self.settings.setdefault("jupyter_sandbox_cookie_notices", set())
-        if target.kernel_id not in noted:
-            noted.add(target.kernel_id)
-            self.log.warning(
-                "preview: an app of kernel %s (port %s) sets cookies; they are not passed to "
-                "the browser on the shared Jupyter origin. Set "
-                "SandboxExtensionApp.preview_host to give previews origins of their own.",
-                target.kernel_id, target.port)
+        note_dropped_cookies(self.settings, self.log, target)
+
+    # -- shared origin: a browser's page opens below a capability ------------------------------
+    def _redirect_to_capability(self, *args: str, **kwargs: str) -> None:
+        target = self.preview_target(*args, **kwargs)
+        self.kernel_socket(target.kernel_id)  # 404/502 here, not below the capability
+        grants: PreviewGrants = self.settings["jupyter_sandbox_preview_grants"]
+        capability = grants.issue_capability(target.kernel_id, target.port)
+        self.set_header("Cache-Control", "no-store")
+        self.redirect(capability_location(target.prefix, capability, target.below,
+                                          self.request.query), permanent=False)
 
     # -- preview_host mode: a redirect to the preview's own origin ---------------------------
     async def get(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
         if self.preview_hosts is None:
-            await super().get(*args, **kwargs)
+            if wants_capability(self.request):
+                self._redirect_to_capability(*args, **kwargs)
+            else:
+                await super().get(*args, **kwargs)
         elif self.request.headers.get("Upgrade", "").lower() == "websocket":
             raise web.HTTPError(405)
         else:
@@ -106,6 +119,9 @@ class PreviewLinkHandler(PreviewProxyHandler, JupyterHandler):
                 self._redirect_to_origin(*args, **kwargs)
                 return
             raise web.HTTPError(405)
+        if wants_capability(self.request):  # HEAD
+            self._redirect_to_capability(*args, **kwargs)
+            return
         await self._http(*args, **kwargs)
 
     head = post = put = delete = patch = options = _proxied  # type: ignore[assignment]

@@ -4,6 +4,8 @@ kernel serves on a port, through the kernel's control socket. Subclasses decide 
 
 * ``preview_handler.PreviewLinkHandler`` — ``{base_url}sandbox/preview/{kernel}/{port}/...`` on
   the Jupyter origin (shared-origin mode), behind Jupyter's login;
+* ``preview_capability.PreviewCapabilityHandler`` — ``.../{port}/~{capability}/...`` on the
+  Jupyter origin (shared-origin mode), for holders of the capability in the path;
 * ``preview_origin.PreviewOriginHandler`` — every path of a preview host (``preview_host``
   mode), behind the preview origin's cookie.
 
@@ -50,6 +52,9 @@ class PreviewTarget:
     prefix: str
     #: The raw (still percent-encoded) path below the prefix, "" for the prefix itself.
     below: str
+    #: The link route's prefix when the app is mounted below a capability under it (shared
+    #: origin): app redirects to the link prefix are moved below the capability.
+    link_prefix: str = ""
 
 
 class PreviewProxyHandler(websocket.WebSocketHandler):
@@ -256,7 +261,7 @@ class _ResponseRelay:
         rewritten = forwarding.response_headers(
             list(headers.get_all()), prefix=self.target.prefix, host=handler.request.host,
             proto=handler.request.protocol, port=self.target.port,
-            shared_origin=handler.shared_origin)
+            shared_origin=handler.shared_origin, link_prefix=self.target.link_prefix)
         if rewritten.dropped_cookies:
             handler.on_cookies_dropped(self.target)
         # Policies are added, never replaced: the browser enforces each of them (Jupyter's

@@ -102,3 +102,62 @@ def test_preview_origin_response_keeps_the_apps_cookies_host_only():
                      ("Content-Type", "text/html")], False)
     assert out.items == [("Set-Cookie", "a=1; Path=/; HttpOnly"), ("Content-Type", "text/html")]
     assert not out.dropped_cookies
+
+
+def test_redirects_of_an_app_below_a_capability_stay_below_it():
+    capability = f"{PREFIX}/~{'c' * 43}"
+
+    def rewrite(location: str) -> str:
+        return forwarding.rewrite_location(location, prefix=capability, host="h:1",
+                                           proto="https", port=8000, link_prefix=PREFIX)
+
+    assert rewrite("/next?a=1") == f"{capability}/next?a=1"  # the app ignored SCRIPT_NAME
+    assert rewrite(f"{capability}/next") == f"{capability}/next"  # it used it
+    assert rewrite(f"{PREFIX}/next") == f"{capability}/next"  # configured with the link's path
+    assert rewrite(PREFIX) == capability
+    assert rewrite("next") == "next"
+    assert rewrite(f"https://h:1{PREFIX}/next") == f"https://h:1{capability}/next"
+    assert rewrite("http://localhost:8000/next") == f"https://h:1{capability}/next"
+    assert rewrite("https://example.org/sandbox/preview/k1/8000/x") == (
+        "https://example.org/sandbox/preview/k1/8000/x")
+    out = forwarding.response_headers([("Location", f"{PREFIX}/x")], prefix=capability,
+                                      host="h:1", proto="https", port=8000, link_prefix=PREFIX)
+    assert out.items == [("Location", f"{capability}/x")]
+
+
+def test_shared_origin_drops_the_apps_referrer_policy():
+    """The proxy's ``Referrer-Policy: no-referrer`` stands: a capability path must not leave
+    through Referer."""
+    items = [("Referrer-Policy", "unsafe-url"), ("Content-Type", "text/html")]
+    assert _response(items, True).items == [("Content-Type", "text/html")]
+    assert _response(items, False).items == items  # a preview origin's own business
+
+
+def test_capability_location_and_which_requests_get_one():
+    from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
+
+    from jupyter_sandbox.server_extension.preview_capability import (
+        capability_location,
+        wants_capability,
+    )
+
+    cap = "c" * 43
+    assert capability_location(PREFIX, cap, "/a/b", "token=t&q=1") == f"{PREFIX}/~{cap}/a/b?q=1"
+    assert capability_location(PREFIX, cap, "", "token=t") == f"{PREFIX}/~{cap}/"
+    raw_utf8 = "/wörld".encode().decode("latin-1")  # tornado's view of raw UTF-8 bytes
+    assert capability_location(PREFIX, cap, raw_utf8, "x=%C3%A9") == (
+        f"{PREFIX}/~{cap}/w%C3%B6rld?x=%C3%A9")
+
+    def request(method: str = "GET", **headers: str) -> HTTPServerRequest:
+        return HTTPServerRequest(start_line=RequestStartLine(method, "/", "HTTP/1.1"),
+                                 headers=HTTPHeaders(
+            {"Host": "h:1", **{k.replace("_", "-"): v for k, v in headers.items()}}))
+
+    for dest in ("document", "iframe", "frame"):
+        assert wants_capability(request(Sec_Fetch_Dest=dest))
+    assert wants_capability(request("HEAD", Sec_Fetch_Mode="navigate"))
+    assert not wants_capability(request())  # an API client
+    assert not wants_capability(request(Sec_Fetch_Dest="empty", Sec_Fetch_Mode="cors"))
+    assert not wants_capability(request("POST", Sec_Fetch_Mode="navigate"))  # a form post
+    assert not wants_capability(request(Sec_Fetch_Mode="navigate", Authorization="token t"))
+    assert not wants_capability(request(Sec_Fetch_Dest="document", Upgrade="websocket"))

@@ -3,9 +3,11 @@ pure objects with a fake clock."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from jupyter_sandbox.server_extension.preview_grants import PreviewGrants
+from jupyter_sandbox.server_extension.preview_grants import CREDENTIAL_PATTERN, PreviewGrants
 from jupyter_sandbox.server_extension.preview_hosts import PreviewHostError, PreviewHosts
 
 KERNEL = "0b7c1f5e-3a7d-4a3e-9f1e-2c4d5e6f7a8b"
@@ -45,6 +47,28 @@ def test_a_session_is_bound_to_its_preview_and_expires():
     assert not grants.session_allows("forged", KERNEL, 8000)
     clock.now += 3601
     assert not grants.session_allows(session, KERNEL, 8000)
+
+
+def test_a_capability_is_bound_to_its_preview_reusable_and_expires():
+    clock = Clock()
+    grants = PreviewGrants(token_lifetime=30, session_lifetime=3600, clock=clock)
+    capability = grants.issue_capability(KERNEL, 8000)
+    assert re.fullmatch(CREDENTIAL_PATTERN, capability)
+    assert grants.capability_allows(capability, KERNEL, 8000)
+    assert grants.capability_allows(capability, KERNEL, 8000)  # every asset of the page
+    assert not grants.capability_allows(capability, KERNEL, 8001)
+    assert not grants.capability_allows(capability, KERNEL.replace("0b", "1b"), 8000)
+    assert not grants.capability_allows("forged", KERNEL, 8000)
+    # Not a session, not a token: the stores are separate.
+    assert not grants.session_allows(capability, KERNEL, 8000)
+    assert grants.redeem(capability, KERNEL, 8000) is None
+    assert grants.capability_allows(capability, KERNEL, 8000)
+    other = grants.issue_capability(KERNEL, 8000)
+    assert other != capability
+    clock.now += 3599
+    assert grants.capability_allows(capability, KERNEL, 8000)
+    clock.now += 2
+    assert not grants.capability_allows(capability, KERNEL, 8000)
 
 
 def test_lifetimes_must_be_positive():
