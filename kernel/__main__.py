@@ -46,6 +46,6 @@ def _preload() -> None:
 
 if __name__ == "__main__":
     threading.Thread(target=_preload, name="sandbox-preload", daemon=True).start()
-    from .kernel import main
+    from .app import main
 
     main()

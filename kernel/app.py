@@ -39,3 +39,8 @@ class SandboxKernelApp(IPKernelApp):
 
     def init_code(self) -> None:
         """Startup code runs inside the sandbox, not in the kernel process."""
+
+
+def main() -> None:
+    """Entry point of the kernelspec: ``python -m jupyter_sandbox.kernel -f CONNECTION_FILE``."""
+    SandboxKernelApp.launch_instance()

@@ -25,7 +25,7 @@ from jupyter_sandbox.runtime.previews import PreviewGateway, PreviewLimits
 from jupyter_sandbox.runtime.sandbox import Sandbox
 
 from . import control_exec, control_files, control_packages, control_preview_stop, control_snapshots
-from .control_protocol import MAX_SOCKET_PATH, socket_path_for
+from .control_protocol import MAX_SNAPSHOT_BYTES, MAX_SOCKET_PATH, socket_path_for
 from .control_previews import PreviewHTTPHandler, PreviewWebSocketHandler
 
 log = logging.getLogger("jupyter_sandbox.kernel.control")
@@ -120,7 +120,7 @@ class ControlEndpoint:
         # smaller body limit and answers 413 itself.
         self._server = tornado.httpserver.HTTPServer(
             app, max_body_size=max(self.previews.limits.max_body_bytes + (1 << 20),
-                                   control_snapshots.MAX_SNAPSHOT_BYTES),
+                                   MAX_SNAPSHOT_BYTES),
             idle_connection_timeout=3600)
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()  # left by a kernel that was killed

@@ -4,26 +4,29 @@
   (``{"msg_type", "content", "metadata"}``) as the cell produces it, then one
   ``{"msg_type": "execute_reply", "content": {"status", "execution_count", ...}}`` line.
 * ``POST /interrupt`` → interrupt the running cell (204).
-* ``GET /previews`` → ``{"ports": [...]}``, the ports of the preview apps registered inside.
+* ``GET /previews`` → ``{"ports": [...]}``, the ports of the preview apps registered inside
+  (the guest's ``previews_list`` request); 502 with the error envelope when the guest fails.
 
 Cells run on the sandbox's guest thread like the notebook's own, one at a time.
 """
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import json
+import logging
 import threading
 from typing import Any
 
 import tornado.iostream
 import tornado.web
 
+from jupyter_sandbox.runtime.errors import SandboxError
 from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message, Sandbox
 
-NDJSON = "application/x-ndjson"
-_PORTS_EXPRESSION = "sorted(__import__('jupyter_sandbox._registry', fromlist=['_servers'])._servers)"
+from .control_protocol import JSON, NDJSON, PreviewsListBody, error_body
+
+log = logging.getLogger(__name__)
 
 
 def reply_message(reply: ExecuteReply) -> Message:
@@ -46,8 +49,8 @@ class _ControlHandler(tornado.web.RequestHandler):
 
     def _error(self, status: int, code: str, message: str) -> None:
         self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": message, "code": code}))
+        self.set_header("Content-Type", JSON)
+        self.finish(json.dumps(error_body(message, code)))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self._error(status_code, "error", self._reason)
@@ -107,16 +110,15 @@ class InterruptHandler(_ControlHandler):
 
 class PreviewsListHandler(_ControlHandler):
     async def get(self) -> None:
-        reply = await asyncio.to_thread(
-            self.sandbox.execute, "", None, silent=True, store_history=False,
-            user_expressions={"ports": _PORTS_EXPRESSION})
-        result = reply.user_expressions.get("ports") or {}
         try:
-            ports = [int(p) for p in ast.literal_eval(result["data"]["text/plain"])]
-        except (KeyError, TypeError, ValueError, SyntaxError):
-            ports = []
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"ports": ports}))
+            ports = await asyncio.to_thread(self.sandbox.previews_list)
+        except SandboxError as exc:
+            log.warning("listing the sandbox's previews failed: %s", exc)
+            self._error(502, "sandbox_error", f"the sandbox could not list its previews: {exc}")
+            return
+        body: PreviewsListBody = {"ports": ports}
+        self.set_header("Content-Type", JSON)
+        self.finish(json.dumps(body))
 
 
 ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [

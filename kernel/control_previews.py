@@ -22,7 +22,13 @@ from jupyter_sandbox.runtime.previews import (
     plain,
 )
 
-from .control_protocol import HOP_BY_HOP, SERVER_URL_ENV, kernel_id_from
+from .control_protocol import (
+    HOP_BY_HOP,
+    KERNEL_ID_ENV,
+    PREVIEW_URL_ENV,
+    SERVER_URL_ENV,
+    kernel_id_from,
+)
 
 # The proxy's X-Forwarded-* headers stay: apps use them to build URLs under the prefix.
 _NOT_FORWARDED = HOP_BY_HOP | {
@@ -189,9 +195,8 @@ def preview_environment(connection_file: str) -> dict[str, str]:
     kernel_id = kernel_id_from(connection_file) if connection_file else None
     if not kernel_id:
         return {}
-    env = {"JUPYTER_SANDBOX_KERNEL_ID": kernel_id}
+    env = {KERNEL_ID_ENV: kernel_id}
     server_url = os.environ.get(SERVER_URL_ENV)
     if server_url:
-        env["JUPYTER_SANDBOX_PREVIEW_URL"] = (f"{server_url.rstrip('/')}/sandbox/preview/"
-                                              f"{kernel_id}/")
+        env[PREVIEW_URL_ENV] = f"{server_url.rstrip('/')}/sandbox/preview/{kernel_id}/"
     return env

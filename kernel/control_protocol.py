@@ -1,27 +1,96 @@
-"""What the server extension and a kernel agree on to talk over the kernel's control socket.
+"""What the server extension and a kernel agree on: the kernel's control socket (routes, bodies,
+size limits, content types, the error envelope), the environment variables one sets for the
+other, the snapshot-name rule and where a notebook's sandbox state lives on disk.
+
+This is the ONLY module of the kernel the server extension imports, so it imports nothing
+beyond the standard library and two pure helpers of the runtime (``runtime.snapshot_names``,
+``runtime.atomic_file``, themselves standard-library only): importing the server extension
+must never load wasmtime, IPython, ipykernel or the guest (tests/server/test_import_isolation.py).
 
 The socket lies beside the kernel's connection file (in Jupyter's runtime directory), named
-after it: ``kernel-<id>.json`` → ``kernel-<id>.sandbox.sock``. It speaks HTTP/1.1:
+after it: ``kernel-<id>.json`` → ``kernel-<id>.sandbox.sock`` (mode 0600). It speaks HTTP/1.1.
+Every JSON error answer has the shape ``ErrorBody``: ``{"error": message, "code": code}``
+(``code`` is absent in some older answers; clients read ``error``).
 
-* ``GET /status`` → ``Sandbox.status()`` as JSON.
-* ``/preview/<port>/<path>``, any method → the response of the app the guest serves on
-  ``<port>``, streamed. The proxy describes the public request in ``X-Forwarded-Prefix`` (the
-  URL path the app is published under, no trailing slash), ``X-Forwarded-Host``,
-  ``X-Forwarded-Proto`` and ``X-Forwarded-For``; every other header goes to the app.
-* ``/preview-ws/<port>/<path>``: the same as a WebSocket.
-* ``GET``/``PUT /snapshot`` (whole sandbox, bytes) and ``/snapshots[/<name>[/restore]]``
-  (named snapshots): see ``control_snapshots``.
-
-This module imports nothing heavy: the server extension uses it without loading a kernel.
+=========================================  ==================================================
+Route                                      Request → answer
+=========================================  ==================================================
+``GET /status``                            → ``Sandbox.status()`` as JSON.
+``/preview/<port>/<path>``, any method     → the response of the app the guest serves on
+                                           ``<port>``, streamed. The proxy describes the
+                                           public request in ``FORWARDED_HEADERS``
+                                           (``X-Forwarded-Prefix``: the URL path the app is
+                                           published under, no trailing slash); every other
+                                           header but ``HOP_BY_HOP`` goes to the app.
+``/preview-ws/<port>/<path>``              the same as a WebSocket.
+``GET /previews``                          → ``PreviewsListBody``: the ports of the preview
+                                           apps registered inside (a guest ``previews_list``
+                                           request); 502 ``ErrorBody`` when the guest fails.
+``DELETE /previews/<port>``                stop the preview app on ``<port>`` (a guest
+                                           ``preview_stop`` request) → 204; 404 when none is
+                                           registered there; 400 for a port outside 1-65535.
+``GET /snapshot``                          → the whole sandbox as snapshot bytes
+                                           (``OCTET_STREAM``), taken between cells.
+``PUT /snapshot``                          snapshot bytes (at most ``MAX_SNAPSHOT_BYTES``)
+                                           → ``RestoreBody``; 400 ``ErrorBody`` when the
+                                           snapshot cannot be used (the sandbox is untouched).
+``GET /snapshots``                         → ``SnapshotListBody``: the named snapshots.
+``POST /snapshots/<name>``                 save one → 201 ``SnapshotInfoBody``.
+``POST /snapshots/<name>/restore``         → ``NamedRestoreBody``.
+``DELETE /snapshots/<name>``               → 204; 404 unknown name, 400 invalid name.
+``POST /exec``                             ``ExecRequest`` → ``NDJSON``: one Jupyter-shaped
+                                           ``ExecMessage`` per line as the cell produces it,
+                                           ending with one ``execute_reply`` line.
+``POST /interrupt``                        interrupt the running cell → 204.
+``POST /packages``                         ``PackagesRequest`` → ``PackagesBody``; 400
+                                           ``ErrorBody`` (with ``output``) when pip or the
+                                           package policy refuses.
+``GET /files/<path>``                      the file's bytes (``OCTET_STREAM``, chunked);
+                                           ``?list``: ``FileListBody``.
+``PUT /files/<path>``                      the bytes → 201 ``FileInfoBody``.
+``DELETE /files/<path>``                   (``?recursive`` for a folder) → 204. File errors:
+                                           400 bad path, 404 missing, 409 a folder where a
+                                           file is expected, 413 quota exceeded.
+=========================================  ==================================================
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+from enum import Enum
 from pathlib import Path
+from typing import Any, TypedDict
 
+from jupyter_sandbox.runtime.atomic_file import atomic_write
+from jupyter_sandbox.runtime.snapshot_names import NAME as SNAPSHOT_NAME
+from jupyter_sandbox.runtime.snapshot_names import SUFFIX as SNAPSHOT_SUFFIX
+from jupyter_sandbox.runtime.snapshot_names import invalid_name_message, is_snapshot_name
+
+__all__ = [
+    "FORWARDED_HEADERS", "HOP_BY_HOP", "JSON", "KERNEL_ID_ENV", "MAX_SNAPSHOT_BYTES",
+    "MAX_SOCKET_PATH", "NDJSON", "OCTET_STREAM", "PACKAGE_ACTIONS", "PREVIEW_URL_ENV",
+    "SERVER_URL_ENV", "SESSION_NAME_ENV", "SNAPSHOT_NAME", "SNAPSHOT_SUFFIX", "SOCKET_SUFFIX",
+    "START_SNAPSHOT_ENV", "ErrorBody", "ExecMessage", "ExecRequest", "NamedRestoreBody",
+    "PackagesRequest", "PreviewsListBody", "ReplyStatus", "RestoreBody", "SnapshotInfoBody",
+    "SnapshotListBody", "atomic_write", "error_body", "invalid_name_message", "is_snapshot_name",
+    "kernel_id_from", "kernel_notebook_path", "named_snapshot_folder", "notebook_key",
+    "pending_restore_path", "socket_path_for", "state_root"
+]
+
+# -- environment variables ----------------------------------------------------------------------
 #: The Jupyter server sets this in its environment (so kernels it starts inherit it): its
 #: public base URL, ending with "/".
 SERVER_URL_ENV = "JUPYTER_SANDBOX_SERVER_URL"
+#: A snapshot file the kernel's sandbox starts from (set by the sandbox service).
+START_SNAPSHOT_ENV = "JUPYTER_SANDBOX_SNAPSHOT"
+#: jupyter_server tells a kernel its notebook's path in this variable.
+SESSION_NAME_ENV = "JPY_SESSION_NAME"
+#: Guest environment set by the kernel: its id, and the public URL its previews appear under.
+KERNEL_ID_ENV = "JUPYTER_SANDBOX_KERNEL_ID"
+PREVIEW_URL_ENV = "JUPYTER_SANDBOX_PREVIEW_URL"
+
+# -- the socket ---------------------------------------------------------------------------------
 SOCKET_SUFFIX = ".sandbox.sock"
 #: AF_UNIX paths longer than this do not fit ``sockaddr_un`` on Linux.
 MAX_SOCKET_PATH = 107
@@ -31,7 +100,93 @@ FORWARDED_HEADERS = ("X-Forwarded-Prefix", "X-Forwarded-Host", "X-Forwarded-Prot
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                         "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"})
 
+# -- sizes and content types ----------------------------------------------------------------------
+#: Largest snapshot accepted by ``PUT /snapshot`` (and read back by the server's clients).
+MAX_SNAPSHOT_BYTES = 8 << 30
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
+OCTET_STREAM = "application/octet-stream"
 
+
+# -- bodies -------------------------------------------------------------------------------------
+class ErrorBody(TypedDict, total=False):
+    """Every JSON error answer of the control socket."""
+
+    error: str
+    code: str
+
+
+def error_body(message: str, code: str = "error") -> ErrorBody:
+    return {"error": message, "code": code}
+
+
+class ReplyStatus(str, Enum):
+    """How a cell ended (``execute_reply``'s ``status``)."""
+
+    OK = "ok"
+    ERROR = "error"
+    ABORTED = "aborted"
+
+
+class ExecRequest(TypedDict):
+    """``POST /exec``."""
+
+    code: str
+
+
+class ExecMessage(TypedDict):
+    """One line of ``POST /exec``'s NDJSON answer."""
+
+    msg_type: str
+    content: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+class PreviewsListBody(TypedDict):
+    """``GET /previews``."""
+
+    ports: list[int]
+
+
+class RestoreBody(TypedDict):
+    """``PUT /snapshot``."""
+
+    execution_count: int
+
+
+class NamedRestoreBody(TypedDict):
+    """``POST /snapshots/<name>/restore``."""
+
+    name: str
+    execution_count: int
+
+
+class SnapshotInfoBody(TypedDict):
+    """One named snapshot (``POST /snapshots/<name>``, items of ``GET /snapshots``)."""
+
+    name: str
+    size: int
+    created: float
+    execution_count: int
+
+
+class SnapshotListBody(TypedDict):
+    """``GET /snapshots``."""
+
+    snapshots: list[SnapshotInfoBody]
+
+
+class PackagesRequest(TypedDict):
+    """``POST /packages``: ``action`` is one of ``PACKAGE_ACTIONS``."""
+
+    action: str
+    args: list[str]
+
+
+PACKAGE_ACTIONS = ("install", "uninstall", "list")
+
+
+# -- socket paths -------------------------------------------------------------------------------
 def socket_path_for(connection_file: str | Path) -> Path:
     """The control socket of the kernel whose connection file is ``connection_file``."""
     path = Path(connection_file)
@@ -45,3 +200,39 @@ def kernel_id_from(connection_file: str | Path) -> str | None:
     if name.startswith("kernel-") and name.endswith(".json"):
         return name[len("kernel-"):-len(".json")] or None
     return None
+
+
+# -- a notebook's sandbox state on disk ---------------------------------------------------------
+# Named snapshots (``%snapshot``) and a checkpoint waiting to be restored by the next kernel
+# started for the notebook sit under Jupyter's data directory, so they stay with the user
+# (their home volume on JupyterHub). The server writes a pending restore; the kernel reads it.
+def state_root() -> Path:
+    # jupyter_core is loaded by both processes anyway; imported here so this module stays
+    # importable with the standard library alone.
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "sandbox"
+
+
+def notebook_key(notebook_os_path: str | os.PathLike[str]) -> str:
+    """A short stable key for a notebook's real location on the host (symlinks resolved), so
+    the server (root folder + relative path) and the kernel (its working directory) agree,
+    and two projects with a notebook of the same relative name never share state."""
+    real = os.path.realpath(notebook_os_path)
+    return hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def kernel_notebook_path() -> str:
+    """The notebook of this kernel process: its folder is the kernel's working directory
+    (jupyter_server starts kernels there) and ``JPY_SESSION_NAME`` ends with its name."""
+    session = os.environ.get(SESSION_NAME_ENV) or "untitled"
+    return os.path.join(os.getcwd(), os.path.basename(session))
+
+
+def named_snapshot_folder(notebook_os_path: str) -> Path:
+    return state_root() / "snapshots" / notebook_key(notebook_os_path)
+
+
+def pending_restore_path(notebook_os_path: str) -> Path:
+    """A snapshot the next kernel for this notebook starts from (then removes)."""
+    return state_root() / "pending" / f"{notebook_key(notebook_os_path)}{SNAPSHOT_SUFFIX}"

@@ -21,9 +21,6 @@ from jupyter_sandbox.runtime.errors import SandboxError
 from jupyter_sandbox.runtime.sandbox import Sandbox
 from jupyter_sandbox.runtime.snapshot_store import SnapshotNameError, SnapshotNotFoundError
 
-#: Largest snapshot accepted by ``PUT /snapshot``.
-MAX_SNAPSHOT_BYTES = 8 << 30
-
 
 class _SnapshotHandler(tornado.web.RequestHandler):
     @property

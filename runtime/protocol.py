@@ -62,6 +62,12 @@ Requests (``"type"`` field) and their replies:
   listens), or ``code``/``message`` when refused. The ASGI app's own events arrive as
   ``ws.accept`` (``subprotocol``, ``headers``), ``ws.send`` (``text`` or base64 ``bytes``)
   and ``ws.close`` (``code``, ``reason``) messages.
+* ``previews_list`` → ``status`` ``ok`` and ``ports``: the ports of the preview apps
+  registered in the guest (``jupyter_sandbox.serve``), ascending (``PreviewsListReply``).
+* ``preview_stop``: ``port`` → ``status`` ``ok`` and ``stopped`` (whether an app was
+  registered there), or ``error`` with ``ename``/``evalue`` for a port that is not one
+  (``PreviewStopReply``). The host checks both replies (:func:`preview_ports`,
+  :func:`preview_stopped`) and raises ``GuestRequestError`` for an error or a malformed one.
 """
 
 from __future__ import annotations
@@ -69,7 +75,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from .errors import SandboxError
 
@@ -91,6 +97,15 @@ class GuestMessageError(SandboxError, ValueError):
     def __init__(self, msg_type: object, reason: str) -> None:
         shown = msg_type if isinstance(msg_type, str) and len(msg_type) <= 40 else "?"
         super().__init__(f"a malformed {shown!r} message from the sandbox was dropped: {reason}")
+        self.reason = reason
+
+
+class GuestRequestError(SandboxError, RuntimeError):
+    """The guest could not carry out a host request: it answered with an error, or with a
+    reply that does not have the request's shape. The message says which."""
+
+    def __init__(self, request_type: str, reason: str) -> None:
+        super().__init__(f"the sandbox could not answer {request_type!r}: {reason}")
         self.reason = reason
 
 
@@ -246,3 +261,50 @@ def clean_execute_reply(reply: dict[str, Any], execution_count: int) -> dict[str
     if clean["status"] == "error" and not clean["ename"] and status not in _REPLY_STATUSES:
         clean["ename"], clean["evalue"] = "SandboxError", "the sandbox sent a malformed reply"
     return clean
+
+
+# -- replies to the preview bookkeeping requests --------------------------------------------
+class PreviewsListReply(TypedDict):
+    """The guest's answer to ``{"type": "previews_list"}``."""
+
+    status: str
+    ports: list[int]
+
+
+class PreviewStopReply(TypedDict, total=False):
+    """The guest's answer to ``{"type": "preview_stop", "port": int}``."""
+
+    status: str
+    stopped: bool
+    ename: str
+    evalue: str
+
+
+def _port(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+
+
+def _refused(request_type: str, reply: dict[str, Any]) -> GuestRequestError:
+    if reply.get("status") == "error":
+        ename = reply.get("ename") if _text(reply.get("ename")) else "Error"
+        evalue = reply.get("evalue") if _text(reply.get("evalue")) else ""
+        return GuestRequestError(request_type, f"{ename}: {evalue}"[:1000])
+    return GuestRequestError(request_type, "its reply is malformed")
+
+
+def preview_ports(reply: dict[str, Any]) -> list[int]:
+    """The ports in a ``previews_list`` reply (``GuestRequestError`` when it is not one)."""
+    ports = reply.get("ports")
+    if reply.get("status") != "ok" or not isinstance(ports, list) or \
+            not all(_port(port) for port in ports):
+        raise _refused("previews_list", reply)
+    return sorted(set(ports))
+
+
+def preview_stopped(reply: dict[str, Any]) -> bool:
+    """Whether a ``preview_stop`` reply says an app was stopped (``GuestRequestError`` for an
+    error reply or a malformed one)."""
+    stopped = reply.get("stopped")
+    if reply.get("status") != "ok" or not isinstance(stopped, bool):
+        raise _refused("preview_stop", reply)
+    return stopped

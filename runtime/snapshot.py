@@ -37,6 +37,7 @@ import zstandard
 
 from . import module_cache, snapshot_signing
 from .artifacts import guest_artifacts
+from .atomic_file import atomic_write
 from .snapshot_errors import SnapshotError, SnapshotNotTrustedError, SnapshotTooLargeError
 from .snapshot_layers import LayerLimits, PackedLayers
 
@@ -457,13 +458,3 @@ def read_file(path: Path, bounds: Bounds) -> bytes:
             raise SnapshotTooLargeError(f"the snapshot file {path} ({size >> 20} MiB) is larger "
                                         "than any snapshot this sandbox's limits allow")
         return f.read()
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -8,22 +8,22 @@ it is refused with what to do instead. Overwriting a name counts only the differ
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import snapshot
 from .errors import SandboxError
 from .snapshot_errors import SnapshotBudgetError
+from .snapshot_names import NAME, SUFFIX, invalid_name_message, is_snapshot_name
 
-NAME = re.compile(r"^[\w-]{1,100}$", re.ASCII)
-SUFFIX = ".snap"
+__all__ = ["NAME", "SUFFIX", "SnapshotBudget", "SnapshotInfo", "SnapshotNameError",
+           "SnapshotNotFoundError", "SnapshotStore", "validate_name"]
 MiB = 1 << 20
 
 
 class SnapshotNameError(SandboxError, ValueError):
     def __init__(self, name: str) -> None:
-        super().__init__(f"invalid snapshot name {name!r}: use 1-100 letters, digits, '_' or '-'")
+        super().__init__(invalid_name_message(name))
 
 
 class SnapshotNotFoundError(SandboxError, KeyError):
@@ -35,7 +35,7 @@ class SnapshotNotFoundError(SandboxError, KeyError):
 
 
 def validate_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME.match(name):
+    if not is_snapshot_name(name):
         raise SnapshotNameError(str(name))
     return name
 

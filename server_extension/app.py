@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop
 from traitlets import Bool, Float, Int, Unicode
+from traitlets.config import Config
 
 from jupyter_sandbox.kernel.control_protocol import SERVER_URL_ENV
 
@@ -77,18 +79,31 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
             token_lifetime=self.preview_token_lifetime,
             session_lifetime=self.preview_session_lifetime)
         self.settings["jupyter_sandbox_log"] = self.log
-        if self.sandbox_checkpoints:
-            self._install_checkpoints()
         self.initialize_service()
         # Once the server listens (its port is then final), kernels it starts inherit this.
         IOLoop.current().add_callback(self._publish_url)
 
-    def _install_checkpoints(self) -> None:
-        """Replace the contents manager's checkpoints with ours (configure them as
-        ``SandboxCheckpoints.*``)."""
-        contents = self.serverapp.contents_manager
-        contents.checkpoints = SandboxCheckpoints(parent=contents, log=self.log,
-                                                  serverapp=self.serverapp)
+    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Linking runs before the server makes its contents manager: the moment to choose
+        its checkpoints class through config, as an administrator would."""
+        super()._link_jupyter_server_extension(serverapp)
+        if self.sandbox_checkpoints:
+            self._configure_checkpoints(serverapp)
+
+    def _configure_checkpoints(self, serverapp: Any) -> None:
+        """Make ``SandboxCheckpoints`` the contents manager's ``checkpoints_class`` (configure
+        them as ``SandboxCheckpoints.*``), unless the administrator chose checkpoints for the
+        contents manager in their own config: that choice wins (and is logged)."""
+        config = serverapp.config
+        for klass in serverapp.contents_manager_class.mro():
+            section = config[klass.__name__] if klass.__name__ in config else {}
+            chosen = {"checkpoints_class", "checkpoints"} & set(section)
+            if chosen:
+                self.log.info("jupyter_sandbox: %s.%s is configured; notebook checkpoints "
+                              "will not hold sandbox state", klass.__name__, min(chosen))
+                return
+        name = f"{SandboxCheckpoints.__module__}.{SandboxCheckpoints.__qualname__}"
+        serverapp.update_config(Config({"ContentsManager": {"checkpoints_class": name}}))
 
     def _publish_url(self) -> None:
         url = self.public_url or self._own_url()

@@ -7,7 +7,7 @@ for the notebook starts from the snapshot. Renames and deletes carry checkpoints
 ones are pruned by count per file and total bytes, never the newest of a file.
 
 Layout: ``<root>/<key>/<id>/{file, meta.json, sandbox.snap}``, where the key hashes the file's
-real location on the host (``notebook_state.notebook_key``), never its path relative to the
+real location on the host (``control_protocol.notebook_key``), never its path relative to the
 server's root: two servers (or two roots) sharing a Jupyter data folder, each with a notebook
 ``work/analysis.ipynb``, must not list, revert to or prune each other's checkpoints.
 """
@@ -34,8 +34,8 @@ from tornado.web import HTTPError
 from traitlets import Any as AnyTrait
 from traitlets import Int, Unicode, default
 
-from jupyter_sandbox.kernel import notebook_state
-from jupyter_sandbox.runtime.snapshot import atomic_write
+from jupyter_sandbox.kernel import control_protocol as protocol
+from jupyter_sandbox.kernel.control_protocol import atomic_write
 
 from .kernel_control import KernelControl, KernelControlError
 
@@ -49,12 +49,21 @@ class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
     max_per_file = Int(10, help="Checkpoints kept per file; older ones are pruned.").tag(config=True)
     max_total_bytes = Int(4 << 30, help="Total size of all checkpoints; the oldest are pruned "
                           "beyond it (the newest of each file never).").tag(config=True)
-    #: The ServerApp, for its session and kernel managers (set by the extension).
+    #: The ServerApp, for its session and kernel managers: by default the parent of our
+    #: parent, the contents manager (``ContentsManager.checkpoints_class`` makes us with
+    #: ``parent=contents_manager``, which the ServerApp made with ``parent=self``).
     serverapp = AnyTrait(None)
+
+    @default("serverapp")
+    def _server_of_the_contents_manager(self) -> Any:
+        server = getattr(self.parent, "parent", None)
+        if hasattr(server, "kernel_manager") and hasattr(server, "session_manager"):
+            return server
+        return None
 
     @default("root")
     def _default_root(self) -> str:
-        return str(notebook_state.state_root() / "checkpoints")
+        return str(protocol.state_root() / "checkpoints")
 
     # -- storage ------------------------------------------------------------------------
     def _root_dir(self) -> str:
@@ -70,7 +79,7 @@ class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
         return os.path.realpath(os.path.join(self._root_dir(), path.strip("/")))
 
     def _folder(self, path: str) -> Path:
-        return Path(self.root) / notebook_state.notebook_key(self._os_path(path))
+        return Path(self.root) / protocol.notebook_key(self._os_path(path))
 
     def _checkpoint(self, checkpoint_id: str, path: str) -> Path:
         if not isinstance(checkpoint_id, str) or not CHECKPOINT_ID.match(checkpoint_id):
@@ -194,7 +203,7 @@ class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
                 raise HTTPError(409, f"the notebook was restored but its kernel refused the "
                                      f"checkpoint's sandbox state: {exc}") from exc
             return
-        pending = notebook_state.pending_restore_path(self._os_path(path))
+        pending = protocol.pending_restore_path(self._os_path(path))
         await asyncio.to_thread(atomic_write, pending, data)
 
     # -- listing, renaming, deleting ------------------------------------------------------

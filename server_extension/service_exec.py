@@ -11,7 +11,7 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from jupyter_sandbox.kernel.control_exec import NDJSON
+from jupyter_sandbox.kernel.control_protocol import NDJSON
 
 from .service_base import ServiceHandler, kernel_errors
 from .service_errors import ServiceError

@@ -11,7 +11,7 @@ from typing import Any
 from tornado import httpclient
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
-from jupyter_sandbox.kernel.control_snapshots import MAX_SNAPSHOT_BYTES
+from jupyter_sandbox.kernel.control_protocol import MAX_SNAPSHOT_BYTES
 
 from .kernel_control import KernelControl, KernelControlError
 from .upstream import UPSTREAM_HOST_SUFFIX, UnixResolver

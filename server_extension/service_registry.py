@@ -25,8 +25,12 @@ from typing import Any
 
 from tornado.ioloop import PeriodicCallback
 
-from jupyter_sandbox.kernel.kernel import START_SNAPSHOT_ENV
-from jupyter_sandbox.runtime.snapshot_store import SUFFIX, SnapshotNameError, validate_name
+from jupyter_sandbox.kernel.control_protocol import SNAPSHOT_SUFFIX as SUFFIX
+from jupyter_sandbox.kernel.control_protocol import (
+    START_SNAPSHOT_ENV,
+    invalid_name_message,
+    is_snapshot_name,
+)
 
 from .kernel_control import KernelControlError
 from .service_errors import ServiceError
@@ -164,10 +168,9 @@ class SandboxRegistry:
         if not isinstance(source, dict) or not isinstance(source.get("sandbox_id"), str):
             raise ServiceError(400, "\"from_snapshot\" must be {\"sandbox_id\": ..., \"name\": ...}")
         record = self.get(source["sandbox_id"])
-        try:
-            name = validate_name(source.get("name"))  # type: ignore[arg-type]
-        except SnapshotNameError as exc:
-            raise ServiceError(400, str(exc)) from exc
+        name = source.get("name")
+        if not is_snapshot_name(name):
+            raise ServiceError(400, invalid_name_message(name))
         try:
             return (record.folder / "snapshots" / (name + SUFFIX)).read_bytes()
         except FileNotFoundError as exc:

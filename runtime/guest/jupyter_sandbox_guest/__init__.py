@@ -145,6 +145,26 @@ def _ws_disconnect(request: dict[str, Any]) -> dict[str, Any]:
     return preview_asgi.disconnect(request)
 
 
+def _previews_list(request: dict[str, Any]) -> dict[str, Any]:
+    """The registered preview ports. User code can replace the registry's functions, so any
+    failure is an error reply (the host reports it) rather than a turn without one."""
+    from jupyter_sandbox import _registry
+
+    try:
+        return {"status": "ok", "ports": [preview.port for preview in _registry.previews()]}
+    except Exception as exc:  # reported to the host as the reply
+        return {"status": "error", "ename": type(exc).__name__, "evalue": str(exc)}
+
+
+def _preview_stop(request: dict[str, Any]) -> dict[str, Any]:
+    from jupyter_sandbox import _registry
+
+    try:
+        return {"status": "ok", "stopped": _registry.stop(request.get("port"))}
+    except Exception as exc:  # reported to the host as the reply
+        return {"status": "error", "ename": type(exc).__name__, "evalue": str(exc)}
+
+
 _HANDLERS = {
     "after_restore": _after_restore,
     "configure": _configure,
@@ -160,6 +180,8 @@ _HANDLERS = {
     "ws_connect": _ws_connect,
     "ws_receive": _ws_receive,
     "ws_disconnect": _ws_disconnect,
+    "previews_list": _previews_list,
+    "preview_stop": _preview_stop,
 }
 
 __all__ = ["dispatch"]
