@@ -31,6 +31,7 @@ from jupyter_sandbox import __version__
 from jupyter_sandbox.runtime.config import HostFolderMode, Limits, PackagePolicy, SandboxConfig
 from jupyter_sandbox.runtime.errors import SandboxError
 from . import notebook_state
+from .control_protocol import START_SNAPSHOT_ENV
 from .positions import code_points_to_utf16, utf16_to_code_points
 
 if TYPE_CHECKING:  # the sandbox and the control endpoint load on the sandbox-start thread
@@ -41,8 +42,6 @@ if TYPE_CHECKING:  # the sandbox and the control endpoint load on the sandbox-st
     from .control_endpoint import ControlEndpoint
 
 MiB = 1 << 20
-#: Environment variable naming a snapshot file the kernel's sandbox starts from.
-START_SNAPSHOT_ENV = "JUPYTER_SANDBOX_SNAPSHOT"
 _OUTPUT = {"stream", "display_data", "update_display_data", "execute_result", "error",
            "clear_output"}
 _COMM = {"comm_open", "comm_msg", "comm_close"}
@@ -451,12 +450,5 @@ class SandboxKernel(Kernel):
                               {"status": "ok", "comms": reply.get("comms", {})}, parent, ident)
 
 
-def main() -> None:
-    """Entry point of the kernelspec: ``python -m jupyter_sandbox.kernel -f CONNECTION_FILE``."""
-    from .app import SandboxKernelApp
-
-    SandboxKernelApp.launch_instance()
-
-
-__all__ = ["SandboxKernel", "StdinNotImplementedError", "main"]
+__all__ = ["START_SNAPSHOT_ENV", "SandboxKernel", "StdinNotImplementedError"]
 del sys
