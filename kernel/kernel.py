@@ -169,9 +169,16 @@ class SandboxKernel(Kernel):
 
     @property
     def sandbox(self) -> Sandbox:
-        """The kernel's sandbox. It starts in the background while ipykernel sets up its
-        channels, so only a request that comes before it is ready waits for it."""
+        """The kernel's sandbox, for threads that may block (the sandbox-start thread, the
+        control endpoint) or once it is known to be ready. Handlers on ipykernel's event loop
+        ``await self.ready_sandbox()`` instead, so a slow start never blocks the loop."""
         return self._sandbox_ready.result()
+
+    async def ready_sandbox(self) -> Sandbox:
+        """The kernel's sandbox, awaited: it starts in the background while ipykernel sets up
+        its channels, so only a request that comes before it is ready waits for it (without
+        blocking the event loop). Raises what the start raised."""
+        return await asyncio.wrap_future(self._sandbox_ready)
 
     # -- configuration ----------------------------------------------------------------------
     def limits(self) -> Limits:
@@ -323,15 +330,15 @@ class SandboxKernel(Kernel):
         ident = self._get_shell_context_var(self._shell_parent_ident)
         self._interrupted.clear()
         try:
-            sandbox = await asyncio.to_thread(self._sandbox_ready.result)
+            sandbox = await self.ready_sandbox()
         except BaseException as exc:  # every cell says why: none goes unanswered
             return self._start_failed_reply(exc)
         self._say_start_notice(parent, silent)
         input_handler = self._input_handler(parent, ident) if allow_stdin else None
-        reply: ExecuteReply = await asyncio.to_thread(
-            sandbox.execute, code, self._publisher(parent, silent), silent=silent,
-            store_history=store_history, user_expressions=user_expressions or {},
-            input_handler=input_handler)
+        publish = self._publisher(parent, silent)
+        reply: ExecuteReply = await sandbox.run_async(lambda: sandbox.execute(
+            code, publish, silent=silent, store_history=store_history,
+            user_expressions=user_expressions or {}, input_handler=input_handler))
         self.execution_count = reply.execution_count
         if reply.status == "ok":
             return {"status": "ok", "execution_count": reply.execution_count,
@@ -399,6 +406,7 @@ class SandboxKernel(Kernel):
             self.session.send(stream, "interrupt_reply", {"status": "ok"}, parent, ident=ident)
 
     async def do_shutdown(self, restart: bool) -> dict[str, Any]:
+        # Not on the guest thread: stopping the endpoint and closing the sandbox wait for it.
         if self.control_endpoint is not None:
             await asyncio.to_thread(self.control_endpoint.stop)
         if self._sandbox_ready.done() and self._sandbox_ready.exception() is None:
@@ -408,7 +416,8 @@ class SandboxKernel(Kernel):
     # -- introspection ------------------------------------------------------------------
     async def do_complete(self, code: str, cursor_pos: int | None) -> dict[str, Any]:
         position = utf16_to_code_points(code, len(code) if cursor_pos is None else cursor_pos)
-        reply = await asyncio.to_thread(self.sandbox.complete, code, position)
+        sandbox = await self.ready_sandbox()
+        reply = await sandbox.run_async(lambda: sandbox.complete(code, position))
         for key in ("cursor_start", "cursor_end"):
             if key in reply:
                 reply[key] = code_points_to_utf16(code, int(reply[key]))
@@ -419,12 +428,14 @@ class SandboxKernel(Kernel):
     async def do_inspect(self, code: str, cursor_pos: int, detail_level: int = 0,
                          omit_sections: Any = ()) -> dict[str, Any]:
         position = utf16_to_code_points(code, cursor_pos)
-        reply = await asyncio.to_thread(self.sandbox.inspect, code, position, detail_level)
+        sandbox = await self.ready_sandbox()
+        reply = await sandbox.run_async(lambda: sandbox.inspect(code, position, detail_level))
         reply.setdefault("status", "ok")
         return reply
 
     async def do_is_complete(self, code: str) -> dict[str, Any]:
-        return await asyncio.to_thread(self.sandbox.is_complete, code)
+        sandbox = await self.ready_sandbox()
+        return await sandbox.run_async(lambda: sandbox.is_complete(code))
 
     async def do_history(self, hist_access_type: str, output: bool, raw: bool,
                          session: int | None = None, start: int | None = None,
@@ -433,18 +444,21 @@ class SandboxKernel(Kernel):
         request = {"hist_access_type": hist_access_type, "output": output, "raw": raw,
                    "session": session, "start": start, "stop": stop, "n": n,
                    "pattern": pattern, "unique": unique}
-        reply = await asyncio.to_thread(self.sandbox.history, request)
+        sandbox = await self.ready_sandbox()
+        reply = await sandbox.run_async(lambda: sandbox.history(request))
         return {"status": "ok", "history": [tuple(entry) for entry in reply.get("history", [])]}
 
     # -- comms --------------------------------------------------------------------------
     async def _comm_from_front_end(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
-        await asyncio.to_thread(self.sandbox.comm_message, parent["header"]["msg_type"],
-                                parent["content"], self._publisher(parent),
-                                [bytes(b) for b in parent.get("buffers") or []])
+        sandbox = await self.ready_sandbox()
+        msg_type, content = parent["header"]["msg_type"], parent["content"]
+        publish, buffers = self._publisher(parent), [bytes(b) for b in parent.get("buffers") or []]
+        await sandbox.run_async(lambda: sandbox.comm_message(msg_type, content, publish, buffers))
 
     async def comm_info_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
         target = parent["content"].get("target_name")
-        reply = await asyncio.to_thread(self.sandbox.comm_info, target)
+        sandbox = await self.ready_sandbox()
+        reply = await sandbox.run_async(lambda: sandbox.comm_info(target))
         if self.session is not None:
             self.session.send(stream, "comm_info_reply",
                               {"status": "ok", "comms": reply.get("comms", {})}, parent, ident)
