@@ -12,7 +12,7 @@ import pytest
 
 from jupyter_sandbox.runtime.config import Limits, SandboxConfig
 from jupyter_sandbox.runtime.sandbox import Sandbox
-from jupyter_sandbox.runtime.snapshot_errors import SnapshotBudgetError
+from jupyter_sandbox.runtime.errors import SnapshotBudgetError
 from tests.security.snapshot_kernel import sandbox_kernel, text
 
 
