@@ -2,8 +2,11 @@
 kernel, through a real ``jupyter server`` with the jupyter_sandbox extension.
 
     .venv/bin/python bench/bench_previews.py [--requests 2000] [--concurrency 10]
+        [--preview-host '{port}-{kernel}.localhost']
 
-Prints requests/s and p50/p99 latency. The comparison with the same app running natively
+Prints requests/s and p50/p99 latency. By default previews share the Jupyter origin (the token
+on the link); with ``--preview-host`` they have origins of their own, reached as a browser does
+(the link's redirect, the preview cookie; ``jupyter_sandbox.client.open_preview``). The comparison with the same app running natively
 behind jupyter-server-proxy (issue 5) is not included yet: it needs jupyter-server-proxy in a
 separate benchmark environment.
 """
@@ -26,6 +29,8 @@ from pathlib import Path
 import httpx
 from jupyter_client.blocking.client import BlockingKernelClient
 
+from jupyter_sandbox.client import open_preview
+
 APP = '''
 from jupyter_sandbox import serve
 def hello(environ, start_response):
@@ -41,14 +46,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(base: Path, token: str, port: int) -> subprocess.Popen[bytes]:
+def start_server(base: Path, token: str, port: int,
+                 preview_host: str = "") -> subprocess.Popen[bytes]:
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(base / "rt"),
            "JUPYTER_CONFIG_DIR": str(base / "cfg")}
+    options = [f"--SandboxExtensionApp.preview_host={preview_host}"] if preview_host else []
     return subprocess.Popen(
         [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root",
          f"--port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={base / 'root'}",
-         "--ServerApp.log_level=WARN"],
+         "--ServerApp.log_level=WARN", *options],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -64,18 +71,20 @@ def wait_ready(url: str, token: str, timeout: float = 60) -> None:
     raise RuntimeError("jupyter server did not start")
 
 
-async def load(url: str, token: str, requests: int, concurrency: int) -> tuple[float, list[float]]:
+async def load(url: str, token: str, kernel_id: str, own_origin: bool, requests: int,
+               concurrency: int) -> tuple[float, list[float]]:
     latencies: list[float] = []
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(requests):
         queue.put_nowait(i)
-    async with httpx.AsyncClient(headers={"Authorization": f"token {token}"}, timeout=60,
-                                 limits=httpx.Limits(max_connections=concurrency)) as client:
+    client = await open_preview(url, token, kernel_id, 8000, own_origin=own_origin, timeout=60,
+                                limits=httpx.Limits(max_connections=concurrency))
+    async with client:
         async def worker() -> None:
             while not queue.empty():
                 queue.get_nowait()
                 t0 = time.perf_counter()
-                response = await client.get(url)
+                response = await client.get("")
                 latencies.append(time.perf_counter() - t0)
                 assert response.status_code == 200 and response.content == b"Hello world!"
 
@@ -88,6 +97,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--preview-host", default="",
+                        help="SandboxExtensionApp.preview_host, e.g. '{port}-{kernel}.localhost'")
     args = parser.parse_args()
     os.environ.setdefault("JUPYTER_SANDBOX_CACHE_DIR",
                           str(Path(__file__).resolve().parent.parent / ".cache" / "jupyter-sandbox"))
@@ -96,7 +107,7 @@ def main() -> None:
         (base / name).mkdir()
     token, port = secrets.token_hex(16), free_port()
     url = f"http://127.0.0.1:{port}/"
-    server = start_server(base, token, port)
+    server = start_server(base, token, port, args.preview_host)
     try:
         wait_ready(url, token)
         headers = {"Authorization": f"token {token}"}
@@ -107,14 +118,17 @@ def main() -> None:
         client.start_channels()
         client.wait_for_ready(timeout=60)
         client.execute_interactive(APP, timeout=60, output_hook=lambda _msg: None)
-        preview = f"{url}sandbox/preview/{kernel_id}/8000/"
-        asyncio.run(load(preview, token, 100, args.concurrency))  # warm-up
-        elapsed, latencies = asyncio.run(load(preview, token, args.requests, args.concurrency))
+        own_origin = bool(args.preview_host)
+        asyncio.run(load(url, token, kernel_id, own_origin, 100, args.concurrency))  # warm-up
+        elapsed, latencies = asyncio.run(load(url, token, kernel_id, own_origin, args.requests,
+                                              args.concurrency))
         latencies.sort()
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
         print("| through | requests | concurrency | requests/s | p50 ms | p99 ms |")
         print("| --- | --- | --- | --- | --- | --- |")
-        print(f"| jupyter_sandbox preview proxy | {args.requests} | {args.concurrency} | "
+        through = ("jupyter_sandbox preview proxy"
+                   + (" (own origins)" if own_origin else ""))
+        print(f"| {through} | {args.requests} | {args.concurrency} | "
               f"{args.requests / elapsed:.0f} | {statistics.median(latencies) * 1000:.1f} | "
               f"{p99 * 1000:.1f} |")
         print("| native app behind jupyter-server-proxy | not measured (not installed here) |")

@@ -9,6 +9,13 @@ Async first::
 
 and the same synchronously (``SandboxClient``, ``Sandbox``), derived from the async one by
 running it on a private event loop thread.
+
+A preview app is reached with ``preview_client(port)``: an httpx client whose base URL is the
+app's root, in either mode of the server — on the shared origin it sends the token to
+``{base_url}sandbox/preview/{kernel}/{port}/``; with ``SandboxExtensionApp.preview_host`` it
+opens the link as a browser does (302 to the preview's own origin with a one-time token, which
+gives the preview's cookie) and then talks to that origin with the cookie, sending
+``*.localhost`` names to 127.0.0.1 as browsers do.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import inspect
 import json
 import threading
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -27,6 +34,8 @@ import httpx
 T = TypeVar("T")
 Event = dict[str, Any]
 API = "sandbox/api/v1/"
+#: The preview origin's credential cookie (``preview_host`` mode).
+PREVIEW_COOKIE = "jupyter-sandbox-preview"
 
 
 class SandboxServiceError(RuntimeError):
@@ -109,6 +118,112 @@ class ExecResult:
             raise SandboxExecError(self.reply.get("ename", "Error"), self.reply.get("evalue", ""),
                                    list(self.reply.get("traceback") or []))
         return self
+
+
+# -- previews -------------------------------------------------------------------------------
+class SandboxPreviewError(RuntimeError):
+    """The server did not let the client into a preview (see the message for what it said)."""
+
+
+def _loopback(request: httpx.Request) -> httpx.Request:
+    """The request sent to 127.0.0.1 when its host is a ``*.localhost`` name, as browsers
+    resolve them (the Host header, and TLS's server name, stay the preview's)."""
+    host = request.url.host
+    if not host.endswith(".localhost"):
+        return request
+    return httpx.Request(request.method, request.url.copy_with(host="127.0.0.1"),
+                         headers=request.headers, stream=request.stream,
+                         extensions={**request.extensions, "sni_hostname": host})
+
+
+class _LoopbackTransport(httpx.HTTPTransport):
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return super().handle_request(_loopback(request))
+
+
+class _AsyncLoopbackTransport(httpx.AsyncHTTPTransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await super().handle_async_request(_loopback(request))
+
+
+class _PreviewCookie(httpx.Auth):
+    """Adds the preview cookie to every request. It is ``Secure``, which httpx's cookie jar
+    would not send over plain http, even to ``*.localhost`` where browsers do."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        cookie = f"{PREVIEW_COOKIE}={self.value}"
+        mine = request.headers.get("Cookie")
+        request.headers["Cookie"] = f"{mine}; {cookie}" if mine else cookie
+        yield request
+
+
+def _origin_redirect(link: httpx.Response) -> str:
+    """The preview origin's sign-in URL the Jupyter-origin link redirected to."""
+    location = link.headers.get("location", "")
+    if link.status_code != 302 or not location:
+        raise SandboxPreviewError(f"the preview link answered HTTP {link.status_code} instead "
+                                  f"of a redirect to the preview's origin: {link.text[:200]}")
+    return location
+
+
+def _preview_session(signed_in: httpx.Response) -> tuple[str, str]:
+    """(the preview origin's root URL, the preview cookie's value) from its sign-in answer."""
+    for header in signed_in.headers.get_list("set-cookie"):
+        name, _, rest = header.partition("=")
+        if name.strip() == PREVIEW_COOKIE:
+            url = signed_in.url
+            return f"{url.scheme}://{url.netloc.decode('ascii')}/", rest.split(";", 1)[0].strip()
+    raise SandboxPreviewError(f"the preview origin answered HTTP {signed_in.status_code} without "
+                              f"its cookie: {signed_in.text[:200]}")
+
+
+def _transport_options(httpx_options: dict[str, Any]) -> dict[str, Any]:
+    """The options httpx takes from the transport when one is given (taken out of
+    ``httpx_options``): our loopback transport must get them instead."""
+    return {name: httpx_options.pop(name) for name in ("limits", "verify", "cert", "http2")
+            if name in httpx_options}
+
+
+def preview_link(url: str, kernel_id: str, port: int) -> str:
+    """The Jupyter-origin link of a kernel's preview app (``url`` is the server's base URL)."""
+    return f"{url.rstrip('/')}/sandbox/preview/{kernel_id}/{int(port)}/"
+
+
+async def open_preview(url: str, token: str | None, kernel_id: str, port: int, *,
+                       own_origin: bool, **httpx_options: Any) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` whose base URL is the root of the preview app of
+    ``kernel_id`` on ``port``: the link with the token (shared origin), or — ``own_origin``,
+    the server has ``preview_host`` — the preview's own origin with its cookie, got by opening
+    the link as a browser does. Close it when done."""
+    link = preview_link(url, kernel_id, port)
+    headers = {"Authorization": f"token {token}"} if token else {}
+    if not own_origin:
+        return httpx.AsyncClient(base_url=link, headers=headers, **httpx_options)
+    pool = _transport_options(httpx_options)
+    async with httpx.AsyncClient(transport=_AsyncLoopbackTransport(**pool),
+                                 **httpx_options) as http:
+        signed_in = await http.get(_origin_redirect(await http.get(link, headers=headers)))
+    root, cookie = _preview_session(signed_in)
+    return httpx.AsyncClient(base_url=root, auth=_PreviewCookie(cookie),
+                             transport=_AsyncLoopbackTransport(**pool), **httpx_options)
+
+
+def open_preview_sync(url: str, token: str | None, kernel_id: str, port: int, *,
+                      own_origin: bool, **httpx_options: Any) -> httpx.Client:
+    """``open_preview`` for synchronous callers: an ``httpx.Client``."""
+    link = preview_link(url, kernel_id, port)
+    headers = {"Authorization": f"token {token}"} if token else {}
+    if not own_origin:
+        return httpx.Client(base_url=link, headers=headers, **httpx_options)
+    pool = _transport_options(httpx_options)
+    with httpx.Client(transport=_LoopbackTransport(**pool), **httpx_options) as http:
+        signed_in = http.get(_origin_redirect(http.get(link, headers=headers)))
+    root, cookie = _preview_session(signed_in)
+    return httpx.Client(base_url=root, auth=_PreviewCookie(cookie),
+                        transport=_LoopbackTransport(**pool), **httpx_options)
 
 
 def _file_url(sandbox_id: str, path: str) -> str:
@@ -195,11 +310,22 @@ class AsyncSandbox:
                                              what="previews"))["previews"])
 
     def preview_url(self, port: int, path: str = "") -> str:
-        """The URL of the preview app on ``port`` (open it with the server's auth)."""
+        """The link of the preview app on ``port``, on the Jupyter origin (a browser opens it
+        logged in; a program uses ``preview_client``)."""
         if not self.kernel_id:
             raise RuntimeError(f"sandbox {self.id} is stopped; refresh() it after using it")
         return (f"{self.client.url}sandbox/preview/{self.kernel_id}/{int(port)}/"
                 f"{path.lstrip('/')}")
+
+    async def preview_client(self, port: int, **httpx_options: Any) -> httpx.AsyncClient:
+        """An httpx client for the preview app on ``port``, its base URL the app's root (so
+        ``await preview.get("api/items")`` reaches the app's ``/api/items``), in either mode
+        of the server. Close it (``async with``) when done."""
+        self.preview_url(port)  # a stopped sandbox says so
+        own_origin = await self.client.preview_host() is not None
+        return await open_preview(self.client.url, self.client.token, str(self.kernel_id), port,
+                                  own_origin=own_origin,
+                                  **{"timeout": self.client.timeout, **httpx_options})
 
     async def snapshot(self, name: str) -> dict[str, Any]:
         return await self.client._json("POST", f"sandboxes/{self.id}/snapshots",
@@ -243,9 +369,12 @@ class AsyncSandboxClient:
     def __init__(self, url: str, token: str | None = None, *, timeout: float = 300.0,
                  **httpx_options: Any) -> None:
         self.url = url if url.endswith("/") else url + "/"
+        self.token = token
+        self.timeout = timeout
         headers = {"Authorization": f"token {token}"} if token else {}
-        self.http = httpx.AsyncClient(base_url=self.url + API, headers=headers, timeout=timeout,
-                                      **httpx_options)
+        self.http = httpx.AsyncClient(base_url=self.url + API, headers=headers,
+                                      timeout=timeout, **httpx_options)
+        self._preview_host: str | None | bool = False  # False: not asked yet
 
     async def _request(self, method: str, url: str, what: str = "",
                        **kwargs: Any) -> httpx.Response:
@@ -269,6 +398,15 @@ class AsyncSandboxClient:
             body["from_snapshot"] = {"sandbox_id": from_snapshot[0], "name": from_snapshot[1]}
         info = await self._json("POST", "sandboxes", json=body, what="create a sandbox")
         return AsyncSandbox(self, info)
+
+    async def preview_host(self) -> str | None:
+        """The server's preview host pattern (``SandboxExtensionApp.preview_host``), None
+        when previews share the Jupyter origin; asked once."""
+        if self._preview_host is False:
+            response = await self.http.get(self.url + "sandbox/api/preview-settings")
+            _raise_for(response, "preview settings")
+            self._preview_host = response.json().get("preview_host")
+        return self._preview_host or None
 
     async def get_sandbox(self, sandbox_id: str) -> AsyncSandbox:
         return AsyncSandbox(self, await self._json("GET", f"sandboxes/{sandbox_id}",
@@ -365,6 +503,16 @@ class Sandbox:
     def preview_url(self, port: int, path: str = "") -> str:
         return self._async.preview_url(port, path)
 
+    def preview_client(self, port: int, **httpx_options: Any) -> httpx.Client:
+        """A synchronous ``AsyncSandbox.preview_client``: an ``httpx.Client`` whose base URL
+        is the root of the app on ``port``, in either mode of the server (``with`` it)."""
+        client = self._async.client
+        self.preview_url(port)  # a stopped sandbox says so
+        own_origin = self._run(client.preview_host()) is not None
+        return open_preview_sync(client.url, client.token, str(self.kernel_id), port,
+                                 own_origin=own_origin,
+                                 **{"timeout": client.timeout, **httpx_options})
+
     def snapshot(self, name: str) -> dict[str, Any]:
         return self._run(self._async.snapshot(name))
 
@@ -426,4 +574,5 @@ async def _make_client(url: str, token: str | None, options: dict[str, Any]) -> 
 
 __all__ = ["AsyncSandbox", "AsyncSandboxClient", "ExecResult", "Sandbox", "SandboxAuthError",
            "SandboxClient", "SandboxExecError", "SandboxLimitError", "SandboxNotFoundError",
-           "SandboxServiceError"]
+           "SandboxPreviewError", "SandboxServiceError", "open_preview", "open_preview_sync",
+           "preview_link"]
