@@ -14,7 +14,6 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ import wasmtime
 
 from . import wasm_rewrite, wasmtime_private
 from .artifacts import INTERRUPT_FUNCTION, GuestArtifacts, guest_artifacts
+from .atomic_file import atomic_write
 from .errors import ModuleCacheError
 
 CACHE_DIR_ENV = "JUPYTER_SANDBOX_CACHE_DIR"
@@ -173,19 +173,6 @@ def _ticking(progress: Progress | None, what: str) -> Iterator[None]:
         progress(f"{what}: done in {time.monotonic() - start:.1f}s")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _compile(artifacts: GuestArtifacts, progress: Progress | None) -> wasmtime.Module:
     wasm = wasm_rewrite.add_function_export(
         artifacts.wasm.read_bytes(), INTERRUPT_FUNCTION, INTERRUPT_EXPORT
@@ -196,13 +183,13 @@ def _compile(artifacts: GuestArtifacts, progress: Progress | None) -> wasmtime.M
 
 def _store(paths: CachePaths, module: wasmtime.Module) -> None:
     data = module.serialize()
-    _atomic_write(paths.module, data)
+    atomic_write(paths.module, data, mode=0o600)  # private to the user, as before
     meta = {
         "size": len(data),
         "stamp": _stamp(paths.module),
         "blake2b": hashlib.blake2b(data, digest_size=20).hexdigest(),
     }
-    _atomic_write(paths.sidecar, json.dumps(meta).encode())
+    atomic_write(paths.sidecar, json.dumps(meta).encode(), mode=0o600)
 
 
 _module_lock = threading.Lock()

@@ -21,7 +21,6 @@ that claims or expands to gigabytes is refused before it allocates them.
 from __future__ import annotations
 
 import concurrent.futures
-import ctypes
 import hashlib
 import json
 import os
@@ -38,8 +37,9 @@ import zstandard
 from . import module_cache, snapshot_signing
 from .artifacts import guest_artifacts
 from .atomic_file import atomic_write
-from .snapshot_errors import SnapshotError, SnapshotNotTrustedError, SnapshotTooLargeError
+from .errors import SnapshotError, SnapshotNotTrustedError, SnapshotTooLargeError
 from .snapshot_layers import LayerLimits, PackedLayers
+from .wasmtime_private import memory_view
 
 __all__ = ["FORMAT_VERSION", "Bounds", "LayersPart", "Packed", "SnapshotError",
            "SnapshotImage", "SnapshotNotTrustedError", "SnapshotTooLargeError", "atomic_write",
@@ -126,10 +126,7 @@ def baseline_memory() -> memoryview:
             memory = instance.exports(store)["memory"]
             if not isinstance(memory, wasmtime.Memory):
                 raise SnapshotError("the guest module exports no memory")
-            size = memory.data_len(store)
-            address = ctypes.addressof(memory.data_ptr(store).contents)
-            view = memoryview((ctypes.c_ubyte * size).from_address(address)).cast("B")
-            _baseline = (store, view.toreadonly())
+            _baseline = (store, memory_view(memory, store).toreadonly())
         return _baseline[1]
 
 
@@ -440,9 +437,8 @@ def write_memory(memory: wasmtime.Memory, store: wasmtime.Store, image: Snapshot
     if image.memory_bytes > current:
         if not memory.grow(store, (image.memory_bytes - current) // PAGE) >= 0:
             raise SnapshotError("the snapshot needs more memory than this sandbox's limit")
-    size = memory.data_len(store)
-    address = ctypes.addressof(memory.data_ptr(store).contents)
-    target = memoryview((ctypes.c_ubyte * size).from_address(address)).cast("B")
+    target = memory_view(memory, store)
+    size = len(target)
     for index, page in image.pages.items():
         if (index + 1) * PAGE > size:
             raise SnapshotError("the snapshot writes past its memory size")

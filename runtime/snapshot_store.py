@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import snapshot
-from .errors import SandboxError
-from .snapshot_errors import SnapshotBudgetError
+from .errors import SandboxError, SnapshotBudgetError
 from .snapshot_names import NAME, SUFFIX, invalid_name_message, is_snapshot_name
 
 __all__ = ["NAME", "SUFFIX", "SnapshotBudget", "SnapshotInfo", "SnapshotNameError",
