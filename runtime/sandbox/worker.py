@@ -25,12 +25,12 @@ from ..errors import SandboxClosedError, WrongThreadError
 T = TypeVar("T")
 log = logging.getLogger("jupyter_sandbox.sandbox.worker")
 
-_Job = tuple[Callable[[], Any], "concurrent.futures.Future[Any]"]
+_Job = tuple[Callable[[], Any], concurrent.futures.Future[Any]]
 
 
 class GuestWorker:
-    """One guest thread fed by a queue. ``stop()`` ends it; ``submit`` after ``close_queue``
-    raises ``SandboxClosedError``."""
+    """One guest thread fed by a queue. ``stop()`` ends it; ``submit`` after that raises
+    ``SandboxClosedError``."""
 
     def __init__(self, name: str, on_idle: Callable[[], None], idle_seconds: float) -> None:
         self.name = name
@@ -80,10 +80,6 @@ class GuestWorker:
         return await asyncio.wrap_future(self.submit(func))
 
     # -- life cycle -----------------------------------------------------------------------
-    def close_queue(self) -> None:
-        """Refuse new jobs from now on (queued ones still run)."""
-        self._closed = True
-
     def stop(self, timeout: float) -> None:
         """Refuse new jobs, let the queued ones run, end the thread (waits up to ``timeout``)."""
         self._closed = True
