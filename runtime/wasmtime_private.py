@@ -5,6 +5,8 @@ at least ``max_wasm_stack`` (without it ``Engine()`` aborts the whole process), 
 epoch-deadline *callback*, which we need to run host code (raise ``KeyboardInterrupt`` inside the
 guest, or stop it hard) when the epoch ticks. Both live here, and ``check()`` runs at import so a
 wasmtime upgrade that moves a symbol fails with one clear ``ImportError`` instead of a segfault.
+So do the raw views of guest memory (``memory_view``, ``read_memory``): the one place a
+``Memory.data_ptr`` becomes a Python buffer, whose validity depends on wasmtime's memory layout.
 ``tests/runtime/test_wasmtime_private.py`` exercises each operation.
 """
 
@@ -93,8 +95,9 @@ def memory_view(memory: wasmtime.Memory,
 
     The one place that turns ``Memory.data_ptr`` into a Python buffer. The view is valid only
     until the guest runs again or its memory grows, and only on the guest's thread."""
-    size = memory.data_len(context)
-    return memoryview((ctypes.c_ubyte * size).from_address(memory_address(memory, context))).cast("B")
+    buffer = (ctypes.c_ubyte * memory.data_len(context)).from_address(
+        memory_address(memory, context))
+    return memoryview(buffer).cast("B")
 
 
 def memory_address(memory: wasmtime.Memory, context: wasmtime.Store | wasmtime.Caller) -> int:

@@ -111,3 +111,17 @@ def test_epoch_callback_failure_traps_instead_of_crashing() -> None:
     spinner = Spinner(decide)
     with pytest.raises(wasmtime.WasmtimeError, match="sandbox epoch handler failed: RuntimeError"):
         spinner.spin(spinner.store, 10)
+
+
+def test_memory_view_and_read_memory_see_the_guest_memory() -> None:
+    store = wasmtime.Store(module_cache.engine())
+    memory = wasmtime.Memory(store, wasmtime.MemoryType(wasmtime.Limits(1, 4)))
+    memory.write(store, b"hello", 100)
+    view = wasmtime_private.memory_view(memory, store)
+    assert len(view) == memory.data_len(store) == 65536
+    assert bytes(view[100:105]) == b"hello"
+    view[200:203] = b"abc"  # writable, no copy
+    assert memory.read(store, 200, 203) == b"abc"
+    assert wasmtime_private.read_memory(memory, store, 100, 5) == b"hello"
+    memory.grow(store, 1)  # a grown memory gets a fresh view of the new size
+    assert len(wasmtime_private.memory_view(memory, store)) == 2 * 65536
