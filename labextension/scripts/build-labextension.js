@@ -18,10 +18,14 @@ const builder = require.resolve('@jupyterlab/builder/lib/build-labextension.js',
 const coreDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jupyter-sandbox-core-'));
 try {
   fs.copyFileSync(coreFile, path.join(coreDir, 'package.json'));
-  const result = spawnSync(process.execPath, [builder, '--core-path', coreDir, ...process.argv.slice(2), here], {
-    stdio: 'inherit',
-    cwd: here
-  });
+  const result = spawnSync(
+    process.execPath,
+    [builder, '--core-path', coreDir, ...process.argv.slice(2), here],
+    {
+      stdio: 'inherit',
+      cwd: here
+    }
+  );
   process.exitCode = result.status === null ? 1 : result.status;
 } finally {
   fs.rmSync(coreDir, { recursive: true, force: true });

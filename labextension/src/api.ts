@@ -97,13 +97,18 @@ function parseAnswer<T>(response: Response, text: string): T {
       data = JSON.parse(text);
     } catch {
       if (response.ok) {
-        throw new SandboxAPIError(`the server sent something that is not JSON: ${text.slice(0, 100)}`, response.status);
+        throw new SandboxAPIError(
+          `the server sent something that is not JSON: ${text.slice(0, 100)}`,
+          response.status
+        );
       }
     }
   }
   if (!response.ok) {
     const message =
-      data && typeof data === 'object' && typeof (data as { message?: unknown }).message === 'string'
+      data &&
+      typeof data === 'object' &&
+      typeof (data as { message?: unknown }).message === 'string'
         ? (data as { message: string }).message
         : '';
     throw new SandboxAPIError(message || statusMessage(response.status), response.status);
@@ -115,17 +120,35 @@ function kernelPath(kernelId: string, ...parts: string[]): string {
   return ['kernels', encodeURIComponent(kernelId), ...parts.map(encodeURIComponent)].join('/');
 }
 
-export function getStatus(kernelId: string, settings?: ServerConnection.ISettings): Promise<ISandboxStatus> {
+export function getStatus(
+  kernelId: string,
+  settings?: ServerConnection.ISettings
+): Promise<ISandboxStatus> {
   return requestAPI<ISandboxStatus>(kernelPath(kernelId, 'status'), {}, settings);
 }
 
-export async function listSnapshots(kernelId: string, settings?: ServerConnection.ISettings): Promise<ISnapshotInfo[]> {
-  const reply = await requestAPI<{ snapshots: ISnapshotInfo[] }>(kernelPath(kernelId, 'snapshots'), {}, settings);
+export async function listSnapshots(
+  kernelId: string,
+  settings?: ServerConnection.ISettings
+): Promise<ISnapshotInfo[]> {
+  const reply = await requestAPI<{ snapshots: ISnapshotInfo[] }>(
+    kernelPath(kernelId, 'snapshots'),
+    {},
+    settings
+  );
   return reply.snapshots;
 }
 
-export function createSnapshot(kernelId: string, name: string, settings?: ServerConnection.ISettings): Promise<ISnapshotInfo> {
-  return requestAPI<ISnapshotInfo>(kernelPath(kernelId, 'snapshots', name), { method: 'POST' }, settings);
+export function createSnapshot(
+  kernelId: string,
+  name: string,
+  settings?: ServerConnection.ISettings
+): Promise<ISnapshotInfo> {
+  return requestAPI<ISnapshotInfo>(
+    kernelPath(kernelId, 'snapshots', name),
+    { method: 'POST' },
+    settings
+  );
 }
 
 export function restoreSnapshot(
@@ -133,10 +156,18 @@ export function restoreSnapshot(
   name: string,
   settings?: ServerConnection.ISettings
 ): Promise<{ name: string; execution_count: number }> {
-  return requestAPI(kernelPath(kernelId, 'snapshots', name, 'restore'), { method: 'POST' }, settings);
+  return requestAPI(
+    kernelPath(kernelId, 'snapshots', name, 'restore'),
+    { method: 'POST' },
+    settings
+  );
 }
 
-export async function deleteSnapshot(kernelId: string, name: string, settings?: ServerConnection.ISettings): Promise<void> {
+export async function deleteSnapshot(
+  kernelId: string,
+  name: string,
+  settings?: ServerConnection.ISettings
+): Promise<void> {
   await requestAPI<void>(kernelPath(kernelId, 'snapshots', name), { method: 'DELETE' }, settings);
 }
 
@@ -148,13 +179,28 @@ export interface IRunningPreview {
   url: string;
 }
 
-export async function listPreviews(kernelId: string, settings?: ServerConnection.ISettings): Promise<IRunningPreview[]> {
-  const reply = await requestAPI<{ previews: IRunningPreview[] }>(kernelPath(kernelId, 'previews'), {}, settings);
+export async function listPreviews(
+  kernelId: string,
+  settings?: ServerConnection.ISettings
+): Promise<IRunningPreview[]> {
+  const reply = await requestAPI<{ previews: IRunningPreview[] }>(
+    kernelPath(kernelId, 'previews'),
+    {},
+    settings
+  );
   return reply.previews;
 }
 
-export async function stopPreview(kernelId: string, port: number, settings?: ServerConnection.ISettings): Promise<void> {
-  await requestAPI<void>(kernelPath(kernelId, 'previews', String(port)), { method: 'DELETE' }, settings);
+export async function stopPreview(
+  kernelId: string,
+  port: number,
+  settings?: ServerConnection.ISettings
+): Promise<void> {
+  await requestAPI<void>(
+    kernelPath(kernelId, 'previews', String(port)),
+    { method: 'DELETE' },
+    settings
+  );
 }
 
 /** An entry of a workspace folder (the runtime's ``FileInfo``). */
@@ -175,15 +221,26 @@ export interface IWorkspaceListing {
 /** ``files/<path>`` with each segment escaped; ``path`` is relative to /workspace. */
 export function filesEndpoint(kernelId: string, path: string): string {
   const segments = path.split('/').filter(part => part.length > 0);
-  return [kernelPath(kernelId, 'files'), ...segments.map(encodeURIComponent)].join('/') + (segments.length ? '' : '/');
+  return (
+    [kernelPath(kernelId, 'files'), ...segments.map(encodeURIComponent)].join('/') +
+    (segments.length ? '' : '/')
+  );
 }
 
-export function listFiles(kernelId: string, folder: string, settings?: ServerConnection.ISettings): Promise<IWorkspaceListing> {
+export function listFiles(
+  kernelId: string,
+  folder: string,
+  settings?: ServerConnection.ISettings
+): Promise<IWorkspaceListing> {
   return requestAPI<IWorkspaceListing>(filesEndpoint(kernelId, folder) + '?list', {}, settings);
 }
 
 /** The bytes of a workspace file. */
-export async function downloadFile(kernelId: string, path: string, settings: ServerConnection.ISettings = ServerConnection.makeSettings()): Promise<Blob> {
+export async function downloadFile(
+  kernelId: string,
+  path: string,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<Blob> {
   const url = URLExt.join(settings.baseUrl, 'sandbox/api', filesEndpoint(kernelId, path));
   let response: Response;
   try {
@@ -204,5 +261,9 @@ export function uploadFile(
   data: Blob | ArrayBuffer,
   settings?: ServerConnection.ISettings
 ): Promise<IWorkspaceFile> {
-  return requestAPI<IWorkspaceFile>(filesEndpoint(kernelId, path), { method: 'PUT', body: data }, settings);
+  return requestAPI<IWorkspaceFile>(
+    filesEndpoint(kernelId, path),
+    { method: 'PUT', body: data },
+    settings
+  );
 }

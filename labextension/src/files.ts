@@ -13,7 +13,9 @@ export function workspaceRelative(path: string): string {
   if (path === WORKSPACE || path === WORKSPACE + '/') {
     return '';
   }
-  return path.startsWith(WORKSPACE + '/') ? path.slice(WORKSPACE.length + 1).replace(/\/+$/, '') : path.replace(/^\/+/, '');
+  return path.startsWith(WORKSPACE + '/')
+    ? path.slice(WORKSPACE.length + 1).replace(/\/+$/, '')
+    : path.replace(/^\/+/, '');
 }
 
 /** The parent folder of a relative path ("" at the top). */

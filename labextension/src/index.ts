@@ -1,5 +1,16 @@
-import { ILabShell, ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, InputDialog, Notification, showErrorMessage, WidgetTracker } from '@jupyterlab/apputils';
+import {
+  ILabShell,
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import {
+  ICommandPalette,
+  InputDialog,
+  Notification,
+  showErrorMessage,
+  WidgetTracker
+} from '@jupyterlab/apputils';
 import { PageConfig } from '@jupyterlab/coreutils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
@@ -14,7 +25,12 @@ import { SandboxModel } from './model';
 import { confirmAndRestore, SandboxPanel } from './panel';
 import { requestAPI } from './api';
 import { IPreviewSettings, parsePreviewSettings, PREVIEW_MIME_TYPE, previewPath } from './preview';
-import { acceptedPreviewUrl, IPreviewContext, PreviewPanel, PreviewRenderer } from './previewWidgets';
+import {
+  acceptedPreviewUrl,
+  IPreviewContext,
+  PreviewPanel,
+  PreviewRenderer
+} from './previewWidgets';
 import { revertNotice } from './revertNotice';
 import { SandboxStatusItem } from './statusbar';
 
@@ -34,7 +50,10 @@ export namespace CommandIDs {
 }
 
 /** The sandbox of the current notebook's kernel, shared by the panel, status bar and commands. */
-export const ISandboxModel = new Token<SandboxModel>('jupyter-sandbox:ISandboxModel', 'The sandbox of the current notebook.');
+export const ISandboxModel = new Token<SandboxModel>(
+  'jupyter-sandbox:ISandboxModel',
+  'The sandbox of the current notebook.'
+);
 
 const sandboxIcon = new LabIcon({
   name: 'jupyter-sandbox:sandbox',
@@ -140,7 +159,10 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
           name = result.value.trim();
         }
         if (!isValidSnapshotName(name)) {
-          await showErrorMessage(trans.__('Invalid snapshot name'), trans.__('Use 1-100 letters, digits, "_" or "-": %1', name));
+          await showErrorMessage(
+            trans.__('Invalid snapshot name'),
+            trans.__('Use 1-100 letters, digits, "_" or "-": %1', name)
+          );
           return;
         }
         try {
@@ -181,7 +203,10 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
     const previewSettings: Promise<IPreviewSettings> = requestAPI<unknown>('preview-settings')
       .then(parsePreviewSettings)
       .catch(reason => {
-        console.warn('jupyter-sandbox: cannot read the preview settings, assuming shared-origin mode', reason);
+        console.warn(
+          'jupyter-sandbox: cannot read the preview settings, assuming shared-origin mode',
+          reason
+        );
         return { preview_host: null };
       });
     const tracker_ = new WidgetTracker<PreviewPanel>({ namespace: 'jupyter-sandbox-preview' });
@@ -189,7 +214,10 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
       const settings = await previewSettings;
       const url = acceptedPreviewUrl(candidate, PageConfig.getBaseUrl(), settings);
       if (!url) {
-        await showErrorMessage(trans.__('Not a preview address'), trans.__('Previews open only from this server: %1', candidate.slice(0, 200)));
+        await showErrorMessage(
+          trans.__('Not a preview address'),
+          trans.__('Previews open only from this server: %1', candidate.slice(0, 200))
+        );
         return;
       }
       const existing = tracker_.find(widget => widget.url === url);
@@ -213,7 +241,11 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
     };
     Private.previewContext = previewContext;
     panel.onOpenPreview = (kernelId, port) =>
-      void openInLab(URLExt_join(PageConfig.getBaseUrl(), previewPath(kernelId, port)), trans.__('Preview :%1', port), kernelId);
+      void openInLab(
+        URLExt_join(PageConfig.getBaseUrl(), previewPath(kernelId, port)),
+        trans.__('Preview :%1', port),
+        kernelId
+      );
 
     app.commands.addCommand(CommandIDs.openPreview, {
       label: trans.__('Sandbox: Open Preview…'),
@@ -221,7 +253,11 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
       isEnabled: args => typeof args.url === 'string' || model.isSandboxed,
       execute: async args => {
         if (typeof args.url === 'string') {
-          await openInLab(args.url, typeof args.label === 'string' ? args.label : args.url, typeof args.kernelId === 'string' ? args.kernelId : null);
+          await openInLab(
+            args.url,
+            typeof args.label === 'string' ? args.label : args.url,
+            typeof args.kernelId === 'string' ? args.kernelId : null
+          );
           return;
         }
         const kernel = model.kernel;
@@ -230,30 +266,47 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
         }
         let port = typeof args.port === 'number' ? args.port : null;
         if (port === null) {
-          const result = await InputDialog.getNumber({ title: trans.__('Open Preview'), label: trans.__('Port given to serve()'), value: 8000 });
+          const result = await InputDialog.getNumber({
+            title: trans.__('Open Preview'),
+            label: trans.__('Port given to serve()'),
+            value: 8000
+          });
           if (!result.button.accept || result.value === null) {
             return;
           }
           port = result.value;
         }
         if (!Number.isInteger(port) || port < 1 || port > 65535) {
-          await showErrorMessage(trans.__('Invalid port'), trans.__('A port is a whole number from 1 to 65535.'));
+          await showErrorMessage(
+            trans.__('Invalid port'),
+            trans.__('A port is a whole number from 1 to 65535.')
+          );
           return;
         }
-        await openInLab(URLExt_join(PageConfig.getBaseUrl(), previewPath(kernel.id, port)), trans.__('Preview :%1', port), kernel.id);
+        await openInLab(
+          URLExt_join(PageConfig.getBaseUrl(), previewPath(kernel.id, port)),
+          trans.__('Preview :%1', port),
+          kernel.id
+        );
       }
     });
 
     if (palette) {
       const category = trans.__('Sandbox');
-      for (const command of [CommandIDs.createSnapshot, CommandIDs.restoreSnapshot, CommandIDs.openPreview, CommandIDs.showPanel]) {
+      for (const command of [
+        CommandIDs.createSnapshot,
+        CommandIDs.restoreSnapshot,
+        CommandIDs.openPreview,
+        CommandIDs.showPanel
+      ]) {
         palette.addItem({ command, category });
       }
     }
     // "Revert Notebook to Checkpoint" also restores the sandbox: say so while its dialog shows.
     app.commands.commandExecuted.connect((_, executed) => {
       const current = tracker.currentWidget;
-      const sandboxed = current !== null && app.shell.currentWidget === current && model.isSandboxed;
+      const sandboxed =
+        current !== null && app.shell.currentWidget === current && model.isSandboxed;
       const notice = revertNotice(executed.id, sandboxed, trans);
       if (notice) {
         Notification.warning(notice, { autoClose: 15000 });
@@ -303,7 +356,12 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   requires: [IStatusBar, ISandboxModel],
   optional: [ITranslator],
-  activate: (app: JupyterFrontEnd, statusBar: IStatusBar, model: SandboxModel, translator: ITranslator | null): void => {
+  activate: (
+    app: JupyterFrontEnd,
+    statusBar: IStatusBar,
+    model: SandboxModel,
+    translator: ITranslator | null
+  ): void => {
     const trans = (translator ?? nullTranslator).load('jupyter_sandbox');
     const item = new SandboxStatusItem(model, trans);
     item.node.addEventListener('click', () => void app.commands.execute(CommandIDs.showPanel));
@@ -318,7 +376,10 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
 };
 
 namespace Private {
+  // Both are assigned from outside the namespace (Private.nextId++), which prefer-const misses.
+  // eslint-disable-next-line prefer-const
   export let nextId = 0;
+  // eslint-disable-next-line prefer-const
   export let previewContext: IPreviewContext | null = null;
 }
 

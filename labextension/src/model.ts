@@ -161,7 +161,10 @@ export class SandboxModel {
   }
 
   /** Run an action on the current kernel; errors propagate to the caller. */
-  private async _act(activity: Activity, action: (kernelId: string) => Promise<unknown>): Promise<void> {
+  private async _act(
+    activity: Activity,
+    action: (kernelId: string) => Promise<unknown>
+  ): Promise<void> {
     const kernel = this._kernel;
     if (!kernel || !this.isSandboxed) {
       throw new Error('the current notebook has no Sandboxed Python kernel');

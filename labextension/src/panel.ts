@@ -6,7 +6,14 @@ import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { defaultSnapshotName, formatBytes, formatTime, formatUsage, isValidSnapshotName, usageFraction } from './format';
+import {
+  defaultSnapshotName,
+  formatBytes,
+  formatTime,
+  formatUsage,
+  isValidSnapshotName,
+  usageFraction
+} from './format';
 import { saveBlob, WorkspaceFiles } from './files';
 import { SandboxModel } from './model';
 
@@ -26,14 +33,21 @@ function el<K extends keyof HTMLElementTagNameMap>(
 }
 
 /** Ask for confirmation, then restore ``name`` into the current kernel. */
-export async function confirmAndRestore(model: SandboxModel, name: string, trans: TranslationBundle): Promise<boolean> {
+export async function confirmAndRestore(
+  model: SandboxModel,
+  name: string,
+  trans: TranslationBundle
+): Promise<boolean> {
   const result = await showDialog({
     title: trans.__('Restore snapshot %1?', name),
     body: trans.__(
-      "The kernel's variables, imports and workspace files go back to snapshot \"%1\"; what changed since is lost. (\"Revert Notebook to Checkpoint\" restores the kernel's state of a checkpoint too.)",
+      'The kernel\'s variables, imports and workspace files go back to snapshot "%1"; what changed since is lost. ("Revert Notebook to Checkpoint" restores the kernel\'s state of a checkpoint too.)',
       name
     ),
-    buttons: [Dialog.cancelButton({ label: trans.__('Cancel') }), Dialog.warnButton({ label: trans.__('Restore') })]
+    buttons: [
+      Dialog.cancelButton({ label: trans.__('Cancel') }),
+      Dialog.warnButton({ label: trans.__('Restore') })
+    ]
   });
   if (!result.button.accept) {
     return false;
@@ -86,7 +100,11 @@ export class SandboxPanel extends Widget {
     this._nameInput.placeholder = trans.__('snapshot name');
     this._nameInput.setAttribute('aria-label', trans.__('Snapshot name'));
     this._nameInput.pattern = '[A-Za-z0-9_\\-]{1,100}';
-    this._createButton = el('button', 'jp-mod-styled jp-mod-accept jp-SandboxPanel-createButton', trans.__('Create snapshot'));
+    this._createButton = el(
+      'button',
+      'jp-mod-styled jp-mod-accept jp-SandboxPanel-createButton',
+      trans.__('Create snapshot')
+    );
     this._createButton.type = 'submit';
     form.append(this._nameInput, this._createButton);
     form.addEventListener('submit', event => {
@@ -101,11 +119,18 @@ export class SandboxPanel extends Widget {
 
     this._previewList = el('ul', 'jp-SandboxPanel-previews');
     const previewsHeader = el('h3', 'jp-SandboxPanel-sectionHeader', trans.__('Previews'));
-    const refreshPreviews = el('button', 'jp-mod-styled jp-SandboxPanel-refreshPreviews', trans.__('Refresh'));
+    const refreshPreviews = el(
+      'button',
+      'jp-mod-styled jp-SandboxPanel-refreshPreviews',
+      trans.__('Refresh')
+    );
     refreshPreviews.title = trans.__('List the running previews again');
     refreshPreviews.addEventListener('click', () => void this._refreshPreviews());
     previewsHeader.append(refreshPreviews);
-    this._previewsSection = el('section', 'jp-SandboxPanel-section jp-SandboxPanel-previewsSection');
+    this._previewsSection = el(
+      'section',
+      'jp-SandboxPanel-section jp-SandboxPanel-previewsSection'
+    );
     this._previewsSection.append(previewsHeader, this._previewList);
 
     const filesHeader = el('h3', '', trans.__('Workspace files'));
@@ -113,7 +138,11 @@ export class SandboxPanel extends Widget {
     const up = el('button', 'jp-mod-styled jp-SandboxPanel-up', trans.__('Up'));
     up.title = trans.__('Parent folder');
     up.addEventListener('click', () => void this._files.up());
-    const refreshFiles = el('button', 'jp-mod-styled jp-SandboxPanel-refreshFiles', trans.__('Refresh'));
+    const refreshFiles = el(
+      'button',
+      'jp-mod-styled jp-SandboxPanel-refreshFiles',
+      trans.__('Refresh')
+    );
     refreshFiles.addEventListener('click', () => void this._files.open());
     this._uploadInput = el('input', 'jp-SandboxPanel-uploadInput');
     this._uploadInput.type = 'file';
@@ -129,7 +158,14 @@ export class SandboxPanel extends Widget {
     this._filesSection = el('section', 'jp-SandboxPanel-section jp-SandboxPanel-filesSection');
     this._filesSection.append(filesHeader, actions, this._folderLabel, this._fileList);
 
-    this.node.append(header, this._message, this._details, this._previewsSection, this._filesSection, this._snapshotsSection);
+    this.node.append(
+      header,
+      this._message,
+      this._details,
+      this._previewsSection,
+      this._filesSection,
+      this._snapshotsSection
+    );
   }
 
   private _renderFiles(): void {
@@ -138,23 +174,45 @@ export class SandboxPanel extends Widget {
     this._folderLabel.textContent = '/workspace' + (files.folder ? '/' + files.folder : '');
     this._fileList.replaceChildren();
     if (files.error) {
-      this._fileList.append(el('li', 'jp-SandboxPanel-empty', trans.__('Cannot list the files: %1', files.error)));
+      this._fileList.append(
+        el('li', 'jp-SandboxPanel-empty', trans.__('Cannot list the files: %1', files.error))
+      );
       return;
     }
     if (files.entries.length === 0) {
-      this._fileList.append(el('li', 'jp-SandboxPanel-empty', files.loading ? trans.__('Loading…') : trans.__('This folder is empty.')));
+      this._fileList.append(
+        el(
+          'li',
+          'jp-SandboxPanel-empty',
+          files.loading ? trans.__('Loading…') : trans.__('This folder is empty.')
+        )
+      );
     }
     for (const entry of files.entries) {
       const item = el('li', 'jp-SandboxPanel-file');
       item.dataset.name = entry.name;
       if (entry.type === 'directory') {
-        const open = el('button', 'jp-SandboxPanel-fileName jp-SandboxPanel-folderLink', entry.name + '/');
+        const open = el(
+          'button',
+          'jp-SandboxPanel-fileName jp-SandboxPanel-folderLink',
+          entry.name + '/'
+        );
         open.title = trans.__('Open folder %1', entry.name);
-        open.addEventListener('click', () => void files.open(files.folder ? `${files.folder}/${entry.name}` : entry.name));
+        open.addEventListener(
+          'click',
+          () => void files.open(files.folder ? `${files.folder}/${entry.name}` : entry.name)
+        );
         item.append(open);
       } else {
-        item.append(el('span', 'jp-SandboxPanel-fileName', entry.name), el('span', 'jp-SandboxPanel-snapshotMeta', formatBytes(entry.size)));
-        const download = el('button', 'jp-mod-styled jp-SandboxPanel-download', trans.__('Download'));
+        item.append(
+          el('span', 'jp-SandboxPanel-fileName', entry.name),
+          el('span', 'jp-SandboxPanel-snapshotMeta', formatBytes(entry.size))
+        );
+        const download = el(
+          'button',
+          'jp-mod-styled jp-SandboxPanel-download',
+          trans.__('Download')
+        );
         download.title = trans.__('Download %1', entry.name);
         download.addEventListener('click', () => void this._download(entry.name));
         item.append(download);
@@ -208,7 +266,10 @@ export class SandboxPanel extends Widget {
     try {
       await this._model.stopPreview(port);
     } catch (error) {
-      await showErrorMessage(this._trans.__('Cannot stop the preview on port %1', port), error as Error);
+      await showErrorMessage(
+        this._trans.__('Cannot stop the preview on port %1', port),
+        error as Error
+      );
     }
   }
 
@@ -226,18 +287,33 @@ export class SandboxPanel extends Widget {
     }
     this._previewList.replaceChildren();
     if (this._previewsError) {
-      this._previewList.append(el('li', 'jp-SandboxPanel-empty', trans.__('Cannot list the previews: %1', this._previewsError)));
+      this._previewList.append(
+        el(
+          'li',
+          'jp-SandboxPanel-empty',
+          trans.__('Cannot list the previews: %1', this._previewsError)
+        )
+      );
       return;
     }
     if (model.previews.length === 0) {
-      this._previewList.append(el('li', 'jp-SandboxPanel-empty', trans.__('No running previews (start one with serve(app, port=…)).')));
+      this._previewList.append(
+        el(
+          'li',
+          'jp-SandboxPanel-empty',
+          trans.__('No running previews (start one with serve(app, port=…)).')
+        )
+      );
     }
     const kernelId = model.kernel.id;
     for (const preview of model.previews) {
       const item = el('li', 'jp-SandboxPanel-preview');
       item.dataset.port = String(preview.port);
       const text = el('div', 'jp-SandboxPanel-snapshotText');
-      text.append(el('span', 'jp-SandboxPanel-snapshotName', trans.__('port %1', preview.port)), el('code', 'jp-SandboxPanel-snapshotMeta', '/' + preview.path));
+      text.append(
+        el('span', 'jp-SandboxPanel-snapshotName', trans.__('port %1', preview.port)),
+        el('code', 'jp-SandboxPanel-snapshotMeta', '/' + preview.path)
+      );
       const open = el('button', 'jp-mod-styled jp-SandboxPanel-openPreview', trans.__('Open'));
       open.title = trans.__('Open the preview on port %1 in a tab', preview.port);
       open.addEventListener('click', () => this.onOpenPreview?.(kernelId, preview.port));
@@ -285,18 +361,27 @@ export class SandboxPanel extends Widget {
       }
     }
     if (!model.kernel) {
-      this._message.textContent = trans.__('Open a notebook with a Sandboxed Python kernel to see its sandbox.');
+      this._message.textContent = trans.__(
+        'Open a notebook with a Sandboxed Python kernel to see its sandbox.'
+      );
       return;
     }
     if (!model.isSandboxed) {
-      this._message.textContent = trans.__('The current notebook does not run in a sandbox (kernel: %1).', model.kernel.name);
+      this._message.textContent = trans.__(
+        'The current notebook does not run in a sandbox (kernel: %1).',
+        model.kernel.name
+      );
       return;
     }
     if (model.error) {
       this._message.textContent = trans.__('Cannot read the sandbox status: %1', model.error);
     } else if (busy) {
       this._message.textContent =
-        model.activity === 'restore' ? trans.__('Restoring snapshot…') : model.activity === 'snapshot' ? trans.__('Creating snapshot…') : trans.__('Deleting snapshot…');
+        model.activity === 'restore'
+          ? trans.__('Restoring snapshot…')
+          : model.activity === 'snapshot'
+            ? trans.__('Creating snapshot…')
+            : trans.__('Deleting snapshot…');
     } else {
       this._message.textContent = model.status ? '' : trans.__('Loading…');
     }
@@ -305,8 +390,18 @@ export class SandboxPanel extends Widget {
       const usage = el('section', 'jp-SandboxPanel-section jp-SandboxPanel-usage');
       usage.append(el('h3', '', trans.__('Usage')));
       usage.append(
-        this._meter(trans.__('Memory'), formatUsage(status.usage.memory_bytes, status.limits.memory_bytes), usageFraction(status.usage.memory_bytes, status.limits.memory_bytes), 'memory'),
-        this._meter(trans.__('Workspace'), formatUsage(status.usage.workspace_bytes, status.limits.workspace_bytes), usageFraction(status.usage.workspace_bytes, status.limits.workspace_bytes), 'workspace'),
+        this._meter(
+          trans.__('Memory'),
+          formatUsage(status.usage.memory_bytes, status.limits.memory_bytes),
+          usageFraction(status.usage.memory_bytes, status.limits.memory_bytes),
+          'memory'
+        ),
+        this._meter(
+          trans.__('Workspace'),
+          formatUsage(status.usage.workspace_bytes, status.limits.workspace_bytes),
+          usageFraction(status.usage.workspace_bytes, status.limits.workspace_bytes),
+          'workspace'
+        ),
         this._meter(
           trans.__('Files'),
           `${status.usage.workspace_files} / ${status.limits.workspace_files || '∞'}`,
@@ -315,8 +410,12 @@ export class SandboxPanel extends Widget {
         )
       );
       const limits = el('dl', 'jp-SandboxPanel-limits');
-      const add = (term: string, value: string) => limits.append(el('dt', '', term), el('dd', '', value));
-      add(trans.__('Cell timeout'), status.limits.cell_timeout ? trans.__('%1 s', status.limits.cell_timeout) : trans.__('none'));
+      const add = (term: string, value: string) =>
+        limits.append(el('dt', '', term), el('dd', '', value));
+      add(
+        trans.__('Cell timeout'),
+        status.limits.cell_timeout ? trans.__('%1 s', status.limits.cell_timeout) : trans.__('none')
+      );
       add(trans.__('Output per cell'), formatBytes(status.limits.output_bytes));
       add(trans.__('Host folder'), status.host_folder_mode);
       add(trans.__('Execution count'), String(status.execution_count));
@@ -327,7 +426,14 @@ export class SandboxPanel extends Widget {
       const list = el('ul', 'jp-SandboxPanel-mounts');
       for (const mount of status.mounts) {
         const item = el('li');
-        item.append(el('code', '', mount.path), el('span', 'jp-SandboxPanel-tag', mount.writable ? trans.__('read-write') : trans.__('read-only')));
+        item.append(
+          el('code', '', mount.path),
+          el(
+            'span',
+            'jp-SandboxPanel-tag',
+            mount.writable ? trans.__('read-write') : trans.__('read-only')
+          )
+        );
         if (mount.host_folder) {
           item.title = trans.__('host folder: %1', mount.host_folder);
         }
@@ -347,7 +453,11 @@ export class SandboxPanel extends Widget {
       const text = el('div', 'jp-SandboxPanel-snapshotText');
       text.append(
         el('span', 'jp-SandboxPanel-snapshotName', info.name),
-        el('span', 'jp-SandboxPanel-snapshotMeta', `${formatBytes(info.size)} · ${formatTime(info.created)}`)
+        el(
+          'span',
+          'jp-SandboxPanel-snapshotMeta',
+          `${formatBytes(info.size)} · ${formatTime(info.created)}`
+        )
       );
       const restore = el('button', 'jp-mod-styled jp-SandboxPanel-restore', trans.__('Restore'));
       restore.disabled = busy;
@@ -366,7 +476,10 @@ export class SandboxPanel extends Widget {
     const trans = this._trans;
     const result = await showDialog({
       title: trans.__('Delete snapshot %1?', name),
-      buttons: [Dialog.cancelButton({ label: trans.__('Cancel') }), Dialog.warnButton({ label: trans.__('Delete') })]
+      buttons: [
+        Dialog.cancelButton({ label: trans.__('Cancel') }),
+        Dialog.warnButton({ label: trans.__('Delete') })
+      ]
     });
     if (!result.button.accept) {
       return;
@@ -385,7 +498,11 @@ export class SandboxPanel extends Widget {
     fill.style.width = `${Math.round(fraction * 100)}%`;
     fill.classList.toggle('jp-mod-warn', fraction > 0.85);
     bar.append(fill);
-    row.append(el('span', 'jp-SandboxPanel-label', label), el('span', 'jp-SandboxPanel-value', text), bar);
+    row.append(
+      el('span', 'jp-SandboxPanel-label', label),
+      el('span', 'jp-SandboxPanel-value', text),
+      bar
+    );
     return row;
   }
 

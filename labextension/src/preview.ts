@@ -97,7 +97,7 @@ function effectivePort(url: URL): string {
  */
 export function previewHostRegExp(pattern: string): RegExp | null {
   const lower = pattern.trim().toLowerCase();
-  if (!lower.includes('{port}') || !lower.includes('{kernel}') || /[^a-z0-9.{}\-]/.test(lower)) {
+  if (!lower.includes('{port}') || !lower.includes('{kernel}') || /[^a-z0-9.{}-]/.test(lower)) {
     return null;
   }
   const parts = lower.split(/(\{port\}|\{kernel\})/);
@@ -128,7 +128,11 @@ export function previewHostRegExp(pattern: string): RegExp | null {
  * paths of the Jupyter origin such as ``/api/…``) is refused.
  */
 export function checkPreviewUrl(candidate: unknown, origins: IPreviewOrigins): string | null {
-  if (typeof candidate !== 'string' || candidate.length === 0 || candidate.length > MAX_URL_LENGTH) {
+  if (
+    typeof candidate !== 'string' ||
+    candidate.length === 0 ||
+    candidate.length > MAX_URL_LENGTH
+  ) {
     return null;
   }
   let page: URL;
@@ -152,7 +156,8 @@ export function checkPreviewUrl(candidate: unknown, origins: IPreviewOrigins): s
     if (base.origin !== page.origin) {
       return null;
     }
-    const prefix = (base.pathname.endsWith('/') ? base.pathname : base.pathname + '/') + 'sandbox/preview/';
+    const prefix =
+      (base.pathname.endsWith('/') ? base.pathname : base.pathname + '/') + 'sandbox/preview/';
     if (!url.pathname.startsWith(prefix)) {
       return null;
     }
@@ -169,7 +174,12 @@ export function checkPreviewUrl(candidate: unknown, origins: IPreviewOrigins): s
     } catch {
       hosts = null;
     }
-    if (hosts && hosts.test(url.hostname) && url.protocol === page.protocol && effectivePort(url) === effectivePort(page)) {
+    if (
+      hosts &&
+      hosts.test(url.hostname) &&
+      url.protocol === page.protocol &&
+      effectivePort(url) === effectivePort(page)
+    ) {
       return url.href;
     }
   }
@@ -182,16 +192,24 @@ export function checkPreviewUrl(candidate: unknown, origins: IPreviewOrigins): s
  * and the JupyterLab page around it. On a preview host of its own, the origin is already
  * foreign to Jupyter, and ``allow-same-origin`` gives the app its cookies and storage.
  */
-export function previewSandbox(previewHost: string | null): Array<
-  'allow-scripts' | 'allow-forms' | 'allow-popups' | 'allow-modals' | 'allow-downloads' | 'allow-same-origin'
+export function previewSandbox(
+  previewHost: string | null
+): Array<
+  | 'allow-scripts'
+  | 'allow-forms'
+  | 'allow-popups'
+  | 'allow-modals'
+  | 'allow-downloads'
+  | 'allow-same-origin'
 > {
-  const flags: Array<'allow-scripts' | 'allow-forms' | 'allow-popups' | 'allow-modals' | 'allow-downloads' | 'allow-same-origin'> = [
-    'allow-scripts',
-    'allow-forms',
-    'allow-popups',
-    'allow-modals',
-    'allow-downloads'
-  ];
+  const flags: Array<
+    | 'allow-scripts'
+    | 'allow-forms'
+    | 'allow-popups'
+    | 'allow-modals'
+    | 'allow-downloads'
+    | 'allow-same-origin'
+  > = ['allow-scripts', 'allow-forms', 'allow-popups', 'allow-modals', 'allow-downloads'];
   if (previewHost) {
     flags.push('allow-same-origin');
   }

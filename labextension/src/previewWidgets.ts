@@ -8,7 +8,14 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { launchIcon, refreshIcon, Toolbar } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
-import { checkPreviewUrl, IPreviewData, IPreviewSettings, parsePreviewData, previewSandbox, previewUrl } from './preview';
+import {
+  checkPreviewUrl,
+  IPreviewData,
+  IPreviewSettings,
+  parsePreviewData,
+  previewSandbox,
+  previewUrl
+} from './preview';
 
 /** What the preview widgets need from the application. */
 export interface IPreviewContext {
@@ -22,8 +29,16 @@ export interface IPreviewContext {
 }
 
 /** ``candidate`` if a preview may be opened there (see ``checkPreviewUrl``), else null. */
-export function acceptedPreviewUrl(candidate: unknown, baseUrl: string, settings: IPreviewSettings): string | null {
-  return checkPreviewUrl(candidate, { pageUrl: window.location.href, baseUrl, previewHost: settings.preview_host });
+export function acceptedPreviewUrl(
+  candidate: unknown,
+  baseUrl: string,
+  settings: IPreviewSettings
+): string | null {
+  return checkPreviewUrl(candidate, {
+    pageUrl: window.location.href,
+    baseUrl,
+    previewHost: settings.preview_host
+  });
 }
 
 /** Whether the kernel ``id`` is among the server's running kernels. */
@@ -37,7 +52,11 @@ export function isKernelRunning(kernels: Kernel.IManager, id: string): boolean {
 }
 
 /** Watch the running kernels; call ``onGone`` once the kernel ``id`` is gone. */
-function watchKernel(context: IPreviewContext, id: string | null, onChange: (running: boolean) => void): () => void {
+function watchKernel(
+  context: IPreviewContext,
+  id: string | null,
+  onChange: (running: boolean) => void
+): () => void {
   if (!id) {
     return () => undefined;
   }
@@ -92,7 +111,9 @@ export class PreviewRenderer extends Widget implements IRenderMime.IRenderer {
       shown.textContent = candidate.length > 200 ? candidate.slice(0, 200) + '…' : candidate;
       const note = document.createElement('span');
       note.className = 'jp-SandboxPreview-state';
-      note.textContent = trans.__("not opened: this address is not a preview of this Jupyter server");
+      note.textContent = trans.__(
+        'not opened: this address is not a preview of this Jupyter server'
+      );
       this.node.append(shown, note);
       return;
     }
@@ -113,7 +134,9 @@ export class PreviewRenderer extends Widget implements IRenderMime.IRenderer {
     this._unwatch = watchKernel(this._context, data.kernel_id, running => {
       this.node.classList.toggle('jp-mod-stopped', !running);
       open.disabled = !running;
-      state.textContent = running ? '' : trans.__("stopped: this preview's kernel is gone; run the cell again in a new kernel");
+      state.textContent = running
+        ? ''
+        : trans.__("stopped: this preview's kernel is gone; run the cell again in a new kernel");
     });
     this._data = data;
   }

@@ -9,7 +9,11 @@ import { TranslationBundle } from '@jupyterlab/translation';
 export const REVERT_COMMAND = 'docmanager:restore-checkpoint';
 
 /** The notice for a revert, or null when the command is not a revert or the kernel not sandboxed. */
-export function revertNotice(command: string, isSandboxed: boolean, trans: TranslationBundle): string | null {
+export function revertNotice(
+  command: string,
+  isSandboxed: boolean,
+  trans: TranslationBundle
+): string | null {
   if (command !== REVERT_COMMAND || !isSandboxed) {
     return null;
   }

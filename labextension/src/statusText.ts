@@ -11,10 +11,18 @@ export function statusText(model: SandboxModel, trans: TranslationBundle): strin
   if (!model.isSandboxed) {
     return '';
   }
-  const marker = model.activity === 'snapshot' ? trans.__(' · saving snapshot…') : model.activity === 'restore' ? trans.__(' · restoring…') : '';
+  const marker =
+    model.activity === 'snapshot'
+      ? trans.__(' · saving snapshot…')
+      : model.activity === 'restore'
+        ? trans.__(' · restoring…')
+        : '';
   const status = model.status;
   if (!status) {
     return trans.__('Sandbox') + marker;
   }
-  return trans.__('Sandbox: %1', formatUsage(status.usage.memory_bytes, status.limits.memory_bytes)) + marker;
+  return (
+    trans.__('Sandbox: %1', formatUsage(status.usage.memory_bytes, status.limits.memory_bytes)) +
+    marker
+  );
 }

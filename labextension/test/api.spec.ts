@@ -1,7 +1,18 @@
 import { ServerConnection } from '@jupyterlab/services';
 import { describe, expect, it } from 'vitest';
 
-import { createSnapshot, downloadFile, getStatus, listFiles, listPreviews, listSnapshots, requestAPI, SandboxAPIError, stopPreview, uploadFile } from '../src/api';
+import {
+  createSnapshot,
+  downloadFile,
+  getStatus,
+  listFiles,
+  listPreviews,
+  listSnapshots,
+  requestAPI,
+  SandboxAPIError,
+  stopPreview,
+  uploadFile
+} from '../src/api';
 
 interface ICall {
   url: string;
@@ -16,7 +27,10 @@ function fakeServer(status: number, body: string, calls: ICall[] = []): ServerCo
     token: 'secret',
     fetch: (async (input: RequestInfo, init?: RequestInit) => {
       const request = input as Request;
-      calls.push({ url: request.url.replace(/[?&]\d+$/, ''), method: request.method ?? init?.method ?? 'GET' });
+      calls.push({
+        url: request.url.replace(/[?&]\d+$/, ''),
+        method: request.method ?? init?.method ?? 'GET'
+      });
       return new Response(status === 204 ? null : body, { status });
     }) as typeof fetch,
     Request,
@@ -30,19 +44,31 @@ describe('requestAPI', () => {
     const status = { kernel_id: 'k', usage: { memory_bytes: 1 } };
     const result = await getStatus('k', fakeServer(200, JSON.stringify(status), calls));
     expect(result).toEqual(status);
-    expect(calls).toEqual([{ url: 'http://jupyter.test/base/sandbox/api/kernels/k/status', method: 'GET' }]);
+    expect(calls).toEqual([
+      { url: 'http://jupyter.test/base/sandbox/api/kernels/k/status', method: 'GET' }
+    ]);
   });
 
   it('builds snapshot routes with escaped names', async () => {
     const calls: ICall[] = [];
     await createSnapshot('k 1', 'before', fakeServer(201, '{"name":"before"}', calls));
-    expect(calls[0]).toEqual({ url: 'http://jupyter.test/base/sandbox/api/kernels/k%201/snapshots/before', method: 'POST' });
-    const list = await listSnapshots('k', fakeServer(200, '{"snapshots":[{"name":"a","size":1,"created":2,"execution_count":3}]}'));
+    expect(calls[0]).toEqual({
+      url: 'http://jupyter.test/base/sandbox/api/kernels/k%201/snapshots/before',
+      method: 'POST'
+    });
+    const list = await listSnapshots(
+      'k',
+      fakeServer(200, '{"snapshots":[{"name":"a","size":1,"created":2,"execution_count":3}]}')
+    );
     expect(list.map(s => s.name)).toEqual(['a']);
   });
 
   it("puts the server's message into the error", async () => {
-    const error = await requestAPI('kernels/k/snapshots/x/restore', { method: 'POST' }, fakeServer(404, '{"message":"no snapshot named \'x\'"}')).catch(e => e);
+    const error = await requestAPI(
+      'kernels/k/snapshots/x/restore',
+      { method: 'POST' },
+      fakeServer(404, '{"message":"no snapshot named \'x\'"}')
+    ).catch(e => e);
     expect(error).toBeInstanceOf(SandboxAPIError);
     expect(error.status).toBe(404);
     expect(error.message).toBe("no snapshot named 'x'");
@@ -56,7 +82,11 @@ describe('requestAPI', () => {
   });
 
   it('refuses a successful answer that is not JSON', async () => {
-    const error = await requestAPI('kernels/k/status', {}, fakeServer(200, '<html>login</html>')).catch(e => e);
+    const error = await requestAPI(
+      'kernels/k/status',
+      {},
+      fakeServer(200, '<html>login</html>')
+    ).catch(e => e);
     expect(error).toBeInstanceOf(SandboxAPIError);
     expect(error.message).toMatch(/not JSON/);
   });
@@ -76,14 +106,17 @@ describe('requestAPI', () => {
   });
 
   it('resolves to undefined for an empty answer', async () => {
-    expect(await requestAPI('kernels/k/snapshots/a', { method: 'DELETE' }, fakeServer(204, ''))).toBeUndefined();
+    expect(
+      await requestAPI('kernels/k/snapshots/a', { method: 'DELETE' }, fakeServer(204, ''))
+    ).toBeUndefined();
   });
 });
 
 describe('previews API', () => {
   it('lists and stops the running previews of a kernel', async () => {
     const calls: ICall[] = [];
-    const body = '{"previews":[{"port":8000,"path":"sandbox/preview/k/8000/","url":"http://h/sandbox/preview/k/8000/"}]}';
+    const body =
+      '{"previews":[{"port":8000,"path":"sandbox/preview/k/8000/","url":"http://h/sandbox/preview/k/8000/"}]}';
     const previews = await listPreviews('k', fakeServer(200, body, calls));
     expect(previews.map(p => p.port)).toEqual([8000]);
     await stopPreview('k', 8000, fakeServer(204, '', calls));
@@ -94,7 +127,11 @@ describe('previews API', () => {
   });
 
   it('reports a preview that is not running', async () => {
-    const error = await stopPreview('k', 9, fakeServer(404, '{"message":"no preview is served on port 9"}')).catch(e => e);
+    const error = await stopPreview(
+      'k',
+      9,
+      fakeServer(404, '{"message":"no preview is served on port 9"}')
+    ).catch(e => e);
     expect(error.status).toBe(404);
     expect(error.message).toBe('no preview is served on port 9');
   });
@@ -103,11 +140,20 @@ describe('previews API', () => {
 describe('files API', () => {
   it('lists, downloads and uploads workspace files', async () => {
     const calls: ICall[] = [];
-    const listing = await listFiles('k', 'data', fakeServer(200, '{"path":"/workspace/data","files":[]}', calls));
+    const listing = await listFiles(
+      'k',
+      'data',
+      fakeServer(200, '{"path":"/workspace/data","files":[]}', calls)
+    );
     expect(listing.path).toBe('/workspace/data');
     const blob = await downloadFile('k', 'data/a b.txt', fakeServer(200, 'raw bytes', calls));
     expect(await blob.text()).toBe('raw bytes');
-    const info = await uploadFile('k', 'data/new.txt', new Blob(['x']), fakeServer(201, '{"name":"new.txt","size":1}', calls));
+    const info = await uploadFile(
+      'k',
+      'data/new.txt',
+      new Blob(['x']),
+      fakeServer(201, '{"name":"new.txt","size":1}', calls)
+    );
     expect(info.size).toBe(1);
     expect(calls).toEqual([
       { url: 'http://jupyter.test/base/sandbox/api/kernels/k/files/data?list', method: 'GET' },
@@ -117,10 +163,19 @@ describe('files API', () => {
   });
 
   it("reports a failed download or upload with the server's message", async () => {
-    const missing = await downloadFile('k', 'gone', fakeServer(404, '{"message":"no such file"}')).catch(e => e);
+    const missing = await downloadFile(
+      'k',
+      'gone',
+      fakeServer(404, '{"message":"no such file"}')
+    ).catch(e => e);
     expect(missing).toBeInstanceOf(SandboxAPIError);
     expect(missing.message).toBe('no such file');
-    const big = await uploadFile('k', 'big', new Blob(['x']), fakeServer(413, '{"message":"over the upload limit"}')).catch(e => e);
+    const big = await uploadFile(
+      'k',
+      'big',
+      new Blob(['x']),
+      fakeServer(413, '{"message":"over the upload limit"}')
+    ).catch(e => e);
     expect(big.status).toBe(413);
   });
 });

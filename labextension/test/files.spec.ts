@@ -37,8 +37,14 @@ describe('WorkspaceFiles', () => {
 
   it('browses folders, folders first, and goes up', async () => {
     vi.mocked(api.listFiles)
-      .mockResolvedValueOnce({ path: '/workspace', files: [entry('z.txt', 'file'), entry('data', 'directory')] })
-      .mockResolvedValueOnce({ path: '/workspace/data', files: [entry('a.csv', 'file', '/workspace/data')] })
+      .mockResolvedValueOnce({
+        path: '/workspace',
+        files: [entry('z.txt', 'file'), entry('data', 'directory')]
+      })
+      .mockResolvedValueOnce({
+        path: '/workspace/data',
+        files: [entry('a.csv', 'file', '/workspace/data')]
+      })
       .mockResolvedValueOnce({ path: '/workspace', files: [] });
     const files = new WorkspaceFiles();
     await files.open();
@@ -66,7 +72,10 @@ describe('WorkspaceFiles', () => {
   });
 
   it('downloads and uploads in the current folder', async () => {
-    vi.mocked(api.listFiles).mockResolvedValue({ path: '/workspace/data', files: [entry('new.bin', 'file', '/workspace/data')] });
+    vi.mocked(api.listFiles).mockResolvedValue({
+      path: '/workspace/data',
+      files: [entry('new.bin', 'file', '/workspace/data')]
+    });
     vi.mocked(api.downloadFile).mockResolvedValue(new Blob(['abc']));
     vi.mocked(api.uploadFile).mockResolvedValue(entry('new.bin', 'file', '/workspace/data'));
     const files = new WorkspaceFiles();

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 
-import { defaultSnapshotName, formatBytes, formatTime, formatUsage, isValidSnapshotName, usageFraction } from '../src/format';
+import {
+  defaultSnapshotName,
+  formatBytes,
+  formatTime,
+  formatUsage,
+  isValidSnapshotName,
+  usageFraction
+} from '../src/format';
 
 describe('formatBytes', () => {
   it('uses binary units with at most three significant digits', () => {

@@ -22,7 +22,13 @@ vi.mock('../src/api', async importOriginal => {
 const status = (memory: number) =>
   ({
     kernel_id: 'k',
-    limits: { memory_bytes: 2 ** 31, output_bytes: 8 << 20, cell_timeout: null, workspace_bytes: 2 ** 30, workspace_files: 20000 },
+    limits: {
+      memory_bytes: 2 ** 31,
+      output_bytes: 8 << 20,
+      cell_timeout: null,
+      workspace_bytes: 2 ** 30,
+      workspace_files: 20000
+    },
     usage: { memory_bytes: memory, workspace_bytes: 0, workspace_files: 0 },
     host_folder_mode: 'overlay',
     mounts: [],
@@ -75,7 +81,9 @@ describe('SandboxModel', () => {
   });
 
   it('shows errors and recovers', async () => {
-    vi.mocked(api.getStatus).mockRejectedValueOnce(new api.SandboxAPIError('the kernel did not answer', 502));
+    vi.mocked(api.getStatus).mockRejectedValueOnce(
+      new api.SandboxAPIError('the kernel did not answer', 502)
+    );
     const model = new SandboxModel(5);
     model.setKernel({ id: 'k', name: 'sandboxed-python' });
     await vi.advanceTimersByTimeAsync(0);
@@ -87,7 +95,9 @@ describe('SandboxModel', () => {
 
   it('marks a running restore and refreshes afterwards', async () => {
     let finish: () => void = () => undefined;
-    vi.mocked(api.restoreSnapshot).mockReturnValue(new Promise(resolve => (finish = () => resolve({ name: 'old', execution_count: 1 }))));
+    vi.mocked(api.restoreSnapshot).mockReturnValue(
+      new Promise(resolve => (finish = () => resolve({ name: 'old', execution_count: 1 })))
+    );
     const model = new SandboxModel(5);
     model.setKernel({ id: 'k', name: 'sandboxed-python' });
     await vi.advanceTimersByTimeAsync(0);
@@ -103,7 +113,9 @@ describe('SandboxModel', () => {
   });
 
   it('passes action errors to the caller', async () => {
-    vi.mocked(api.createSnapshot).mockRejectedValue(new api.SandboxAPIError('invalid snapshot name', 400));
+    vi.mocked(api.createSnapshot).mockRejectedValue(
+      new api.SandboxAPIError('invalid snapshot name', 400)
+    );
     const model = new SandboxModel(5);
     await expect(model.createSnapshot('x')).rejects.toThrow(/no Sandboxed Python kernel/);
     model.setKernel({ id: 'k', name: 'sandboxed-python' });
@@ -113,8 +125,14 @@ describe('SandboxModel', () => {
   });
 
   it('lists previews only when asked, and lists them again after a stop', async () => {
-    const preview = (port: number) => ({ port, path: `sandbox/preview/k/${port}/`, url: `http://h/sandbox/preview/k/${port}/` });
-    vi.mocked(api.listPreviews).mockResolvedValueOnce([preview(9001), preview(8000)]).mockResolvedValueOnce([preview(8000)]);
+    const preview = (port: number) => ({
+      port,
+      path: `sandbox/preview/k/${port}/`,
+      url: `http://h/sandbox/preview/k/${port}/`
+    });
+    vi.mocked(api.listPreviews)
+      .mockResolvedValueOnce([preview(9001), preview(8000)])
+      .mockResolvedValueOnce([preview(8000)]);
     vi.mocked(api.stopPreview).mockResolvedValue(undefined);
     const model = new SandboxModel(5);
     await model.refreshPreviews();
@@ -134,7 +152,9 @@ describe('SandboxModel', () => {
 
   it('passes a failed stop to the caller', async () => {
     vi.mocked(api.listPreviews).mockResolvedValue([]);
-    vi.mocked(api.stopPreview).mockRejectedValue(new api.SandboxAPIError('no preview is served on port 9', 404));
+    vi.mocked(api.stopPreview).mockRejectedValue(
+      new api.SandboxAPIError('no preview is served on port 9', 404)
+    );
     const model = new SandboxModel(5);
     await expect(model.stopPreview(9)).rejects.toThrow(/no Sandboxed Python kernel/);
     model.setKernel({ id: 'k', name: 'sandboxed-python' });

@@ -23,10 +23,25 @@ describe('parsePreviewData', () => {
     expect(parsePreviewData(bundle)).toEqual(bundle);
   });
   it('fills missing fields with null', () => {
-    expect(parsePreviewData({ port: 1 })).toEqual({ port: 1, kind: 'app', url: null, path: null, kernel_id: null });
+    expect(parsePreviewData({ port: 1 })).toEqual({
+      port: 1,
+      kind: 'app',
+      url: null,
+      path: null,
+      kernel_id: null
+    });
   });
   it('refuses what is not a preview', () => {
-    for (const value of [null, 'x', 3, {}, { port: 0 }, { port: 70000 }, { port: 1.5 }, { port: '8000' }]) {
+    for (const value of [
+      null,
+      'x',
+      3,
+      {},
+      { port: 0 },
+      { port: 70000 },
+      { port: 1.5 },
+      { port: '8000' }
+    ]) {
       expect(parsePreviewData(value)).toBeNull();
     }
   });
@@ -35,10 +50,14 @@ describe('parsePreviewData', () => {
 describe('previewUrl', () => {
   it('is below this page server, whatever host the kernel was told', () => {
     expect(previewUrl(bundle, '/lab-base/')).toBe('/lab-base/sandbox/preview/k1/8000/');
-    expect(previewUrl(bundle, 'http://127.0.0.1:9/')).toBe('http://127.0.0.1:9/sandbox/preview/k1/8000/');
+    expect(previewUrl(bundle, 'http://127.0.0.1:9/')).toBe(
+      'http://127.0.0.1:9/sandbox/preview/k1/8000/'
+    );
   });
   it('uses the path, then the url, without a kernel id', () => {
-    expect(previewUrl({ ...bundle, kernel_id: null }, '/base')).toBe('/base/sandbox/preview/k1/8000/');
+    expect(previewUrl({ ...bundle, kernel_id: null }, '/base')).toBe(
+      '/base/sandbox/preview/k1/8000/'
+    );
     expect(previewUrl({ ...bundle, kernel_id: null, path: null }, '/')).toBe(bundle.url);
     expect(previewUrl({ ...bundle, kernel_id: null, path: null, url: null }, '/')).toBeNull();
   });
@@ -48,18 +67,34 @@ describe('previewUrl', () => {
 });
 
 describe('checkPreviewUrl', () => {
-  const shared = { pageUrl: 'http://127.0.0.1:8888/lab/tree/x.ipynb', baseUrl: '/', previewHost: null };
+  const shared = {
+    pageUrl: 'http://127.0.0.1:8888/lab/tree/x.ipynb',
+    baseUrl: '/',
+    previewHost: null
+  };
   const hosted = { ...shared, previewHost: '{port}-{kernel}.localhost' };
-  const based = { pageUrl: 'https://hub.example/user/ann/lab', baseUrl: '/user/ann/', previewHost: null };
+  const based = {
+    pageUrl: 'https://hub.example/user/ann/lab',
+    baseUrl: '/user/ann/',
+    previewHost: null
+  };
 
   it('accepts the preview route of this server, absolute or not', () => {
-    expect(checkPreviewUrl('/sandbox/preview/k1/8000/', shared)).toBe('http://127.0.0.1:8888/sandbox/preview/k1/8000/');
-    expect(checkPreviewUrl('http://127.0.0.1:8888/sandbox/preview/0b4c-9f/65535/a/b?c=1#d', shared)).toBe(
-      'http://127.0.0.1:8888/sandbox/preview/0b4c-9f/65535/a/b?c=1#d'
+    expect(checkPreviewUrl('/sandbox/preview/k1/8000/', shared)).toBe(
+      'http://127.0.0.1:8888/sandbox/preview/k1/8000/'
     );
-    expect(checkPreviewUrl('/sandbox/preview/k1/8000', shared)).toBe('http://127.0.0.1:8888/sandbox/preview/k1/8000');
-    expect(checkPreviewUrl('/user/ann/sandbox/preview/k1/80/', based)).toBe('https://hub.example/user/ann/sandbox/preview/k1/80/');
-    expect(checkPreviewUrl(previewUrl(bundle, 'http://127.0.0.1:8888/'), shared)).toBe('http://127.0.0.1:8888/sandbox/preview/k1/8000/');
+    expect(
+      checkPreviewUrl('http://127.0.0.1:8888/sandbox/preview/0b4c-9f/65535/a/b?c=1#d', shared)
+    ).toBe('http://127.0.0.1:8888/sandbox/preview/0b4c-9f/65535/a/b?c=1#d');
+    expect(checkPreviewUrl('/sandbox/preview/k1/8000', shared)).toBe(
+      'http://127.0.0.1:8888/sandbox/preview/k1/8000'
+    );
+    expect(checkPreviewUrl('/user/ann/sandbox/preview/k1/80/', based)).toBe(
+      'https://hub.example/user/ann/sandbox/preview/k1/80/'
+    );
+    expect(checkPreviewUrl(previewUrl(bundle, 'http://127.0.0.1:8888/'), shared)).toBe(
+      'http://127.0.0.1:8888/sandbox/preview/k1/8000/'
+    );
   });
 
   it('refuses script, data and other schemes', () => {
@@ -131,8 +166,18 @@ describe('checkPreviewUrl', () => {
   });
 
   it('builds nothing acceptable from a hostile kernel id', () => {
-    for (const kernel_id of ['../../api', '../../api/kernels?', 'a/b', '..', '.', 'k1/8000/../../../../api']) {
-      expect(checkPreviewUrl(previewUrl({ ...bundle, kernel_id }, '/'), shared), kernel_id).toBeNull();
+    for (const kernel_id of [
+      '../../api',
+      '../../api/kernels?',
+      'a/b',
+      '..',
+      '.',
+      'k1/8000/../../../../api'
+    ]) {
+      expect(
+        checkPreviewUrl(previewUrl({ ...bundle, kernel_id }, '/'), shared),
+        kernel_id
+      ).toBeNull();
     }
   });
 
@@ -153,8 +198,14 @@ describe('checkPreviewUrl', () => {
     ]) {
       expect(checkPreviewUrl(other, hosted), other).toBeNull();
     }
-    const deployed = { pageUrl: 'https://jupyter.example.com/lab', baseUrl: '/', previewHost: '{port}-{kernel}.preview.example.com' };
-    expect(checkPreviewUrl('https://8000-k1.preview.example.com/', deployed)).toBe('https://8000-k1.preview.example.com/');
+    const deployed = {
+      pageUrl: 'https://jupyter.example.com/lab',
+      baseUrl: '/',
+      previewHost: '{port}-{kernel}.preview.example.com'
+    };
+    expect(checkPreviewUrl('https://8000-k1.preview.example.com/', deployed)).toBe(
+      'https://8000-k1.preview.example.com/'
+    );
     expect(checkPreviewUrl('https://8000-k1.previewXexample.com/', deployed)).toBeNull();
     expect(checkPreviewUrl('http://8000-k1.preview.example.com/', deployed)).toBeNull();
   });
@@ -168,8 +219,19 @@ describe('previewHostRegExp and parsePreviewSettings', () => {
     expect(previewHostRegExp('{port}-{kernel}.*')).toBeNull();
   });
   it('falls back to shared-origin mode', () => {
-    expect(parsePreviewSettings({ preview_host: '{port}-{kernel}.localhost' })).toEqual({ preview_host: '{port}-{kernel}.localhost' });
-    for (const value of [null, undefined, 'x', {}, { preview_host: null }, { preview_host: 3 }, { preview_host: '' }, { preview_host: '.*' }]) {
+    expect(parsePreviewSettings({ preview_host: '{port}-{kernel}.localhost' })).toEqual({
+      preview_host: '{port}-{kernel}.localhost'
+    });
+    for (const value of [
+      null,
+      undefined,
+      'x',
+      {},
+      { preview_host: null },
+      { preview_host: 3 },
+      { preview_host: '' },
+      { preview_host: '.*' }
+    ]) {
       expect(parsePreviewSettings(value)).toEqual({ preview_host: null });
     }
   });

@@ -8,7 +8,9 @@ const trans = nullTranslator.load('jupyter_sandbox');
 describe('revertNotice', () => {
   it("tells that a revert restores the sandbox's state", () => {
     expect(REVERT_COMMAND).toBe('docmanager:restore-checkpoint');
-    expect(revertNotice(REVERT_COMMAND, true, trans)).toMatch(/also restores .*kernel's state .*workspace files/);
+    expect(revertNotice(REVERT_COMMAND, true, trans)).toMatch(
+      /also restores .*kernel's state .*workspace files/
+    );
   });
 
   it('says nothing for other commands or kernels that are not sandboxed', () => {
