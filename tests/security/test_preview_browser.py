@@ -74,7 +74,8 @@ def _node() -> str:
     if not os.access(CHROMIUM, os.X_OK):
         _missing_or_skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
     if not (LABEXTENSION / "node_modules" / "playwright-core").is_dir():
-        _missing_or_skip("labextension/node_modules has no playwright-core (npm ci in labextension/)")
+        _missing_or_skip(
+            "labextension/node_modules has no playwright-core (npm ci in labextension/)")
     if not any((Path(p) / "jupyter-sandbox" / "package.json").is_file()
                for p in jupyter_path("labextensions")):
         _missing_or_skip("the jupyter-sandbox labextension is not installed (pip install .)")
@@ -87,8 +88,8 @@ def _node() -> str:
 def _config_line(lab_url: str) -> str:
     """Guest code binding CONFIG: the Jupyter origins to attack and the kernel's own id."""
     origins = [lab_url, lab_url.replace("://127.0.0.1:", "://localhost:")]
-    return ("CONFIG = json.dumps({'jupyter': %r, 'kernel': os.environ.get('JUPYTER_SANDBOX_KERNEL_ID', '')})"
-            % origins)
+    return ("CONFIG = json.dumps({'jupyter': "
+            f"{origins!r}, 'kernel': os.environ.get('JUPYTER_SANDBOX_KERNEL_ID', '')}})")
 
 
 def hostile_app(lab_url: str) -> str:
@@ -127,7 +128,9 @@ BENIGN_SCRIPT = r"""
 (async () => {
   const CONFIG = __CONFIG__;
   const script = document.currentScript ? new URL(document.currentScript.src).pathname : null;
-  await new Promise(resolve => (document.readyState === 'loading' ? document.addEventListener('DOMContentLoaded', resolve) : resolve()));
+  await new Promise(resolve => (document.readyState === 'loading'
+    ? document.addEventListener('DOMContentLoaded', resolve)
+    : resolve()));
   let framed;
   try { framed = window.top !== window.self; } catch (error) { framed = true; }
   const checks = { absoluteAsset: script === '/static/app.js' };
@@ -157,21 +160,27 @@ BENIGN_SCRIPT = r"""
     const socket = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
     const timer = setTimeout(() => resolve('no echo within 60 s'), 60000);
     socket.onopen = () => socket.send('ping');
-    socket.onmessage = event => { clearTimeout(timer); socket.close(); resolve(event.data === 'echo:ping' ? true : event.data); };
+    socket.onmessage = event => {
+      clearTimeout(timer); socket.close(); resolve(event.data === 'echo:ping' ? true : event.data);
+    };
     socket.onerror = () => { clearTimeout(timer); resolve('error'); };
   });
   checks.jupyterApi = [];
   for (const jupyter of CONFIG.jupyter) {
     for (const [path, body] of [['api/kernels', '{"name":"python3"}'], ['api/terminals', '{}']]) {
       try {
-        const response = await fetch(jupyter + path, { method: 'POST', credentials: 'include', headers: { 'Content-Type': 'application/json' }, body });
+        const response = await fetch(jupyter + path, {
+          method: 'POST', credentials: 'include',
+          headers: { 'Content-Type': 'application/json' }, body
+        });
         checks.jupyterApi.push({ url: jupyter + path, status: response.status, ok: response.ok });
       } catch (error) {
         checks.jupyterApi.push({ url: jupyter + path, error: String(error) });
       }
     }
   }
-  console.log('JSB-BENIGN ' + JSON.stringify({ framed, origin: self.origin, href: location.href, checks }));
+  console.log('JSB-BENIGN '
+              + JSON.stringify({ framed, origin: self.origin, href: location.href, checks }));
   document.getElementById('out').textContent = JSON.stringify(checks, null, 2);
   const done = document.createElement('p');
   done.id = 'done';
@@ -210,7 +219,8 @@ async def benign(scope, receive, send):
         body, kind = PAGE, b"text/html; charset=utf-8"
         # As an app meant to work inside an iframe sets it (browsers block third-party
         # cookies that are not partitioned).
-        headers.append((b"set-cookie", b"appsession=s3cr3t-app; Path=/; HttpOnly; SameSite=None; Secure; Partitioned"))
+        headers.append((b"set-cookie", b"appsession=s3cr3t-app; Path=/; HttpOnly; SameSite=None;"
+                                       b" Secure; Partitioned"))
     elif path == "/static/app.js":
         body, kind = SCRIPT, b"text/javascript"
     elif path == "/whoami":
@@ -386,12 +396,11 @@ def cleanup_kernels(lab: Lab) -> None:
 
 # -- the tests ------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("lab", ["shared"], indirect=True)  # the control needs no preview mode
 def test_attack_page_works_where_it_is_not_stopped(lab: Lab) -> None:
     """Control: the attack page run on the Jupyter origin itself (where previews used to run)
     does start a kernel and a terminal and read the cookies, so its "blocked" below means
     something."""
-    if lab.mode != "shared":
-        pytest.skip("the control does not depend on the mode")
     try:
         report = drive(lab, "control", "")
         kernels, terminals = server_state(lab)
@@ -441,7 +450,8 @@ def test_hostile_preview_cannot_act_as_the_user(lab: Lab) -> None:
     for where in ("newTab", "labTab"):
         seen = report[where]["seen"]
         assert lab.token not in json.dumps(seen), (where, seen)
-        assert not re.search(r"jsb-unrelated|username-|_xsrf=2\|", seen["HTTP_COOKIE"]), (where, seen)
+        unwanted = r"jsb-unrelated|username-|_xsrf=2\|"
+        assert not re.search(unwanted, seen["HTTP_COOKIE"]), (where, seen)
         assert "?" not in seen["HTTP_REFERER"] and seen["HTTP_AUTHORIZATION"] == "", (where, seen)
     # Nothing started on the server: only the notebook's own kernel, no terminal.
     assert [k["name"] for k in kernels] == ["sandboxed-python"], kernels
@@ -491,7 +501,7 @@ def test_untrusted_notebook_preview_outputs_run_nothing(lab: Lab, foreign_host: 
     outputs = report["outputs"]
     assert len(outputs) == len(bundles)
     *refused, valid = outputs
-    for bundle, output in zip(bundles, refused):
+    for bundle, output in zip(bundles, refused, strict=False):
         assert output["refused"], (bundle, output)
         assert output["links"] == [] and output["buttons"] == 0 and output["frames"] == 0, output
         assert output["clickable"] == 0, output
@@ -511,9 +521,9 @@ def test_untrusted_notebook_preview_outputs_run_nothing(lab: Lab, foreign_host: 
     assert report["dialogs"] == []
 
 
+# Own cookies, storage and absolute paths need an origin of the app's own: preview_host mode.
+@pytest.mark.parametrize("lab", ["host"], indirect=True)
 def test_benign_app_works_on_the_preview_host(lab: Lab) -> None:
-    if lab.mode != "host":
-        pytest.skip("own cookies, storage and absolute paths need the preview_host mode")
     write_notebook(lab.root / "benign.ipynb", [nbformat.v4.new_code_cell(benign_app(lab.url))])
     try:
         report = drive(lab, "benign", "benign.ipynb")
@@ -527,7 +537,8 @@ def test_benign_app_works_on_the_preview_host(lab: Lab) -> None:
         assert checks["jsCookie"] and checks["localStorage"], (where, checks)
         assert checks["webSocket"] is True, (where, checks)
         # The app sees its own cookies only: neither the preview credential nor Jupyter's.
-        assert not re.search(r"jupyter-sandbox-preview|_xsrf|username-", checks["appSawCookie"]), checks
+        unwanted = r"jupyter-sandbox-preview|_xsrf|username-"
+        assert not re.search(unwanted, checks["appSawCookie"]), checks
         for attempt in checks["jupyterApi"]:
             assert "error" in attempt or not attempt["ok"], (where, attempt)
     assert [k["name"] for k in kernels] == ["sandboxed-python"], kernels

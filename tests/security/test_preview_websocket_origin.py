@@ -55,7 +55,8 @@ def site(request) -> PreviewAccess:
 
 
 def recorded(site: PreviewAccess) -> list[dict]:
-    return json.loads(site.kernel.stdout("import json; print(json.dumps(connects)); connects.clear()"))
+    code = "import json; print(json.dumps(connects)); connects.clear()"
+    return json.loads(site.kernel.stdout(code))
 
 
 def refused(site: PreviewAccess, path: str, headers: dict[str, str], *,
@@ -115,9 +116,9 @@ def test_a_same_origin_upgrade_works_and_the_app_sees_no_credentials(site):
         assert PREVIEW_COOKIE not in dict(connect["headers"]).get("cookie", "")
 
 
+# Only preview_host mode: the shared origin proxies WebSockets on the link itself.
+@pytest.mark.parametrize("site", ["preview-host"], indirect=True)
 def test_websocket_on_the_jupyter_link_in_preview_host_mode_is_refused(site):
-    if site.shared:
-        pytest.skip("the shared origin proxies WebSockets on the link itself")
     with site.kernel.server.client() as client:
         response = client.get(site.kernel.preview_url(8001, "ws"), headers={
             "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
