@@ -6,9 +6,9 @@ kernel, through a real ``jupyter server`` with the jupyter_sandbox extension.
 
 Prints requests/s and p50/p99 latency. By default previews share the Jupyter origin (the token
 on the link); with ``--preview-host`` they have origins of their own, reached as a browser does
-(the link's redirect, the preview cookie; ``jupyter_sandbox.client.open_preview``). The comparison with the same app running natively
-behind jupyter-server-proxy (issue 5) is not included yet: it needs jupyter-server-proxy in a
-separate benchmark environment.
+(the link's redirect, the preview cookie; ``jupyter_sandbox.client.open_preview``). The
+comparison with the same app running natively behind jupyter-server-proxy (issue 5) is not
+included yet: it needs jupyter-server-proxy in a separate benchmark environment.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def wait_ready(url: str, token: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}api/status", headers={"Authorization": f"token {token}"}).is_success:
+            auth = {"Authorization": f"token {token}"}
+            if httpx.get(f"{url}api/status", headers=auth).is_success:
                 return
         except httpx.TransportError:
             pass
@@ -100,8 +101,8 @@ def main() -> None:
     parser.add_argument("--preview-host", default="",
                         help="SandboxExtensionApp.preview_host, e.g. '{port}-{kernel}.localhost'")
     args = parser.parse_args()
-    os.environ.setdefault("JUPYTER_SANDBOX_CACHE_DIR",
-                          str(Path(__file__).resolve().parent.parent / ".cache" / "jupyter-sandbox"))
+    cache = Path(__file__).resolve().parent.parent / ".cache" / "jupyter-sandbox"
+    os.environ.setdefault("JUPYTER_SANDBOX_CACHE_DIR", str(cache))
     base = Path(tempfile.mkdtemp(prefix="jsb-bench-", dir="/tmp"))
     for name in ("rt", "cfg", "root"):
         (base / name).mkdir()

@@ -192,7 +192,8 @@ def bench_execute(sandbox: Sandbox, repeat: int) -> None:
     record("Sandbox.execute('1+1') round trip", times, "ms", "<= 1 ms")
 
     with define_wasi_root() as root:
-        for label, make in (("our WASI", OurWasiGuest), ("define_wasi", lambda: DefineWasiGuest(root))):
+        guests = (("our WASI", OurWasiGuest), ("define_wasi", lambda: DefineWasiGuest(root)))
+        for label, make in guests:
             guest = make()
             try:
                 for _ in range(20):
@@ -290,7 +291,7 @@ def bench_loop(sandbox: Sandbox, repeat: int) -> None:
             raise RuntimeError(f"loop failed: {reply.traceback}")
         guest.append(float(stdout_text(messages).strip()) * 1000)
     namespace: dict[str, object] = {}
-    exec(LOOP_SOURCE, namespace)  # noqa: S102 - our own constant source
+    exec(LOOP_SOURCE, namespace)  # our own constant source
     loop: Callable[[int], int] = namespace["_bench_loop"]  # type: ignore[assignment]
     native = []
     for _ in range(repeat):

@@ -46,7 +46,8 @@ def _start_server(base: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}api/status", headers={"Authorization": f"token {token}"}).is_success:
+            auth = {"Authorization": f"token {token}"}
+            if httpx.get(f"{url}api/status", headers=auth).is_success:
                 return process, url, token
         except httpx.TransportError:
             pass

@@ -17,7 +17,7 @@ os.environ.setdefault("JUPYTER_SANDBOX_CACHE_DIR", str(ROOT / ".cache" / "jupyte
 
 
 @pytest.fixture(scope="session")
-def shared_sandbox() -> Iterator["Sandbox"]:
+def shared_sandbox() -> Iterator[Sandbox]:
     """One sandbox for tests that only read state they create themselves (fast)."""
     from jupyter_sandbox.runtime.sandbox import Sandbox
 
@@ -26,7 +26,7 @@ def shared_sandbox() -> Iterator["Sandbox"]:
 
 
 @pytest.fixture
-def sandbox() -> Iterator["Sandbox"]:
+def sandbox() -> Iterator[Sandbox]:
     """A fresh sandbox per test."""
     from jupyter_sandbox.runtime.sandbox import Sandbox
 

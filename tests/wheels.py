@@ -15,8 +15,12 @@ import zipfile
 from pathlib import Path
 from types import TracebackType
 
-from packaging.utils import (InvalidSdistFilename, InvalidWheelFilename, parse_sdist_filename,
-                             parse_wheel_filename)
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 
 
 def build_wheel(folder: Path, name: str, version: str, *, tag: str = "py3-none-any",
@@ -27,8 +31,9 @@ def build_wheel(folder: Path, name: str, version: str, *, tag: str = "py3-none-a
     info = f"{dist}-{version}.dist-info"
     contents[f"{info}/METADATA"] = (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
                                     + "".join(f"Requires-Dist: {r}\n" for r in requires))
+    purelib = "true" if tag.endswith("none-any") else "false"
     contents[f"{info}/WHEEL"] = (f"Wheel-Version: 1.0\nGenerator: jupyter-sandbox-tests\n"
-                                 f"Root-Is-Purelib: {'true' if tag.endswith('none-any') else 'false'}\n"
+                                 f"Root-Is-Purelib: {purelib}\n"
                                  f"Tag: {tag}\n")
     record = []
     for path, text in contents.items():

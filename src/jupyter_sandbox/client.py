@@ -25,7 +25,7 @@ import inspect
 import json
 import threading
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -252,7 +252,7 @@ class AsyncSandbox:
         self.info = await self.client._json("GET", f"sandboxes/{self.id}", what="sandbox")
         return self.info
 
-    async def exec_stream(self, code: str) -> AsyncIterator[Event]:
+    async def exec_stream(self, code: str) -> AsyncGenerator[Event, None]:
         """Yield each Jupyter-shaped event as the sandbox produces it, the last one being the
         ``execute_reply``."""
         async with self.client.http.stream("POST", f"sandboxes/{self.id}/exec",
@@ -406,7 +406,8 @@ class AsyncSandboxClient:
             response = await self.http.get(self.url + "sandbox/api/preview-settings")
             _raise_for(response, "preview settings")
             self._preview_host = response.json().get("preview_host")
-        return self._preview_host or None
+        host = self._preview_host
+        return host if isinstance(host, str) and host else None
 
     async def get_sandbox(self, sandbox_id: str) -> AsyncSandbox:
         return AsyncSandbox(self, await self._json("GET", f"sandboxes/{sandbox_id}",

@@ -15,8 +15,9 @@ CLI = [sys.executable, "-m", "jupyter_sandbox.cli"]
 
 def test_run_notebook_writes_outputs_and_shows_progress(tmp_path):
     shutil.copy(ROOT / "tests" / "files" / "parameterised.ipynb", tmp_path / "nb.ipynb")
-    done = subprocess.run([*CLI, "run", str(tmp_path / "nb.ipynb"), "-o", str(tmp_path / "out.ipynb")],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [*CLI, "run", str(tmp_path / "nb.ipynb"), "-o", str(tmp_path / "out.ipynb")],
+        capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "[1/2]" in done.stderr and "[2/2]" in done.stderr
     executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)

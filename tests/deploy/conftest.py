@@ -64,7 +64,9 @@ def check_tour(notebook: nbformat.NotebookNode) -> None:
     assert any("image/png" in o.get("data", {}) for c in code for o in c.outputs)
 
 
-def check_refusals(notebook: nbformat.NotebookNode, host_folder: Path, memory_limit_mib: int) -> None:
+def check_refusals(
+    notebook: nbformat.NotebookNode, host_folder: Path, memory_limit_mib: int
+) -> None:
     """What examples/refusals.ipynb must show, cell by cell; ``host_folder`` is the notebook's
     folder on the host (the sandbox's /workspace)."""
     assert outputs_text(cell_starting(notebook, "import os")).splitlines() == [

@@ -31,7 +31,8 @@ from tests.jupyter_process import jupyter_process
 from .conftest import ROOT, StopPressingClient, check_refusals, check_tour
 
 BINDER_MEMORY_LIMIT_MIB = json.loads(
-    (ROOT / "binder" / "jupyter_sandbox_kernel_config.json").read_text())["SandboxKernel"]["memory_limit_mib"]
+    (ROOT / "binder" / "jupyter_sandbox_kernel_config.json").read_text()
+)["SandboxKernel"]["memory_limit_mib"]
 STARTUP_TIMEOUT = 60
 #: Environment variables of the developer's or CI's shell that repo2docker's build would not have.
 NOT_IN_A_BINDER_IMAGE = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "XDG_CACHE_HOME",

@@ -129,8 +129,26 @@ def test_stop_on_error_aborts_queued_cells(kernel):
     first = kc.execute("raise RuntimeError('first fails')")
     second = kc.execute("print('must not run')")
     assert _shell_reply(kc, first)["content"]["status"] == "error"
-    assert kc.get_shell_msg(timeout=TIMEOUT)["content"]["status"] == "aborted"
-    assert second
+    aborted = kc.get_shell_msg(timeout=TIMEOUT)
+    assert aborted["parent_header"]["msg_id"] == second
+    assert aborted["content"]["status"] == "aborted"
+    # The aborted cell never ran: IOPub is ordered, so by the idle of a later cell every message
+    # of the aborted one has arrived, and none is its input, output or result.
+    third = kc.execute("print('runs after the abort')")
+    seen: list[dict] = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=TIMEOUT)
+        seen.append(msg)
+        if (msg["parent_header"].get("msg_id") == third and msg["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "idle"):
+            break
+    of_second = [m["msg_type"] for m in seen if m["parent_header"].get("msg_id") == second]
+    assert set(of_second) <= {"status"}, of_second
+    assert not any("must not run" in str(m["content"]) for m in seen)
+    third_out = "".join(m["content"]["text"] for m in seen if m["msg_type"] == "stream"
+                        and m["parent_header"].get("msg_id") == third)
+    assert third_out == "runs after the abort\n"
+    assert kc.get_shell_msg(timeout=TIMEOUT)["content"]["status"] == "ok"
 
 
 def test_input_request_round_trip(kernel):
@@ -141,7 +159,8 @@ def test_input_request_round_trip(kernel):
     assert request["content"]["password"] is False
     kc.input("sandbox")
     messages = _collect(kc, msg_id)
-    assert "hello sandbox\n" in "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream")
+    stdout = "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream")
+    assert "hello sandbox\n" in stdout
 
 
 def test_getpass_is_a_password_request(kernel):

@@ -84,7 +84,8 @@ def test_examples_tour_runs_without_errors(tmp_path):
 def test_same_text_outputs_as_stock_python_kernel(tmp_path):
     ours = _run(FILES / "portable.ipynb", "sandboxed-python", tmp_path)
     stock = _run(FILES / "portable.ipynb", "python3", tmp_path)
-    for sandboxed, native in zip(_tagged(ours, "portable"), _tagged(stock, "portable"), strict=True):
+    pairs = zip(_tagged(ours, "portable"), _tagged(stock, "portable"), strict=True)
+    for sandboxed, native in pairs:
         assert _outputs(sandboxed) == _outputs(native), sandboxed.source
 
 

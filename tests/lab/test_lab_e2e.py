@@ -68,7 +68,8 @@ def test_previews_panel_snapshots_in_chromium() -> None:
     if not os.access(CHROMIUM, os.X_OK):
         missing_or_skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
     if not (LABEXTENSION / "node_modules" / "playwright-core").is_dir():
-        missing_or_skip("labextension/node_modules has no playwright-core (npm ci in labextension/)")
+        missing_or_skip(
+            "labextension/node_modules has no playwright-core (npm ci in labextension/)")
     if not any((Path(p) / "jupyter-sandbox" / "package.json").is_file()
                for p in jupyter_path("labextensions")):
         missing_or_skip("the jupyter-sandbox labextension is not installed (pip install .)")

@@ -17,7 +17,8 @@ LABEXTENSION = Path(__file__).resolve().parents[2] / "labextension"
 
 def _node_tool(name: str) -> list[str]:
     if shutil.which("node") is None or not (LABEXTENSION / "node_modules" / ".bin" / name).exists():
-        reason = f"node or labextension/node_modules/.bin/{name} is missing (npm ci in labextension/)"
+        reason = (f"node or labextension/node_modules/.bin/{name} is missing"
+                  " (npm ci in labextension/)")
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(reason)
         pytest.skip(reason)

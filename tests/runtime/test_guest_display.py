@@ -7,7 +7,8 @@ import re
 
 from tests.conftest import stream_text
 
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGA"
+                       "WjR9awAAAABJRU5ErkJggg==")
 
 
 def of_type(messages: list[dict], msg_type: str) -> list[dict]:

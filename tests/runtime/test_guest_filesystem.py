@@ -15,7 +15,8 @@ from tests.conftest import stream_text
 
 
 def run_ok(run, code: str, sandbox: Sandbox | None = None) -> str:
-    """Run ``code`` (dedented); fail with the guest's traceback unless it succeeds; return stdout."""
+    """Run ``code`` (dedented); fail with the guest's traceback unless it succeeds; return
+    stdout."""
     reply, messages = run(textwrap.dedent(code), sandbox=sandbox)
     assert reply.status == "ok", "\n".join(reply.traceback) + stream_text(messages, "stderr")
     return stream_text(messages)
@@ -286,7 +287,7 @@ def test_randomness_differs_between_sandboxes(shared_sandbox: Sandbox, sandbox: 
     """
     first = run_json(run, code, shared_sandbox)
     second = run_json(run, code, sandbox)
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert a != b
 
 
@@ -302,7 +303,7 @@ def test_sleep_is_accurate(run) -> None:
         time.sleep(0.1)
         print(json.dumps(durations + [time.monotonic() - m0, time.time() - t0]))
     """)
-    for wanted, got in zip((0.001, 0.05, 0.2, 0.1, 0.1), result):
+    for wanted, got in zip((0.001, 0.05, 0.2, 0.1, 0.1), result, strict=True):
         assert wanted <= got < wanted + 0.15, (wanted, got)
 
 

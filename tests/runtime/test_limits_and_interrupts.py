@@ -8,11 +8,14 @@ import time
 import pytest
 
 from jupyter_sandbox.runtime.config import Limits, SandboxConfig
+from jupyter_sandbox.runtime.errors import SandboxClosedError
 from jupyter_sandbox.runtime.sandbox import Sandbox
 from tests.conftest import stream_text
 
 
-def _interrupt_when_running(sandbox: Sandbox, marker: str, messages: list[dict]) -> threading.Thread:
+def _interrupt_when_running(
+    sandbox: Sandbox, marker: str, messages: list[dict]
+) -> threading.Thread:
     """Interrupt as soon as the cell has printed ``marker`` (proof it is running)."""
 
     def wait_and_interrupt() -> None:
@@ -177,7 +180,7 @@ def test_closed_sandbox_refuses_work_clearly():
     sandbox = Sandbox()
     sandbox.close()
     sandbox.close()  # idempotent
-    with pytest.raises(Exception, match="closed"):
+    with pytest.raises(SandboxClosedError, match="closed"):
         sandbox.execute("1")
 
 

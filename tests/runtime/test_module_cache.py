@@ -1,4 +1,5 @@
-"""The compiled-module cache: keys, soundness checks, rebuilds, and one compile under concurrency."""
+"""The compiled-module cache: keys, soundness checks, rebuilds, and one compile under
+concurrency."""
 
 from __future__ import annotations
 

@@ -110,7 +110,8 @@ def test_builtin_package_is_refused_with_its_version(sandbox):
 
 
 def test_unknown_package_and_unreachable_index(sandbox):
-    assert "no pure-Python release of 'nothere'" in _refused(sandbox, f"%pip install {LOCAL} nothere")
+    refused = _refused(sandbox, f"%pip install {LOCAL} nothere")
+    assert "no pure-Python release of 'nothere'" in refused
     evalue = _refused(sandbox, "%pip install -i http://127.0.0.1:9/simple tinybase")
     assert evalue.startswith("could not reach the package index")
 

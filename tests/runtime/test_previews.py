@@ -8,7 +8,12 @@ import threading
 
 import pytest
 
-from jupyter_sandbox.runtime.previews import HttpRequest, PreviewGateway, PreviewLimits, ResponseStart
+from jupyter_sandbox.runtime.previews import (
+    HttpRequest,
+    PreviewGateway,
+    PreviewLimits,
+    ResponseStart,
+)
 
 APP = '''
 import time

@@ -100,7 +100,8 @@ def test_a_flood_of_small_clear_output_messages_is_capped(kernel):
     # guest sent, so ~128 of them reach the cap. (Small ones would need ~120k messages, which
     # overflows IOPub's high-water mark and drops messages before the client sees them.)
     code = ("import _host\n"
-            "raw = b'{\"op\":\"message\",\"msg_type\":\"clear_output\",\"content\":{\"wait\":false}}'\n"
+            "raw = (b'{\"op\":\"message\",\"msg_type\":\"clear_output\",'\n"
+            "       b'\"content\":{\"wait\":false}}')\n"
             "raw = raw[:-1] + b' ' * (64 * 1024 - len(raw)) + b'}'\n"
             f"for _ in range(2 * {CAP} // len(raw)):\n"
             "    _host.call(raw)\n")
@@ -236,4 +237,5 @@ def test_a_huge_message_does_not_grow_the_host(kernel, code):
     assert host_rss_growth < 200, (host_rss_growth, guest_growth)
     assert sum(received_bytes(m) for m in outputs) <= RECEIVED_BOUND
     after = run(kc, "print('still here')")[1]
-    assert [m["content"].get("text") for m in after if m["msg_type"] == "stream"] == ["still here\n"]
+    streams = [m["content"].get("text") for m in after if m["msg_type"] == "stream"]
+    assert streams == ["still here\n"]

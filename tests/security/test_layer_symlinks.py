@@ -96,7 +96,8 @@ outcome = {}
 def attempt(name, action):
     try:
         result = action()
-        outcome[name] = 'DONE' if result is None or isinstance(result, (int, bool)) else repr(result)[:60]
+        done = result is None or isinstance(result, (int, bool))
+        outcome[name] = 'DONE' if done else repr(result)[:60]
     except OSError as exc:
         outcome[name] = errno.errorcode.get(exc.errno, str(exc.errno))
 def read(p):
@@ -134,7 +135,8 @@ for root in ROOTS:
         attempt(f'{p}/newdir mkdir', lambda: os.mkdir(f'{p}/newdir'))
     # Replacing a link's name with a file of our own, through rename, is refused too.
     write(f'{root}/own.txt')
-    attempt(f'{root}/own.txt replace abs-file', lambda: os.replace(f'{root}/own.txt', f'{root}/abs-file'))
+    attempt(f'{root}/own.txt replace abs-file',
+            lambda: os.replace(f'{root}/own.txt', f'{root}/abs-file'))
     outcome[f'{root} listing'] = sorted(os.listdir(root))
 print(json.dumps(outcome))
 """

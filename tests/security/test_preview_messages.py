@@ -45,7 +45,9 @@ def served(sandbox):
     return sandbox
 
 
-def fetch(gateway: PreviewGateway, port: int) -> tuple[list[ResponseStart], bytes, Exception | None]:
+def fetch(
+    gateway: PreviewGateway, port: int
+) -> tuple[list[ResponseStart], bytes, Exception | None]:
     async def go() -> tuple[list[ResponseStart], bytes, Exception | None]:
         starts, chunks = [], []
         try:

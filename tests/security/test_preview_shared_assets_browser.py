@@ -85,7 +85,9 @@ SCRIPT = r"""
     checks.redirectUrl = response.url;
   } catch (error) { checks.redirect = String(error); }
   try {
-    const response = await fetch('api/items', { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: '{"n":1}' });
+    const response = await fetch('api/items', {
+      method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: '{"n":1}'
+    });
     checks.fetchPut = response.ok && (await response.json()).body === '{"n":1}';
   } catch (error) { checks.fetchPut = String(error); }
   checks.webSocket = await new Promise(resolve => {
@@ -94,7 +96,9 @@ SCRIPT = r"""
     const socket = new WebSocket(url.href);
     const timer = setTimeout(() => resolve('no echo within 60 s'), 60000);
     socket.onopen = () => socket.send('ping');
-    socket.onmessage = event => { clearTimeout(timer); socket.close(); resolve(event.data === 'echo:ping' ? true : event.data); };
+    socket.onmessage = event => {
+      clearTimeout(timer); socket.close(); resolve(event.data === 'echo:ping' ? true : event.data);
+    };
     socket.onerror = () => { clearTimeout(timer); resolve('error'); };
   });
   // The page must not reach the Jupyter API, by any address.
@@ -104,7 +108,10 @@ SCRIPT = r"""
                   ].map(path => new URL(path, location.href).href);
   for (const url of targets) {
     try {
-      const response = await fetch(url, { method: 'POST', credentials: 'include', headers: { 'Content-Type': 'text/plain' }, body: '{"name":"python3"}' });
+      const response = await fetch(url, {
+        method: 'POST', credentials: 'include', headers: { 'Content-Type': 'text/plain' },
+        body: '{"name":"python3"}'
+      });
       checks.jupyterApi.push({ url, status: response.status, ok: response.ok });
     } catch (error) {
       checks.jupyterApi.push({ url, error: String(error) });
@@ -130,7 +137,8 @@ async def app(scope, receive, send):
     path = scope["path"][len(root):] or "/"
     seen.append({"type": scope["type"], "method": scope.get("method"), "path": path,
                  "root_path": root,
-                 "headers": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]]})
+                 "headers": [[k.decode("latin-1"), v.decode("latin-1")]
+                             for k, v in scope["headers"]]})
     if scope["type"] == "websocket":
         await receive()
         await send({"type": "websocket.accept"})
@@ -147,7 +155,8 @@ async def app(scope, receive, send):
             break
     status, kind, extra = 200, b"application/json", []
     if path == "/":
-        out, kind = PAGE.replace("__ROOT__", html.escape(root)).encode(), b"text/html; charset=utf-8"
+        out = PAGE.replace("__ROOT__", html.escape(root)).encode()
+        kind = b"text/html; charset=utf-8"
     elif path == "/static/app.css":
         out, kind = b"#title { color: rgb(1, 2, 3); }", b"text/css"
     elif path == "/static/app.js":
@@ -166,7 +175,8 @@ async def app(scope, receive, send):
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         report = json.dumps({"method": "POST", "form": form})
         out = ("<!doctype html><meta charset=utf-8><title>Posted</title><h1>Posted</h1>"
-               "<script>console.log('JSB-FORM ' + JSON.stringify(" + report + "))</script>").encode()
+               "<script>console.log('JSB-FORM ' + JSON.stringify(" + report + "))</script>"
+               ).encode()
         kind = b"text/html; charset=utf-8"
     else:
         status, out, kind = 404, b"not found", b"text/plain"

@@ -57,7 +57,8 @@ def site(jupyter_server: Server) -> PreviewAccess:
 
 
 def environs(site: PreviewAccess) -> list[dict]:
-    return json.loads(site.kernel.stdout("import json; print(json.dumps(environs)); environs.clear()"))
+    code = "import json; print(json.dumps(environs)); environs.clear()"
+    return json.loads(site.kernel.stdout(code))
 
 
 def test_every_response_is_sandboxed_and_sets_no_cookie(site):

@@ -17,7 +17,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.server.conftest import Kernel, Server, running_server, short_temp_dir, start_kernel, stop_kernel
+from tests.server.conftest import (
+    Kernel,
+    Server,
+    running_server,
+    short_temp_dir,
+    start_kernel,
+    stop_kernel,
+)
 
 STUBBORN_APP = """
 import time

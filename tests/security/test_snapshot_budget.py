@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from jupyter_sandbox.runtime.config import Limits, SandboxConfig
-from jupyter_sandbox.runtime.sandbox import Sandbox
 from jupyter_sandbox.runtime.errors import SnapshotBudgetError
+from jupyter_sandbox.runtime.sandbox import Sandbox
 from tests.security.snapshot_kernel import sandbox_kernel, text
 
 

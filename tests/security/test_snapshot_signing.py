@@ -18,9 +18,9 @@ import pytest
 
 from jupyter_sandbox.runtime import base_image, snapshot_signing
 from jupyter_sandbox.runtime.config import SandboxConfig
+from jupyter_sandbox.runtime.errors import SnapshotKeyError
 from jupyter_sandbox.runtime.sandbox import Sandbox
 from jupyter_sandbox.runtime.snapshot import SnapshotError, SnapshotNotTrustedError
-from jupyter_sandbox.runtime.errors import SnapshotKeyError
 from tests.security import snapshot_files as craft
 from tests.security.snapshot_kernel import sandbox_kernel, text
 

@@ -72,7 +72,7 @@ def test_a_bad_pending_checkpoint_state_gives_a_clean_kernel(tmp_path):
         assert not pending.exists()
 
 
-def _pending_path(data_dir, notebook) -> "os.PathLike[str]":
+def _pending_path(data_dir, notebook) -> os.PathLike[str]:
     """Where the kernel (with ``JUPYTER_DATA_DIR=data_dir``) looks for the notebook's state."""
     previous = os.environ.get("JUPYTER_DATA_DIR")
     os.environ["JUPYTER_DATA_DIR"] = str(data_dir)

@@ -19,7 +19,6 @@ from jupyter_client.blocking.client import BlockingKernelClient
 
 from tests.jupyter_process import STARTUP_TIMEOUT, jupyter_process
 
-
 #: The preview host pattern of the ``preview_host_server`` (browsers and our test transport
 #: resolve every ``*.localhost`` name to loopback).
 PREVIEW_HOST = "{port}-{kernel}.localhost"

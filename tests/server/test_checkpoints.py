@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import nbformat
 import pytest
+
 from .conftest import Kernel, Server, attach_kernel, running_server, short_temp_dir
 
 NOTEBOOK = "work/analysis.ipynb"
@@ -43,8 +44,8 @@ def base() -> Iterator[Path]:
 def _write_notebook(server: Server, marker: str) -> None:
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(f"# {marker}")]
-    notebook.metadata["kernelspec"] = {"name": "sandboxed-python", "display_name": "Sandboxed Python",
-                                       "language": "python"}
+    notebook.metadata["kernelspec"] = {"name": "sandboxed-python",
+                                       "display_name": "Sandboxed Python", "language": "python"}
     with server.client() as http:
         http.put(f"api/contents/{NOTEBOOK}", json={"type": "notebook", "content": notebook}
                  ).raise_for_status()

@@ -22,7 +22,8 @@ _IMPORT_ALL = """
 import importlib, json, pkgutil, sys
 import jupyter_sandbox.server_extension as package
 import jupyter_sandbox.server_extension.app
-names = sorted(info.name for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."))
+names = sorted(info.name
+               for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."))
 for name in names:
     importlib.import_module(name)
 print(json.dumps({"modules": names, "loaded": sorted(sys.modules)}))
