@@ -25,8 +25,8 @@ from jupyter_sandbox.runtime.previews import PreviewGateway, PreviewLimits
 from jupyter_sandbox.runtime.sandbox import Sandbox
 
 from . import control_exec, control_files, control_packages, control_preview_stop, control_snapshots
-from .control_protocol import MAX_SNAPSHOT_BYTES, MAX_SOCKET_PATH, socket_path_for
 from .control_previews import PreviewHTTPHandler, PreviewWebSocketHandler
+from .control_protocol import MAX_SNAPSHOT_BYTES, MAX_SOCKET_PATH, socket_path_for
 
 log = logging.getLogger("jupyter_sandbox.kernel.control")
 

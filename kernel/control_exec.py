@@ -24,22 +24,29 @@ import tornado.web
 from jupyter_sandbox.runtime.errors import SandboxError
 from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message, Sandbox
 
-from .control_protocol import JSON, NDJSON, PreviewsListBody, error_body
+from .control_protocol import (
+    JSON,
+    NDJSON,
+    ExecMessage,
+    PreviewsListBody,
+    ReplyStatus,
+    error_body,
+)
 
 log = logging.getLogger(__name__)
 
 
-def reply_message(reply: ExecuteReply) -> Message:
+def reply_message(reply: ExecuteReply) -> ExecMessage:
     content: dict[str, Any] = {"status": reply.status, "execution_count": reply.execution_count}
-    if reply.status != "ok":
+    if reply.status != ReplyStatus.OK:
         content.update(ename=reply.ename, evalue=reply.evalue, traceback=reply.traceback)
     return {"msg_type": "execute_reply", "content": content, "metadata": {}}
 
 
-def failure_message(exc: BaseException) -> Message:
+def failure_message(exc: BaseException) -> ExecMessage:
     return {"msg_type": "execute_reply", "metadata": {},
-            "content": {"status": "error", "execution_count": None, "ename": type(exc).__name__,
-                        "evalue": str(exc), "traceback": []}}
+            "content": {"status": ReplyStatus.ERROR.value, "execution_count": None,
+                        "ename": type(exc).__name__, "evalue": str(exc), "traceback": []}}
 
 
 class _ControlHandler(tornado.web.RequestHandler):
@@ -68,9 +75,9 @@ class ExecHandler(_ControlHandler):
             self._error(400, "bad_request", "the body needs \"code\", a string")
             return
         loop = asyncio.get_running_loop()
-        messages: asyncio.Queue[tuple[bool, Message]] = asyncio.Queue()
+        messages: asyncio.Queue[tuple[bool, Message | ExecMessage]] = asyncio.Queue()
 
-        def put(last: bool, message: Message) -> None:
+        def put(last: bool, message: Message | ExecMessage) -> None:
             loop.call_soon_threadsafe(messages.put_nowait, (last, message))
 
         def run() -> None:

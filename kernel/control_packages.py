@@ -13,13 +13,13 @@ import tornado.web
 
 from jupyter_sandbox.runtime.errors import SandboxError
 
-ACTIONS = ("install", "uninstall", "list")
+from .control_protocol import JSON, PACKAGE_ACTIONS
 
 
 class PackagesHandler(tornado.web.RequestHandler):
     def _json(self, status: int, body: dict[str, Any]) -> None:
         self.set_status(status)
-        self.set_header("Content-Type", "application/json")
+        self.set_header("Content-Type", JSON)
         self.finish(json.dumps(body))
 
     async def post(self) -> None:
@@ -29,7 +29,7 @@ class PackagesHandler(tornado.web.RequestHandler):
             self._json(400, {"error": "the body must be JSON"})
             return
         action, args = request.get("action"), request.get("args", [])
-        if action not in ACTIONS or not isinstance(args, list) or \
+        if action not in PACKAGE_ACTIONS or not isinstance(args, list) or \
                 not all(isinstance(a, str) for a in args):
             self._json(400, {"error": "expected {\"action\": install|uninstall|list, "
                                       "\"args\": [strings]}"})

@@ -12,14 +12,28 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 
 import tornado.web
 
 from jupyter_sandbox.runtime import snapshot as snapshot_format
 from jupyter_sandbox.runtime.errors import SandboxError
 from jupyter_sandbox.runtime.sandbox import Sandbox
-from jupyter_sandbox.runtime.snapshot_store import SnapshotNameError, SnapshotNotFoundError
+from jupyter_sandbox.runtime.snapshot_store import (
+    SnapshotInfo,
+    SnapshotNameError,
+    SnapshotNotFoundError,
+)
+
+from .control_protocol import (
+    JSON,
+    OCTET_STREAM,
+    ErrorBody,
+    NamedRestoreBody,
+    RestoreBody,
+    SnapshotInfoBody,
+    SnapshotListBody,
+)
 
 
 class _SnapshotHandler(tornado.web.RequestHandler):
@@ -27,34 +41,46 @@ class _SnapshotHandler(tornado.web.RequestHandler):
     def sandbox(self) -> Sandbox:
         return self.settings["sandbox"]
 
-    def _json(self, status: int, body: dict[str, Any]) -> None:
+    def _json(self, status: int, body: ErrorBody | RestoreBody | NamedRestoreBody
+              | SnapshotInfoBody | SnapshotListBody) -> None:
         self.set_status(status)
-        self.set_header("Content-Type", "application/json")
+        self.set_header("Content-Type", JSON)
         self.finish(json.dumps(body))
 
+    def _fail(self, status: int, message: str) -> None:
+        body: ErrorBody = {"error": message}
+        self._json(status, body)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self._json(status_code, {"error": self._reason})
+        self._fail(status_code, self._reason)
+
+
+def _info(info: SnapshotInfo) -> SnapshotInfoBody:
+    """``SnapshotInfo.to_json()`` has exactly the fields of ``SnapshotInfoBody``."""
+    return cast(SnapshotInfoBody, info.to_json())
 
 
 class WholeSnapshotHandler(_SnapshotHandler):
     async def get(self) -> None:
         data = await asyncio.to_thread(self.sandbox.snapshot)
-        self.set_header("Content-Type", "application/octet-stream")
+        self.set_header("Content-Type", OCTET_STREAM)
         self.finish(data)
 
     async def put(self) -> None:
         try:
             await asyncio.to_thread(self.sandbox.restore, self.request.body)
         except snapshot_format.SnapshotError as exc:
-            self._json(400, {"error": str(exc)})
+            self._fail(400, str(exc))
             return
-        self._json(200, {"execution_count": self.sandbox.execution_count})
+        body: RestoreBody = {"execution_count": self.sandbox.execution_count}
+        self._json(200, body)
 
 
 class NamedSnapshotsHandler(_SnapshotHandler):
     async def get(self) -> None:
         infos = await asyncio.to_thread(self.sandbox.snapshots.list)
-        self._json(200, {"snapshots": [info.to_json() for info in infos]})
+        body: SnapshotListBody = {"snapshots": [_info(info) for info in infos]}
+        self._json(200, body)
 
 
 class NamedSnapshotHandler(_SnapshotHandler):
@@ -63,20 +89,22 @@ class NamedSnapshotHandler(_SnapshotHandler):
         try:
             return True, await asyncio.to_thread(func, *args)
         except SnapshotNotFoundError as exc:
-            self._json(404, {"error": str(exc)})
+            self._fail(404, str(exc))
         except (SnapshotNameError, SandboxError) as exc:
-            self._json(400, {"error": str(exc)})
+            self._fail(400, str(exc))
         return False, None
 
     async def post(self, name: str, action: str | None = None) -> None:
         if action == "restore":
             ok, _ = await self._run(self.sandbox.restore_named, name)
             if ok:
-                self._json(200, {"name": name, "execution_count": self.sandbox.execution_count})
+                body: NamedRestoreBody = {"name": name,
+                                          "execution_count": self.sandbox.execution_count}
+                self._json(200, body)
             return
         ok, info = await self._run(self.sandbox.save_named, name)
         if ok:
-            self._json(201, info.to_json())
+            self._json(201, _info(info))
 
     async def delete(self, name: str, action: str | None = None) -> None:
         if action is not None:

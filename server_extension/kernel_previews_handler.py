@@ -16,6 +16,8 @@ import json
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from jupyter_sandbox.kernel.control_protocol import PreviewsListBody
+
 from .kernel_api_base import KernelAPIHandler
 
 ROUTE = r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/previews(?:/(?P<port>[0-9]{1,5}))?"
@@ -28,7 +30,8 @@ class KernelPreviewsHandler(KernelAPIHandler):
     async def get(self, kernel_id: str, port: str | None = None) -> None:
         if port is not None:
             raise web.HTTPError(405, "GET lists the previews; use DELETE to stop one")
-        ports = (await self.forward_json("GET", "/previews", kernel_id))["ports"]
+        listed: PreviewsListBody = await self.forward_json("GET", "/previews", kernel_id)
+        ports = listed["ports"]
         server = f"{self.request.protocol}://{self.request.host}"
         previews = []
         for number in ports:

@@ -11,7 +11,7 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from jupyter_sandbox.kernel.control_protocol import NDJSON
+from jupyter_sandbox.kernel.control_protocol import NDJSON, ExecMessage, ExecRequest, ReplyStatus
 
 from .service_base import ServiceHandler, kernel_errors
 from .service_errors import ServiceError
@@ -43,15 +43,17 @@ class ExecHandler(ServiceHandler):
             self.write(data)
             self.flush().add_done_callback(_ignore_failure)
 
+        request: ExecRequest = {"code": code}
         async with self.registry.use(record) as kernel_id, kernel_errors():
             status = await self.registry.link.stream(
-                kernel_id, "POST", "/exec", json.dumps({"code": code}).encode(),
-                on_headers, on_chunk)
+                kernel_id, "POST", "/exec", json.dumps(request).encode(), on_headers, on_chunk)
         if status >= 400:  # the kernel went away after the output began
-            self.write(json.dumps({"msg_type": "execute_reply", "metadata": {}, "content": {
-                "status": "error", "execution_count": None, "ename": "SandboxLost",
+            lost: ExecMessage = {"msg_type": "execute_reply", "metadata": {}, "content": {
+                "status": ReplyStatus.ERROR.value, "execution_count": None,
+                "ename": "SandboxLost",
                 "evalue": "the sandbox's kernel stopped answering during the execution",
-                "traceback": []}}) + "\n")
+                "traceback": []}}
+            self.write(json.dumps(lost) + "\n")
         self.finish(set_content_type=NDJSON)
 
 

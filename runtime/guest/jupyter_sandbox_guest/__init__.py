@@ -152,7 +152,7 @@ def _previews_list(request: dict[str, Any]) -> dict[str, Any]:
 
     try:
         return {"status": "ok", "ports": [preview.port for preview in _registry.previews()]}
-    except Exception as exc:  # reported to the host as the reply
+    except Exception as exc:  # noqa: BLE001 - reported to the host as the reply
         return {"status": "error", "ename": type(exc).__name__, "evalue": str(exc)}
 
 
@@ -161,7 +161,7 @@ def _preview_stop(request: dict[str, Any]) -> dict[str, Any]:
 
     try:
         return {"status": "ok", "stopped": _registry.stop(request.get("port"))}
-    except Exception as exc:  # reported to the host as the reply
+    except Exception as exc:  # noqa: BLE001 - reported to the host as the reply
         return {"status": "error", "ename": type(exc).__name__, "evalue": str(exc)}
 
 
