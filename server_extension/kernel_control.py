@@ -3,6 +3,7 @@ snapshot REST API). Whole snapshots can be large, so this client has its own bod
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from typing import Any
@@ -23,12 +24,19 @@ class KernelControlError(RuntimeError):
         self.status = status
 
 
+#: Seconds a request waits for the control socket of a kernel that is still starting (a
+#: Sandboxed Python kernel on a busy machine can take many seconds to open it).
+STARTUP_WAIT = 60.0
+
+
 class KernelControl:
     """One client for the snapshot routes of every kernel's control socket."""
 
-    def __init__(self, kernel_manager: Any, request_timeout: float = 600.0) -> None:
+    def __init__(self, kernel_manager: Any, request_timeout: float = 600.0,
+                 startup_wait: float = STARTUP_WAIT) -> None:
         self.kernel_manager = kernel_manager
         self.request_timeout = request_timeout
+        self.startup_wait = startup_wait
         self._resolver = UnixResolver()
         self._client = SimpleAsyncHTTPClient(force_instance=True, resolver=self._resolver,
                                              max_body_size=MAX_SNAPSHOT_BYTES)
@@ -41,9 +49,34 @@ class KernelControl:
         sock = str(socket_path_for(connection_file))
         return sock if os.path.exists(sock) else None
 
+    def _is_sandboxed(self, kernel_id: str) -> bool:
+        """Whether the server's kernel ``kernel_id`` is a Sandboxed Python kernel (its
+        kernelspec says ``"sandboxed": true``), so its control socket will appear."""
+        try:
+            spec = self.kernel_manager.get_kernel(kernel_id).kernel_spec
+        except (KeyError, OSError, ValueError) as exc:  # unknown, or its spec is gone
+            self.kernel_manager.log.debug("jupyter_sandbox: no kernelspec for %s: %s",
+                                          kernel_id, exc)
+            return False
+        return bool(spec is not None and (spec.metadata or {}).get("sandboxed"))
+
+    async def wait_for_socket(self, kernel_id: str) -> str | None:
+        """The kernel's control socket, waiting up to ``startup_wait`` seconds while a
+        sandboxed kernel the server knows is still starting; None when there is none."""
+        sock = self.socket_for(kernel_id)
+        if sock is not None or kernel_id not in self.kernel_manager \
+                or not self._is_sandboxed(kernel_id):
+            return sock
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.startup_wait
+        while sock is None and kernel_id in self.kernel_manager and loop.time() < deadline:
+            await asyncio.sleep(0.1)
+            sock = self.socket_for(kernel_id)
+        return sock
+
     async def request(self, kernel_id: str, method: str, path: str,
                       body: bytes | None = None) -> httpclient.HTTPResponse:
-        sock = self.socket_for(kernel_id)
+        sock = await self.wait_for_socket(kernel_id)
         if sock is None:
             raise KernelControlError(404, "no running sandboxed kernel with this id")
         host = kernel_id + UPSTREAM_HOST_SUFFIX
