@@ -6,6 +6,8 @@ expect to catch, and its message says what happened and what to do next.
 
 from __future__ import annotations
 
+from .snapshot_names import invalid_name_message
+
 
 class SandboxError(RuntimeError):
     """Base class for everything the sandbox runtime raises on purpose."""
@@ -104,3 +106,42 @@ class SnapshotBudgetError(SnapshotError):
 class SnapshotTooLargeError(SnapshotError):
     """The snapshot holds more memory or files than this sandbox's limits allow (it may fit a
     sandbox with larger limits)."""
+
+
+class GuestMessageError(SandboxError, ValueError):
+    """A message from the guest does not have the shape its type requires (it is dropped)."""
+
+    def __init__(self, msg_type: object, reason: str) -> None:
+        shown = msg_type if isinstance(msg_type, str) and len(msg_type) <= 40 else "?"
+        super().__init__(f"a malformed {shown!r} message from the sandbox was dropped: {reason}")
+        self.reason = reason
+
+
+class GuestRequestError(SandboxError, RuntimeError):
+    """The guest could not carry out a host request: it answered with an error, or with a
+    reply that does not have the request's shape. The message says which."""
+
+    def __init__(self, request_type: str, reason: str) -> None:
+        super().__init__(f"the sandbox could not answer {request_type!r}: {reason}")
+        self.reason = reason
+
+
+class ResponseAborted(SandboxError):
+    """The app failed after its response had started: the connection must be cut."""
+
+
+class SnapshotNameError(SandboxError, ValueError):
+    """A snapshot name that could form a path or is too long (names are ``[A-Za-z0-9_-]``)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(invalid_name_message(name))
+
+
+class SnapshotNotFoundError(SandboxError, KeyError):
+    """No snapshot of that name (a ``KeyError`` whose message reads as a sentence)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no snapshot named {name!r}; `%snapshot list` shows the saved ones")
+
+    def __str__(self) -> str:
+        return str(self.args[0])

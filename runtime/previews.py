@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import GuestDiedError, SandboxClosedError, SandboxError
+from .errors import GuestDiedError, ResponseAborted, SandboxClosedError, SandboxError
 from .sandbox.messages import Message, PreviewJob
 
 if TYPE_CHECKING:  # the facade never imports this module: no import cycle
@@ -83,10 +83,6 @@ class HttpRequest:
 class ResponseStart:
     status: int
     headers: list[tuple[str, str]]
-
-
-class ResponseAborted(SandboxError):
-    """The app failed after its response had started: the connection must be cut."""
 
 
 @dataclass

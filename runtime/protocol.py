@@ -77,7 +77,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from .errors import SandboxError
+from .errors import GuestMessageError, GuestRequestError, SandboxError
 
 #: The source of every dispatch turn (constant, so the guest's linecache never grows).
 DISPATCH_SOURCE = "__import__('jupyter_sandbox_guest').dispatch()"
@@ -89,24 +89,6 @@ MESSAGE_SLACK = 1 << 20
 PREVIEW_MESSAGE_BYTES = 96 << 20
 #: Message types that answer a preview request; they go to the HTTP client, not a notebook.
 PREVIEW_MESSAGE_TYPES = frozenset({"http.start", "http.body", "ws.accept", "ws.send", "ws.close"})
-
-
-class GuestMessageError(SandboxError, ValueError):
-    """A message from the guest does not have the shape its type requires (it is dropped)."""
-
-    def __init__(self, msg_type: object, reason: str) -> None:
-        shown = msg_type if isinstance(msg_type, str) and len(msg_type) <= 40 else "?"
-        super().__init__(f"a malformed {shown!r} message from the sandbox was dropped: {reason}")
-        self.reason = reason
-
-
-class GuestRequestError(SandboxError, RuntimeError):
-    """The guest could not carry out a host request: it answered with an error, or with a
-    reply that does not have the request's shape. The message says which."""
-
-    def __init__(self, request_type: str, reason: str) -> None:
-        super().__init__(f"the sandbox could not answer {request_type!r}: {reason}")
-        self.reason = reason
 
 
 def encode(obj: Any) -> bytes:

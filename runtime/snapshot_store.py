@@ -12,25 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import snapshot
-from .errors import SandboxError, SnapshotBudgetError
+from .errors import SnapshotBudgetError, SnapshotNameError, SnapshotNotFoundError
 from .snapshot_names import NAME, SUFFIX, invalid_name_message, is_snapshot_name
 
 __all__ = ["NAME", "SUFFIX", "SnapshotBudget", "SnapshotInfo", "SnapshotNameError",
            "SnapshotNotFoundError", "SnapshotStore", "validate_name"]
 MiB = 1 << 20
-
-
-class SnapshotNameError(SandboxError, ValueError):
-    def __init__(self, name: str) -> None:
-        super().__init__(invalid_name_message(name))
-
-
-class SnapshotNotFoundError(SandboxError, KeyError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"no snapshot named {name!r}; `%snapshot list` shows the saved ones")
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 def validate_name(name: str) -> str:

@@ -282,14 +282,14 @@ class Sandbox:
 
     def previews_list(self) -> list[int]:
         """The ports of the preview apps registered in the guest, ascending; raises
-        ``protocol.GuestRequestError`` when the guest cannot say."""
+        ``errors.GuestRequestError`` when the guest cannot say."""
         from .. import protocol
 
         return protocol.preview_ports(self._simple({"type": "previews_list"}))
 
     def preview_stop(self, port: int) -> bool:
         """Stop the preview app registered on ``port`` in the guest; whether one was there.
-        Raises ``protocol.GuestRequestError`` when the guest refuses or fails."""
+        Raises ``errors.GuestRequestError`` when the guest refuses or fails."""
         from .. import protocol
 
         return protocol.preview_stopped(self._simple({"type": "preview_stop", "port": port}))

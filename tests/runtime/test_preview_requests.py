@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_sandbox.runtime.protocol import GuestRequestError, preview_ports, preview_stopped
+from jupyter_sandbox.runtime.errors import GuestRequestError
+from jupyter_sandbox.runtime.protocol import preview_ports, preview_stopped
 
 SERVE = ("from jupyter_sandbox import serve\n"
          "app = lambda environ, start_response: []\n"

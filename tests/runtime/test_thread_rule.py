@@ -106,6 +106,23 @@ def test_errors_live_in_one_module():
     assert snapshot_errors.SnapshotError is errors.SnapshotError
     assert snapshot_errors.SnapshotKeyError is errors.SnapshotKeyError
     assert not hasattr(errors, "SandboxBusyError")
+    # Every error the runtime raises to its callers (a SandboxError) is defined in errors.py;
+    # internal signals (WasiError carrying an errno to the guest, ProcExit) may live beside
+    # the code that raises and catches them.
+    import importlib
+    import pkgutil
+
+    import jupyter_sandbox.runtime as runtime_package
+
+    elsewhere = []
+    for info in pkgutil.walk_packages(runtime_package.__path__, "jupyter_sandbox.runtime."):
+        if ".guest" in info.name:
+            continue
+        module = importlib.import_module(info.name)
+        elsewhere += [f"{info.name}.{name}" for name, value in vars(module).items()
+                      if isinstance(value, type) and issubclass(value, SandboxError)
+                      and value.__module__ == info.name and info.name != errors.__name__]
+    assert elsewhere == []
 
 
 def test_the_sandbox_does_not_import_the_previews_module():
