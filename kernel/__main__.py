@@ -29,17 +29,20 @@ def _drop_untrusted_import_paths() -> None:
 
 _drop_untrusted_import_paths()
 
-import threading  # only after the guard
+import threading  # noqa: E402 - only after the guard
 
 
 def _preload() -> None:
-    """Load the compiled guest and the base image while ipykernel imports (both mostly run
-    outside the GIL), so the sandbox is ready sooner after the kernel's channels are up."""
-    from jupyter_sandbox.runtime import base_image, module_cache
+    """Load the compiled guest while ipykernel imports (it mostly runs outside the GIL), so
+    the sandbox is ready sooner after the kernel's channels are up.
+
+    The base image is not preloaded: ``base_image.load`` needs the sandbox's size bounds,
+    which come from the kernel's config, and keeps the first image it decodes. (The call
+    here had no bounds, so it always failed into the ``except`` below; mypy found it.)"""
+    from jupyter_sandbox.runtime import module_cache
 
     try:
         module_cache.guest_module()
-        base_image.load()
     except Exception:  # noqa: BLE001 - the real start reports any problem with its context
         return
 

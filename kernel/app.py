@@ -6,6 +6,7 @@ config file name, so administrators configure limits in ``jupyter_sandbox_kernel
 from __future__ import annotations
 
 from ipykernel.kernelapp import IPKernelApp
+from ipykernel.kernelbase import Kernel
 from jupyter_core.paths import jupyter_config_path
 from traitlets import Type, default
 
@@ -15,7 +16,7 @@ from .kernel import SandboxKernel
 class SandboxKernelApp(IPKernelApp):
     name = "jupyter-sandbox-kernel"
     description = "The Sandboxed Python kernel: notebook code runs in a WebAssembly sandbox."
-    kernel_class = Type(SandboxKernel, klass="ipykernel.kernelbase.Kernel",
+    kernel_class = Type(SandboxKernel, klass=Kernel,
                         help="The kernel class (always the sandboxed one).").tag(config=True)
 
     @default("ignore_cwd")

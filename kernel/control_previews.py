@@ -12,6 +12,7 @@ import tornado.ioloop
 import tornado.iostream
 import tornado.web
 import tornado.websocket
+from tornado.http1connection import HTTP1Connection
 
 from jupyter_sandbox.runtime.previews import (
     HttpRequest,
@@ -47,7 +48,8 @@ def build_request(handler: tornado.web.RequestHandler, port: str, route: str) ->
     client = (headers.get("X-Forwarded-For") or "127.0.0.1").split(",")[0].strip()
     forwarded = [(name, value) for name, value in headers.get_all()
                  if name.lower() not in _NOT_FORWARDED]
-    protocols = [p.strip() for p in headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+    offered = headers.get("Sec-WebSocket-Protocol", "").split(",")
+    protocols = [p.strip() for p in offered if p.strip()]
     return HttpRequest(
         port=int(port), method=request.method or "GET", path=path, query=request.query,
         headers=[("Host", host), *forwarded], body=request.body,
@@ -83,7 +85,7 @@ class PreviewHTTPHandler(tornado.web.RequestHandler):
                     await self.flush()
         except ResponseAborted as exc:
             gateway.log.warning("%s", exc)
-            if self.request.connection is not None:
+            if isinstance(self.request.connection, HTTP1Connection):
                 self.request.connection.close()
             self._finished = True
             return
@@ -108,7 +110,7 @@ class PreviewHTTPHandler(tornado.web.RequestHandler):
         self._start(start)
         self.finish(body)
 
-    get = head = post = put = delete = patch = options = _proxy  # type: ignore[assignment]
+    get = head = post = put = delete = patch = options = _proxy
 
 
 _KNOWN = set(tornado.httputil.responses)

@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any
 import zmq
 from ipykernel.kernelbase import Kernel
 from IPython.core.error import StdinNotImplementedError
-from traitlets import Enum as TraitEnum
 from traitlets import Bool, Float, Int, List, Unicode
+from traitlets import Enum as TraitEnum
 
 from jupyter_sandbox import __version__
 from jupyter_sandbox.runtime.config import HostFolderMode, Limits, PackagePolicy, SandboxConfig
 from jupyter_sandbox.runtime.errors import SandboxError
+
 from . import notebook_state
 from .control_protocol import START_SNAPSHOT_ENV
 from .positions import code_points_to_utf16, utf16_to_code_points
@@ -76,14 +77,19 @@ class SandboxKernel(Kernel):
         {"text": "IPython Reference", "url": "https://ipython.readthedocs.io/en/stable/"},
     ]
 
-    memory_limit_mib = Int(2048, help="Memory the sandbox's interpreter may use, in MiB.").tag(config=True)
+    memory_limit_mib = Int(2048, help="Memory the sandbox's interpreter may use, in MiB."
+                           ).tag(config=True)
     cell_timeout = Float(0.0, help="Time limit per cell in seconds (0: none). The cell first gets "
-                         "a TimeoutError; if it does not stop, the interpreter is restarted.").tag(config=True)
-    timeout_grace = Float(3.0, help="Seconds a timed-out cell has to stop before a hard stop.").tag(config=True)
+                         "a TimeoutError; if it does not stop, the interpreter is restarted."
+                         ).tag(config=True)
+    timeout_grace = Float(3.0, help="Seconds a timed-out cell has to stop before a hard stop."
+                          ).tag(config=True)
     output_limit_mib = Float(8.0, help="Output per cell in MiB; beyond it output is dropped "
                              "with one notice.").tag(config=True)
-    workspace_quota_mib = Int(1024, help="Bytes the sandbox may write (to /workspace and /tmp), in MiB.").tag(config=True)
-    workspace_max_files = Int(20_000, help="Files and folders the sandbox may create.").tag(config=True)
+    workspace_quota_mib = Int(1024, help="Bytes the sandbox may write (to /workspace and /tmp), "
+                              "in MiB.").tag(config=True)
+    workspace_max_files = Int(20_000, help="Files and folders the sandbox may create."
+                              ).tag(config=True)
     host_folder_mode = TraitEnum(
         [m.value for m in HostFolderMode], default_value=HostFolderMode.OVERLAY.value,
         help="How the notebook's folder appears at /workspace: 'off' (not at all), 'readonly' "
@@ -92,7 +98,8 @@ class SandboxKernel(Kernel):
     host_folder = Unicode("", help="The host folder shown at /workspace; default: the kernel's "
                           "working directory (the notebook's folder).").tag(config=True)
     snapshot_dir = Unicode("", help="Folder for %snapshot's named snapshots; default: one per "
-                           "notebook under Jupyter's data dir (sandbox/snapshots).").tag(config=True)
+                           "notebook under Jupyter's data dir (sandbox/snapshots)."
+                           ).tag(config=True)
     start_from_snapshot = Unicode("", help="Start the sandbox from this snapshot file instead "
                                   f"of a fresh interpreter (also ${START_SNAPSHOT_ENV}). A file "
                                   "that cannot be used is reported in the first cell's output "
@@ -108,7 +115,8 @@ class SandboxKernel(Kernel):
     preview_busy_timeout = Float(10.0, help="Seconds a preview request waits for a running cell "
                                  "before it is answered 503 (sandbox busy).").tag(config=True)
     preview_request_timeout = Float(30.0, help="Seconds a preview app may take to answer one "
-                                    "request; then it gets a TimeoutError and the client 504.").tag(config=True)
+                                    "request; then it gets a TimeoutError and the client 504."
+                                    ).tag(config=True)
     preview_max_body_mib = Float(64.0, help="Largest request body sent to a preview app, in "
                                  "MiB; larger requests get 413.").tag(config=True)
     pip_enabled = Bool(True, help="Allow %pip install/uninstall of pure-Python packages (the "
@@ -306,7 +314,7 @@ class SandboxKernel(Kernel):
             if msg_type not in passed or self.session is None:
                 return
             content = message["content"]  # checked by the sandbox (protocol.clean_message)
-            buffers = None
+            buffers: list[bytes | memoryview[bytes]] | None = None
             if msg_type in _COMM and content.get("buffers"):
                 content = dict(content)
                 try:
@@ -331,7 +339,7 @@ class SandboxKernel(Kernel):
         self._interrupted.clear()
         try:
             sandbox = await self.ready_sandbox()
-        except BaseException as exc:  # every cell says why: none goes unanswered
+        except BaseException as exc:  # noqa: BLE001 - every cell says why: none goes unanswered
             return self._start_failed_reply(exc)
         self._say_start_notice(parent, silent)
         input_handler = self._input_handler(parent, ident) if allow_stdin else None
@@ -375,7 +383,8 @@ class SandboxKernel(Kernel):
 
         return ask
 
-    def _ask_front_end(self, prompt: str, password: bool, parent: dict[str, Any], ident: Any) -> str:
+    def _ask_front_end(self, prompt: str, password: bool, parent: dict[str, Any],
+                       ident: Any) -> str:
         """Send input_request and wait for input_reply; an interrupt ends the wait."""
         assert self.session is not None  # noqa: S101 - set by the kernel app
         while True:  # drop stale replies

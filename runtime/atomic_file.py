@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o666) -> None:
+def atomic_write(path: Path, data: bytes | bytearray, mode: int = 0o666) -> None:
     """Write ``data`` to ``path``: into a new temporary file beside it (created with ``mode``,
     less the umask), synced, then renamed over. On any failure the temporary file is removed
     and ``path`` is as it was."""

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from . import module_cache, snapshot, snapshot_signing
 from .artifacts import guest_artifacts
-from .guest_files import GUEST_PACKAGES, SHIM_HOST_DIR
 from .errors import SnapshotError, SnapshotKeyError
+from .guest_files import GUEST_PACKAGES, SHIM_HOST_DIR
 
 log = logging.getLogger("jupyter_sandbox.base_image")
 

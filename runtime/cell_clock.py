@@ -70,7 +70,9 @@ class CellClock:
                     wait = self._flush_every
                 else:
                     wait = min(self._flush_every, max(0.0, current.deadline - time.monotonic()))
-                self._lock.wait_for(lambda: self._run is not current or self._closed, wait)
+                # Called at once, in this iteration: `current` is the one the loop just read.
+                self._lock.wait_for(lambda: self._run is not current or self._closed,  # noqa: B023
+                                    wait)
                 if self._run is not current or self._closed:
                     continue
             # Outside the lock: these call into the sandbox, which may take a moment.

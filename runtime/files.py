@@ -49,7 +49,8 @@ class FileInfo:
     mtime_ns: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "name": self.name, "type": "directory" if self.is_dir else "file",
+        return {"path": self.path, "name": self.name,
+                "type": "directory" if self.is_dir else "file",
                 "size": self.size, "mtime_ns": self.mtime_ns}
 
 

@@ -22,6 +22,7 @@ quota: all or nothing. Local paths the user gives (``-r requirements.txt``, ``-f
 
 from __future__ import annotations
 
+import builtins
 import email.message
 import email.parser
 import functools
@@ -36,6 +37,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import InvalidSdistFilename, canonicalize_name, parse_sdist_filename
@@ -43,11 +45,17 @@ from packaging.version import Version
 
 from .artifacts import GUEST_PYTHON_VERSION, guest_artifacts
 from .config import PackagePolicy
-from .guest_files import GUEST_LIB, GUEST_PACKAGES
 from .errors import COMPILED_REFUSAL, PackageError, SandboxError
+from .guest_files import GUEST_LIB, GUEST_PACKAGES
 from .pip_process import PipProcess, StubDistribution, stub_from_fields
-from .pip_requirements import (ARCHIVE_SUFFIXES, InstallArguments, InstallRequest,
-                               constraints_text, pure_wheel, wheel_project)
+from .pip_requirements import (
+    ARCHIVE_SUFFIXES,
+    InstallArguments,
+    InstallRequest,
+    constraints_text,
+    pure_wheel,
+    wheel_project,
+)
 from .site_layer import SiteLayer, UnsafeSitePath, components
 from .vfs import Quota
 
@@ -184,7 +192,7 @@ class PackageManager:
         return sorted(dists, key=lambda d: canonical(d.name))
 
     # -- uninstall ----------------------------------------------------------------------
-    def uninstall(self, names: list[str]) -> list[str]:
+    def uninstall(self, names: builtins.list[str]) -> builtins.list[str]:
         """Remove packages installed with %pip; returns the lines to show."""
         self._check_enabled()
         if not [n for n in names if not n.startswith("-")]:
@@ -205,7 +213,7 @@ class PackageManager:
                 lines.append(f"WARNING: Skipping {name} as it is not installed.")
         return lines
 
-    def _record(self, dist_info: str) -> list[str]:
+    def _record(self, dist_info: str) -> builtins.list[str]:
         """The layer-relative paths a distribution's RECORD names (those that stay inside)."""
         text = self.layer.read_text(f"{dist_info}/RECORD", _MAX_METADATA) or ""
         paths = []
@@ -239,8 +247,8 @@ class PackageManager:
                 self.quota.charge(0, -1)
 
     # -- install ------------------------------------------------------------------------
-    def install(self, args: list[str], cwd: str, output: Callable[[str], None],
-                cancelled: Callable[[], bool]) -> list[str]:
+    def install(self, args: builtins.list[str], cwd: str, output: Callable[[str], None],
+                cancelled: Callable[[], bool]) -> builtins.list[str]:
         """Install ``args`` (pip's install arguments); pip's progress goes to ``output``.
         Returns the summary lines. Raises ``PackageError`` and changes nothing on refusal."""
         self._check_enabled()
@@ -261,10 +269,10 @@ class PackageManager:
             return self._install(request, pip, options, requirements, local, output, cancelled)
 
     def _pip_arguments(self, request: InstallRequest, arguments: InstallArguments, data: Path
-                       ) -> tuple[list[str], list[str], _LocalSources]:
+                       ) -> tuple[builtins.list[str], builtins.list[str], _LocalSources]:
         """pip's options and requirements for ``request``, rendered from its parsed parts;
         the sandbox's files it names are copied into ``data`` (pure wheels only)."""
-        options: list[str] = []
+        options: builtins.list[str] = []
         index_url = request.index_url or self.policy.index_url
         if index_url:
             options += ["--index-url", index_url]
@@ -318,9 +326,10 @@ class PackageManager:
                     continue
         return target
 
-    def _install(self, request: InstallRequest, pip: PipProcess, options: list[str],
-                 requirements: list[str], local: _LocalSources, output: Callable[[str], None],
-                 cancelled: Callable[[], bool]) -> list[str]:
+    def _install(self, request: InstallRequest, pip: PipProcess, options: builtins.list[str],
+                 requirements: builtins.list[str], local: _LocalSources,
+                 output: Callable[[str], None],
+                 cancelled: Callable[[], bool]) -> builtins.list[str]:
         common = [*GUEST_TARGET_OPTIONS, *_NETWORK_OPTIONS, *options]
         report = pip.work / "report.json"
         resolve = ["install", "--dry-run", "--report", str(report), *common, *requirements]
@@ -348,7 +357,7 @@ class PackageManager:
         installed = self._commit(staging)
         return [f"Successfully installed {' '.join(f'{d.name}-{d.version}' for d in installed)}"]
 
-    def _pin(self, item: dict, pip: PipProcess) -> str:
+    def _pin(self, item: dict[str, Any], pip: PipProcess) -> str:
         """The exact requirement for one package pip's resolver chose: ``NAME==VERSION``, or
         ``NAME @ URL`` for a wheel file it was pointed at (checked to be pure again)."""
         meta = item.get("metadata") or {}
@@ -370,7 +379,7 @@ class PackageManager:
         return str(Requirement(f"{name}=={version}"))
 
     @staticmethod
-    def _check_no_build(pip: PipProcess, lines: list[str]) -> None:
+    def _check_no_build(pip: PipProcess, lines: builtins.list[str]) -> None:
         """Refuse (after the fact: the audit hook in pip's process already stopped it) when pip
         tried to start a program, which it only does to build from source."""
         refused = pip.refused_programs()
@@ -388,7 +397,7 @@ class PackageManager:
             "nothing was installed (a dependency may name a source archive by URL: choose a "
             "release whose dependencies have pure-Python wheels)")
 
-    def _commit(self, staging: Path) -> list[Distribution]:
+    def _commit(self, staging: Path) -> builtins.list[Distribution]:
         """Move the staged distributions into the site layer, replacing older versions of the
         same packages, if the quota allows; otherwise change nothing."""
         for extra in ("bin", "include", "share"):  # scripts and data the guest cannot use
@@ -408,8 +417,8 @@ class PackageManager:
         replaced = [installed[canonical(d.name)].dist_info for d in staged
                     if canonical(d.name) in installed]
         freed_bytes = freed_entries = 0
-        for dist_info in replaced:
-            nbytes, entries = self._distribution_size(dist_info)
+        for old_info in replaced:
+            nbytes, entries = self._distribution_size(old_info)
             freed_bytes, freed_entries = freed_bytes + nbytes, freed_entries + entries
         need_entries = sum(1 for rel in folders if not self.layer.is_dir(rel)) + len(files)
         need_bytes = sum(size for _rel, _path, size in files)
@@ -421,8 +430,8 @@ class PackageManager:
                 f"{need_bytes / (1 << 20):.1f} MiB in {need_entries} files, "
                 f"{max(0, free_bytes) / (1 << 20):.1f} MiB and {max(0, free_entries)} files "
                 "are free; free space in /workspace or /tmp, or ask for a larger quota")
-        for dist_info in replaced:
-            self._remove(dist_info)
+        for old_info in replaced:
+            self._remove(old_info)
         for rel in folders:  # parents first
             if self.layer.is_dir(rel):
                 continue
@@ -469,7 +478,8 @@ class PackageManager:
             raise PackageError(f"{name} is not on the administrator's allow list of packages "
                                "this sandbox may install")
 
-    def _explain_failure(self, pip: PipProcess, lines: list[str], common: list[str],
+    def _explain_failure(self, pip: PipProcess, lines: builtins.list[str],
+                         common: builtins.list[str],
                          local: _LocalSources, cancelled: Callable[[], bool]) -> PackageError:
         if cancelled():
             return PackageError("the installation was interrupted; nothing was installed")
@@ -501,8 +511,8 @@ class PackageManager:
                             + "\n".join(_error_lines(lines)))
 
     @staticmethod
-    def _probe(pip: PipProcess, wanted: str, common: list[str],
-               cancelled: Callable[[], bool]) -> list[str]:
+    def _probe(pip: PipProcess, wanted: str, common: builtins.list[str],
+               cancelled: Callable[[], bool]) -> builtins.list[str]:
         """pip's verbose search for ``wanted`` (a requirement pip printed), to tell a compiled
         or source-only package from a missing one. Re-rendered from its parsed name and
         versions only: it may come from a wheel's METADATA."""

@@ -34,8 +34,12 @@ from dataclasses import dataclass, field
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import Tag
-from packaging.utils import (InvalidWheelFilename, NormalizedName, canonicalize_name,
-                             parse_wheel_filename)
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
 
 from .errors import COMPILED_REFUSAL, PackageError
 from .vfs import normalize

@@ -48,7 +48,8 @@ class PreviewLimits:
     def __post_init__(self) -> None:
         for name in ("busy_timeout", "request_timeout", "max_body_bytes"):
             if getattr(self, name) <= 0:
-                raise ValueError(f"PreviewLimits.{name} must be positive, got {getattr(self, name)!r}")
+                raise ValueError(
+                    f"PreviewLimits.{name} must be positive, got {getattr(self, name)!r}")
 
 
 @dataclass

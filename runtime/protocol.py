@@ -75,9 +75,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeGuard
 
-from .errors import GuestMessageError, GuestRequestError, SandboxError
+from .errors import GuestMessageError, GuestRequestError
 
 #: The source of every dispatch turn (constant, so the guest's linecache never grows).
 DISPATCH_SOURCE = "__import__('jupyter_sandbox_guest').dispatch()"
@@ -115,7 +115,7 @@ def _optional_text(value: object) -> bool:
     return value is None or isinstance(value, str)
 
 
-def _integer(value: object) -> bool:
+def _integer(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -214,7 +214,8 @@ def clean_message(msg_type: object, content: object, metadata: object) -> dict[s
         clean[name] = value
     for name, make in _DEFAULTS.get(msg_type, {}).items():
         clean.setdefault(name, make())
-    if msg_type == "update_display_data" and not isinstance(clean["transient"].get("display_id"), str):
+    display_id = clean["transient"].get("display_id") if msg_type == "update_display_data" else ""
+    if not isinstance(display_id, str):
         raise GuestMessageError(msg_type, "transient.display_id is missing")
     if msg_type == "ws.send" and (clean.get("text") is None) == (clean.get("bytes") is None):
         raise GuestMessageError(msg_type, "it needs exactly one of 'text' and 'bytes'")

@@ -355,7 +355,7 @@ def _layout(data: bytes | memoryview, header: dict[str, Any],
         frames.append(payload[offset : offset + size])
         offset += size
     packed = Packed(list(header["pages"]), header["memory_bytes"],
-                    [(frame, raw) for frame, (_, raw) in zip(frames, chunks)])
+                    [(frame, raw) for frame, (_, raw) in zip(frames, chunks, strict=False)])
     layers = None
     if layer_info:
         layers = LayersPart(frames[-1], layer_info["raw_bytes"], tuple(layer_info["points"]))

@@ -388,7 +388,8 @@ def stage(frame: bytes | memoryview, raw_bytes: int, live: dict[str, Path], stat
             for index in range(len(staged.points)):
                 os.mkdir(staged.staged(index), 0o700)
                 roots.append(os.open(staged.staged(index), _O_DIR))
-            _unpack(frame, raw_bytes, dict(zip(staged.points, roots)), limits, staged.stats)
+            targets = dict(zip(staged.points, roots, strict=True))
+            _unpack(frame, raw_bytes, targets, limits, staged.stats)
         finally:
             for fd in roots:
                 os.close(fd)

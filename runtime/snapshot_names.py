@@ -8,6 +8,7 @@ Names are restricted to ``[A-Za-z0-9_-]`` (1-100 characters) so they can never f
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 #: A valid snapshot name (ASCII letters, digits, ``_`` and ``-``; 1-100 characters).
 NAME = re.compile(r"^[\w-]{1,100}$", re.ASCII)
@@ -17,7 +18,7 @@ SUFFIX = ".snap"
 NAME_RULE = "use 1-100 letters, digits, '_' or '-'"
 
 
-def is_snapshot_name(name: object) -> bool:
+def is_snapshot_name(name: object) -> TypeGuard[str]:
     """Whether ``name`` is a string that is a valid snapshot name."""
     return isinstance(name, str) and NAME.match(name) is not None
 

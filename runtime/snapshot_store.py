@@ -13,7 +13,7 @@ from pathlib import Path
 
 from . import snapshot
 from .errors import SnapshotBudgetError, SnapshotNameError, SnapshotNotFoundError
-from .snapshot_names import NAME, SUFFIX, invalid_name_message, is_snapshot_name
+from .snapshot_names import NAME, SUFFIX, is_snapshot_name
 
 __all__ = ["NAME", "SUFFIX", "SnapshotBudget", "SnapshotInfo", "SnapshotNameError",
            "SnapshotNotFoundError", "SnapshotStore", "validate_name"]

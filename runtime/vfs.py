@@ -550,8 +550,9 @@ class VirtualFS:
             finally:
                 os.close(fd)
             return
-        mount.existing_upper().set_times(rel, found.st.st_atime_ns if atime_ns is None else atime_ns,
-                        found.st.st_mtime_ns if mtime_ns is None else mtime_ns)
+        mount.existing_upper().set_times(
+            rel, found.st.st_atime_ns if atime_ns is None else atime_ns,
+            found.st.st_mtime_ns if mtime_ns is None else mtime_ns)
 
 
 def _layered_mount(mount: Mount) -> LayeredMount:

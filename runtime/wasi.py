@@ -215,7 +215,8 @@ class WasiState:
         self.fds.clear()
 
 
-def _signature(n_i32: int = 0, *, i64_at: tuple[int, ...] = (), n: int | None = None) -> wasmtime.FuncType:
+def _signature(n_i32: int = 0, *, i64_at: tuple[int, ...] = (),
+               n: int | None = None) -> wasmtime.FuncType:
     count = n if n is not None else n_i32
     params = [_I64 if i in i64_at else _I32 for i in range(count)]
     return wasmtime.FuncType(params, [_I32])
@@ -312,7 +313,8 @@ class Wasi:
             "fd_tell": (_signature(2), self.fd_tell),
             "path_create_directory": (_signature(3), self.path_create_directory),
             "path_filestat_get": (_signature(5), self.path_filestat_get),
-            "path_filestat_set_times": (_signature(n=7, i64_at=(4, 5)), self.path_filestat_set_times),
+            "path_filestat_set_times": (_signature(n=7, i64_at=(4, 5)),
+                                        self.path_filestat_set_times),
             "path_link": (_signature(7), self.not_supported),
             "path_symlink": (_signature(5), self.not_supported),
             "path_open": (_signature(n=9, i64_at=(5, 6)), self.path_open),
@@ -363,7 +365,8 @@ class Wasi:
             offset += len(raw)
         return 0
 
-    def _sizes(self, caller: wasmtime.Caller, items: list[str], count_ptr: int, size_ptr: int) -> int:
+    def _sizes(self, caller: wasmtime.Caller, items: list[str], count_ptr: int,
+               size_ptr: int) -> int:
         mem = self._mem(caller)
         mem.pack("<I", count_ptr, len(items))
         mem.pack("<I", size_ptr, sum(len(i.encode()) + 1 for i in items))
@@ -397,7 +400,8 @@ class Wasi:
             return time.thread_time_ns()
         raise WasiError(Errno.INVAL, "unknown clock")
 
-    def clock_time_get(self, caller: wasmtime.Caller, clock_id: int, _precision: int, out: int) -> int:
+    def clock_time_get(self, caller: wasmtime.Caller, clock_id: int, _precision: int,
+                       out: int) -> int:
         self._mem(caller).pack("<Q", out, self.now_ns(clock_id))
         return 0
 
@@ -584,7 +588,8 @@ class Wasi:
         mem.pack("<I", nread, total)
         return 0
 
-    def fd_write(self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, nwritten: int) -> int:
+    def fd_write(self, caller: wasmtime.Caller, fd: int, iovs: int, count: int,
+                 nwritten: int) -> int:
         return self._write(caller, fd, iovs, count, nwritten, None)
 
     def fd_pwrite(self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, offset: int,
@@ -643,7 +648,8 @@ class Wasi:
             return int(Errno.SPIPE if isinstance(handle, StdStream) else Errno.BADF)
         if whence not in (0, 1, 2):
             return int(Errno.INVAL)
-        position = os.lseek(handle.host_fd, offset, {0: os.SEEK_SET, 1: os.SEEK_CUR, 2: os.SEEK_END}[whence])
+        how = {0: os.SEEK_SET, 1: os.SEEK_CUR, 2: os.SEEK_END}[whence]
+        position = os.lseek(handle.host_fd, offset, how)
         self._mem(caller).pack("<Q", out, position)
         return 0
 
@@ -745,11 +751,13 @@ class Wasi:
         self.state.vfs.stat(self._path(self._mem(caller), dirfd, path_ptr, path_len))
         return int(Errno.INVAL)  # nothing in the sandbox is a symlink
 
-    def path_create_directory(self, caller: wasmtime.Caller, dirfd: int, ptr: int, length: int) -> int:
+    def path_create_directory(self, caller: wasmtime.Caller, dirfd: int, ptr: int,
+                              length: int) -> int:
         self.state.vfs.mkdir(self._path(self._mem(caller), dirfd, ptr, length))
         return 0
 
-    def path_remove_directory(self, caller: wasmtime.Caller, dirfd: int, ptr: int, length: int) -> int:
+    def path_remove_directory(self, caller: wasmtime.Caller, dirfd: int, ptr: int,
+                              length: int) -> int:
         self.state.vfs.rmdir(self._path(self._mem(caller), dirfd, ptr, length))
         return 0
 

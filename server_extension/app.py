@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.extension.application import ExtensionApp
 from tornado.ioloop import IOLoop
@@ -28,6 +28,9 @@ from .preview_grants import PreviewGrants
 from .preview_handler import ROUTE as PREVIEW_ROUTE
 from .preview_handler import PreviewLinkHandler
 from .preview_hosts import PreviewHosts
+
+if TYPE_CHECKING:
+    from jupyter_server.serverapp import ServerApp
 from .service_config import SandboxServiceConfig
 from .upstream import Upstream
 
@@ -67,12 +70,20 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
     sandbox_checkpoints = Bool(True, help="Make notebook checkpoints also save and restore "
                                "the state of the notebook's sandboxed kernel.").tag(config=True)
 
+    def _server(self) -> ServerApp:
+        """The ServerApp that loaded this extension (set before it initializes)."""
+        if self.serverapp is None:
+            raise RuntimeError("the jupyter_sandbox server extension was used before "
+                               "jupyter_server loaded it: enable it with "
+                               "`jupyter server extension enable jupyter_sandbox`")
+        return self.serverapp
+
     def initialize_settings(self) -> None:
         self.settings["jupyter_sandbox_upstream"] = Upstream(
             max_clients=self.max_upstream_connections, connect_timeout=self.connect_timeout,
             max_body_size=int(self.max_body_mib * MiB))
         self.settings["jupyter_sandbox_max_body"] = int(self.max_body_mib * MiB)
-        self.settings["jupyter_sandbox_control"] = KernelControl(self.serverapp.kernel_manager)
+        self.settings["jupyter_sandbox_control"] = KernelControl(self._server().kernel_manager)
         self.settings["jupyter_sandbox_preview_hosts"] = (
             PreviewHosts(self.preview_host) if self.preview_host else None)
         self.settings["jupyter_sandbox_preview_grants"] = PreviewGrants(
@@ -114,8 +125,9 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
         """The server's public base URL: scheme and host of its public URL (honouring
         ``ServerApp.custom_display_url``) with its ``base_url`` — not the public URL's path,
         which is ``default_url`` (``/lab`` under JupyterLab)."""
-        parts = urllib.parse.urlsplit(self.serverapp.public_url)
-        return urllib.parse.urlunsplit((parts.scheme, parts.netloc, self.serverapp.base_url,
+        server = self._server()
+        parts = urllib.parse.urlsplit(server.public_url)
+        return urllib.parse.urlunsplit((parts.scheme, parts.netloc, server.base_url,
                                         "", ""))
 
     def initialize_handlers(self) -> None:
@@ -125,7 +137,7 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
                                   preview_capability.PreviewCapabilityHandler))
         self.handlers.append((PREVIEW_ROUTE, PreviewLinkHandler))
         if hosts is not None:
-            preview_origin.register(self.serverapp.web_app, hosts)
+            preview_origin.register(self._server().web_app, hosts)
             self.log.info("jupyter_sandbox: previews are served on origins of their own: %s",
                           hosts.pattern)
         self.handlers.append((snapshot_handlers.ROUTE, snapshot_handlers.SnapshotsHandler))

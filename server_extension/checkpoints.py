@@ -22,7 +22,7 @@ import re
 import secrets
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,8 @@ SNAPSHOT_FILE = "sandbox.snap"
 class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
     root = Unicode(help="Folder holding the checkpoints; default: sandbox/checkpoints in "
                    "Jupyter's data directory.").tag(config=True)
-    max_per_file = Int(10, help="Checkpoints kept per file; older ones are pruned.").tag(config=True)
+    max_per_file = Int(10, help="Checkpoints kept per file; older ones are pruned."
+                       ).tag(config=True)
     max_total_bytes = Int(4 << 30, help="Total size of all checkpoints; the oldest are pruned "
                           "beyond it (the newest of each file never).").tag(config=True)
     #: The ServerApp, for its session and kernel managers: by default the parent of our
@@ -95,7 +96,7 @@ class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
 
     def _model(self, meta: dict[str, Any]) -> dict[str, Any]:
         return {"id": meta["id"],
-                "last_modified": datetime.fromtimestamp(meta["created"], tz=timezone.utc)}
+                "last_modified": datetime.fromtimestamp(meta["created"], tz=UTC)}
 
     def _all(self, path: str) -> list[dict[str, Any]]:
         folder = self._folder(path)
@@ -109,7 +110,8 @@ class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
                 continue  # half-written or foreign: not a checkpoint
         return sorted(metas, key=lambda m: (m["created"], m["id"]))
 
-    def _new(self, path: str, kind: str, content: Any, fmt: str | None) -> tuple[Path, dict[str, Any]]:
+    def _new(self, path: str, kind: str, content: Any,
+             fmt: str | None) -> tuple[Path, dict[str, Any]]:
         checkpoint_id = time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
         folder = self._folder(path) / checkpoint_id
         folder.mkdir(parents=True)
@@ -156,7 +158,7 @@ class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
         self._prune(path)
         return self._model(meta)
 
-    async def create_file_checkpoint(self, content: Any, format: str, path: str) -> dict[str, Any]:  # noqa: A002
+    async def create_file_checkpoint(self, content: Any, format: str, path: str) -> dict[str, Any]:
         _, meta = self._new(path, "file", content, format)
         self._prune(path)
         return self._model(meta)
@@ -262,7 +264,7 @@ class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
                 size = sum(f.stat().st_size for f in folder.iterdir())
                 entries.append((created, folder, size, index == len(metas) - 1))
         total = sum(size for _, _, size, _ in entries)
-        for created, folder, size, newest in sorted(entries, key=lambda e: e[0]):
+        for _created, folder, size, newest in sorted(entries, key=lambda e: e[0]):
             if total <= self.max_total_bytes:
                 break
             if not newest:

@@ -167,7 +167,8 @@ def rewrite_location(location: str, *, prefix: str, host: str, proto: str, port:
             return location
         path = _public_path(parts.path or "/", prefix, link_prefix)
         return urllib.parse.urlunsplit((proto, host, path, parts.query, parts.fragment))
-    if parts.path.startswith("/") and not parts.path.startswith("//") and not _under(parts.path, prefix):
+    absolute = parts.path.startswith("/") and not parts.path.startswith("//")
+    if absolute and not _under(parts.path, prefix):
         path = _public_path(parts.path, prefix, link_prefix)
         return urllib.parse.urlunsplit(("", "", path, parts.query, parts.fragment))
     return location

@@ -102,7 +102,8 @@ def jupyter_content_security_policy(settings: dict[str, Any]) -> str:
     return f"frame-ancestors 'self'; report-uri {report}"
 
 
-def note_dropped_cookies(settings: dict[str, Any], log: logging.Logger | logging.LoggerAdapter,
+def note_dropped_cookies(settings: dict[str, Any],
+                         log: logging.Logger | logging.LoggerAdapter[logging.Logger],
                          target: PreviewTarget) -> None:
     """Say once per kernel in the server log that the app's cookies were dropped."""
     noted: set[str] = settings.setdefault("jupyter_sandbox_cookie_notices", set())
@@ -147,7 +148,7 @@ class PreviewCapabilityHandler(PreviewProxyHandler):
                 kwargs.get("capability") or "", kwargs.get("kernel_id") or "", int(port))):
             raise web.HTTPError(403)
 
-    def check_origin(self, origin: str) -> bool:  # type: ignore[override]
+    def check_origin(self, origin: str) -> bool:
         """The sandboxed page's own requests say ``Origin: null``; a page of the Jupyter
         origin says that origin. Anything else is another site holding a leaked address."""
         return origin == "null" or PreviewProxyHandler.check_origin(self, origin)
@@ -160,7 +161,7 @@ class PreviewCapabilityHandler(PreviewProxyHandler):
                 and not self.check_origin(origin)):
             raise web.HTTPError(403)
 
-    async def options(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
+    async def options(self, *args: str, **kwargs: str) -> None:
         """A CORS preflight of the sandboxed page is the proxy's to answer (the app would
         not know that its own page is another origin); any other OPTIONS goes to the app."""
         headers = self.request.headers

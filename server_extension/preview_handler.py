@@ -102,7 +102,7 @@ class PreviewLinkHandler(PreviewProxyHandler, JupyterHandler):
                                           self.request.query), permanent=False)
 
     # -- preview_host mode: a redirect to the preview's own origin ---------------------------
-    async def get(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
+    async def get(self, *args: str, **kwargs: str) -> None:
         if self.preview_hosts is None:
             if wants_capability(self.request):
                 self._redirect_to_capability(*args, **kwargs)
@@ -124,7 +124,7 @@ class PreviewLinkHandler(PreviewProxyHandler, JupyterHandler):
             return
         await self._http(*args, **kwargs)
 
-    head = post = put = delete = patch = options = _proxied  # type: ignore[assignment]
+    head = post = put = delete = patch = options = _proxied
 
     def _redirect_to_origin(self, *args: str, **kwargs: str) -> None:
         hosts = self.preview_hosts

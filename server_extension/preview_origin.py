@@ -71,7 +71,8 @@ def session_cookie(value: str, *, max_age: int, secure: bool) -> str:
     the iframe does not — serve previews over https."""
     attributes = f"Path=/; Max-Age={max_age}; HttpOnly"
     if secure:
-        return f"{forwarding.PREVIEW_COOKIE}={value}; {attributes}; SameSite=None; Secure; Partitioned"
+        return (f"{forwarding.PREVIEW_COOKIE}={value}; {attributes}; "
+                "SameSite=None; Secure; Partitioned")
     return f"{forwarding.PREVIEW_COOKIE}={value}; {attributes}; SameSite=Lax"
 
 

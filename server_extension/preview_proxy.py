@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tornado import httpclient, httputil, iostream, web, websocket
+from tornado.http1connection import HTTP1Connection
 
 from jupyter_sandbox.kernel.control_protocol import socket_path_for
 
@@ -67,7 +68,7 @@ class PreviewProxyHandler(websocket.WebSocketHandler):
     _pending: list[str | bytes] | None = None
 
     # -- what subclasses provide ---------------------------------------------------------------
-    def preview_target(self, *args: str) -> PreviewTarget:
+    def preview_target(self, *args: Any, **kwargs: Any) -> PreviewTarget:
         raise NotImplementedError
 
     def forwarding_rules(self, target: PreviewTarget) -> forwarding.ForwardingRules:
@@ -111,7 +112,7 @@ class PreviewProxyHandler(websocket.WebSocketHandler):
         return urllib.parse.urlsplit(origin).netloc.lower() == self.request.host.lower()
 
     # -- HTTP ----------------------------------------------------------------------------------
-    async def get(self, *args: str, **kwargs: str) -> None:  # type: ignore[override]
+    async def get(self, *args: str, **kwargs: str) -> None:
         if self.request.headers.get("Upgrade", "").lower() == "websocket":
             await self._websocket(*args, **kwargs)
         else:
@@ -132,7 +133,8 @@ class PreviewProxyHandler(websocket.WebSocketHandler):
                            + (f"?{query}" if query else ""))
         relay = _ResponseRelay(self, target)
         method = self.request.method or "GET"
-        body = self.request.body if method not in ("GET", "HEAD", "OPTIONS") or self.request.body else None
+        with_body = method not in ("GET", "HEAD", "OPTIONS") or self.request.body
+        body = self.request.body if with_body else None
         headers = forwarding.request_headers(list(self.request.headers.get_all()),
                                              self.forwarding_rules(target))
         try:
@@ -150,13 +152,13 @@ class PreviewProxyHandler(websocket.WebSocketHandler):
         if error is not None:  # cut off mid-stream: the browser must see it cut off too
             self.proxy_log.warning("preview: kernel %s ended a response early: %s",
                                    target.kernel_id, error)
-            if self.request.connection is not None:
+            if isinstance(self.request.connection, HTTP1Connection):
                 self.request.connection.close()
             self._finished = True
             return
         self.finish()
 
-    head = post = put = delete = patch = options = _http  # type: ignore[assignment]
+    head = post = put = delete = patch = options = _http
 
     # -- WebSocket -----------------------------------------------------------------------------
     def _check_handshake(self) -> None:
@@ -191,7 +193,7 @@ class PreviewProxyHandler(websocket.WebSocketHandler):
         try:
             self._upstream_ws = await upstream.websocket(url, headers, protocols or None,
                                                          self._from_app)
-        except Exception as exc:  # noqa: BLE001 - the kernel refused: pass its status on
+        except Exception as exc:
             code = getattr(exc, "code", 502)
             self.proxy_log.info("preview WebSocket to kernel %s refused: %s", target.kernel_id, exc)
             raise web.HTTPError(code if code in (403, 404, 501, 502, 503, 504) else 502) from exc

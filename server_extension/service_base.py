@@ -55,7 +55,8 @@ class ServiceHandler(APIHandler):
         self.finish(json.dumps({"error": {"code": code, "message": message}}))
 
 
-class kernel_errors(contextlib.AbstractContextManager, contextlib.AbstractAsyncContextManager):  # noqa: N801
+class kernel_errors(contextlib.AbstractContextManager[None],
+                    contextlib.AbstractAsyncContextManager[None]):
     """Answer a kernel's error with its status and message (``with`` or ``async with``)."""
 
     def __exit__(self, _type: Any, exc: BaseException | None, _tb: Any) -> None:

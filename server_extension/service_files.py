@@ -16,6 +16,7 @@ from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
+from tornado.http1connection import HTTP1Connection
 
 from .service_base import ServiceHandler, kernel_errors
 from .service_errors import ServiceError
@@ -53,7 +54,8 @@ class FilesHandler(UploadLimit, ServiceHandler):
             status = await self.registry.link.stream(kernel_id, "GET", self.file_target(path), None,
                                                      on_headers, on_chunk)
         if status >= 400:  # broke off mid-way: the client sees a short body, not a bad file
-            self.request.connection.close()
+            if isinstance(self.request.connection, HTTP1Connection):
+                self.request.connection.close()
             return
         self.finish(set_content_type=self._headers.get("Content-Type", "application/json"))
 

@@ -5,7 +5,6 @@ into the sandbox as ``%pip`` does (the host resolves and downloads; the guest ge
 
 from __future__ import annotations
 
-
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 

@@ -16,9 +16,9 @@ import os
 import shutil
 import time
 import uuid
-from datetime import datetime, timezone
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,8 @@ class SandboxLimits:
         for name, value in requested.items():
             integral = name != "cell_timeout"
             if isinstance(value, bool) or not isinstance(value, int if integral else (int, float)):
-                raise ServiceError(400, f"limits.{name} must be a{'n integer' if integral else ' number'}")
+                kind = "an integer" if integral else "a number"
+                raise ServiceError(400, f"limits.{name} must be {kind}")
             ceiling = values[name]
             if value > ceiling > 0 or (name == "cell_timeout" and ceiling > 0 and value == 0):
                 raise ServiceError(400, f"limits.{name} may be at most {ceiling:g} on this server")
@@ -166,7 +167,8 @@ class SandboxRegistry:
     def named_snapshot(self, source: Any) -> bytes:
         """The bytes of ``{"sandbox_id", "name"}``, a named snapshot of a sandbox."""
         if not isinstance(source, dict) or not isinstance(source.get("sandbox_id"), str):
-            raise ServiceError(400, "\"from_snapshot\" must be {\"sandbox_id\": ..., \"name\": ...}")
+            raise ServiceError(
+                400, "\"from_snapshot\" must be {\"sandbox_id\": ..., \"name\": ...}")
         record = self.get(source["sandbox_id"])
         name = source.get("name")
         if not is_snapshot_name(name):
@@ -252,7 +254,7 @@ class SandboxRegistry:
         if record.kernel_id in self.kernel_manager:
             kernel_activity = self.kernel_manager.get_kernel(record.kernel_id).last_activity
             if kernel_activity is not None:
-                last = min(last, (datetime.now(timezone.utc) - kernel_activity).total_seconds())
+                last = min(last, (datetime.now(UTC) - kernel_activity).total_seconds())
         return last
 
     async def stop_idle(self) -> None:

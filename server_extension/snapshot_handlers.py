@@ -18,7 +18,8 @@ from tornado import web
 
 from .kernel_api_base import KernelAPIHandler
 
-ROUTE = r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/snapshots(?:/(?P<name>[^/]+)(?:/(?P<action>restore))?)?"
+ROUTE = (r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/snapshots"
+         r"(?:/(?P<name>[^/]+)(?:/(?P<action>restore))?)?")
 
 
 class SnapshotsHandler(KernelAPIHandler):
@@ -32,7 +33,8 @@ class SnapshotsHandler(KernelAPIHandler):
 
     @web.authenticated
     @authorized
-    async def post(self, kernel_id: str, name: str | None = None, action: str | None = None) -> None:
+    async def post(self, kernel_id: str, name: str | None = None,
+                   action: str | None = None) -> None:
         if name is None:
             raise web.HTTPError(405, "POST needs a snapshot name: .../snapshots/{name}")
         path = f"/snapshots/{name}" + ("/restore" if action else "")
@@ -42,7 +44,8 @@ class SnapshotsHandler(KernelAPIHandler):
 
     @web.authenticated
     @authorized
-    async def delete(self, kernel_id: str, name: str | None = None, action: str | None = None) -> None:
+    async def delete(self, kernel_id: str, name: str | None = None,
+                     action: str | None = None) -> None:
         if name is None or action is not None:
             raise web.HTTPError(405, "DELETE needs a snapshot name: .../snapshots/{name}")
         await self.forward_json("DELETE", f"/snapshots/{name}", kernel_id)

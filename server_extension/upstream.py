@@ -16,7 +16,7 @@ UPSTREAM_HOST_SUFFIX = ".sandbox"
 class UnixResolver(netutil.Resolver):
     """Resolves ``<kernel_id>.sandbox`` to the kernel's registered socket path."""
 
-    def initialize(self) -> None:  # type: ignore[override]
+    def initialize(self) -> None:
         self.sockets: dict[str, str] = {}
 
     def close(self) -> None:
@@ -41,7 +41,8 @@ class Upstream:
                                             max_clients=max_clients,
                                             max_body_size=max_body_size * 2 + (1 << 20))
 
-    def url(self, kernel_id: str, socket_path: str, path_and_query: str, scheme: str = "http") -> str:
+    def url(self, kernel_id: str, socket_path: str, path_and_query: str,
+            scheme: str = "http") -> str:
         host = kernel_id + UPSTREAM_HOST_SUFFIX
         self.resolver.sockets[host] = socket_path
         return f"{scheme}://{host}{path_and_query}"

@@ -56,7 +56,8 @@ class Preview:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         url = self.url
         if url:
-            link = f'<a href="{html.escape(url)}" target="_blank" rel="noopener">{html.escape(url)}</a>'
+            link = (f'<a href="{html.escape(url)}" target="_blank" rel="noopener">'
+                    f'{html.escape(url)}</a>')
             text_html = f"Preview of {html.escape(self._what())} on port {self.port}: {link}"
         else:
             text_html = (f"Preview of {html.escape(self._what())} on port {self.port} is "
@@ -73,7 +74,8 @@ class Preview:
 def _kind_of(app: Any) -> str:
     """ASGI apps are coroutine functions (or objects whose ``__call__`` is one) of three
     arguments; everything else callable is taken as WSGI."""
-    target = app if inspect.isfunction(app) or inspect.ismethod(app) else getattr(app, "__call__", None)
+    plain = inspect.isfunction(app) or inspect.ismethod(app)
+    target = app if plain else getattr(app, "__call__", None)  # noqa: B004 - the method itself
     if inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(app):
         return "asgi"
     return "wsgi"

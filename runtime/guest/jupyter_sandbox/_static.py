@@ -36,7 +36,8 @@ class StaticSite:
             return None
         return candidate
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(self, environ: dict[str, Any],
+                 start_response: Callable[..., Any]) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
         if method == "OPTIONS":
             start_response("204 No Content", [("Allow", _ALLOW)])

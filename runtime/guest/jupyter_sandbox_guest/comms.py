@@ -46,7 +46,7 @@ def _create_comm(*args: Any, **kwargs: Any) -> BaseComm:
 
 
 def _get_comm_manager() -> CommManager:
-    global _manager  # noqa: PLW0603 - one manager per interpreter, as ipykernel
+    global _manager
     if _manager is None:
         _manager = CommManager()
     return _manager

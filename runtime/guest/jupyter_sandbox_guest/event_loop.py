@@ -3,8 +3,8 @@
 asyncio's default loop opens a self-pipe with ``socket.socketpair()``, which WASI lacks, so
 ``asyncio.new_event_loop()``, ``asyncio.run()`` and IPython's top-level ``await`` all fail. No
 other thread or signal handler can wake the loop here, so it needs no self-pipe: when it has
-only timers to wait for it simply sleeps until the next one is due. There are no threads either, so the default executor runs its work at
-once, in the loop's own thread.
+only timers to wait for it simply sleeps until the next one is due. There are no threads either,
+so the default executor runs its work at once, in the loop's own thread.
 """
 
 from __future__ import annotations

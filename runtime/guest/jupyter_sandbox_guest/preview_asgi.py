@@ -151,7 +151,8 @@ def disconnect(request: dict[str, Any]) -> dict[str, Any]:
     conn = _connections.get(str(request.get("conn")))
     if conn is None:
         return {"status": "ok", "open": False}
-    reply = _guarded(conn, {"type": "websocket.disconnect", "code": int(request.get("code") or 1000)})
+    code = int(request.get("code") or 1000)
+    reply = _guarded(conn, {"type": "websocket.disconnect", "code": code})
     if conn.task is not None and not conn.task.done():
         conn.cancel()
     return {**reply, "open": False}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from IPython.core.display_trap import DisplayTrap
 from IPython.core.displayhook import DisplayHook
 from IPython.core.displaypub import DisplayPublisher
-from IPython.core.display_trap import DisplayTrap
 from IPython.core.interactiveshell import InteractiveShell
 
 from . import bridge
@@ -38,7 +38,8 @@ class HostDisplayHook(DisplayHook):
     def write_output_prompt(self) -> None:
         pass
 
-    def write_format_data(self, format_dict: dict[str, Any], md_dict: dict[str, Any] | None = None) -> None:
+    def write_format_data(self, format_dict: dict[str, Any],
+                          md_dict: dict[str, Any] | None = None) -> None:
         self._data = format_dict
         self._metadata = md_dict or {}
 
