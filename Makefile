@@ -19,7 +19,7 @@ export JUPYTER_SANDBOX_CACHE_DIR
 # Prints "yes" when the venv's jupyter_sandbox is a symlinked development install.
 LINKED = $(shell test -x $(VENV_PYTHON) && $(VENV_PYTHON) -c 'import pathlib, sysconfig; p = pathlib.Path(sysconfig.get_paths()["purelib"], "jupyter_sandbox", "runtime"); print("yes" if p.is_symlink() else "no")' 2>/dev/null)
 
-.PHONY: help venv install reinstall warmup lab test bench clean
+.PHONY: help venv install reinstall warmup lab lint test bench clean
 
 # Set once the venv holds jupyter-sandbox with its test extras; redone when pyproject.toml or
 # the labextension's lock file changes. `make install` always reinstalls.
@@ -32,7 +32,8 @@ help:
 	@echo "make install    install jupyter-sandbox with its test extras into $(VENV)"
 	@echo "make warmup     compile the guest interpreter into the cache and run 1+1"
 	@echo "make lab        install, warm up, then start JupyterLab on examples/ with the kernel ready"
-	@echo "make test       install and warm up if needed, reinstall from the current sources, run pytest"
+	@echo "make lint       ruff, mypy, and the labextension's prettier and eslint checks"
+	@echo "make test       install and warm up if needed, reinstall from the current sources, lint, run pytest"
 	@echo "make bench      the same, then run every benchmark in bench/"
 	@echo "make clean      remove build output and test caches (keeps $(VENV) and .cache/)"
 
@@ -73,9 +74,17 @@ lab: warmup
 	$(PIP) install --quiet 'jupyterlab>=4.2'
 	$(VENV)/bin/jupyter lab examples/ $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# Linters and the type checker (configured in pyproject.toml and labextension/package.json),
+# run before the tests. mypy checks the installed package, the sources as jupyter_sandbox.*,
+# hence after reinstall.
+lint: reinstall $(NODE_MODULES)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	cd labextension && npm run --silent lint:check
+
 # The test command. pytest's own bin, not `python -m pytest`, so the working directory is
 # not put on sys.path; pytest runs in importlib mode (pyproject.toml) for the same reason.
-test: reinstall warmup
+test: lint reinstall warmup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: reinstall warmup
@@ -86,5 +95,5 @@ bench: reinstall warmup
 	$(VENV_PYTHON) bench/bench_previews.py
 
 clean:
-	rm -rf build dist .pytest_cache test-artifacts
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache test-artifacts
 	find . \( -path ./$(VENV) -o -path ./.git -o -path ./.cache \) -prune -o -type d -name __pycache__ -exec rm -rf {} +
