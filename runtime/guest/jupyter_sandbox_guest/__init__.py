@@ -7,7 +7,7 @@ host's ``jupyter_sandbox.runtime.protocol`` for every request and message.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import bridge
 
@@ -148,7 +148,10 @@ def _ws_disconnect(request: dict[str, Any]) -> dict[str, Any]:
 def _previews_list(request: dict[str, Any]) -> dict[str, Any]:
     """The registered preview ports. User code can replace the registry's functions, so any
     failure is an error reply (the host reports it) rather than a turn without one."""
-    from jupyter_sandbox import _registry
+    if TYPE_CHECKING:  # the guest's own jupyter_sandbox package, as mypy finds it on the host
+        from jupyter_sandbox.runtime.guest.jupyter_sandbox import _registry
+    else:
+        from jupyter_sandbox import _registry
 
     try:
         return {"status": "ok", "ports": [preview.port for preview in _registry.previews()]}
@@ -157,10 +160,14 @@ def _previews_list(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _preview_stop(request: dict[str, Any]) -> dict[str, Any]:
-    from jupyter_sandbox import _registry
+    if TYPE_CHECKING:  # the guest's own jupyter_sandbox package, as mypy finds it on the host
+        from jupyter_sandbox.runtime.guest.jupyter_sandbox import _registry
+    else:
+        from jupyter_sandbox import _registry
 
+    port: Any = request.get("port")  # _registry.stop checks it, as it does a user's
     try:
-        return {"status": "ok", "stopped": _registry.stop(request.get("port"))}
+        return {"status": "ok", "stopped": _registry.stop(port)}
     except Exception as exc:  # noqa: BLE001 - reported to the host as the reply
         return {"status": "error", "ename": type(exc).__name__, "evalue": str(exc)}
 

@@ -74,7 +74,7 @@ def handle_front_end_message(request: dict[str, Any]) -> dict[str, Any]:
     if "comm_id" not in content:
         return {"status": "error", "ename": "ValueError",
                 "evalue": f"the {msg_type} message has no comm_id"}
-    msg = {
+    msg: dict[str, Any] = {
         "header": {"msg_id": uuid.uuid4().hex, "msg_type": msg_type},
         "msg_id": "", "msg_type": msg_type, "parent_header": {},
         "metadata": dict(request.get("metadata") or {}),

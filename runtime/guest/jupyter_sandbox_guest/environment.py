@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn, SupportsIndex
 
 from IPython.core.error import StdinNotImplementedError
 
@@ -50,13 +50,13 @@ def _getpass(prompt: str = "Password: ", stream: Any = None) -> str:
 _real_sleep = time.sleep
 
 
-def _sleep(seconds: float) -> None:
+def _sleep(seconds: float | SupportsIndex) -> None:
     flush_streams()
     _real_sleep(seconds)
 
 
-def _exit(code: int = 0) -> None:
-    raise SystemExit(f"os._exit({code}) was called; the sandbox ended this cell instead of "
+def _exit(status: int = 0) -> NoReturn:
+    raise SystemExit(f"os._exit({status}) was called; the sandbox ended this cell instead of "
                      "exiting the interpreter")
 
 

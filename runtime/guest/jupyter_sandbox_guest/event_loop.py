@@ -13,7 +13,11 @@ import asyncio
 import asyncio.events
 import selectors
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, TypeVarTuple
+
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
 
 
 class EventLoopDeadlockError(RuntimeError):
@@ -59,7 +63,8 @@ class SandboxEventLoop(asyncio.SelectorEventLoop):
     def _process_self_data(self, data: bytes) -> None:
         pass
 
-    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+    def run_in_executor(self, executor: Any, func: Callable[[*_Ts], _T],
+                        *args: *_Ts) -> asyncio.Future[_T]:
         """Without an explicit executor, call ``func`` at once (the default thread pool cannot
         start threads here), so ``asyncio.to_thread`` works, though it blocks the loop."""
         if executor is not None:
@@ -85,7 +90,7 @@ def install() -> None:
     if set_policy is None:  # Python before 3.14: the public setter is not deprecated there
         set_policy = asyncio.set_event_loop_policy
     set_policy(SandboxEventLoopPolicy())
-    asyncio.EventLoop = SandboxEventLoop  # type: ignore[attr-defined,misc]
+    asyncio.EventLoop = SandboxEventLoop  # type: ignore[attr-defined]
 
 
 __all__ = ["EventLoopDeadlockError", "SandboxEventLoop", "install"]

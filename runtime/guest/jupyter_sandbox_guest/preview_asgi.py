@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import bridge
 
@@ -100,9 +100,9 @@ class Connection:
         _connections.pop(self.id, None)
         if self.task is not None and not self.task.done():
             self.task.cancel()
-            self.idle = loop().create_future()
-            self.task.add_done_callback(lambda _t: self.idle.done() or self.idle.set_result(None))
-            loop().run_until_complete(self.idle)
+            idle = self.idle = loop().create_future()
+            self.task.add_done_callback(self._on_done)
+            loop().run_until_complete(idle)
 
 
 def _text(value: Any) -> str:
@@ -119,7 +119,10 @@ def _guarded(conn: Connection, event: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def connect(request: dict[str, Any]) -> dict[str, Any]:
-    from jupyter_sandbox._registry import lookup
+    if TYPE_CHECKING:  # the guest's own jupyter_sandbox package, as mypy finds it on the host
+        from jupyter_sandbox.runtime.guest.jupyter_sandbox._registry import lookup
+    else:
+        from jupyter_sandbox._registry import lookup
 
     from .preview_http import asgi_scope
 

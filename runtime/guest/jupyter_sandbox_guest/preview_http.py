@@ -8,7 +8,7 @@ import base64
 import io
 import sys
 import traceback
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 from . import bridge
@@ -196,7 +196,10 @@ def _text(value: Any) -> str:
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:
-    from jupyter_sandbox._registry import lookup
+    if TYPE_CHECKING:  # the guest's own jupyter_sandbox package, as mypy finds it on the host
+        from jupyter_sandbox.runtime.guest.jupyter_sandbox._registry import lookup
+    else:
+        from jupyter_sandbox._registry import lookup
 
     port = int(request.get("port", 0))
     preview = lookup(port)

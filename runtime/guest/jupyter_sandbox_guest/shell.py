@@ -9,6 +9,7 @@ from IPython.core.display_trap import DisplayTrap
 from IPython.core.displayhook import DisplayHook
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
+from traitlets.config import Configurable
 
 from . import bridge
 
@@ -57,12 +58,17 @@ class SandboxShell(InteractiveShell):
 
     def init_display_pub(self) -> None:
         self.display_pub = HostDisplayPublisher(shell=self, parent=self)
-        self.configurables.append(self.display_pub)
+        self._add_configurable(self.display_pub)
 
     def init_displayhook(self) -> None:
         self.displayhook = HostDisplayHook(shell=self, cache_size=self.cache_size)
-        self.configurables.append(self.displayhook)
+        self._add_configurable(self.displayhook)
         self.display_trap = DisplayTrap(hook=self.displayhook)
+
+    def _add_configurable(self, configurable: Configurable) -> None:
+        # IPython starts the list as ``[self]``, so its inferred type holds shells only.
+        configurables: list[Any] = self.configurables
+        configurables.append(configurable)
 
     def _showtraceback(self, etype: type, evalue: BaseException, stb: list[str]) -> None:
         flush_streams()
@@ -80,13 +86,15 @@ class SandboxShell(InteractiveShell):
 
     def set_next_input(self, text: str, replace: bool = False) -> None:
         """``%load`` and friends: a ``set_next_input`` payload, as ipykernel."""
+        if self.payload_manager is None:  # InteractiveShell.__init__ always sets one
+            raise RuntimeError("set_next_input was called before the shell was initialised")
         self.payload_manager.write_payload(
             {"source": "set_next_input", "text": text, "replace": replace})
 
-    def system(self, cmd: str) -> None:  # type: ignore[override]
+    def system(self, cmd: str) -> None:
         raise OSError("the sandbox cannot run shell commands (no processes inside WebAssembly)")
 
-    system_piped = system_raw = system  # type: ignore[assignment]
+    system_piped = system_raw = system
 
 
 def flush_streams() -> None:

@@ -57,7 +57,7 @@ class StreamToHost(io.TextIOBase):
         return False
 
     @property
-    def buffer(self) -> io.RawIOBase:  # type: ignore[override]
+    def buffer(self) -> io.RawIOBase:
         """Bytes written here are decoded as UTF-8 and join the text stream."""
         return self._buffer
 
