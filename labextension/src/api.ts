@@ -105,15 +105,27 @@ function parseAnswer<T>(response: Response, text: string): T {
     }
   }
   if (!response.ok) {
-    const message =
-      data &&
-      typeof data === 'object' &&
-      typeof (data as { message?: unknown }).message === 'string'
-        ? (data as { message: string }).message
-        : '';
-    throw new SandboxAPIError(message || statusMessage(response.status), response.status);
+    throw new SandboxAPIError(
+      errorMessage(data) || statusMessage(response.status),
+      response.status
+    );
   }
   return data as T;
+}
+
+/**
+ * The message of a JSON error answer ('' when it has none): the one place that knows the
+ * server's error shape, jupyter_server's ``{"message": ...}`` (and ``{"error": ...}``).
+ */
+export function errorMessage(data: unknown): string {
+  if (!data || typeof data !== 'object') {
+    return '';
+  }
+  const { message, error } = data as { message?: unknown; error?: unknown };
+  if (typeof message === 'string' && message) {
+    return message;
+  }
+  return typeof error === 'string' ? error : '';
 }
 
 function kernelPath(kernelId: string, ...parts: string[]): string {

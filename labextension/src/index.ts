@@ -11,14 +11,13 @@ import {
   showErrorMessage,
   WidgetTracker
 } from '@jupyterlab/apputils';
-import { PageConfig } from '@jupyterlab/coreutils';
+import { PageConfig, URLExt } from '@jupyterlab/coreutils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import { LabIcon } from '@jupyterlab/ui-components';
-import { Token } from '@lumino/coreutils';
 
 import { defaultSnapshotName, isValidSnapshotName } from './format';
 import { SandboxModel } from './model';
@@ -33,12 +32,14 @@ import {
 } from './previewWidgets';
 import { revertNotice } from './revertNotice';
 import { SandboxStatusItem } from './statusbar';
+import { ISandboxModel, ISandboxPreviews } from './tokens';
 
 export * from './api';
 export * from './format';
 export * from './model';
 export * from './preview';
 export * from './revertNotice';
+export * from './tokens';
 
 const PLUGIN_ID = 'jupyter-sandbox:plugin';
 
@@ -48,12 +49,6 @@ export namespace CommandIDs {
   export const openPreview = 'jupyter-sandbox:open-preview';
   export const showPanel = 'jupyter-sandbox:show-panel';
 }
-
-/** The sandbox of the current notebook's kernel, shared by the panel, status bar and commands. */
-export const ISandboxModel = new Token<SandboxModel>(
-  'jupyter-sandbox:ISandboxModel',
-  'The sandbox of the current notebook.'
-);
 
 const sandboxIcon = new LabIcon({
   name: 'jupyter-sandbox:sandbox',
@@ -75,23 +70,93 @@ function kernelOf(panel: NotebookPanel | null): { id: string; name: string } | n
   return { id: kernel.id, name: kernel.name };
 }
 
+/**
+ * Preview tabs in the main area: the server's preview settings, the tracker of the tabs, and
+ * ``open``, which checks an address before it opens anything. The preview output renderer and
+ * the main plugin's panel and command get it through ``ISandboxPreviews``.
+ */
+const previewTabsPlugin: JupyterFrontEndPlugin<ISandboxPreviews> = {
+  id: 'jupyter-sandbox:preview-tabs',
+  description: 'Opens sandbox previews in JupyterLab tabs, after checking their address.',
+  autoStart: true,
+  provides: ISandboxPreviews,
+  optional: [ITranslator],
+  activate: (app: JupyterFrontEnd, translator: ITranslator | null): ISandboxPreviews => {
+    const trans = (translator ?? nullTranslator).load('jupyter_sandbox');
+    const baseUrl = PageConfig.getBaseUrl();
+    // Shared-origin mode unless the server says it has a preview host: the safe default (the
+    // only cost of a wrong guess is an iframe without storage of its own).
+    const settings: Promise<IPreviewSettings> = requestAPI<unknown>('preview-settings')
+      .then(parsePreviewSettings)
+      .catch(reason => {
+        console.warn(
+          'jupyter-sandbox: cannot read the preview settings, assuming shared-origin mode',
+          reason
+        );
+        return { preview_host: null };
+      });
+    const tabs = new WidgetTracker<PreviewPanel>({ namespace: 'jupyter-sandbox-preview' });
+    let nextId = 0;
+    const open = async (candidate: string, label: string, kernelId: string | null) => {
+      const current = await settings;
+      const url = acceptedPreviewUrl(candidate, baseUrl, current);
+      if (!url) {
+        await showErrorMessage(
+          trans.__('Not a preview address'),
+          trans.__('Previews open only from this server: %1', candidate.slice(0, 200))
+        );
+        return;
+      }
+      const existing = tabs.find(widget => widget.url === url);
+      if (existing) {
+        existing.reload();
+        app.shell.activateById(existing.id);
+        return;
+      }
+      const widget = new PreviewPanel(url, label, kernelId, context, current);
+      widget.id = `jupyter-sandbox-preview-${nextId++}`;
+      void tabs.add(widget);
+      app.shell.add(widget, 'main', { mode: 'split-right' });
+      app.shell.activateById(widget.id);
+    };
+    const context: IPreviewContext = {
+      trans,
+      baseUrl,
+      kernels: app.serviceManager.kernels,
+      settings,
+      openInLab: (url, label, kernelId) => void open(url, label, kernelId)
+    };
+    return {
+      context,
+      open,
+      openPort: (kernelId, port) =>
+        open(
+          URLExt.join(baseUrl, previewPath(kernelId, port)),
+          trans.__('Preview :%1', port),
+          kernelId
+        )
+    };
+  }
+};
+
 /** The model, the side panel and the commands. */
-const plugin: JupyterFrontEndPlugin<SandboxModel> = {
+const plugin: JupyterFrontEndPlugin<ISandboxModel> = {
   id: PLUGIN_ID,
   description: 'Sandbox status, snapshots and previews for Sandboxed Python kernels.',
   autoStart: true,
   provides: ISandboxModel,
-  requires: [INotebookTracker],
+  requires: [INotebookTracker, ISandboxPreviews],
   optional: [ITranslator, ISettingRegistry, ICommandPalette, ILabShell, ILayoutRestorer],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
+    previews: ISandboxPreviews,
     translator: ITranslator | null,
     settingRegistry: ISettingRegistry | null,
     palette: ICommandPalette | null,
     labShell: ILabShell | null,
     restorer: ILayoutRestorer | null
-  ): SandboxModel => {
+  ): ISandboxModel => {
     const trans = (translator ?? nullTranslator).load('jupyter_sandbox');
     const model = new SandboxModel();
 
@@ -198,54 +263,7 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
       }
     });
 
-    // Shared-origin mode unless the server says it has a preview host: the safe default (the
-    // only cost of a wrong guess is an iframe without storage of its own).
-    const previewSettings: Promise<IPreviewSettings> = requestAPI<unknown>('preview-settings')
-      .then(parsePreviewSettings)
-      .catch(reason => {
-        console.warn(
-          'jupyter-sandbox: cannot read the preview settings, assuming shared-origin mode',
-          reason
-        );
-        return { preview_host: null };
-      });
-    const tracker_ = new WidgetTracker<PreviewPanel>({ namespace: 'jupyter-sandbox-preview' });
-    const openInLab = async (candidate: string, label: string, kernelId: string | null) => {
-      const settings = await previewSettings;
-      const url = acceptedPreviewUrl(candidate, PageConfig.getBaseUrl(), settings);
-      if (!url) {
-        await showErrorMessage(
-          trans.__('Not a preview address'),
-          trans.__('Previews open only from this server: %1', candidate.slice(0, 200))
-        );
-        return;
-      }
-      const existing = tracker_.find(widget => widget.url === url);
-      if (existing) {
-        existing.reload();
-        app.shell.activateById(existing.id);
-        return;
-      }
-      const widget = new PreviewPanel(url, label, kernelId, previewContext, settings);
-      widget.id = `jupyter-sandbox-preview-${Private.nextId++}`;
-      void tracker_.add(widget);
-      app.shell.add(widget, 'main', { mode: 'split-right' });
-      app.shell.activateById(widget.id);
-    };
-    const previewContext: IPreviewContext = {
-      trans,
-      baseUrl: PageConfig.getBaseUrl(),
-      kernels: app.serviceManager.kernels,
-      settings: previewSettings,
-      openInLab: (url, label, kernelId) => void openInLab(url, label, kernelId)
-    };
-    Private.previewContext = previewContext;
-    panel.onOpenPreview = (kernelId, port) =>
-      void openInLab(
-        URLExt_join(PageConfig.getBaseUrl(), previewPath(kernelId, port)),
-        trans.__('Preview :%1', port),
-        kernelId
-      );
+    panel.onOpenPreview = (kernelId, port) => void previews.openPort(kernelId, port);
 
     app.commands.addCommand(CommandIDs.openPreview, {
       label: trans.__('Sandbox: Open Preview…'),
@@ -253,7 +271,7 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
       isEnabled: args => typeof args.url === 'string' || model.isSandboxed,
       execute: async args => {
         if (typeof args.url === 'string') {
-          await openInLab(
+          await previews.open(
             args.url,
             typeof args.label === 'string' ? args.label : args.url,
             typeof args.kernelId === 'string' ? args.kernelId : null
@@ -283,11 +301,7 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
           );
           return;
         }
-        await openInLab(
-          URLExt_join(PageConfig.getBaseUrl(), previewPath(kernel.id, port)),
-          trans.__('Preview :%1', port),
-          kernel.id
-        );
+        await previews.openPort(kernel.id, port);
       }
     });
 
@@ -318,10 +332,6 @@ const plugin: JupyterFrontEndPlugin<SandboxModel> = {
   }
 };
 
-function URLExt_join(base: string, path: string): string {
-  return (base.endsWith('/') ? base : base + '/') + path;
-}
-
 /**
  * The renderer of `serve()` outputs. Registered ``safe``: it renders untrusted notebooks too,
  * which it may because it treats the bundle as data: only addresses ``checkPreviewUrl`` accepts
@@ -331,15 +341,19 @@ const previewPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-sandbox:preview',
   description: 'Renders sandbox preview outputs: link, open in a tab, stopped state.',
   autoStart: true,
-  requires: [IRenderMimeRegistry, ISandboxModel],
-  activate: (app: JupyterFrontEnd, rendermime: IRenderMimeRegistry): void => {
+  requires: [IRenderMimeRegistry, ISandboxPreviews],
+  activate: (
+    app: JupyterFrontEnd,
+    rendermime: IRenderMimeRegistry,
+    previews: ISandboxPreviews
+  ): void => {
     rendermime.addFactory(
       {
         safe: true,
         mimeTypes: [PREVIEW_MIME_TYPE],
         defaultRank: 10,
         createRenderer: options => {
-          const renderer = new PreviewRenderer(Private.previewContext!);
+          const renderer = new PreviewRenderer(previews.context);
           renderer.mimeType = options.mimeType;
           return renderer;
         }
@@ -359,7 +373,7 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
   activate: (
     app: JupyterFrontEnd,
     statusBar: IStatusBar,
-    model: SandboxModel,
+    model: ISandboxModel,
     translator: ITranslator | null
   ): void => {
     const trans = (translator ?? nullTranslator).load('jupyter_sandbox');
@@ -375,12 +389,4 @@ const statusPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-namespace Private {
-  // Both are assigned from outside the namespace (Private.nextId++), which prefer-const misses.
-  // eslint-disable-next-line prefer-const
-  export let nextId = 0;
-  // eslint-disable-next-line prefer-const
-  export let previewContext: IPreviewContext | null = null;
-}
-
-export default [plugin, previewPlugin, statusPlugin];
+export default [previewTabsPlugin, plugin, previewPlugin, statusPlugin];

@@ -6,6 +6,7 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import * as api from './api';
+import type { ISandboxModel } from './tokens';
 
 /** The kernelspec name of Sandboxed Python. */
 export const SANDBOX_KERNEL_NAME = 'sandboxed-python';
@@ -20,7 +21,8 @@ export interface IKernelRef {
 
 export type Activity = 'snapshot' | 'restore' | 'delete' | null;
 
-export class SandboxModel {
+/** The ``ISandboxModel`` the main plugin provides; only it follows kernels (``setKernel``). */
+export class SandboxModel implements ISandboxModel {
   constructor(private _pollSeconds = 5) {}
 
   get changed(): ISignal<this, void> {

@@ -1,11 +1,28 @@
 /**
- * The sandbox side panel: limits and usage, mounts, snapshots of the current notebook's
- * Sandboxed Python kernel.
+ * The sandbox side panel: limits and usage, mounts, previews, workspace files and snapshots of
+ * the current notebook's Sandboxed Python kernel.
+ *
+ * Its nodes are built once; every status poll updates them in place (``dom.ts``): text and
+ * attributes are written only when they differ, and list rows are kept per item id, so a poll
+ * that changes nothing changes no node, and a focused button or a half-typed name keeps its
+ * focus.
  */
 import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
+import * as api from './api';
+import {
+  el,
+  IKeyedRow,
+  KeyedList,
+  setAttribute,
+  setClass,
+  setDisabled,
+  setHidden,
+  setStyle,
+  setText
+} from './dom';
 import {
   defaultSnapshotName,
   formatBytes,
@@ -14,27 +31,12 @@ import {
   isValidSnapshotName,
   usageFraction
 } from './format';
-import { saveBlob, WorkspaceFiles } from './files';
-import { SandboxModel } from './model';
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className = '',
-  text = ''
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text) {
-    node.textContent = text;
-  }
-  return node;
-}
+import { joinPath, saveBlob, WorkspaceFiles } from './files';
+import { ISandboxModel } from './tokens';
 
 /** Ask for confirmation, then restore ``name`` into the current kernel. */
 export async function confirmAndRestore(
-  model: SandboxModel,
+  model: ISandboxModel,
   name: string,
   trans: TranslationBundle
 ): Promise<boolean> {
@@ -61,21 +63,52 @@ export async function confirmAndRestore(
   }
 }
 
+/** A usage meter: label, "used / limit" and a bar. */
+interface IMeter {
+  value: HTMLElement;
+  fill: HTMLElement;
+}
+
+interface IMountRow extends IKeyedRow {
+  tag: HTMLElement;
+}
+
+interface IPreviewRow extends IKeyedRow {
+  path: HTMLElement;
+}
+
+interface ISnapshotRow extends IKeyedRow {
+  meta: HTMLElement;
+  restore: HTMLButtonElement;
+  remove: HTMLButtonElement;
+}
+
+interface IFileRow extends IKeyedRow {
+  /** The size, for files (folders have none). */
+  size: HTMLElement | null;
+}
+
+/** The rows of the limits list, in their order. */
+type LimitKey = 'timeout' | 'output' | 'hostFolder' | 'executionCount';
+
 export class SandboxPanel extends Widget {
   constructor(
-    private _model: SandboxModel,
+    private _model: ISandboxModel,
     private _trans: TranslationBundle
   ) {
     super();
     this.addClass('jp-SandboxPanel');
     this.id = 'jupyter-sandbox-panel';
     this.title.caption = _trans.__('Sandbox');
+    this._build();
     this._model.changed.connect(this._render, this);
     this._files.changed.connect(this._renderFiles, this);
-    this._build();
     this._render();
     this._renderFiles();
   }
+
+  /** Called with the kernel id and port when the user opens a running preview. */
+  onOpenPreview: ((kernelId: string, port: number) => void) | null = null;
 
   dispose(): void {
     this._model.changed.disconnect(this._render, this);
@@ -94,7 +127,197 @@ export class SandboxPanel extends Widget {
     const header = el('h2', 'jp-SandboxPanel-title', trans.__('Sandbox'));
     this._message = el('p', 'jp-SandboxPanel-message');
     this._details = el('div', 'jp-SandboxPanel-details');
+    this._details.hidden = true;
+    this._details.append(this._buildUsage(), this._buildMounts());
+    this.node.append(
+      header,
+      this._message,
+      this._details,
+      this._buildPreviews(),
+      this._buildFiles(),
+      this._buildSnapshots()
+    );
+  }
 
+  private _buildUsage(): HTMLElement {
+    const trans = this._trans;
+    const usage = el('section', 'jp-SandboxPanel-section jp-SandboxPanel-usage');
+    const meter = (label: string, key: string): IMeter => {
+      const row = el('div', `jp-SandboxPanel-meter jp-SandboxPanel-meter-${key}`);
+      const value = el('span', 'jp-SandboxPanel-value');
+      const bar = el('div', 'jp-SandboxPanel-bar');
+      const fill = el('div', 'jp-SandboxPanel-fill');
+      bar.append(fill);
+      row.append(el('span', 'jp-SandboxPanel-label', label), value, bar);
+      usage.append(row);
+      return { value, fill };
+    };
+    usage.append(el('h3', '', trans.__('Usage')));
+    this._meters = {
+      memory: meter(trans.__('Memory'), 'memory'),
+      workspace: meter(trans.__('Workspace'), 'workspace'),
+      files: meter(trans.__('Files'), 'files')
+    };
+    const limits = el('dl', 'jp-SandboxPanel-limits');
+    const terms: [LimitKey, string][] = [
+      ['timeout', trans.__('Cell timeout')],
+      ['output', trans.__('Output per cell')],
+      ['hostFolder', trans.__('Host folder')],
+      ['executionCount', trans.__('Execution count')]
+    ];
+    const values: Partial<Record<LimitKey, HTMLElement>> = {};
+    for (const [key, term] of terms) {
+      const value = el('dd');
+      value.dataset.limit = key;
+      limits.append(el('dt', '', term), value);
+      values[key] = value;
+    }
+    this._limits = values as Record<LimitKey, HTMLElement>;
+    usage.append(limits);
+    return usage;
+  }
+
+  private _buildMounts(): HTMLElement {
+    const trans = this._trans;
+    const mounts = el('section', 'jp-SandboxPanel-section');
+    const list = el('ul', 'jp-SandboxPanel-mounts');
+    mounts.append(el('h3', '', trans.__('Mounts')), list);
+    this._mounts = new KeyedList<api.IMount, IMountRow>({
+      container: list,
+      placeholderClass: 'jp-SandboxPanel-empty',
+      key: mount => mount.path,
+      create: mount => {
+        const node = el('li');
+        const tag = el('span', 'jp-SandboxPanel-tag');
+        node.append(el('code', '', mount.path), tag);
+        return { node, tag };
+      },
+      update: (row, mount) => {
+        setText(row.tag, mount.writable ? trans.__('read-write') : trans.__('read-only'));
+        setAttribute(
+          row.node,
+          'title',
+          mount.host_folder ? trans.__('host folder: %1', mount.host_folder) : null
+        );
+      }
+    });
+    return mounts;
+  }
+
+  private _buildPreviews(): HTMLElement {
+    const trans = this._trans;
+    const list = el('ul', 'jp-SandboxPanel-previews');
+    const header = el('h3', 'jp-SandboxPanel-sectionHeader', trans.__('Previews'));
+    const refresh = el(
+      'button',
+      'jp-mod-styled jp-SandboxPanel-refreshPreviews',
+      trans.__('Refresh')
+    );
+    refresh.title = trans.__('List the running previews again');
+    refresh.addEventListener('click', () => void this._refreshPreviews());
+    header.append(refresh);
+    this._previewsSection = el(
+      'section',
+      'jp-SandboxPanel-section jp-SandboxPanel-previewsSection'
+    );
+    this._previewsSection.append(header, list);
+    // Keyed by kernel too: the same port of another kernel is another app.
+    this._previews = new KeyedList<api.IRunningPreview, IPreviewRow>({
+      container: list,
+      placeholderClass: 'jp-SandboxPanel-empty',
+      key: preview => `${this._model.kernel?.id ?? ''}:${preview.port}`,
+      create: preview => {
+        const kernelId = this._model.kernel?.id ?? '';
+        const port = preview.port;
+        const node = el('li', 'jp-SandboxPanel-preview');
+        node.dataset.port = String(port);
+        const text = el('div', 'jp-SandboxPanel-snapshotText');
+        const path = el('code', 'jp-SandboxPanel-snapshotMeta');
+        text.append(el('span', 'jp-SandboxPanel-snapshotName', trans.__('port %1', port)), path);
+        const open = el('button', 'jp-mod-styled jp-SandboxPanel-openPreview', trans.__('Open'));
+        open.title = trans.__('Open the preview on port %1 in a tab', port);
+        open.addEventListener('click', () => this.onOpenPreview?.(kernelId, port));
+        const stop = el('button', 'jp-mod-styled jp-SandboxPanel-stopPreview', trans.__('Stop'));
+        stop.title = trans.__('Stop the preview on port %1', port);
+        stop.addEventListener('click', () => void this._stopPreview(port));
+        node.append(text, open, stop);
+        return { node, path };
+      },
+      update: (row, preview) => setText(row.path, '/' + preview.path)
+    });
+    return this._previewsSection;
+  }
+
+  private _buildFiles(): HTMLElement {
+    const trans = this._trans;
+    const actions = el('span', 'jp-SandboxPanel-fileActions');
+    const up = el('button', 'jp-mod-styled jp-SandboxPanel-up', trans.__('Up'));
+    up.title = trans.__('Parent folder');
+    up.addEventListener('click', () => void this._files.up());
+    const refresh = el('button', 'jp-mod-styled jp-SandboxPanel-refreshFiles', trans.__('Refresh'));
+    refresh.addEventListener('click', () => void this._files.open());
+    this._uploadInput = el('input', 'jp-SandboxPanel-uploadInput');
+    this._uploadInput.type = 'file';
+    this._uploadInput.multiple = true;
+    this._uploadInput.hidden = true;
+    this._uploadInput.addEventListener('change', () => void this._upload());
+    const upload = el('button', 'jp-mod-styled jp-SandboxPanel-upload', trans.__('Upload'));
+    upload.title = trans.__('Upload files into this sandbox folder');
+    upload.addEventListener('click', () => this._uploadInput.click());
+    actions.append(up, refresh, upload, this._uploadInput);
+    this._folderLabel = el('code', 'jp-SandboxPanel-folder');
+    const list = el('ul', 'jp-SandboxPanel-files');
+    this._filesSection = el('section', 'jp-SandboxPanel-section jp-SandboxPanel-filesSection');
+    this._filesSection.append(
+      el('h3', '', trans.__('Workspace files')),
+      actions,
+      this._folderLabel,
+      list
+    );
+    // Keyed by folder too: "a.txt" of another folder is another file.
+    const files = this._files;
+    this._fileRows = new KeyedList<api.IWorkspaceFile, IFileRow>({
+      container: list,
+      placeholderClass: 'jp-SandboxPanel-empty',
+      key: entry => `${entry.type}:${joinPath(files.folder, entry.name)}`,
+      create: entry => {
+        const node = el('li', 'jp-SandboxPanel-file');
+        node.dataset.name = entry.name;
+        const name = entry.name;
+        if (entry.type === 'directory') {
+          const folder = joinPath(files.folder, name);
+          const open = el(
+            'button',
+            'jp-SandboxPanel-fileName jp-SandboxPanel-folderLink',
+            name + '/'
+          );
+          open.title = trans.__('Open folder %1', name);
+          open.addEventListener('click', () => void files.open(folder));
+          node.append(open);
+          return { node, size: null };
+        }
+        const size = el('span', 'jp-SandboxPanel-snapshotMeta');
+        const download = el(
+          'button',
+          'jp-mod-styled jp-SandboxPanel-download',
+          trans.__('Download')
+        );
+        download.title = trans.__('Download %1', name);
+        download.addEventListener('click', () => void this._download(name));
+        node.append(el('span', 'jp-SandboxPanel-fileName', name), size, download);
+        return { node, size };
+      },
+      update: (row, entry) => {
+        if (row.size) {
+          setText(row.size, formatBytes(entry.size));
+        }
+      }
+    });
+    return this._filesSection;
+  }
+
+  private _buildSnapshots(): HTMLElement {
+    const trans = this._trans;
     const form = el('form', 'jp-SandboxPanel-create');
     this._nameInput = el('input', 'jp-mod-styled jp-SandboxPanel-name');
     this._nameInput.placeholder = trans.__('snapshot name');
@@ -111,114 +334,55 @@ export class SandboxPanel extends Widget {
       event.preventDefault();
       void this._create();
     });
-
-    this._snapshotList = el('ul', 'jp-SandboxPanel-snapshots');
-    const snapshotsHeader = el('h3', '', trans.__('Snapshots'));
+    const list = el('ul', 'jp-SandboxPanel-snapshots');
     this._snapshotsSection = el('section', 'jp-SandboxPanel-section');
-    this._snapshotsSection.append(snapshotsHeader, form, this._snapshotList);
-
-    this._previewList = el('ul', 'jp-SandboxPanel-previews');
-    const previewsHeader = el('h3', 'jp-SandboxPanel-sectionHeader', trans.__('Previews'));
-    const refreshPreviews = el(
-      'button',
-      'jp-mod-styled jp-SandboxPanel-refreshPreviews',
-      trans.__('Refresh')
-    );
-    refreshPreviews.title = trans.__('List the running previews again');
-    refreshPreviews.addEventListener('click', () => void this._refreshPreviews());
-    previewsHeader.append(refreshPreviews);
-    this._previewsSection = el(
-      'section',
-      'jp-SandboxPanel-section jp-SandboxPanel-previewsSection'
-    );
-    this._previewsSection.append(previewsHeader, this._previewList);
-
-    const filesHeader = el('h3', '', trans.__('Workspace files'));
-    const actions = el('span', 'jp-SandboxPanel-fileActions');
-    const up = el('button', 'jp-mod-styled jp-SandboxPanel-up', trans.__('Up'));
-    up.title = trans.__('Parent folder');
-    up.addEventListener('click', () => void this._files.up());
-    const refreshFiles = el(
-      'button',
-      'jp-mod-styled jp-SandboxPanel-refreshFiles',
-      trans.__('Refresh')
-    );
-    refreshFiles.addEventListener('click', () => void this._files.open());
-    this._uploadInput = el('input', 'jp-SandboxPanel-uploadInput');
-    this._uploadInput.type = 'file';
-    this._uploadInput.multiple = true;
-    this._uploadInput.hidden = true;
-    this._uploadInput.addEventListener('change', () => void this._upload());
-    const upload = el('button', 'jp-mod-styled jp-SandboxPanel-upload', trans.__('Upload'));
-    upload.title = trans.__('Upload files into this sandbox folder');
-    upload.addEventListener('click', () => this._uploadInput.click());
-    actions.append(up, refreshFiles, upload, this._uploadInput);
-    this._folderLabel = el('code', 'jp-SandboxPanel-folder');
-    this._fileList = el('ul', 'jp-SandboxPanel-files');
-    this._filesSection = el('section', 'jp-SandboxPanel-section jp-SandboxPanel-filesSection');
-    this._filesSection.append(filesHeader, actions, this._folderLabel, this._fileList);
-
-    this.node.append(
-      header,
-      this._message,
-      this._details,
-      this._previewsSection,
-      this._filesSection,
-      this._snapshotsSection
-    );
+    this._snapshotsSection.append(el('h3', '', trans.__('Snapshots')), form, list);
+    this._snapshots = new KeyedList<api.ISnapshotInfo, ISnapshotRow>({
+      container: list,
+      placeholderClass: 'jp-SandboxPanel-empty',
+      key: info => info.name,
+      create: info => {
+        const name = info.name;
+        const node = el('li', 'jp-SandboxPanel-snapshot');
+        node.dataset.name = name;
+        const text = el('div', 'jp-SandboxPanel-snapshotText');
+        const meta = el('span', 'jp-SandboxPanel-snapshotMeta');
+        text.append(el('span', 'jp-SandboxPanel-snapshotName', name), meta);
+        const restore = el('button', 'jp-mod-styled jp-SandboxPanel-restore', trans.__('Restore'));
+        restore.title = trans.__('Restore snapshot %1', name);
+        restore.addEventListener('click', () => void confirmAndRestore(this._model, name, trans));
+        const remove = el('button', 'jp-mod-styled jp-SandboxPanel-delete', trans.__('Delete'));
+        remove.title = trans.__('Delete snapshot %1', name);
+        remove.addEventListener('click', () => void this._delete(name));
+        node.append(text, restore, remove);
+        return { node, meta, restore, remove };
+      },
+      update: (row, info) => {
+        const busy = this._model.activity !== null;
+        setText(row.meta, `${formatBytes(info.size)} · ${formatTime(info.created)}`);
+        setDisabled(row.restore, busy);
+        setDisabled(row.remove, busy);
+      }
+    });
+    return this._snapshotsSection;
   }
 
   private _renderFiles(): void {
     const trans = this._trans;
     const files = this._files;
-    this._folderLabel.textContent = '/workspace' + (files.folder ? '/' + files.folder : '');
-    this._fileList.replaceChildren();
+    setText(this._folderLabel, '/workspace' + (files.folder ? '/' + files.folder : ''));
     if (files.error) {
-      this._fileList.append(
-        el('li', 'jp-SandboxPanel-empty', trans.__('Cannot list the files: %1', files.error))
-      );
+      this._fileRows.update([], trans.__('Cannot list the files: %1', files.error));
       return;
     }
-    if (files.entries.length === 0) {
-      this._fileList.append(
-        el(
-          'li',
-          'jp-SandboxPanel-empty',
-          files.loading ? trans.__('Loading…') : trans.__('This folder is empty.')
-        )
-      );
-    }
-    for (const entry of files.entries) {
-      const item = el('li', 'jp-SandboxPanel-file');
-      item.dataset.name = entry.name;
-      if (entry.type === 'directory') {
-        const open = el(
-          'button',
-          'jp-SandboxPanel-fileName jp-SandboxPanel-folderLink',
-          entry.name + '/'
-        );
-        open.title = trans.__('Open folder %1', entry.name);
-        open.addEventListener(
-          'click',
-          () => void files.open(files.folder ? `${files.folder}/${entry.name}` : entry.name)
-        );
-        item.append(open);
-      } else {
-        item.append(
-          el('span', 'jp-SandboxPanel-fileName', entry.name),
-          el('span', 'jp-SandboxPanel-snapshotMeta', formatBytes(entry.size))
-        );
-        const download = el(
-          'button',
-          'jp-mod-styled jp-SandboxPanel-download',
-          trans.__('Download')
-        );
-        download.title = trans.__('Download %1', entry.name);
-        download.addEventListener('click', () => void this._download(entry.name));
-        item.append(download);
-      }
-      this._fileList.append(item);
-    }
+    this._fileRows.update(
+      files.entries,
+      files.entries.length > 0
+        ? ''
+        : files.loading
+          ? trans.__('Loading…')
+          : trans.__('This folder is empty.')
+    );
   }
 
   private async _download(name: string): Promise<void> {
@@ -240,9 +404,6 @@ export class SandboxPanel extends Widget {
       }
     }
   }
-
-  /** Called with the kernel id and port when the user opens a running preview. */
-  onOpenPreview: ((kernelId: string, port: number) => void) | null = null;
 
   private async _refreshPreviews(): Promise<void> {
     const kernel = this._model.kernel;
@@ -276,8 +437,9 @@ export class SandboxPanel extends Widget {
   private _renderPreviews(): void {
     const trans = this._trans;
     const model = this._model;
-    this._previewsSection.hidden = !model.isSandboxed;
+    setHidden(this._previewsSection, !model.isSandboxed);
     if (!model.isSandboxed || !model.kernel) {
+      this._previews.update([]);
       return;
     }
     // List again when the panel shows another kernel, or once cells ran since the last list.
@@ -285,44 +447,16 @@ export class SandboxPanel extends Widget {
     if (this.isVisible && key !== this._previewsFor && !this._previewsLoading) {
       void this._refreshPreviews();
     }
-    this._previewList.replaceChildren();
     if (this._previewsError) {
-      this._previewList.append(
-        el(
-          'li',
-          'jp-SandboxPanel-empty',
-          trans.__('Cannot list the previews: %1', this._previewsError)
-        )
-      );
+      this._previews.update([], trans.__('Cannot list the previews: %1', this._previewsError));
       return;
     }
-    if (model.previews.length === 0) {
-      this._previewList.append(
-        el(
-          'li',
-          'jp-SandboxPanel-empty',
-          trans.__('No running previews (start one with serve(app, port=…)).')
-        )
-      );
-    }
-    const kernelId = model.kernel.id;
-    for (const preview of model.previews) {
-      const item = el('li', 'jp-SandboxPanel-preview');
-      item.dataset.port = String(preview.port);
-      const text = el('div', 'jp-SandboxPanel-snapshotText');
-      text.append(
-        el('span', 'jp-SandboxPanel-snapshotName', trans.__('port %1', preview.port)),
-        el('code', 'jp-SandboxPanel-snapshotMeta', '/' + preview.path)
-      );
-      const open = el('button', 'jp-mod-styled jp-SandboxPanel-openPreview', trans.__('Open'));
-      open.title = trans.__('Open the preview on port %1 in a tab', preview.port);
-      open.addEventListener('click', () => this.onOpenPreview?.(kernelId, preview.port));
-      const stop = el('button', 'jp-mod-styled jp-SandboxPanel-stopPreview', trans.__('Stop'));
-      stop.title = trans.__('Stop the preview on port %1', preview.port);
-      stop.addEventListener('click', () => void this._stopPreview(preview.port));
-      item.append(text, open, stop);
-      this._previewList.append(item);
-    }
+    this._previews.update(
+      model.previews,
+      model.previews.length > 0
+        ? ''
+        : trans.__('No running previews (start one with serve(app, port=…)).')
+    );
   }
 
   private async _create(): Promise<void> {
@@ -344,15 +478,13 @@ export class SandboxPanel extends Widget {
   }
 
   private _render(): void {
-    const trans = this._trans;
     const model = this._model;
     const busy = model.activity !== null;
-    this.node.classList.toggle('jp-mod-busy', busy);
-    this._createButton.disabled = busy || !model.isSandboxed;
-    this._snapshotsSection.hidden = !model.isSandboxed;
-    this._details.replaceChildren();
+    setClass(this.node, 'jp-mod-busy', busy);
+    setDisabled(this._createButton, busy || !model.isSandboxed);
+    setHidden(this._snapshotsSection, !model.isSandboxed);
+    setHidden(this._filesSection, !model.isSandboxed);
     this._renderPreviews();
-    this._filesSection.hidden = !model.isSandboxed;
     const filesKernel = model.isSandboxed && model.kernel ? model.kernel.id : null;
     if (filesKernel !== this._files.kernelId) {
       this._files.setKernel(filesKernel);
@@ -360,116 +492,79 @@ export class SandboxPanel extends Widget {
         void this._files.open();
       }
     }
+    setText(this._message, this._messageText());
+    this._renderStatus(model.isSandboxed ? model.status : null);
+    const snapshots = model.isSandboxed ? model.snapshots : [];
+    this._snapshots.update(
+      snapshots,
+      snapshots.length > 0 ? '' : this._trans.__('No snapshots yet.')
+    );
+  }
+
+  /** The line under the title: what the panel shows, or why it shows nothing. */
+  private _messageText(): string {
+    const trans = this._trans;
+    const model = this._model;
     if (!model.kernel) {
-      this._message.textContent = trans.__(
-        'Open a notebook with a Sandboxed Python kernel to see its sandbox.'
-      );
-      return;
+      return trans.__('Open a notebook with a Sandboxed Python kernel to see its sandbox.');
     }
     if (!model.isSandboxed) {
-      this._message.textContent = trans.__(
+      return trans.__(
         'The current notebook does not run in a sandbox (kernel: %1).',
         model.kernel.name
       );
-      return;
     }
     if (model.error) {
-      this._message.textContent = trans.__('Cannot read the sandbox status: %1', model.error);
-    } else if (busy) {
-      this._message.textContent =
-        model.activity === 'restore'
-          ? trans.__('Restoring snapshot…')
-          : model.activity === 'snapshot'
-            ? trans.__('Creating snapshot…')
-            : trans.__('Deleting snapshot…');
-    } else {
-      this._message.textContent = model.status ? '' : trans.__('Loading…');
+      return trans.__('Cannot read the sandbox status: %1', model.error);
     }
-    const status = model.status;
-    if (status) {
-      const usage = el('section', 'jp-SandboxPanel-section jp-SandboxPanel-usage');
-      usage.append(el('h3', '', trans.__('Usage')));
-      usage.append(
-        this._meter(
-          trans.__('Memory'),
-          formatUsage(status.usage.memory_bytes, status.limits.memory_bytes),
-          usageFraction(status.usage.memory_bytes, status.limits.memory_bytes),
-          'memory'
-        ),
-        this._meter(
-          trans.__('Workspace'),
-          formatUsage(status.usage.workspace_bytes, status.limits.workspace_bytes),
-          usageFraction(status.usage.workspace_bytes, status.limits.workspace_bytes),
-          'workspace'
-        ),
-        this._meter(
-          trans.__('Files'),
-          `${status.usage.workspace_files} / ${status.limits.workspace_files || '∞'}`,
-          usageFraction(status.usage.workspace_files, status.limits.workspace_files),
-          'files'
-        )
-      );
-      const limits = el('dl', 'jp-SandboxPanel-limits');
-      const add = (term: string, value: string) =>
-        limits.append(el('dt', '', term), el('dd', '', value));
-      add(
-        trans.__('Cell timeout'),
-        status.limits.cell_timeout ? trans.__('%1 s', status.limits.cell_timeout) : trans.__('none')
-      );
-      add(trans.__('Output per cell'), formatBytes(status.limits.output_bytes));
-      add(trans.__('Host folder'), status.host_folder_mode);
-      add(trans.__('Execution count'), String(status.execution_count));
-      usage.append(limits);
+    switch (model.activity) {
+      case 'restore':
+        return trans.__('Restoring snapshot…');
+      case 'snapshot':
+        return trans.__('Creating snapshot…');
+      case 'delete':
+        return trans.__('Deleting snapshot…');
+    }
+    return model.status ? '' : trans.__('Loading…');
+  }
 
-      const mounts = el('section', 'jp-SandboxPanel-section');
-      mounts.append(el('h3', '', trans.__('Mounts')));
-      const list = el('ul', 'jp-SandboxPanel-mounts');
-      for (const mount of status.mounts) {
-        const item = el('li');
-        item.append(
-          el('code', '', mount.path),
-          el(
-            'span',
-            'jp-SandboxPanel-tag',
-            mount.writable ? trans.__('read-write') : trans.__('read-only')
-          )
-        );
-        if (mount.host_folder) {
-          item.title = trans.__('host folder: %1', mount.host_folder);
-        }
-        list.append(item);
-      }
-      mounts.append(list);
-      this._details.append(usage, mounts);
+  /** Usage, limits and mounts (hidden without a status). */
+  private _renderStatus(status: api.ISandboxStatus | null): void {
+    const trans = this._trans;
+    setHidden(this._details, status === null);
+    if (!status) {
+      return;
     }
-
-    this._snapshotList.replaceChildren();
-    if (model.snapshots.length === 0) {
-      this._snapshotList.append(el('li', 'jp-SandboxPanel-empty', trans.__('No snapshots yet.')));
-    }
-    for (const info of model.snapshots) {
-      const item = el('li', 'jp-SandboxPanel-snapshot');
-      item.dataset.name = info.name;
-      const text = el('div', 'jp-SandboxPanel-snapshotText');
-      text.append(
-        el('span', 'jp-SandboxPanel-snapshotName', info.name),
-        el(
-          'span',
-          'jp-SandboxPanel-snapshotMeta',
-          `${formatBytes(info.size)} · ${formatTime(info.created)}`
-        )
-      );
-      const restore = el('button', 'jp-mod-styled jp-SandboxPanel-restore', trans.__('Restore'));
-      restore.disabled = busy;
-      restore.title = trans.__('Restore snapshot %1', info.name);
-      restore.addEventListener('click', () => void confirmAndRestore(model, info.name, trans));
-      const remove = el('button', 'jp-mod-styled jp-SandboxPanel-delete', trans.__('Delete'));
-      remove.disabled = busy;
-      remove.title = trans.__('Delete snapshot %1', info.name);
-      remove.addEventListener('click', () => void this._delete(info.name));
-      item.append(text, restore, remove);
-      this._snapshotList.append(item);
-    }
+    const { usage, limits } = status;
+    const meter = (target: IMeter, text: string, fraction: number) => {
+      setText(target.value, text);
+      setStyle(target.fill, 'width', `${Math.round(fraction * 100)}%`);
+      setClass(target.fill, 'jp-mod-warn', fraction > 0.85);
+    };
+    meter(
+      this._meters.memory,
+      formatUsage(usage.memory_bytes, limits.memory_bytes),
+      usageFraction(usage.memory_bytes, limits.memory_bytes)
+    );
+    meter(
+      this._meters.workspace,
+      formatUsage(usage.workspace_bytes, limits.workspace_bytes),
+      usageFraction(usage.workspace_bytes, limits.workspace_bytes)
+    );
+    meter(
+      this._meters.files,
+      `${usage.workspace_files} / ${limits.workspace_files || '∞'}`,
+      usageFraction(usage.workspace_files, limits.workspace_files)
+    );
+    const limit = (key: LimitKey, text: string) => setText(this._limits[key], text);
+    limit(
+      'timeout',
+      limits.cell_timeout ? trans.__('%1 s', limits.cell_timeout) : trans.__('none')
+    );
+    limit('output', formatBytes(limits.output_bytes));
+    limit('hostFolder', status.host_folder_mode);
+    limit('executionCount', String(status.execution_count));
+    this._mounts.update(status.mounts);
   }
 
   private async _delete(name: string): Promise<void> {
@@ -491,35 +586,23 @@ export class SandboxPanel extends Widget {
     }
   }
 
-  private _meter(label: string, text: string, fraction: number, key: string): HTMLElement {
-    const row = el('div', `jp-SandboxPanel-meter jp-SandboxPanel-meter-${key}`);
-    const bar = el('div', 'jp-SandboxPanel-bar');
-    const fill = el('div', 'jp-SandboxPanel-fill');
-    fill.style.width = `${Math.round(fraction * 100)}%`;
-    fill.classList.toggle('jp-mod-warn', fraction > 0.85);
-    bar.append(fill);
-    row.append(
-      el('span', 'jp-SandboxPanel-label', label),
-      el('span', 'jp-SandboxPanel-value', text),
-      bar
-    );
-    return row;
-  }
-
   private _message!: HTMLParagraphElement;
   private _details!: HTMLDivElement;
+  private _meters!: Record<'memory' | 'workspace' | 'files', IMeter>;
+  private _limits!: Record<LimitKey, HTMLElement>;
+  private _mounts!: KeyedList<api.IMount, IMountRow>;
   private _nameInput!: HTMLInputElement;
   private _createButton!: HTMLButtonElement;
-  private _snapshotList!: HTMLUListElement;
   private _snapshotsSection!: HTMLElement;
-  private _previewList!: HTMLUListElement;
+  private _snapshots!: KeyedList<api.ISnapshotInfo, ISnapshotRow>;
   private _previewsSection!: HTMLElement;
+  private _previews!: KeyedList<api.IRunningPreview, IPreviewRow>;
   private _previewsLoading = false;
   private _previewsFor = '';
   private _previewsError: string | null = null;
   private _files = new WorkspaceFiles();
   private _filesSection!: HTMLElement;
   private _folderLabel!: HTMLElement;
-  private _fileList!: HTMLUListElement;
+  private _fileRows!: KeyedList<api.IWorkspaceFile, IFileRow>;
   private _uploadInput!: HTMLInputElement;
 }

@@ -8,6 +8,8 @@
  * ``http(s)`` URL on this server's preview route, or on the configured preview host.
  */
 
+import { URLExt } from '@jupyterlab/coreutils';
+
 export const PREVIEW_MIME_TYPE = 'application/vnd.jupyter-sandbox.preview+json';
 
 /** What ``Preview._repr_mimebundle_`` puts under PREVIEW_MIME_TYPE. */
@@ -71,12 +73,11 @@ export function previewPath(kernelId: string, port: number): string {
  * name the kernel was told), else the kernel's own URL.
  */
 export function previewUrl(data: IPreviewData, baseUrl: string): string | null {
-  const base = baseUrl.endsWith('/') ? baseUrl : baseUrl + '/';
   if (data.kernel_id) {
-    return base + previewPath(data.kernel_id, data.port);
+    return URLExt.join(baseUrl, previewPath(data.kernel_id, data.port));
   }
   if (data.path) {
-    return base + data.path.replace(/^\/+/, '');
+    return URLExt.join(baseUrl, data.path.replace(/^\/+/, ''));
   }
   return data.url;
 }

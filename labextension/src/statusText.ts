@@ -4,10 +4,10 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 
 import { formatUsage } from './format';
-import type { SandboxModel } from './model';
+import type { ISandboxModel } from './tokens';
 
 /** The item's text for the model's state ('' when there is nothing to show). */
-export function statusText(model: SandboxModel, trans: TranslationBundle): string {
+export function statusText(model: ISandboxModel, trans: TranslationBundle): string {
   if (!model.isSandboxed) {
     return '';
   }

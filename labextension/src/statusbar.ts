@@ -5,12 +5,13 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { SandboxModel } from './model';
+import { setClass, setText } from './dom';
 import { statusText } from './statusText';
+import { ISandboxModel } from './tokens';
 
 export class SandboxStatusItem extends Widget {
   constructor(
-    private _model: SandboxModel,
+    private _model: ISandboxModel,
     private _trans: TranslationBundle
   ) {
     super();
@@ -26,7 +27,7 @@ export class SandboxStatusItem extends Widget {
   }
 
   private _update(): void {
-    this.node.textContent = statusText(this._model, this._trans);
-    this.node.classList.toggle('jp-mod-busy', this._model.activity !== null);
+    setText(this.node, statusText(this._model, this._trans));
+    setClass(this.node, 'jp-mod-busy', this._model.activity !== null);
   }
 }
