@@ -89,6 +89,13 @@ def set_up(request: dict[str, Any]) -> SandboxShell:
 
     comms.install()
     magics.register(shell)
+    # What ipykernel's app does at start: default extensions (%store), the working directory
+    # on sys.path (from the first cell on), and a clean os.getcwd() after %cd ..
+    from . import default_extensions, local_imports, working_directory
+
+    default_extensions.load(shell)
+    local_imports.install(shell)
+    working_directory.install()
     return shell
 
 
