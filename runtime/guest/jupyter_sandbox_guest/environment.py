@@ -82,7 +82,10 @@ def set_up(request: dict[str, Any]) -> SandboxShell:
     getpass.getpass = _getpass
     time.sleep = _sleep
     os._exit = _exit
-    shell = SandboxShell.instance()
+    from . import frontend, unavailable
+
+    shell = frontend.create_shell()  # named and shaped like ipykernel's, see frontend.py
+    unavailable.install(shell)  # clear messages for %%bash, multiprocessing, sample images
     shell.execution_count = int(request.get("execution_count") or 0) + 1
     # `obj?` pages into the execute reply's payload: SandboxShell.init_hooks, as in ipykernel.
     from . import comms, magics
