@@ -93,6 +93,7 @@ bench: reinstall warmup
 	$(VENV_PYTHON) bench/bench_snapshots.py
 	$(VENV_PYTHON) bench/bench_service.py
 	$(VENV_PYTHON) bench/bench_previews.py
+	$(VENV_PYTHON) bench/bench_notebooks.py --jobs 2
 
 clean:
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache test-artifacts
