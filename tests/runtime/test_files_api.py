@@ -61,7 +61,7 @@ def test_mkdir_delete_move(shared_sandbox: Sandbox, folder: str) -> None:
     files.mkdir(f"{folder}/x/y/z", parents=True)  # exists already: fine with parents
     with pytest.raises(SandboxPathError, match="already exists"):
         files.mkdir(f"{folder}/x")
-    with pytest.raises(SandboxFileNotFoundError):
+    with pytest.raises(SandboxFileNotFoundError, match="no such file or folder"):
         files.mkdir(f"{folder}/p/q")
     files.write_bytes(f"{folder}/x/y/z/f.txt", b"f")
     files.write_bytes(f"{folder}/x/g.txt", b"g")
@@ -101,7 +101,7 @@ def test_malformed_paths(shared_sandbox: Sandbox, path: str, reason: str) -> Non
     with pytest.raises(SandboxPathError, match=reason) as info:
         shared_sandbox.files.write_bytes(path, b"x")
     assert isinstance(info.value, ValueError)
-    with pytest.raises(SandboxPathError):
+    with pytest.raises(SandboxPathError, match=reason):
         shared_sandbox.files.read_bytes(path)
 
 
@@ -110,13 +110,27 @@ def test_non_string_path(shared_sandbox: Sandbox) -> None:
         shared_sandbox.files.read_bytes(b"/workspace/x")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("path", ["/etc/passwd2", "/usr/local/lib/python315.zip",
-                                  "/usr/local/lib/jupyter-sandbox/guest/evil.py", "/", "/usr"])
-def test_read_only_places_refuse_writes(shared_sandbox: Sandbox, path: str) -> None:
-    with pytest.raises((SandboxPathError, SandboxFileNotFoundError)):
+READ_ONLY = (SandboxPathError, "read-only location")
+NOT_FOUND = (SandboxFileNotFoundError, "no such file or folder")
+
+
+@pytest.mark.parametrize(("path", "on_write", "on_delete"), [
+    ("/etc/passwd2", NOT_FOUND, NOT_FOUND),  # outside every mount: it does not exist
+    ("/usr/local/lib/python315.zip", READ_ONLY, READ_ONLY),
+    ("/usr/local/lib/jupyter-sandbox/guest/evil.py", READ_ONLY, NOT_FOUND),
+    ("/", READ_ONLY, READ_ONLY),
+    ("/usr", READ_ONLY, READ_ONLY),
+])
+def test_read_only_places_refuse_writes(shared_sandbox: Sandbox, path: str,
+                                        on_write: tuple[type[Exception], str],
+                                        on_delete: tuple[type[Exception], str]) -> None:
+    error, reason = on_write
+    with pytest.raises(error, match=reason):
         shared_sandbox.files.write_bytes(path, b"x")
-    with pytest.raises((SandboxPathError, SandboxFileNotFoundError)):
+    error, reason = on_delete
+    with pytest.raises(error, match=reason):
         shared_sandbox.files.delete(path, recursive=True)
+    assert shared_sandbox.files.exists(path) == (on_delete is READ_ONLY)
 
 
 def test_root_lists_only_the_mounts(shared_sandbox: Sandbox) -> None:

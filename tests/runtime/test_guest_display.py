@@ -72,8 +72,11 @@ def test_update_display_and_clear_output(run):
 
 
 def test_display_flushes_earlier_prints_first(run):
-    _, messages = run("print('before')\ndisplay('shown')\nprint('after')")
-    assert [m["msg_type"] for m in messages] == ["stream", "display_data", "stream"]
+    reply, messages = run("print('before')\ndisplay('shown')\nprint('after')")
+    assert reply.status == "ok"
+    assert [(m["msg_type"], m["content"].get("text") or m["content"]["data"]["text/plain"])
+            for m in messages] == [("stream", "before\n"), ("display_data", "'shown'"),
+                                   ("stream", "after\n")]
 
 
 def test_syntax_error_is_an_error_reply(run):

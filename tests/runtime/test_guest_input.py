@@ -28,9 +28,12 @@ def test_output_before_input_arrives_before_the_prompt(shared_sandbox):
         seen_when_asked.append(stream_text(messages))
         return "x"
 
-    shared_sandbox.execute("print('before')\nprint('partial', end='')\nvalue = input('> ')",
-                           messages.append, input_handler=answer)
+    reply = shared_sandbox.execute(
+        "print('before')\nprint('partial', end='')\nvalue = input('> ')\nprint(value)",
+        messages.append, input_handler=answer)
+    assert reply.status == "ok"
     assert seen_when_asked == ["before\npartial"]
+    assert stream_text(messages) == "before\npartialx\n"
 
 
 def test_without_handler_input_raises_stdin_not_implemented(run):

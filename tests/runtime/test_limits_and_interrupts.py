@@ -16,15 +16,14 @@ from tests.conftest import stream_text
 def _interrupt_when_running(
     sandbox: Sandbox, marker: str, messages: list[dict]
 ) -> threading.Thread:
-    """Interrupt as soon as the cell has printed ``marker`` (proof it is running)."""
+    """Interrupt as soon as the cell has printed ``marker`` (proof it is running); after a
+    minute without it, interrupt anyway so that a broken test fails instead of hanging."""
 
     def wait_and_interrupt() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if marker in stream_text(list(messages)):
-                sandbox.interrupt()
-                return
+        deadline = time.monotonic() + 60
+        while marker not in stream_text(list(messages)) and time.monotonic() < deadline:
             time.sleep(0.005)
+        sandbox.interrupt()
 
     thread = threading.Thread(target=wait_and_interrupt, daemon=True)
     thread.start()
@@ -35,44 +34,38 @@ def _interrupt_when_running(
     "while True:\n    pass",
     "import time\nwhile True:\n    time.sleep(0.5)",
 ], ids=["pure-python", "sleep"])
-def test_interrupt_raises_keyboardinterrupt_and_keeps_state(run, shared_sandbox, loop):
-    run("kept = {'a': 1}")
+def test_interrupt_raises_keyboardinterrupt_and_keeps_state(run, sandbox, loop):
+    """How fast the interrupt lands is bench/bench_runtime.py's matter, not asserted here."""
+    assert run("kept = {'a': 1}", sandbox)[0].status == "ok"
     messages: list[dict] = []
-    _interrupt_when_running(shared_sandbox, "started", messages)
-    started = time.monotonic()
-    reply = shared_sandbox.execute(f"print('started', flush=True)\n{loop}", messages.append)
+    interrupter = _interrupt_when_running(sandbox, "started", messages)
+    reply = sandbox.execute(f"print('started', flush=True)\n{loop}", messages.append)
     assert reply.status == "error"
     assert reply.ename == "KeyboardInterrupt"
-    assert time.monotonic() - started < 10
-    reply, messages = run("kept['a'] + 1")
+    interrupter.join()
+    reply, messages = run("kept['a'] + 1", sandbox)
     assert reply.status == "ok"
     assert messages[-1]["content"]["data"]["text/plain"] == "2"
 
 
-def test_interrupt_stops_a_busy_loop_and_keeps_state(run, shared_sandbox):
+def test_interrupt_stops_a_busy_loop_and_keeps_state(run, sandbox):
     """The interrupt lands in pure-Python code and the loop's variable survives. How fast it
     lands is measured by bench/bench_runtime.py, not asserted here (a loaded machine)."""
     messages: list[dict] = []
-
-    def interrupt_when_running() -> None:
-        deadline = time.monotonic() + 60
-        while "go" not in stream_text(list(messages)) and time.monotonic() < deadline:
-            time.sleep(0.002)
-        shared_sandbox.interrupt()
-
-    threading.Thread(target=interrupt_when_running, daemon=True).start()
-    reply = shared_sandbox.execute("print('go', flush=True)\nn = 0\nwhile True:\n    n += 1",
-                                   messages.append)
+    interrupter = _interrupt_when_running(sandbox, "go", messages)
+    reply = sandbox.execute("print('go', flush=True)\nn = 0\nwhile True:\n    n += 1",
+                            messages.append)
     assert reply.ename == "KeyboardInterrupt"
-    after, out = run("n > 0")
+    interrupter.join()
+    after, out = run("n > 0", sandbox)
     assert after.status == "ok"
     assert out[-1]["content"]["data"]["text/plain"] == "True"
 
 
-def test_interrupt_after_cell_end_does_not_poison_next_cell(run, shared_sandbox):
-    run("1")
-    shared_sandbox.interrupt()  # nothing runs: ignored
-    reply, messages = run("total = sum(range(100000))\ntotal")
+def test_interrupt_after_cell_end_does_not_poison_next_cell(run, sandbox):
+    assert run("1", sandbox)[0].status == "ok"
+    sandbox.interrupt()  # nothing runs: ignored
+    reply, messages = run("total = sum(range(100000))\ntotal", sandbox)
     assert reply.status == "ok"
     assert messages[-1]["content"]["data"]["text/plain"] == str(sum(range(100000)))
 
@@ -90,11 +83,13 @@ def test_memory_bomb_raises_memoryerror_and_session_goes_on():
 
 
 def test_deep_recursion_is_a_recursionerror_not_a_crash(run):
+    assert run("before_recursion = 'kept'")[0].status == "ok"
     reply, _ = run("def f(n):\n    return f(n + 1)\nf(0)")
     assert reply.ename == "RecursionError"
     assert not reply.restarted
-    reply, _ = run("1 + 1")
+    reply, messages = run("before_recursion")
     assert reply.status == "ok"
+    assert messages[-1]["content"]["data"]["text/plain"] == "'kept'"
 
 
 def test_output_flood_is_capped_with_one_notice():
@@ -166,12 +161,22 @@ def test_hard_stop_without_recovery_point_restarts_clean():
         assert reply.ename == "NameError"
 
 
-@pytest.mark.parametrize("code", ["import sys\nsys.exit(3)", "import os\nos._exit(1)", "exit()"])
-def test_exit_calls_end_the_cell_not_the_host(run, code):
-    run("alive = True")
-    reply, messages = run(code)
+@pytest.mark.parametrize(("code", "status", "ename", "evalue"), [
+    ("import sys\nsys.exit(3)", "error", "SystemExit", "3"),
+    ("import os\nos._exit(1)", "error", "SystemExit",
+     "os._exit(1) was called; the sandbox ended this cell instead of exiting the interpreter"),
+    # ipykernel: exit() asks the front end to end the session (an "ask_exit" payload) and the
+    # cell succeeds. Here the guest shell has no ask_exit() yet: AttributeError.
+    pytest.param("exit()", "ok", "", "", marks=pytest.mark.xfail(
+        strict=True, reason="the guest shell lacks ipykernel's ask_exit(): exit() raises "
+                            "AttributeError")),
+], ids=["sys.exit", "os._exit", "exit"])
+def test_exit_calls_end_the_cell_not_the_host(sandbox, run, code, status, ename, evalue):
+    assert run("alive = True", sandbox)[0].status == "ok"
+    reply, _ = run(code, sandbox)
     assert not reply.restarted
-    reply, messages = run("alive")
+    assert (reply.status, reply.ename, reply.evalue) == (status, ename, evalue)
+    reply, messages = run("alive", sandbox)
     assert reply.status == "ok"
     assert messages[-1]["content"]["data"]["text/plain"] == "True"
 
@@ -184,23 +189,26 @@ def test_closed_sandbox_refuses_work_clearly():
         sandbox.execute("1")
 
 
-def test_interrupts_at_any_moment_never_lose_a_reply(shared_sandbox):
+def test_interrupts_at_any_moment_never_lose_a_reply(sandbox):
     """An interrupt may land as a turn begins, outside the shim's handlers: the operation
-    still gets a reply (KeyboardInterrupt), and the sandbox stays usable."""
+    still gets a reply (KeyboardInterrupt), and the sandbox stays usable. (Its own sandbox:
+    interrupts landing anywhere in the shim must not reach other tests.)"""
     stop = threading.Event()
 
     def hammer() -> None:
         while not stop.is_set():
-            shared_sandbox.interrupt()
+            sandbox.interrupt()
             time.sleep(0.0002)  # pacing, not synchronisation
 
     thread = threading.Thread(target=hammer, daemon=True)
     thread.start()
     try:
-        statuses = {shared_sandbox.execute("x = 1").status for _ in range(150)}
+        outcomes = {(r.status, r.ename) for r in (sandbox.execute("x = 1") for _ in range(150))}
     finally:
         stop.set()
         thread.join()
-    assert statuses <= {"ok", "error"}
-    reply = shared_sandbox.execute("1 + 1")
+    assert outcomes <= {("ok", ""), ("error", "KeyboardInterrupt")}, outcomes
+    messages: list[dict] = []
+    reply = sandbox.execute("1 + 1", messages.append)
     assert reply.status == "ok"
+    assert messages[-1]["content"]["data"]["text/plain"] == "2"

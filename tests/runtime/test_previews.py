@@ -18,7 +18,9 @@ from jupyter_sandbox.runtime.previews import (
 APP = '''
 import time
 from jupyter_sandbox import serve, stop, previews
+calls = []
 def app(environ, start_response):
+    calls.append(environ["PATH_INFO"])
     if environ["PATH_INFO"] == "/slow":
         while True:
             time.sleep(0.02)
@@ -76,10 +78,19 @@ def test_request_time_limit_gives_504_and_the_sandbox_goes_on(served):
     assert served.execute("1 + 1").status == "ok"
 
 
+def _calls(sandbox) -> str:
+    messages: list[dict] = []
+    assert sandbox.execute("calls", messages.append).status == "ok"
+    return messages[-1]["content"]["data"]["text/plain"]
+
+
 def test_body_limit_gives_413_without_calling_the_app(served):
     gateway = PreviewGateway(served, PreviewLimits(max_body_bytes=10))
-    status, _ = fetch(gateway, body=b"x" * 11)
+    status, _ = fetch(gateway, "/too-big", body=b"x" * 11)
     assert status == 413
+    assert _calls(served) == "[]"
+    assert fetch(gateway, "/small", body=b"x" * 10) == (200, b"ok")
+    assert _calls(served) == "['/small']"
 
 
 def test_stop_and_previews(served):
@@ -101,7 +112,16 @@ def test_preview_repr_without_server_says_previews_need_it(served):
     assert data["application/vnd.jupyter-sandbox.preview+json"]["url"] is None
 
 
-def test_serve_rejects_bad_arguments(served):
-    for code in ("serve(app, port=0)", "serve(app, port='80')", "serve(None)",
-                 "serve(app, directory='.')", "serve(directory='/no/such/folder')"):
-        assert served.execute(code).status == "error", code
+@pytest.mark.parametrize(("code", "ename", "evalue"), [
+    ("serve(app, port=0)", "ValueError", "port must be an integer from 1 to 65535, got 0"),
+    ("serve(app, port='80')", "ValueError", "port must be an integer from 1 to 65535, got '80'"),
+    ("serve(None)", "TypeError", "serve() needs either an app or directory=..., not both"),
+    ("serve(app, directory='.')", "TypeError",
+     "serve() needs either an app or directory=..., not both"),
+    ("serve(directory='/no/such/folder')", "FileNotFoundError",
+     "serve(directory=...): no such folder: /no/such/folder"),
+])
+def test_serve_rejects_bad_arguments(served, code, ename, evalue):
+    reply = served.execute(code)
+    assert (reply.status, reply.ename, reply.evalue) == ("error", ename, evalue)
+    assert served.previews_list() == [8000]  # the app served before is still the only one
