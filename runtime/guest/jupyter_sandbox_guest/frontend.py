@@ -10,12 +10,15 @@ Libraries decide how to show things by probing the shell, and each probes differ
   ``'ZMQInteractiveShell'`` or look for ``'IPKernelApp'`` in ``get_ipython().config``;
 * ipywidgets' ``Output`` asks ``get_ipython().kernel.get_parent()`` for the current request.
 
-So the guest's shell class is named ``ZMQInteractiveShell``, carries a small :class:`Kernel`
-(no sockets: only what such probes read), and the shell's config has an ``IPKernelApp``
-section. ``sys.modules['ipykernel.zmqshell']`` is this module, so the module check above and
-``from ipykernel.zmqshell import ZMQInteractiveShell`` find this class; ``ipykernel`` itself
-is not in the guest and ``import ipykernel`` still fails, as it should (there are no kernel
-sockets or ipykernel APIs in here).
+* others test ``'zmqshell' in str(type(get_ipython()))``.
+
+So the guest's shell class is ``ZMQInteractiveShell``, carries a small :class:`Kernel` (no
+sockets: only what such probes read), and the shell's config has an ``IPKernelApp`` section.
+``sys.modules['ipykernel.zmqshell']`` is this module and the class says it lives there, so
+its repr, the module check above and ``from ipykernel.zmqshell import ZMQInteractiveShell``
+agree (``inspect.getfile`` still finds this file); ``ipykernel`` itself is not in the guest
+and ``import ipykernel`` still fails, as it should (there are no kernel sockets or ipykernel
+APIs in here).
 """
 
 from __future__ import annotations
@@ -74,6 +77,9 @@ class ZMQInteractiveShell(SandboxShell):
 
     def enable_matplotlib(self, gui_name: str | None = None) -> tuple[Any, Any]:
         return super().enable_matplotlib(gui.inline_instead(gui_name))
+
+
+ZMQInteractiveShell.__module__ = ZMQSHELL_MODULE
 
 
 def create_shell() -> ZMQInteractiveShell:

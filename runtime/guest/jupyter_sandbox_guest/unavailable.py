@@ -14,6 +14,8 @@ crashed interpreter, ``No module named 'sklearn.datasets.images'``).
 * scikit-learn's ``load_sample_image``/``load_sample_images``: the guest's scikit-learn build
   lacks the bundled JPEGs, so :class:`MissingGuestDataError` (a ``FileNotFoundError``) says so
   and how to load an image of one's own; a build that has them works unchanged.
+* tqdm's monitor thread: switched off (``monitor_interval = 0``) instead of a warning that it
+  cannot start.
 
 Every patch is applied when its module is first imported (``after_import``), so nothing here
 slows the sandbox's start.
@@ -128,6 +130,13 @@ def _patch_sklearn_datasets(module: types.ModuleType) -> None:
             setattr(module, name, _needs_sample_images(original))
 
 
+def _no_tqdm_monitor(module: types.ModuleType) -> None:
+    """tqdm starts a monitor thread with its first bar; the sandbox has no threads, so every
+    first bar printed a ``TqdmMonitorWarning`` (``can't start new thread``). Setting
+    ``monitor_interval`` to 0 is tqdm's own switch for going without it."""
+    module.tqdm.monitor_interval = 0
+
+
 def install(shell: Any) -> None:
     install_script_magics(shell)
     when_imported("multiprocessing.context", _patch_multiprocessing_context)
@@ -135,6 +144,7 @@ def install(shell: Any) -> None:
     when_imported("multiprocessing.pool", _patch_multiprocessing_pool)
     when_imported("concurrent.futures.process", _patch_process_pool)
     when_imported("sklearn.datasets._base", _patch_sklearn_datasets)
+    when_imported("tqdm.std", _no_tqdm_monitor)
 
 
 __all__ = ["MissingGuestDataError", "ProcessesUnavailableError", "install",
