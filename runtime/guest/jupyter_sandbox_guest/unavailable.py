@@ -64,11 +64,25 @@ def _script_magic(name: str) -> Callable[[str, str], None]:
     return refuse
 
 
+def _is_script_magic(function: Any) -> bool:
+    """True for a cell magic ``ScriptMagics`` provides, however IPython holds it: a lazy
+    placeholder naming the class, a bound method, or a function generated in its module."""
+    spec = getattr(function, "spec", None)
+    if isinstance(spec, str):
+        return spec.endswith(":ScriptMagics")
+    owner = getattr(function, "__self__", None)
+    if owner is not None:
+        return type(owner).__name__ == "ScriptMagics"
+    return getattr(function, "__module__", None) == "IPython.core.magics.script"
+
+
 def install_script_magics(shell: Any) -> None:
-    """Replace IPython's script cell magics (%%script and the ones named after programs)."""
-    script_magics = shell.magics_manager.registry.get("ScriptMagics")
-    names = ["script", *getattr(script_magics, "script_magics", ("sh", "bash"))]
-    for name in names:
+    """Replace IPython's script cell magics (``%%script`` and those named after programs:
+    ``%%bash``, ``%%sh``, ``%%perl``, ``%%python3``…)."""
+    cell_magics = shell.magics_manager.magics["cell"]
+    names = {"script", "sh", "bash"}
+    names.update(name for name, function in cell_magics.items() if _is_script_magic(function))
+    for name in sorted(names):
         shell.register_magic_function(_script_magic(name), "cell", name)
 
 
