@@ -23,16 +23,15 @@ from . import (
     status_handler,
 )
 from .checkpoints import SandboxCheckpoints
-from .kernel_control import KernelControl
+from .control_client import ControlClient
 from .preview_grants import PreviewGrants
 from .preview_handler import ROUTE as PREVIEW_ROUTE
 from .preview_handler import PreviewLinkHandler
 from .preview_hosts import PreviewHosts
+from .service_config import SandboxServiceConfig
 
 if TYPE_CHECKING:
     from jupyter_server.serverapp import ServerApp
-from .service_config import SandboxServiceConfig
-from .upstream import Upstream
 
 MiB = 1 << 20
 
@@ -79,11 +78,12 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
         return self.serverapp
 
     def initialize_settings(self) -> None:
-        self.settings["jupyter_sandbox_upstream"] = Upstream(
-            max_clients=self.max_upstream_connections, connect_timeout=self.connect_timeout,
-            max_body_size=int(self.max_body_mib * MiB))
+        self.control = ControlClient(
+            self._server().kernel_manager, connect_timeout=self.connect_timeout,
+            max_preview_connections=self.max_upstream_connections,
+            max_preview_body=int(self.max_body_mib * MiB))
+        self.settings["jupyter_sandbox_control"] = self.control
         self.settings["jupyter_sandbox_max_body"] = int(self.max_body_mib * MiB)
-        self.settings["jupyter_sandbox_control"] = KernelControl(self._server().kernel_manager)
         self.settings["jupyter_sandbox_preview_hosts"] = (
             PreviewHosts(self.preview_host) if self.preview_host else None)
         self.settings["jupyter_sandbox_preview_grants"] = PreviewGrants(
@@ -93,6 +93,14 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
         self.initialize_service()
         # Once the server listens (its port is then final), kernels it starts inherit this.
         IOLoop.current().add_callback(self._publish_url)
+
+    async def stop_extension(self) -> None:
+        """The server is stopping: stop the service's idle reaper, then close the one
+        control client (after the reaper, which may be using it)."""
+        await self.stop_service()
+        control: ControlClient | None = getattr(self, "control", None)
+        if control is not None:
+            control.close()
 
     def _link_jupyter_server_extension(self, serverapp: Any) -> None:
         """Linking runs before the server makes its contents manager: the moment to choose

@@ -37,7 +37,7 @@ from traitlets import Int, Unicode, default
 from jupyter_sandbox.kernel import control_protocol as protocol
 from jupyter_sandbox.kernel.control_protocol import atomic_write
 
-from .kernel_control import KernelControl, KernelControlError
+from .control_client import ControlClient, ControlError
 
 CHECKPOINT_ID = re.compile(r"^[\w-]{1,100}$", re.ASCII)
 SNAPSHOT_FILE = "sandbox.snap"
@@ -129,13 +129,17 @@ class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
         return folder, meta
 
     # -- the kernel of a notebook -------------------------------------------------------
-    def _control(self) -> KernelControl | None:
-        if self.serverapp is None:
-            return None
-        control = getattr(self, "_kernel_control", None)
-        if control is None:
-            control = KernelControl(self.serverapp.kernel_manager)
-            self._kernel_control = control
+    def _control(self) -> ControlClient | None:
+        """The extension's one control client (in the server's settings once the extension
+        has loaded); None without a server or the extension: checkpoints then hold files only."""
+        web_app = getattr(self.serverapp, "web_app", None)
+        control = getattr(web_app, "settings", {}).get("jupyter_sandbox_control")
+        if control is None and self.serverapp is not None \
+                and not getattr(self, "_warned_no_control", False):
+            self._warned_no_control = True
+            self.log.warning("jupyter_sandbox: the server extension is not loaded, so notebook "
+                             "checkpoints hold no sandbox state; enable it with `jupyter server "
+                             "extension enable jupyter_sandbox`")
         return control
 
     async def _kernel_for(self, path: str) -> str | None:
@@ -169,8 +173,8 @@ class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
         if kernel_id is None or control is None:
             return
         try:
-            data = await control.snapshot(kernel_id)
-        except KernelControlError as exc:
+            data = bytes((await control.request(kernel_id, "GET", "/snapshot")).body)
+        except ControlError as exc:
             self.log.warning("checkpoint of %s without sandbox state: %s", path, exc)
             return
         await asyncio.to_thread(atomic_write, folder / SNAPSHOT_FILE, data)
@@ -200,8 +204,8 @@ class SandboxCheckpoints(AsyncGenericCheckpointsMixin, AsyncCheckpoints):
         control = self._control()
         if kernel_id is not None and control is not None:
             try:
-                await control.restore(kernel_id, data)
-            except KernelControlError as exc:
+                await control.request(kernel_id, "PUT", "/snapshot", data)
+            except ControlError as exc:
                 raise HTTPError(409, f"the notebook was restored but its kernel refused the "
                                      f"checkpoint's sandbox state: {exc}") from exc
             return

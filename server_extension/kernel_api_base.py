@@ -9,19 +9,19 @@ from typing import Any
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from .kernel_control import KernelControl, KernelControlError
+from .control_client import ControlClient, ControlError
 
 
 class KernelAPIHandler(APIHandler):
     auth_resource = "kernels"
 
     @property
-    def control(self) -> KernelControl:
+    def control(self) -> ControlClient:
         return self.settings["jupyter_sandbox_control"]
 
     async def forward_json(self, method: str, path: str, kernel_id: str) -> Any:
         """The kernel's JSON answer; its error status and message as an ``HTTPError``."""
         try:
             return await self.control.json(kernel_id, method, path)
-        except KernelControlError as exc:
+        except ControlError as exc:
             raise web.HTTPError(exc.status, str(exc)) from exc

@@ -17,9 +17,8 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from .control_client import ControlError, quote_path
 from .kernel_api_base import KernelAPIHandler
-from .kernel_control import KernelControlError
-from .service_link import quote_path
 from .upload_limit import UploadLimit
 
 ROUTE = r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/files/(?P<path>.*)"
@@ -39,7 +38,7 @@ class KernelFilesHandler(UploadLimit, KernelAPIHandler):
     async def get(self, kernel_id: str, path: str) -> None:
         try:
             response = await self.control.request(kernel_id, "GET", self.file_target(path))
-        except KernelControlError as exc:
+        except ControlError as exc:
             raise web.HTTPError(exc.status, str(exc)) from exc
         if "list" in self.request.arguments:
             self.finish(response.body)
@@ -56,7 +55,7 @@ class KernelFilesHandler(UploadLimit, KernelAPIHandler):
         try:
             response = await self.control.request(kernel_id, "PUT", self.file_target(path),
                                                   body=bytes(self.upload))
-        except KernelControlError as exc:
+        except ControlError as exc:
             raise web.HTTPError(exc.status, str(exc)) from exc
         finally:
             self.upload = bytearray()

@@ -92,9 +92,9 @@ class PreviewLinkHandler(PreviewProxyHandler, JupyterHandler):
         note_dropped_cookies(self.settings, self.log, target)
 
     # -- shared origin: a browser's page opens below a capability ------------------------------
-    def _redirect_to_capability(self, *args: str, **kwargs: str) -> None:
+    async def _redirect_to_capability(self, *args: str, **kwargs: str) -> None:
         target = self.preview_target(*args, **kwargs)
-        self.kernel_socket(target.kernel_id)  # 404/502 here, not below the capability
+        await self.kernel_socket(target.kernel_id)  # 404/502 here, not below the capability
         grants: PreviewGrants = self.settings["jupyter_sandbox_preview_grants"]
         capability = grants.issue_capability(target.kernel_id, target.port)
         self.set_header("Cache-Control", "no-store")
@@ -105,33 +105,33 @@ class PreviewLinkHandler(PreviewProxyHandler, JupyterHandler):
     async def get(self, *args: str, **kwargs: str) -> None:
         if self.preview_hosts is None:
             if wants_capability(self.request):
-                self._redirect_to_capability(*args, **kwargs)
+                await self._redirect_to_capability(*args, **kwargs)
             else:
                 await super().get(*args, **kwargs)
         elif self.request.headers.get("Upgrade", "").lower() == "websocket":
             raise web.HTTPError(405)
         else:
-            self._redirect_to_origin(*args, **kwargs)
+            await self._redirect_to_origin(*args, **kwargs)
 
     async def _proxied(self, *args: str, **kwargs: str) -> None:
         if self.preview_hosts is not None:
             if self.request.method == "HEAD":
-                self._redirect_to_origin(*args, **kwargs)
+                await self._redirect_to_origin(*args, **kwargs)
                 return
             raise web.HTTPError(405)
         if wants_capability(self.request):  # HEAD
-            self._redirect_to_capability(*args, **kwargs)
+            await self._redirect_to_capability(*args, **kwargs)
             return
         await self._http(*args, **kwargs)
 
     head = post = put = delete = patch = options = _proxied
 
-    def _redirect_to_origin(self, *args: str, **kwargs: str) -> None:
+    async def _redirect_to_origin(self, *args: str, **kwargs: str) -> None:
         hosts = self.preview_hosts
         if hosts is None:
             raise web.HTTPError(404)
         target = self.preview_target(*args, **kwargs)
-        self.kernel_socket(target.kernel_id)  # 404/502 here, not on the other origin
+        await self.kernel_socket(target.kernel_id)  # 404/502 here, not on the other origin
         grants: PreviewGrants = self.settings["jupyter_sandbox_preview_grants"]
         token = grants.issue_token(target.kernel_id, target.port)
         query = forwarding.strip_token(self.request.query)

@@ -17,18 +17,15 @@ fixed texts that never echo the request.
 from __future__ import annotations
 
 import logging
-import os
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
 
-from tornado import httpclient, httputil, iostream, web, websocket
+from tornado import httputil, iostream, web, websocket
 from tornado.http1connection import HTTP1Connection
 
-from jupyter_sandbox.kernel.control_protocol import socket_path_for
-
 from . import forwarding
-from .upstream import Upstream
+from .control_client import ControlClient, ControlError
 
 log = logging.getLogger("jupyter_sandbox.previews")
 
@@ -95,13 +92,17 @@ class PreviewProxyHandler(websocket.WebSocketHandler):
     def compute_etag(self) -> None:
         return None
 
-    def kernel_socket(self, kernel_id: str) -> str:
-        """The control socket of a running kernel, or an HTTPError (404, 502)."""
-        manager = self.settings["kernel_manager"]
-        if kernel_id not in manager:
+    @property
+    def control(self) -> ControlClient:
+        return self.settings["jupyter_sandbox_control"]
+
+    async def kernel_socket(self, kernel_id: str) -> str:
+        """The control socket of a running kernel (waiting while a sandboxed kernel starts),
+        or an HTTPError: 404 no such kernel, 502 it serves no previews."""
+        if kernel_id not in self.settings["kernel_manager"]:
             raise web.HTTPError(404)
-        sock = str(socket_path_for(manager.get_kernel(kernel_id).connection_file))
-        if not os.path.exists(sock):
+        sock = await self.control.wait_for_socket(kernel_id)
+        if sock is None:
             raise web.HTTPError(502)
         return sock
 
@@ -120,17 +121,15 @@ class PreviewProxyHandler(websocket.WebSocketHandler):
 
     async def _http(self, *args: str, **kwargs: str) -> None:
         target = self.preview_target(*args, **kwargs)
-        sock = self.kernel_socket(target.kernel_id)
+        await self.kernel_socket(target.kernel_id)
         query = forwarding.strip_token(self.request.query)
         if not target.below:  # /sandbox/preview/<id>/8000 → …/8000/, so relative links work
             self.redirect(target.prefix + "/" + (f"?{query}" if query else ""), permanent=False)
             return
         if len(self.request.body) > self.settings["jupyter_sandbox_max_body"]:
             raise web.HTTPError(413)
-        upstream: Upstream = self.settings["jupyter_sandbox_upstream"]
-        url = upstream.url(target.kernel_id, sock,
-                           f"/preview/{target.port}{forwarding.upstream_path(target.below)}"
-                           + (f"?{query}" if query else ""))
+        path = (f"/preview/{target.port}{forwarding.upstream_path(target.below)}"
+                + (f"?{query}" if query else ""))
         relay = _ResponseRelay(self, target)
         method = self.request.method or "GET"
         with_body = method not in ("GET", "HEAD", "OPTIONS") or self.request.body
@@ -138,11 +137,10 @@ class PreviewProxyHandler(websocket.WebSocketHandler):
         headers = forwarding.request_headers(list(self.request.headers.get_all()),
                                              self.forwarding_rules(target))
         try:
-            response = await upstream.fetch(url, method=method, headers=headers, body=body,
-                                            header_callback=relay.on_header_line,
-                                            streaming_callback=relay.on_chunk)
-            error = response.error if response.code == 599 else None
-        except (OSError, httpclient.HTTPClientError) as exc:
+            error = await self.control.relay(target.kernel_id, method, path, headers=headers,
+                                             body=body, on_headers=relay.on_headers,
+                                             on_chunk=relay.on_chunk)
+        except ControlError as exc:  # the kernel went away since kernel_socket
             error = exc
         if relay.closed:
             return
@@ -177,13 +175,10 @@ class PreviewProxyHandler(websocket.WebSocketHandler):
     async def _websocket(self, *args: str, **kwargs: str) -> None:
         target = self.preview_target(*args, **kwargs)
         self._check_handshake()
-        sock = self.kernel_socket(target.kernel_id)
+        await self.kernel_socket(target.kernel_id)
         query = forwarding.strip_token(self.request.query)
-        upstream: Upstream = self.settings["jupyter_sandbox_upstream"]
-        url = upstream.url(target.kernel_id, sock,
-                           f"/preview-ws/{target.port}"
-                           f"{forwarding.upstream_path(target.below or '/')}"
-                           + (f"?{query}" if query else ""), scheme="ws")
+        path = (f"/preview-ws/{target.port}{forwarding.upstream_path(target.below or '/')}"
+                + (f"?{query}" if query else ""))
         headers = [(k, v) for k, v in forwarding.request_headers(
                        list(self.request.headers.get_all()), self.forwarding_rules(target))
                    if not k.lower().startswith("sec-websocket-")]
@@ -191,8 +186,8 @@ class PreviewProxyHandler(websocket.WebSocketHandler):
                      self.request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         self._pending = []
         try:
-            self._upstream_ws = await upstream.websocket(url, headers, protocols or None,
-                                                         self._from_app)
+            self._upstream_ws = await self.control.websocket(target.kernel_id, path, headers,
+                                                             protocols or None, self._from_app)
         except Exception as exc:
             code = getattr(exc, "code", 502)
             self.proxy_log.info("preview WebSocket to kernel %s refused: %s", target.kernel_id, exc)
@@ -244,22 +239,13 @@ class _ResponseRelay:
     def __init__(self, handler: PreviewProxyHandler, target: PreviewTarget) -> None:
         self.handler = handler
         self.target = target
-        self.lines: list[str] = []
         self.started = False
         self.closed = False
 
-    def on_header_line(self, line: str) -> None:
-        if line.strip():
-            self.lines.append(line)
-            return
-        start = httputil.parse_response_start_line(self.lines[0].strip())
-        headers = httputil.HTTPHeaders.parse("".join(self.lines[1:]))
-        self.lines = []
-        if 100 <= start.code < 200:
-            return
+    def on_headers(self, code: int, reason: str, headers: httputil.HTTPHeaders) -> None:
         handler = self.handler
         handler.clear_header("Content-Type")
-        handler.set_status(start.code, start.reason or "Status")
+        handler.set_status(code, reason or "Status")
         rewritten = forwarding.response_headers(
             list(headers.get_all()), prefix=self.target.prefix, host=handler.request.host,
             proto=handler.request.protocol, port=self.target.port,

@@ -10,7 +10,7 @@ from typing import Any
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from .kernel_control import KernelControlError
+from .control_client import ControlError
 from .service_errors import CODES, ServiceError
 from .service_registry import SandboxRegistry
 
@@ -60,7 +60,7 @@ class kernel_errors(contextlib.AbstractContextManager[None],
     """Answer a kernel's error with its status and message (``with`` or ``async with``)."""
 
     def __exit__(self, _type: Any, exc: BaseException | None, _tb: Any) -> None:
-        if isinstance(exc, KernelControlError):
+        if isinstance(exc, ControlError):
             raise ServiceError(exc.status, str(exc)) from exc
 
     async def __aexit__(self, _type: Any, exc: BaseException | None, _tb: Any) -> None:

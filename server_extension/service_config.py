@@ -11,7 +11,6 @@ from jupyter_core.paths import jupyter_data_dir
 from traitlets import Float, Int, Unicode
 from traitlets.config import Configurable
 
-from .service_link import KernelLink
 from .service_registry import SandboxLimits, SandboxRegistry
 from .service_routes import ROUTES
 
@@ -45,12 +44,19 @@ class SandboxServiceConfig(Configurable):
         limits = SandboxLimits(self.sandbox_memory_mib, self.sandbox_workspace_mib,
                                self.sandbox_cell_timeout)
         registry = SandboxRegistry(
-            server.kernel_manager, KernelLink(settings["jupyter_sandbox_control"]), folder,
+            server.kernel_manager, settings["jupyter_sandbox_control"], folder,
             max_sandboxes=self.max_sandboxes, idle_timeout=self.idle_timeout, limits=limits,
             start_timeout=self.sandbox_start_timeout, log=self.log)  # type: ignore[attr-defined]
         registry.start_reaper()
         settings["jupyter_sandbox_service"] = registry
         settings["jupyter_sandbox_max_upload"] = int(self.max_upload_mib * MiB)
+
+    async def stop_service(self) -> None:
+        """Stop the idle reaper (the server is stopping)."""
+        registry: SandboxRegistry | None = self.settings.get(  # type: ignore[attr-defined]
+            "jupyter_sandbox_service")
+        if registry is not None:
+            await registry.shutdown()
 
     def service_routes(self) -> list[tuple[str, Any]]:
         return list(ROUTES)

@@ -10,6 +10,7 @@ from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
+from tornado.httputil import HTTPHeaders
 
 from jupyter_sandbox.kernel.control_protocol import NDJSON, ExecMessage, ExecRequest, ReplyStatus
 
@@ -33,7 +34,7 @@ class ExecHandler(ServiceHandler):
         record = self.registry.get(sandbox_id)
         started = False
 
-        def on_headers(_status: int, _headers: dict[str, str]) -> None:
+        def on_headers(_status: int, _reason: str, _headers: HTTPHeaders) -> None:
             nonlocal started
             started = True
             self.set_header("Content-Type", NDJSON)
@@ -45,7 +46,7 @@ class ExecHandler(ServiceHandler):
 
         request: ExecRequest = {"code": code}
         async with self.registry.use(record) as kernel_id, kernel_errors():
-            status = await self.registry.link.stream(
+            status = await self.registry.control.stream(
                 kernel_id, "POST", "/exec", json.dumps(request).encode(), on_headers, on_chunk)
         if status >= 400:  # the kernel went away after the output began
             lost: ExecMessage = {"msg_type": "execute_reply", "metadata": {}, "content": {

@@ -17,6 +17,7 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.http1connection import HTTP1Connection
+from tornado.httputil import HTTPHeaders
 
 from .service_base import ServiceHandler, kernel_errors
 from .service_errors import ServiceError
@@ -41,7 +42,7 @@ class FilesHandler(UploadLimit, ServiceHandler):
     async def get(self, sandbox_id: str, path: str) -> None:
         record = self.registry.get(sandbox_id)
 
-        def on_headers(_status: int, headers: dict[str, str]) -> None:
+        def on_headers(_status: int, _reason: str, headers: HTTPHeaders) -> None:
             self.set_header("Content-Type", headers.get("content-type", "application/octet-stream"))
             if "content-length" in headers:
                 self.set_header("Content-Length", headers["content-length"])
@@ -51,8 +52,8 @@ class FilesHandler(UploadLimit, ServiceHandler):
             self.flush().add_done_callback(_ignore_failure)
 
         async with self.registry.use(record) as kernel_id, kernel_errors():
-            status = await self.registry.link.stream(kernel_id, "GET", self.file_target(path), None,
-                                                     on_headers, on_chunk)
+            status = await self.registry.control.stream(
+                kernel_id, "GET", self.file_target(path), None, on_headers, on_chunk)
         if status >= 400:  # broke off mid-way: the client sees a short body, not a bad file
             if isinstance(self.request.connection, HTTP1Connection):
                 self.request.connection.close()
@@ -66,7 +67,7 @@ class FilesHandler(UploadLimit, ServiceHandler):
             raise ServiceError(413, self.too_large_message())
         record = self.registry.get(sandbox_id)
         async with self.registry.use(record) as kernel_id, kernel_errors():
-            response = await self.registry.link.call(kernel_id, "PUT", self.file_target(path),
+            response = await self.registry.control.request(kernel_id, "PUT", self.file_target(path),
                                                      bytes(self.upload))
         self.upload = bytearray()
         self.send_json(json.loads(response.body), 201)
@@ -76,7 +77,7 @@ class FilesHandler(UploadLimit, ServiceHandler):
     async def delete(self, sandbox_id: str, path: str) -> None:
         record = self.registry.get(sandbox_id)
         async with self.registry.use(record) as kernel_id, kernel_errors():
-            await self.registry.link.call(kernel_id, "DELETE", self.file_target(path))
+            await self.registry.control.request(kernel_id, "DELETE", self.file_target(path))
         self.set_status(204)
         self.finish()
 

@@ -25,7 +25,7 @@ class PackagesHandler(ServiceHandler):
         record = self.registry.get(sandbox_id)
         async with self.registry.use(record) as kernel_id:
             with kernel_errors():
-                answer = await self.registry.link.json(kernel_id, "POST", "/packages", body)
+                answer = await self.registry.control.json(kernel_id, "POST", "/packages", body)
         self.send_json(answer)
 
 

@@ -32,9 +32,8 @@ from jupyter_sandbox.kernel.control_protocol import (
     is_snapshot_name,
 )
 
-from .kernel_control import KernelControlError
+from .control_client import ControlClient, ControlError
 from .service_errors import ServiceError
-from .service_link import KernelLink
 
 KERNEL_NAME = "sandboxed-python"
 RESUME_FILE = "resume" + SUFFIX
@@ -110,11 +109,11 @@ class SandboxRecord:
 
 
 class SandboxRegistry:
-    def __init__(self, kernel_manager: Any, link: KernelLink, folder: Path, *,
+    def __init__(self, kernel_manager: Any, control: ControlClient, folder: Path, *,
                  max_sandboxes: int, idle_timeout: float, limits: SandboxLimits,
                  start_timeout: float, log: logging.Logger) -> None:
         self.kernel_manager = kernel_manager
-        self.link = link
+        self.control = control
         self.folder = folder
         self.max_sandboxes = max_sandboxes
         self.idle_timeout = idle_timeout
@@ -191,6 +190,7 @@ class SandboxRegistry:
     async def shutdown(self) -> None:
         if self._reaper is not None:
             self._reaper.stop()
+            self._reaper = None
 
     # -- kernels ------------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -238,7 +238,7 @@ class SandboxRegistry:
         """Until the kernel's control socket exists (its sandbox is then running)."""
         deadline = time.monotonic() + self.start_timeout
         kernel = self.kernel_manager.get_kernel(kernel_id)
-        while self.link.control.socket_for(kernel_id) is None:
+        while self.control.socket_for(kernel_id) is None:
             if not await kernel.is_alive():
                 raise ServiceError(502, "the sandbox's kernel exited while starting; see the "
                                    "server's log")
@@ -263,7 +263,7 @@ class SandboxRegistry:
                     and self._idle_since(record) >= self.idle_timeout):
                 try:
                     await self._stop(record)
-                except (KernelControlError, OSError) as exc:
+                except (ControlError, OSError) as exc:
                     self.log.warning("could not stop idle sandbox %s: %s", record.id, exc)
 
     async def _stop(self, record: SandboxRecord) -> None:
@@ -271,7 +271,7 @@ class SandboxRegistry:
             if record.busy or record.kernel_id is None or record.deleted:
                 return
             if record.kernel_id in self.kernel_manager:
-                data = (await self.link.call(record.kernel_id, "GET", "/snapshot")).body
+                data = (await self.control.request(record.kernel_id, "GET", "/snapshot")).body
                 temporary = record.folder / (RESUME_FILE + ".part")
                 temporary.write_bytes(data)
                 temporary.replace(record.folder / RESUME_FILE)

@@ -12,9 +12,9 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from .control_client import quote_path
 from .service_base import ServiceHandler, kernel_errors
 from .service_errors import ServiceError
-from .service_link import quote_path
 
 PREFIX = r"/sandbox/api/v1"
 ID = r"(?P<sandbox_id>[^/]+)"
@@ -61,7 +61,7 @@ class InterruptHandler(ServiceHandler):
         record = self.registry.get(sandbox_id)
         if record.kernel_id is not None:  # a stopped sandbox runs nothing to interrupt
             with kernel_errors():
-                await self.registry.link.call(record.kernel_id, "POST", "/interrupt")
+                await self.registry.control.request(record.kernel_id, "POST", "/interrupt")
         self.set_status(204)
         self.finish()
 
@@ -76,7 +76,8 @@ class ForkHandler(ServiceHandler):
         record = self.registry.get(sandbox_id)
         async with self.registry.use(record) as kernel_id:
             with kernel_errors():
-                data = bytes((await self.registry.link.call(kernel_id, "GET", "/snapshot")).body)
+                answer = await self.registry.control.request(kernel_id, "GET", "/snapshot")
+                data = bytes(answer.body)
         metadata = body.get("metadata", {**record.metadata, "forked_from": record.id})
         fork = await self.registry.create(record.limits.to_json(), metadata, data)
         self.send_json(fork.to_json(), 201)
@@ -88,7 +89,7 @@ class SnapshotsHandler(ServiceHandler):
     async def get(self, sandbox_id: str) -> None:
         record = self.registry.get(sandbox_id)
         async with self.registry.use(record) as kernel_id, kernel_errors():
-            self.send_json(await self.registry.link.json(kernel_id, "GET", "/snapshots"))
+            self.send_json(await self.registry.control.json(kernel_id, "GET", "/snapshots"))
 
     @web.authenticated
     @authorized
@@ -98,7 +99,7 @@ class SnapshotsHandler(ServiceHandler):
             raise ServiceError(400, "the body needs \"name\", a string")
         record = self.registry.get(sandbox_id)
         async with self.registry.use(record) as kernel_id, kernel_errors():
-            info = await self.registry.link.json(
+            info = await self.registry.control.json(
                 kernel_id, "POST", "/snapshots/" + quote_path(name))
         self.send_json(info, 201)
 
@@ -109,7 +110,7 @@ class PreviewsHandler(ServiceHandler):
     async def get(self, sandbox_id: str) -> None:
         record = self.registry.get(sandbox_id)
         async with self.registry.use(record) as kernel_id, kernel_errors():
-            ports = (await self.registry.link.json(kernel_id, "GET", "/previews"))["ports"]
+            ports = (await self.registry.control.json(kernel_id, "GET", "/previews"))["ports"]
         server = f"{self.request.protocol}://{self.request.host}"
         previews = []
         for port in ports:

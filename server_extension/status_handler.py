@@ -9,7 +9,7 @@ kernel's control endpoint does not answer.
 
 A kernel answers ``kernel_info`` (and JupyterLab shows it idle) a moment before its control
 socket listens: for a sandboxed kernel the server knows, the control client waits for the
-socket (``KernelControl.wait_for_socket``) instead of answering 404 to a front end that asked
+socket (``ControlClient.wait_for_socket``) instead of answering 404 to a front end that asked
 too early.
 """
 
@@ -20,8 +20,8 @@ import json
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from .control_client import ControlError
 from .kernel_api_base import KernelAPIHandler
-from .kernel_control import KernelControlError
 
 ROUTE = r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/status"
 
@@ -33,6 +33,6 @@ class StatusHandler(KernelAPIHandler):
     async def get(self, kernel_id: str) -> None:
         try:
             status = await self.control.json(kernel_id, "GET", "/status")
-        except KernelControlError as exc:
+        except ControlError as exc:
             raise web.HTTPError(exc.status, str(exc)) from exc
         self.finish(json.dumps({"kernel_id": kernel_id, **status}))

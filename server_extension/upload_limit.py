@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from tornado import web
 
-from .service_link import quote_path
+from .control_client import quote_path
 
 
 class UploadLimit(web.RequestHandler):
