@@ -220,10 +220,73 @@ async function main() {
     await panel.locator('.jp-SandboxPanel-snapshot[data-name="before"]').waitFor();
   });
 
+  // The panel builds its nodes once and updates them in place: across status polls that bring
+  // nothing new, no row or section is added or removed, the nodes stay the same objects and a
+  // focused button keeps the focus (the old panel rebuilt its DOM on every poll).
+  await step('panel-kept-across-polls', async () => {
+    const panel = page.locator('#jupyter-sandbox-panel');
+    await panel.locator('.jp-SandboxPanel-snapshot[data-name="before"] .jp-SandboxPanel-restore').focus();
+    await page.evaluate(() => {
+      const root = document.querySelector('#jupyter-sandbox-panel');
+      const count = root.querySelector('[data-limit="executionCount"]');
+      const marks = {
+        memory: root.querySelector('.jp-SandboxPanel-meter-memory .jp-SandboxPanel-value'),
+        snapshot: root.querySelector('.jp-SandboxPanel-snapshot[data-name="before"]'),
+        mount: root.querySelector('.jp-SandboxPanel-mounts li'),
+        count,
+        countText: count && count.textContent,
+        focused: document.activeElement,
+        elementsChanged: 0
+      };
+      new MutationObserver(records => {
+        for (const record of records) {
+          const nodes = [...record.addedNodes, ...record.removedNodes];
+          marks.elementsChanged += nodes.filter(node => node.nodeType === Node.ELEMENT_NODE).length;
+        }
+      }).observe(root, { childList: true, subtree: true });
+      window.__sandboxPanelMarks = marks;
+    });
+    // The poll after the first of these two answers was rendered before the second was asked.
+    for (let polls = 0; polls < 2; polls += 1) {
+      await page.waitForResponse(response => STATUS_POLL.test(response.url()) && response.status() === 200);
+    }
+    const kept = await page.evaluate(() => {
+      const root = document.querySelector('#jupyter-sandbox-panel');
+      const marks = window.__sandboxPanelMarks;
+      return {
+        focusedIsRestore: marks.focused.classList.contains('jp-SandboxPanel-restore'),
+        focusKept: document.activeElement === marks.focused,
+        memory: root.querySelector('.jp-SandboxPanel-meter-memory .jp-SandboxPanel-value') === marks.memory,
+        snapshot: root.querySelector('.jp-SandboxPanel-snapshot[data-name="before"]') === marks.snapshot,
+        mount: root.querySelector('.jp-SandboxPanel-mounts li') === marks.mount,
+        count: marks.count !== null && root.querySelector('[data-limit="executionCount"]') === marks.count,
+        elementsChanged: marks.elementsChanged
+      };
+    });
+    if (!Object.entries(kept).every(([key, value]) => (key === 'elementsChanged' ? value === 0 : value === true))) {
+      throw new Error(`the panel rebuilt nodes during status polls: ${JSON.stringify(kept)}`);
+    }
+  });
+
   await step('variable-changed', async () => {
     await notebook.locator('.jp-Notebook').click({ position: { x: 5, y: 5 } }).catch(() => undefined);
     const cell = await runCell('x = 2\nprint("x is", x)');
     await cell.locator('.jp-OutputArea-output').filter({ hasText: 'x is 2' }).waitFor();
+  });
+
+  // A changed value (the execution count, after the cell above) is written into the same node.
+  await step('panel-value-updated-in-place', async () => {
+    await page.waitForFunction(() => {
+      const marks = window.__sandboxPanelMarks;
+      const count = document.querySelector('#jupyter-sandbox-panel [data-limit="executionCount"]');
+      return count !== null && count.textContent !== marks.countText;
+    });
+    const same = await page.evaluate(
+      () => document.querySelector('#jupyter-sandbox-panel [data-limit="executionCount"]') === window.__sandboxPanelMarks.count
+    );
+    if (!same) {
+      throw new Error('the execution count changed in a new node instead of in place');
+    }
   });
 
   await step('snapshot-restored', async () => {
