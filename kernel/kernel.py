@@ -37,6 +37,7 @@ from .positions import code_points_to_utf16, utf16_to_code_points
 
 if TYPE_CHECKING:  # the sandbox and the control endpoint load on the sandbox-start thread
     from jupyter_sandbox.runtime.previews import PreviewLimits
+    from jupyter_sandbox.runtime.protocol import HistoryQuery
     from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message, Sandbox
     from jupyter_sandbox.runtime.snapshot import Bounds
 
@@ -386,20 +387,22 @@ class SandboxKernel(Kernel):
     def _ask_front_end(self, prompt: str, password: bool, parent: dict[str, Any],
                        ident: Any) -> str:
         """Send input_request and wait for input_reply; an interrupt ends the wait."""
-        assert self.session is not None  # noqa: S101 - set by the kernel app
+        session = self.session
+        if session is None:  # the kernel app sets it before any request arrives
+            raise StdinNotImplementedError("this kernel has no session to ask the front end with")
         while True:  # drop stale replies
             try:
                 self.stdin_socket.recv_multipart(zmq.NOBLOCK)
             except zmq.ZMQError:
                 break
-        self.session.send(self.stdin_socket, "input_request",
-                          {"prompt": prompt, "password": password}, parent, ident=ident)
+        session.send(self.stdin_socket, "input_request",
+                     {"prompt": prompt, "password": password}, parent, ident=ident)
         while True:
             if self._interrupted.is_set():
                 raise KeyboardInterrupt
             ready, _, _ = zmq.select([self.stdin_socket], [], [], 0.02)
             if ready:
-                _ident, reply = self.session.recv(self.stdin_socket)
+                _ident, reply = session.recv(self.stdin_socket)
                 if reply is not None:
                     value = str(reply["content"].get("value", ""))
                     if value == "\x04":
@@ -426,7 +429,8 @@ class SandboxKernel(Kernel):
     async def do_complete(self, code: str, cursor_pos: int | None) -> dict[str, Any]:
         position = utf16_to_code_points(code, len(code) if cursor_pos is None else cursor_pos)
         sandbox = await self.ready_sandbox()
-        reply = await sandbox.run_async(lambda: sandbox.complete(code, position))
+        reply: dict[str, Any] = dict(
+            await sandbox.run_async(lambda: sandbox.complete(code, position)))
         for key in ("cursor_start", "cursor_end"):
             if key in reply:
                 reply[key] = code_points_to_utf16(code, int(reply[key]))
@@ -438,21 +442,22 @@ class SandboxKernel(Kernel):
                          omit_sections: Any = ()) -> dict[str, Any]:
         position = utf16_to_code_points(code, cursor_pos)
         sandbox = await self.ready_sandbox()
-        reply = await sandbox.run_async(lambda: sandbox.inspect(code, position, detail_level))
+        reply: dict[str, Any] = dict(
+            await sandbox.run_async(lambda: sandbox.inspect(code, position, detail_level)))
         reply.setdefault("status", "ok")
         return reply
 
     async def do_is_complete(self, code: str) -> dict[str, Any]:
         sandbox = await self.ready_sandbox()
-        return await sandbox.run_async(lambda: sandbox.is_complete(code))
+        return dict(await sandbox.run_async(lambda: sandbox.is_complete(code)))
 
     async def do_history(self, hist_access_type: str, output: bool, raw: bool,
                          session: int | None = None, start: int | None = None,
                          stop: int | None = None, n: int | None = None,
                          pattern: str | None = None, unique: bool = False) -> dict[str, Any]:
-        request = {"hist_access_type": hist_access_type, "output": output, "raw": raw,
-                   "session": session, "start": start, "stop": stop, "n": n,
-                   "pattern": pattern, "unique": unique}
+        request: HistoryQuery = {"hist_access_type": hist_access_type, "output": output,
+                                 "raw": raw, "session": session, "start": start, "stop": stop,
+                                 "n": n, "pattern": pattern, "unique": unique}
         sandbox = await self.ready_sandbox()
         reply = await sandbox.run_async(lambda: sandbox.history(request))
         return {"status": "ok", "history": [tuple(entry) for entry in reply.get("history", [])]}

@@ -23,9 +23,10 @@ import itertools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from .errors import GuestDiedError, ResponseAborted, SandboxClosedError, SandboxError
+from .protocol import PreviewHttpRequest, PreviewRequest, StopReason
 from .sandbox.messages import Message, PreviewJob
 
 if TYPE_CHECKING:  # the facade never imports this module: no import cycle
@@ -72,7 +73,7 @@ class HttpRequest:
     client: tuple[str, int] = ("127.0.0.1", 0)
     subprotocols: list[str] = field(default_factory=list)
 
-    def to_guest(self, kind: str) -> dict[str, Any]:
+    def to_guest(self, kind: Literal["http", "ws_connect"]) -> PreviewHttpRequest:
         return {"type": kind, "port": self.port, "method": self.method, "path": self.path or "/",
                 "query": self.query, "headers": [list(h) for h in self.headers],
                 "body": base64.b64encode(self.body).decode("ascii"),
@@ -120,7 +121,7 @@ class PreviewGateway:
         self.log = logger or log
 
     # -- the core: one operation, its messages as they come, then its reply ---------------
-    async def _operate(self, request: dict[str, Any]) -> AsyncIterator[tuple[str, Any]]:
+    async def _operate(self, request: PreviewRequest) -> AsyncIterator[tuple[str, Any]]:
         """Yield ("message", msg) for each guest message, then exactly one of ("reply", dict),
         ("busy", None), ("timeout", None), ("failed", exception)."""
         loop = asyncio.get_running_loop()
@@ -170,7 +171,7 @@ class PreviewGateway:
         finally:
             if not job.future.done() and not job.future.cancel():
                 # The consumer went away (client disconnected) while the app still runs.
-                job.interrupt("interrupt")
+                job.interrupt(StopReason.INTERRUPT)
 
     # -- HTTP --------------------------------------------------------------------------------
     async def http(self, request: HttpRequest) -> AsyncIterator[ResponseStart | bytes]:
@@ -248,7 +249,9 @@ class PreviewGateway:
         ``ws_disconnect`` (``conn``, ``code``)."""
         messages: list[tuple[str, dict[str, Any]]] = []
         port = int(request.get("port", 0))
-        async for kind, value in self._operate(request):
+        # Built by the kernel's control endpoint (host code) as plain dicts: a
+        # ``protocol.PreviewRequest`` (``ws_connect``: ``to_guest`` plus ``conn``).
+        async for kind, value in self._operate(cast(PreviewRequest, request)):
             if kind == "message":
                 if value["msg_type"].startswith("ws."):
                     messages.append((value["msg_type"], value["content"]))

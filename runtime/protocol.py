@@ -75,7 +75,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypedDict, TypeGuard
+from enum import StrEnum
+from typing import Any, Literal, NotRequired, TypedDict, TypeGuard
 
 from .errors import GuestMessageError, GuestRequestError
 
@@ -89,6 +90,295 @@ MESSAGE_SLACK = 1 << 20
 PREVIEW_MESSAGE_BYTES = 96 << 20
 #: Message types that answer a preview request; they go to the HTTP client, not a notebook.
 PREVIEW_MESSAGE_TYPES = frozenset({"http.start", "http.body", "ws.accept", "ws.send", "ws.close"})
+
+
+
+# -- the messages as types ----------------------------------------------------------------------
+# Host → guest requests and the host's answers to the guest's calls are built by the host: their
+# types are exact. What comes from the guest is JSON that guest code may have written itself: the
+# host receives it as ``Unchecked`` and checks every field it reads (``clean_message``,
+# ``clean_execute_reply``, ``preview_ports``...); the reply types below describe what the shim
+# sends, and their readers still check what they use.
+
+#: A JSON object from the guest, not yet checked.
+Unchecked = dict[str, Any]
+
+
+class StopReason(StrEnum):
+    """Why the operation in progress is being stopped (the answer to ``interrupt_reason``)."""
+
+    NONE = "none"
+    INTERRUPT = "interrupt"
+    TIMEOUT = "timeout"
+
+
+class Message(TypedDict):
+    """A Jupyter-shaped output message, as ``clean_message`` rebuilds it (or the host makes its
+    own: notices, ``%pip`` progress, raw fd 1/2 writes)."""
+
+    msg_type: str
+    content: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+# Requests: what the shim's ``{"op": "request"}`` call returns, one per operation.
+class ExecuteRequest(TypedDict):
+    type: Literal["execute"]
+    code: str
+    silent: bool
+    store_history: bool
+    user_expressions: dict[str, str]
+    allow_stdin: bool
+
+
+class CompleteRequest(TypedDict):
+    type: Literal["complete"]
+    code: str
+    #: In code points (the kernel converts from the front end's UTF-16 units).
+    cursor_pos: int
+
+
+class InspectRequest(TypedDict):
+    type: Literal["inspect"]
+    code: str
+    cursor_pos: int
+    detail_level: int
+
+
+class IsCompleteRequest(TypedDict):
+    type: Literal["is_complete"]
+    code: str
+
+
+class HistoryQuery(TypedDict):
+    """The parameters of a Jupyter history_request."""
+
+    hist_access_type: str
+    output: bool
+    raw: bool
+    session: int | None
+    start: int | None
+    stop: int | None
+    n: int | None
+    pattern: str | None
+    unique: bool
+
+
+class HistoryRequest(HistoryQuery):
+    type: Literal["history"]
+
+
+class CommRequest(TypedDict):
+    type: Literal["comm"]
+    msg_type: str
+    content: dict[str, Any]
+    #: The front end's binary buffers, base64.
+    buffers: list[str]
+
+
+class CommInfoRequest(TypedDict):
+    type: Literal["comm_info"]
+    target_name: str | None
+
+
+class StartRequest(TypedDict):
+    """``boot`` (a fresh interpreter) or ``configure`` (one restored from the base image)."""
+
+    type: Literal["boot", "configure"]
+    env: dict[str, str]
+    cwd: str
+    execution_count: int
+
+
+class AfterRestoreRequest(TypedDict):
+    type: Literal["after_restore"]
+    env: dict[str, str]
+
+
+class PreviewsListRequest(TypedDict):
+    type: Literal["previews_list"]
+
+
+class PreviewStopRequest(TypedDict):
+    type: Literal["preview_stop"]
+    port: int
+
+
+class PreviewHttpRequest(TypedDict):
+    """``http``, or ``ws_connect`` with ``conn``: one request for a preview app."""
+
+    type: Literal["http", "ws_connect"]
+    port: int
+    method: str
+    path: str
+    query: str
+    headers: list[list[str]]
+    body: str
+    script_name: str
+    scheme: str
+    host: str
+    client: list[str | int]
+    subprotocols: list[str]
+    conn: NotRequired[str]
+
+
+class WsReceiveRequest(TypedDict):
+    type: Literal["ws_receive"]
+    conn: str
+    port: int
+    text: NotRequired[str]
+    bytes: NotRequired[str]
+
+
+class WsDisconnectRequest(TypedDict):
+    type: Literal["ws_disconnect"]
+    conn: str
+    port: int
+    code: int
+
+
+PreviewRequest = PreviewHttpRequest | WsReceiveRequest | WsDisconnectRequest
+GuestRequest = (ExecuteRequest | CompleteRequest | InspectRequest | IsCompleteRequest
+                | HistoryRequest | CommRequest | CommInfoRequest | StartRequest
+                | AfterRestoreRequest | PreviewsListRequest | PreviewStopRequest | PreviewRequest)
+
+
+# Replies: the ``content`` of the shim's ``{"op": "reply"}``.
+class ExecuteReplyContent(TypedDict):
+    """An execute reply as ``clean_execute_reply`` rebuilds it (checked)."""
+
+    status: Literal["ok", "error", "aborted"]
+    execution_count: int
+    user_expressions: dict[str, Any]
+    payload: list[dict[str, Any]]
+    ename: str
+    evalue: str
+    traceback: list[str]
+
+
+class CompleteReply(TypedDict, total=False):
+    status: str
+    matches: list[str]
+    cursor_start: int
+    cursor_end: int
+    metadata: dict[str, Any]
+
+
+class InspectReply(TypedDict, total=False):
+    status: str
+    found: bool
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+class IsCompleteReply(TypedDict, total=False):
+    status: str
+    indent: str
+
+
+class HistoryReply(TypedDict, total=False):
+    status: str
+    history: list[list[Any]]
+
+
+class CommReply(TypedDict, total=False):
+    status: str
+    ename: str
+    evalue: str
+
+
+class CommInfoReply(TypedDict, total=False):
+    status: str
+    comms: dict[str, dict[str, str]]
+
+
+class PreviewReply(TypedDict, total=False):
+    """The reply to ``http`` and ``ws_*`` requests (see the catalogue above)."""
+
+    status: str
+    code: int
+    message: str
+    traceback: str
+    started: bool
+    open: bool
+
+
+# Calls the guest makes (``op``) and the host's answers. The calls arrive ``Unchecked``; these
+# types say what the shim sends.
+class MessageCall(TypedDict):
+    op: Literal["message"]
+    msg_type: str
+    content: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+class ReplyCall(TypedDict):
+    op: Literal["reply"]
+    content: dict[str, Any]
+
+
+class InputCall(TypedDict):
+    op: Literal["input"]
+    prompt: str
+    password: bool
+
+
+class PipCall(TypedDict):
+    op: Literal["pip"]
+    action: Literal["install", "uninstall", "list"]
+    args: list[str]
+    cwd: str
+
+
+class SnapshotCall(TypedDict):
+    op: Literal["snapshot"]
+    action: Literal["save", "restore", "list", "delete"]
+    name: str
+
+
+class SimpleCall(TypedDict):
+    """``request``, ``interrupt_reason`` and ``status``: no fields."""
+
+    op: Literal["request", "interrupt_reason", "status"]
+
+
+GuestCall = MessageCall | ReplyCall | InputCall | PipCall | SnapshotCall | SimpleCall
+
+
+class ErrorAnswer(TypedDict):
+    """The host refused or failed a call; the guest raises with this text."""
+
+    error: str
+
+
+class InputAnswer(TypedDict, total=False):
+    """``value`` (the line typed), ``error`` (no input possible) or ``interrupted``."""
+
+    value: str
+    error: str
+    interrupted: bool
+
+
+class InterruptReasonAnswer(TypedDict):
+    reason: StopReason
+
+
+class PipAnswer(TypedDict, total=False):
+    """``lines`` (install, uninstall) or ``packages`` (list), with ``site``; or ``error``."""
+
+    lines: list[str]
+    packages: list[dict[str, str]]
+    site: str
+    error: str
+
+
+class SnapshotAnswer(TypedDict, total=False):
+    """``snapshots`` (list), ``done`` (delete), ``scheduled`` (save, restore) or ``error``."""
+
+    snapshots: list[dict[str, object]]
+    done: str
+    scheduled: bool
+    error: str
 
 
 def encode(obj: Any) -> bytes:
@@ -107,7 +397,7 @@ def decode(data: bytes) -> Any:
 
 
 # -- the shape of each message the guest may send ---------------------------------------------
-def _text(value: object) -> bool:
+def _text(value: object) -> TypeGuard[str]:
     return isinstance(value, str)
 
 
@@ -123,7 +413,7 @@ def _optional_integer(value: object) -> bool:
     return value is None or _integer(value)
 
 
-def _mapping(value: object) -> bool:
+def _mapping(value: object) -> TypeGuard[dict[str, Any]]:
     return isinstance(value, dict)
 
 
@@ -131,7 +421,7 @@ def _flag(value: object) -> bool:
     return isinstance(value, bool)
 
 
-def _texts(value: object) -> bool:
+def _texts(value: object) -> TypeGuard[list[str]]:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
@@ -188,7 +478,7 @@ _DEFAULTS: dict[str, dict[str, Callable[[], Any]]] = {
 }
 
 
-def clean_message(msg_type: object, content: object, metadata: object) -> dict[str, Any]:
+def clean_message(msg_type: object, content: object, metadata: object) -> Message:
     """The Jupyter-shaped message ``{"msg_type", "content", "metadata"}`` built from what the
     guest sent, with only the fields its type defines. Raises ``GuestMessageError`` when the
     type is unknown, ``content`` or ``metadata`` is not an object, or a field is wrong."""
@@ -225,23 +515,26 @@ def clean_message(msg_type: object, content: object, metadata: object) -> dict[s
 _REPLY_STATUSES = ("ok", "error", "aborted")
 
 
-def clean_execute_reply(reply: dict[str, Any], execution_count: int) -> dict[str, Any]:
+def _reply_status(value: object) -> TypeGuard[Literal["ok", "error", "aborted"]]:
+    return value in _REPLY_STATUSES
+
+
+def clean_execute_reply(reply: Unchecked, execution_count: int) -> ExecuteReplyContent:
     """An execute reply's fields with the types the Jupyter protocol gives them, whatever the
     guest sent (its reply reaches the front end as the shell channel's execute_reply)."""
-    status = reply.get("status")
-    count = reply.get("execution_count")
-    payload = reply.get("payload")
-    clean: dict[str, Any] = {
-        "status": status if status in _REPLY_STATUSES else "error",
+    status, count, payload = reply.get("status"), reply.get("execution_count"), reply.get("payload")
+    expressions, ename = reply.get("user_expressions"), reply.get("ename")
+    evalue, traceback = reply.get("evalue"), reply.get("traceback")
+    clean: ExecuteReplyContent = {
+        "status": status if _reply_status(status) else "error",
         "execution_count": count if _integer(count) and count >= 0 else execution_count,
-        "user_expressions": reply.get("user_expressions")
-        if _mapping(reply.get("user_expressions")) else {},
+        "user_expressions": expressions if _mapping(expressions) else {},
         "payload": [p for p in payload if isinstance(p, dict)] if isinstance(payload, list) else [],
-        "ename": reply.get("ename") if _text(reply.get("ename")) else "",
-        "evalue": reply.get("evalue") if _text(reply.get("evalue")) else "",
-        "traceback": reply.get("traceback") if _texts(reply.get("traceback")) else [],
+        "ename": ename if _text(ename) else "",
+        "evalue": evalue if _text(evalue) else "",
+        "traceback": traceback if _texts(traceback) else [],
     }
-    if clean["status"] == "error" and not clean["ename"] and status not in _REPLY_STATUSES:
+    if clean["status"] == "error" and not clean["ename"] and not _reply_status(status):
         clean["ename"], clean["evalue"] = "SandboxError", "the sandbox sent a malformed reply"
     return clean
 
@@ -267,7 +560,7 @@ def _port(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
 
 
-def _refused(request_type: str, reply: dict[str, Any]) -> GuestRequestError:
+def _refused(request_type: str, reply: Unchecked) -> GuestRequestError:
     if reply.get("status") == "error":
         ename = reply.get("ename") if _text(reply.get("ename")) else "Error"
         evalue = reply.get("evalue") if _text(reply.get("evalue")) else ""
@@ -275,7 +568,7 @@ def _refused(request_type: str, reply: dict[str, Any]) -> GuestRequestError:
     return GuestRequestError(request_type, "its reply is malformed")
 
 
-def preview_ports(reply: dict[str, Any]) -> list[int]:
+def preview_ports(reply: Unchecked) -> list[int]:
     """The ports in a ``previews_list`` reply (``GuestRequestError`` when it is not one)."""
     ports = reply.get("ports")
     if reply.get("status") != "ok" or not isinstance(ports, list) or \
@@ -284,7 +577,7 @@ def preview_ports(reply: dict[str, Any]) -> list[int]:
     return sorted(set(ports))
 
 
-def preview_stopped(reply: dict[str, Any]) -> bool:
+def preview_stopped(reply: Unchecked) -> bool:
     """Whether a ``preview_stop`` reply says an app was stopped (``GuestRequestError`` for an
     error reply or a malformed one)."""
     stopped = reply.get("stopped")

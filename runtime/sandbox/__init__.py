@@ -31,16 +31,31 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from .. import protocol, snapshot_signing
 from .. import snapshot as snapshot_format
-from .. import snapshot_signing
 from ..cell_clock import CellClock
 from ..config import SandboxConfig
 from ..errors import GuestDiedError, SandboxClosedError, SandboxError
 from ..files import SandboxFiles
 from ..guest_instance import GuestInstance
 from ..packages import PackageManager
+from ..protocol import (
+    CommInfoReply,
+    CommReply,
+    CommRequest,
+    CompleteReply,
+    ExecuteRequest,
+    GuestRequest,
+    HistoryQuery,
+    HistoryReply,
+    HistoryRequest,
+    InspectReply,
+    IsCompleteReply,
+    PreviewRequest,
+    Unchecked,
+)
 from ..snapshot_store import SnapshotBudget, SnapshotInfo, SnapshotStore, validate_name
 from ..vfs import Quota, VirtualFS
 from ..wasi import WasiState
@@ -58,11 +73,13 @@ from .messages import (
 )
 from .output import Operation
 from .recovery import RecoveryPoint
+from .start import StartSource
+from .status import SandboxStatus
 from .worker import GuestWorker
 
 __all__ = ["ExecuteReply", "InputHandler", "Message", "OnMessage", "PreviewJob",
-           "RECOVERY_IDLE_SECONDS", "RecoveryPoint", "STREAM_FLUSH_SECONDS", "Sandbox", "TMP",
-           "Usage", "WORKSPACE"]
+           "RECOVERY_IDLE_SECONDS", "RecoveryPoint", "STREAM_FLUSH_SECONDS", "Sandbox",
+           "SandboxStatus", "StartSource", "TMP", "Usage", "WORKSPACE"]
 
 T = TypeVar("T")
 log = logging.getLogger("jupyter_sandbox.sandbox")
@@ -92,7 +109,7 @@ class Sandbox:
         # The guest's state, shared by the package's modules (guest thread only, except
         # where ``interrupt`` and ``status`` read it).
         self._cell: Operation | None = None
-        self._pending_request: dict[str, Any] = {}
+        self._pending_request: GuestRequest | None = None
         self._instance: GuestInstance | None = None
         self._closed = False
         self.execution_count = 0
@@ -111,8 +128,9 @@ class Sandbox:
         #: What a snapshot restored here may hold (this sandbox's memory limit and quota).
         self.snapshot_bounds = snapshot_format.Bounds.of(
             limits.memory_bytes, limits.workspace_bytes, limits.workspace_files)
-        #: How this sandbox started: "snapshot", "base-image" or "boot".
-        self.started_from = "boot"
+        #: How this sandbox started (a ``StartSource``: equal to "snapshot", "base-image" or
+        #: "boot").
+        self.started_from = StartSource.BOOT
         try:
             self._snapshot_key = snapshot_signing.load_key(self.config.snapshot_key_file)
             image = None if snapshot is None else snapshot_format.decode(
@@ -167,7 +185,7 @@ class Sandbox:
                              on_oversized=self._calls.on_oversized,
                              guard=self._worker.assert_on_guest_thread)
 
-    def _operate(self, request: dict[str, Any], cell: Operation) -> dict[str, Any]:
+    def _operate(self, request: GuestRequest, cell: Operation) -> Unchecked:
         """Run one request through a dispatch turn (guest thread)."""
         return operations.operate(self, request, cell)
 
@@ -248,9 +266,9 @@ class Sandbox:
         """Run a notebook cell; output goes to ``on_message`` as it is produced."""
         cell = Operation(on_message=on_message or ignore, input_handler=input_handler,
                          output_limit=self.config.limits.output_bytes)
-        request = {"type": "execute", "code": code, "silent": silent,
-                   "store_history": store_history, "user_expressions": user_expressions or {},
-                   "allow_stdin": input_handler is not None}
+        request: ExecuteRequest = {
+            "type": "execute", "code": code, "silent": silent, "store_history": store_history,
+            "user_expressions": user_expressions or {}, "allow_stdin": input_handler is not None}
         return self._call(lambda: operations.execute(self, request, cell))
 
     def interrupt(self) -> None:
@@ -260,51 +278,53 @@ class Sandbox:
         """
         operations.interrupt(self)
 
-    def _simple(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _simple(self, request: GuestRequest) -> Unchecked:
+        """The guest's reply to ``request``, which has no output. Unchecked: the methods below
+        give it the type of what the shim sends, and the kernel checks the fields it reads."""
         return self._call(lambda: self._operate(request, Operation(on_message=ignore)))
 
-    def complete(self, code: str, cursor_pos: int) -> dict[str, Any]:
-        return self._simple({"type": "complete", "code": code, "cursor_pos": cursor_pos})
+    def complete(self, code: str, cursor_pos: int) -> CompleteReply:
+        return cast(CompleteReply, self._simple(
+            {"type": "complete", "code": code, "cursor_pos": cursor_pos}))
 
-    def inspect(self, code: str, cursor_pos: int, detail_level: int = 0) -> dict[str, Any]:
-        return self._simple({"type": "inspect", "code": code, "cursor_pos": cursor_pos,
-                             "detail_level": detail_level})
+    def inspect(self, code: str, cursor_pos: int, detail_level: int = 0) -> InspectReply:
+        return cast(InspectReply, self._simple(
+            {"type": "inspect", "code": code, "cursor_pos": cursor_pos,
+             "detail_level": detail_level}))
 
-    def is_complete(self, code: str) -> dict[str, Any]:
-        return self._simple({"type": "is_complete", "code": code})
+    def is_complete(self, code: str) -> IsCompleteReply:
+        return cast(IsCompleteReply, self._simple({"type": "is_complete", "code": code}))
 
-    def history(self, request: dict[str, Any]) -> dict[str, Any]:
+    def history(self, query: HistoryQuery) -> HistoryReply:
         """Answer a history_request (fields as in the Jupyter protocol) from the guest's IPython."""
-        return self._simple({**request, "type": "history"})
+        request: HistoryRequest = {**query, "type": "history"}
+        return cast(HistoryReply, self._simple(request))
 
-    def comm_info(self, target_name: str | None = None) -> dict[str, Any]:
-        return self._simple({"type": "comm_info", "target_name": target_name})
+    def comm_info(self, target_name: str | None = None) -> CommInfoReply:
+        return cast(CommInfoReply, self._simple({"type": "comm_info", "target_name": target_name}))
 
     def previews_list(self) -> list[int]:
         """The ports of the preview apps registered in the guest, ascending; raises
         ``errors.GuestRequestError`` when the guest cannot say."""
-        from .. import protocol
-
         return protocol.preview_ports(self._simple({"type": "previews_list"}))
 
     def preview_stop(self, port: int) -> bool:
         """Stop the preview app registered on ``port`` in the guest; whether one was there.
         Raises ``errors.GuestRequestError`` when the guest refuses or fails."""
-        from .. import protocol
-
         return protocol.preview_stopped(self._simple({"type": "preview_stop", "port": port}))
 
     def comm_message(self, msg_type: str, content: dict[str, Any], on_message: OnMessage,
-                     buffers: list[bytes] | None = None) -> dict[str, Any]:
+                     buffers: list[bytes] | None = None) -> CommReply:
         """Deliver a front end's comm_open/comm_msg/comm_close to the guest; returns the
         guest's answer (``status`` ok, or error with ``ename``/``evalue``)."""
-        request = {"type": "comm", "msg_type": msg_type, "content": content,
-                   "buffers": [base64.b64encode(b).decode() for b in buffers or []]}
+        request: CommRequest = {
+            "type": "comm", "msg_type": msg_type, "content": content,
+            "buffers": [base64.b64encode(b).decode() for b in buffers or []]}
         cell = Operation(on_message=on_message, output_limit=self.config.limits.output_bytes)
-        return self._call(lambda: self._operate(request, cell))
+        return cast(CommReply, self._call(lambda: self._operate(request, cell)))
 
     # -- status ---------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
+    def status(self) -> SandboxStatus:
         """Limits, current usage and mounts, as ``%sandbox`` and the control endpoint show
         them (any thread; never waits for a running cell)."""
         return status.status(self)
@@ -313,7 +333,7 @@ class Sandbox:
         return status.usage(self)
 
     # -- previews: the host side is runtime/previews.py ----------------------------------
-    def submit_preview(self, request: dict[str, Any], on_message: OnMessage,
+    def submit_preview(self, request: PreviewRequest, on_message: OnMessage,
                        on_start: Callable[[], None] | None = None, *,
                        timeout: float | None = None,
                        on_timeout: Callable[[], None] | None = None) -> PreviewJob:

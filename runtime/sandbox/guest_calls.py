@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import protocol
+from ..protocol import ErrorAnswer, InterruptReasonAnswer, StopReason
 from . import magics
 
 if TYPE_CHECKING:
@@ -38,9 +39,8 @@ class GuestCalls:
             cell.oversized += 1
             if not cell.preview:
                 cell.cap()
-        return protocol.encode({"error": f"the request of {length} bytes is larger than the "
-                                         f"{self.request_limit()} bytes the host accepts; it "
-                                         "was dropped"})
+        return _error(f"the request of {length} bytes is larger than the "
+                      f"{self.request_limit()} bytes the host accepts; it was dropped")
 
     def on_fd_write(self, fd: int, data: bytes) -> None:
         """Raw writes to fd 1/2 go to the operation in progress (none: dropped)."""
@@ -50,15 +50,15 @@ class GuestCalls:
 
     def on_call(self, raw: bytes) -> bytes:
         sandbox = self._sandbox
-        request = protocol.decode(raw)
+        request = protocol.decode(raw)  # a protocol.GuestCall, if the guest plays by the rules
         if not isinstance(request, dict):
-            return protocol.encode({"error": "a request must be a JSON object"})
+            return _error("a request must be a JSON object")
         op = request.get("op")
         cell = sandbox._cell
         if cell is None:
-            return protocol.encode({"error": "no operation in progress"})
+            return _error("no operation in progress")
         if op == "request":
-            return protocol.encode(sandbox._pending_request)
+            return protocol.encode(sandbox._pending_request or {})
         if op == "message":
             cell.guest_message(request, len(raw))
             return b"{}"
@@ -68,12 +68,18 @@ class GuestCalls:
         if op == "input":
             return protocol.encode(cell.ask_input(request))
         if op == "interrupt_reason":
-            reason, cell.interrupt_reason = cell.interrupt_reason, "none"
-            return protocol.encode({"reason": reason})
+            answer: InterruptReasonAnswer = {"reason": cell.interrupt_reason}
+            cell.interrupt_reason = StopReason.NONE
+            return protocol.encode(answer)
         if op == "status":
             return protocol.encode(sandbox.status())
         if op == "snapshot":
             return protocol.encode(magics.snapshot_request(sandbox, cell, request))
         if op == "pip":
             return protocol.encode(magics.pip_request(sandbox, cell, request))
-        return protocol.encode({"error": f"unknown op {op!r}"})
+        return _error(f"unknown op {op!r}")
+
+
+def _error(text: str) -> bytes:
+    answer: ErrorAnswer = {"error": text}
+    return protocol.encode(answer)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 import subprocess
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import PackageError, SandboxError
 from ..packages import USER_SITE_GUEST_PATH
+from ..protocol import ErrorAnswer, PipAnswer, SnapshotAnswer, StopReason, Unchecked
 from ..snapshot_store import validate_name
 from . import snapshots
 from .layout import WORKSPACE
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("jupyter_sandbox.sandbox")
 
 
-def snapshot_request(sandbox: Sandbox, cell: Operation, request: dict[str, Any]) -> dict[str, Any]:
+def snapshot_request(sandbox: Sandbox, cell: Operation,
+                     request: Unchecked) -> SnapshotAnswer | ErrorAnswer:
     """``%snapshot``: list and delete at once; save and restore need an empty wasm stack,
     so they are done right after the cell's turn ends (``after_cell``)."""
     action, name = str(request.get("action")), str(request.get("name") or "")
@@ -73,7 +75,7 @@ def after_cell(sandbox: Sandbox, cell: Operation) -> str | None:
     return error
 
 
-def pip_request(sandbox: Sandbox, cell: Operation, request: dict[str, Any]) -> dict[str, Any]:
+def pip_request(sandbox: Sandbox, cell: Operation, request: Unchecked) -> PipAnswer | ErrorAnswer:
     """``%pip``: install, uninstall and list run here, inside the guest's call (the cell
     waits); pip's progress lines become the cell's output as they come."""
     action = str(request.get("action"))
@@ -87,7 +89,7 @@ def pip_request(sandbox: Sandbox, cell: Operation, request: dict[str, Any]) -> d
         if action == "install":
             cwd = str(request.get("cwd") or WORKSPACE)
             return {"lines": sandbox.packages.install(
-                args, cwd, cell.say, lambda: cell.interrupt_reason != "none"),
+                args, cwd, cell.say, lambda: cell.interrupt_reason is not StopReason.NONE),
                     "site": USER_SITE_GUEST_PATH}
     except PackageError as exc:
         return {"error": str(exc)}

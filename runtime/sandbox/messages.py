@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-#: A Jupyter-shaped message: ``{"msg_type": ..., "content": {...}, "metadata": {...}}``.
-Message = dict[str, Any]
+from ..protocol import Message, StopReason, Unchecked
+
 OnMessage = Callable[[Message], None]
 #: Asked for ``input()``/``getpass``: (prompt, password) -> the line. Raise KeyboardInterrupt
 #: to interrupt the waiting cell.
@@ -54,5 +54,6 @@ class Usage:
 class PreviewJob:
     """A queued preview operation: its future (the guest's reply) and a way to interrupt it."""
 
-    future: concurrent.futures.Future[dict[str, Any]]
-    interrupt: Callable[[str], None]
+    #: The guest's reply (``protocol.PreviewReply`` as the shim sends it, unchecked).
+    future: concurrent.futures.Future[Unchecked]
+    interrupt: Callable[[StopReason], None]

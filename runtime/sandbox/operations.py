@@ -4,11 +4,12 @@ with its notices, time limit and ``%snapshot`` follow-up, and stopping what runs
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import module_cache, protocol
 from ..errors import GuestDiedError, SandboxClosedError, SandboxError
 from ..guest_instance import SIGUSR1
+from ..protocol import ExecuteRequest, GuestRequest, StopReason, Unchecked
 from . import magics, recovery
 from .messages import ExecuteReply
 from .output import Operation
@@ -17,8 +18,9 @@ if TYPE_CHECKING:
     from . import Sandbox
 
 
-def operate(sandbox: Sandbox, request: dict[str, Any], cell: Operation) -> dict[str, Any]:
-    """Run one request through a dispatch turn (guest thread); the guest's reply."""
+def operate(sandbox: Sandbox, request: GuestRequest, cell: Operation) -> Unchecked:
+    """Run one request through a dispatch turn (guest thread); the guest's reply, unchecked
+    (``execute`` cleans an execute reply; other callers check the fields they read)."""
     instance = sandbox._instance
     if instance is None:
         raise SandboxClosedError()
@@ -33,7 +35,7 @@ def operate(sandbox: Sandbox, request: dict[str, Any], cell: Operation) -> dict[
     if cell.reply is None and cell.stopped_by:
         # The signal landed outside the shim's handlers (as the turn began): the
         # operation was stopped before it ran.
-        ename = "TimeoutError" if cell.stopped_by == "timeout" else "KeyboardInterrupt"
+        ename = "TimeoutError" if cell.stopped_by is StopReason.TIMEOUT else "KeyboardInterrupt"
         return {"status": "error", "ename": ename, "evalue": "", "traceback": [],
                 "user_expressions": {}, "execution_count": count}
     if cell.oversized and (cell.reply is None or cell.preview):
@@ -47,12 +49,10 @@ def operate(sandbox: Sandbox, request: dict[str, Any], cell: Operation) -> dict[
     if cell.reply is None:
         raise SandboxError(f"the guest shim did not answer a {request['type']!r} request "
                            f"(turn status {status})")
-    if request["type"] == "execute":
-        return protocol.clean_execute_reply(cell.reply, count)
     return cell.reply
 
 
-def execute(sandbox: Sandbox, request: dict[str, Any], cell: Operation) -> ExecuteReply:
+def execute(sandbox: Sandbox, request: ExecuteRequest, cell: Operation) -> ExecuteReply:
     """A notebook cell (guest thread): a pending restart notice first, the cell under its
     time limit, a restart from the recovery point if it killed the interpreter, then the
     ``%snapshot`` action it asked for."""
@@ -61,7 +61,8 @@ def execute(sandbox: Sandbox, request: dict[str, Any], cell: Operation) -> Execu
         cell.notify(notice)
     start_clock(sandbox, cell)
     try:
-        reply = sandbox._operate(request, cell)
+        reply = protocol.clean_execute_reply(sandbox._operate(request, cell),
+                                             sandbox.execution_count)
     except GuestDiedError as exc:
         recovery.restart_after_death(sandbox, cell, str(exc))
         return ExecuteReply("error", sandbox.execution_count, ename="SandboxRestarted",
@@ -70,13 +71,12 @@ def execute(sandbox: Sandbox, request: dict[str, Any], cell: Operation) -> Execu
     finally:
         sandbox._clock.stop()
         sandbox._worker.idle_due = True
-    sandbox.execution_count = int(reply.get("execution_count", sandbox.execution_count))
+    sandbox.execution_count = reply["execution_count"]
     result = ExecuteReply(
-        status=reply.get("status", "error"), execution_count=sandbox.execution_count,
-        user_expressions=reply.get("user_expressions") or {},
-        ename=reply.get("ename", ""), evalue=reply.get("evalue", ""),
-        traceback=list(reply.get("traceback") or []),
-        payload=list(reply.get("payload") or []))
+        status=reply["status"], execution_count=sandbox.execution_count,
+        user_expressions=reply["user_expressions"],
+        ename=reply["ename"], evalue=reply["evalue"],
+        traceback=list(reply["traceback"]), payload=list(reply["payload"]))
     failed = magics.after_cell(sandbox, cell)
     if failed is not None and result.status == "ok":
         result = ExecuteReply("error", sandbox.execution_count, ename="SnapshotError",
@@ -100,8 +100,8 @@ def start_clock(sandbox: Sandbox, cell: Operation, timeout: float | None = None,
     deadline = None if timeout is None else time.monotonic() + timeout
 
     def on_deadline() -> None:
-        cell.interrupt_reason = "timeout"
-        cell.stopped_by = "timeout"
+        cell.interrupt_reason = StopReason.TIMEOUT
+        cell.stopped_by = StopReason.TIMEOUT
         instance.arm_hard_stop(time.monotonic() + limits.timeout_grace,
                                f"{what} ran past its time limit of {timeout:g} s "
                                f"and did not stop within {limits.timeout_grace:g} s")
@@ -117,19 +117,20 @@ def start_clock(sandbox: Sandbox, cell: Operation, timeout: float | None = None,
                        after_deadline)
 
 
-def interrupt(sandbox: Sandbox, cell: Operation | None = None, reason: str = "interrupt") -> None:
+def interrupt(sandbox: Sandbox, cell: Operation | None = None,
+              reason: StopReason = StopReason.INTERRUPT) -> None:
     """Stop the operation in progress (any thread, never waits): KeyboardInterrupt
-    ("interrupt") or TimeoutError ("timeout"). With ``cell``, only if it is the one running
+    (``INTERRUPT``) or TimeoutError (``TIMEOUT``). With ``cell``, only if it is the one running
     and not already past its deadline (a preview request)."""
     running, instance = sandbox._cell, sandbox._instance
     if running is None or instance is None:
         return
     if cell is None:
-        if running.interrupt_reason == "none":
+        if running.interrupt_reason is StopReason.NONE:
             running.interrupt_reason = reason
         running.stopped_by = running.stopped_by or reason
     else:
-        if running is not cell or cell.stopped_by == "timeout":
+        if running is not cell or cell.stopped_by is StopReason.TIMEOUT:
             return
         cell.interrupt_reason = reason
         cell.stopped_by = reason

@@ -13,10 +13,10 @@ import codecs
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from .. import protocol
-from .messages import InputHandler, Message, OnMessage
+from ..protocol import InputAnswer, Message, StopReason, Unchecked
+from .messages import InputHandler, OnMessage
 
 log = logging.getLogger("jupyter_sandbox.sandbox.output")
 _STREAM_NAMES = {1: "stdout", 2: "stderr"}
@@ -31,10 +31,12 @@ class Operation:
     output_limit: int = 0
     output_used: int = 0
     capped: bool = False
-    reply: dict[str, Any] | None = None
-    interrupt_reason: str = "none"
-    #: What stopped the operation, if anything ("interrupt" or "timeout"); never reset.
-    stopped_by: str = ""
+    #: The guest's reply (unchecked: ``operations.execute`` cleans an execute reply).
+    reply: Unchecked | None = None
+    #: What the guest's SIGINT handler is told when it asks; back to NONE once it asked.
+    interrupt_reason: StopReason = StopReason.NONE
+    #: What stopped the operation, if anything; never reset.
+    stopped_by: StopReason | None = None
     #: A snapshot action the cell asked for (``%snapshot``), done once its turn has ended.
     after: tuple[str, str] | None = None
     decoders: dict[int, codecs.IncrementalDecoder] = field(default_factory=dict)
@@ -49,7 +51,7 @@ class Operation:
     on_timeout: Callable[[], None] | None = None
 
     # -- from the guest -------------------------------------------------------------------
-    def guest_message(self, request: dict[str, Any], size: int) -> None:
+    def guest_message(self, request: Unchecked, size: int) -> None:
         """An ``op: message`` request (``size`` bytes of JSON): checked against its type's
         fields, then counted and passed on; a malformed one is dropped with one notice per
         operation."""
@@ -91,7 +93,7 @@ class Operation:
                           "content": {"name": _STREAM_NAMES.get(fd, "stdout"), "text": text},
                           "metadata": {}}, size=len(data))
 
-    def ask_input(self, request: dict[str, Any]) -> dict[str, Any]:
+    def ask_input(self, request: Unchecked) -> InputAnswer:
         """An ``input()`` from the guest, answered by the front end (the prompt counts as
         output)."""
         if self.input_handler is None:
@@ -154,4 +156,4 @@ class Operation:
             if not self.consumer_failed:
                 self.consumer_failed = True
                 log.exception("a %s message from the sandbox could not be passed on",
-                              message.get("msg_type"))
+                              message["msg_type"])

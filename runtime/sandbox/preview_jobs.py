@@ -4,9 +4,10 @@ limit. The HTTP and WebSocket side is ``runtime/previews.py``; this module never
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import GuestDiedError
+from ..protocol import PreviewRequest, Unchecked
 from . import operations, recovery
 from .messages import OnMessage, PreviewJob
 from .output import Operation
@@ -15,14 +16,14 @@ if TYPE_CHECKING:
     from . import Sandbox
 
 
-def submit(sandbox: Sandbox, request: dict[str, Any], on_message: OnMessage,
+def submit(sandbox: Sandbox, request: PreviewRequest, on_message: OnMessage,
            on_start: Callable[[], None] | None, timeout: float | None,
            on_timeout: Callable[[], None] | None) -> PreviewJob:
     """Queue a preview request; see ``Sandbox.submit_preview``."""
     cell = Operation(on_message=on_message, output_limit=sandbox.config.limits.output_bytes,
                      preview=True, on_timeout=on_timeout)
 
-    def run() -> dict[str, Any]:
+    def run() -> Unchecked:
         if on_start is not None:
             on_start()
         if timeout is not None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from .. import snapshot as snapshot_format
 from .. import snapshot_layers
 from ..errors import SandboxClosedError, SnapshotError
+from ..protocol import AfterRestoreRequest
 from ..vfs import LayeredMount
 from .layout import upper_folders, writable_mounts
 from .messages import ignore
@@ -100,8 +101,8 @@ def _swap_in(sandbox: Sandbox, image: snapshot_format.SnapshotImage,
         sandbox.execution_count = int(header.get("execution_count", 0))
         # The image may come from another sandbox (fork, base image, another kernel's
         # checkpoint): give the guest this sandbox's environment (kernel id, preview URL).
-        sandbox._operate({"type": "after_restore", "env": sandbox._guest_env()},
-                         Operation(on_message=ignore))
+        after: AfterRestoreRequest = {"type": "after_restore", "env": sandbox._guest_env()}
+        sandbox._operate(after, Operation(on_message=ignore))
     except BaseException as exc:
         sandbox._instance, sandbox.execution_count = old_instance, old_count
         for point, mount in mounts.items():

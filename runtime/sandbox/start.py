@@ -5,6 +5,7 @@ a base image for next time)."""
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from .. import base_image
@@ -12,6 +13,7 @@ from .. import snapshot as snapshot_format
 from ..errors import SandboxError, SnapshotError
 from ..guest_files import GUEST_SHIM_PATH, GUEST_SITE_PACKAGES
 from ..packages import USER_SITE_GUEST_PATH
+from ..protocol import StartRequest
 from . import snapshots
 from .layout import WORKSPACE
 from .messages import Message, ignore
@@ -23,12 +25,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("jupyter_sandbox.sandbox")
 
 
+class StartSource(StrEnum):
+    """What a sandbox started from (``Sandbox.started_from``)."""
+
+    SNAPSHOT = "snapshot"
+    BASE_IMAGE = "base-image"
+    BOOT = "boot"
+
+
 def start(sandbox: Sandbox, image: snapshot_format.SnapshotImage | None,
           use_base_image: bool) -> None:
     """Bring the guest up; sets ``sandbox.started_from``."""
     if image is not None:
         snapshots.restore_image(sandbox, image, restore_files=True)
-        sandbox.started_from = "snapshot"
+        sandbox.started_from = StartSource.SNAPSHOT
         return
     base = base_image.load(sandbox.snapshot_bounds) if use_base_image else None
     if base is not None:
@@ -38,10 +48,11 @@ def start(sandbox: Sandbox, image: snapshot_format.SnapshotImage | None,
             log.warning("the base image cannot be used here (%s); booting instead", exc)
             base_image.discard(base)
         else:
-            sandbox._operate({"type": "configure", "env": sandbox._guest_env(), "cwd": WORKSPACE,
-                              "execution_count": sandbox.execution_count},
-                             Operation(on_message=ignore))
-            sandbox.started_from = "base-image"
+            configure: StartRequest = {"type": "configure", "env": sandbox._guest_env(),
+                                       "cwd": WORKSPACE,
+                                       "execution_count": sandbox.execution_count}
+            sandbox._operate(configure, Operation(on_message=ignore))
+            sandbox.started_from = StartSource.BASE_IMAGE
             return
     boot(sandbox)
     key = base_image.key() if use_base_image and not sandbox.config.env else None
@@ -56,8 +67,8 @@ def boot(sandbox: Sandbox) -> None:
              f"sys.path.append({USER_SITE_GUEST_PATH!r})")
     if instance.turn(setup) != 0:
         raise SandboxError("the guest interpreter failed to start")
-    request = {"type": "boot", "env": sandbox._guest_env(), "cwd": WORKSPACE,
-               "execution_count": sandbox.execution_count}
+    request: StartRequest = {"type": "boot", "env": sandbox._guest_env(), "cwd": WORKSPACE,
+                             "execution_count": sandbox.execution_count}
     said: list[str] = []
 
     def collect(message: Message) -> None:

@@ -8,7 +8,7 @@ a store a restore may be closing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..config import HostFolderMode
 from .layout import describe_mounts
@@ -16,6 +16,34 @@ from .messages import Usage
 
 if TYPE_CHECKING:
     from . import Sandbox
+
+
+class StatusLimits(TypedDict):
+    memory_bytes: int
+    output_bytes: int
+    #: Seconds; None: no time limit.
+    cell_timeout: float | None
+    workspace_bytes: int
+    workspace_files: int
+
+
+class StatusUsage(TypedDict):
+    memory_bytes: int
+    workspace_bytes: int
+    workspace_files: int
+
+
+class SandboxStatus(TypedDict):
+    """``Sandbox.status()``: also the host's answer to the guest's ``{"op": "status"}``."""
+
+    limits: StatusLimits
+    usage: StatusUsage
+    #: A ``HostFolderMode`` value.
+    host_folder_mode: str
+    mounts: list[dict[str, Any]]
+    execution_count: int
+    #: The cell a crash would bring the sandbox back to (None: a clean restart).
+    recovery_point: int | None
 
 
 def memory_bytes(sandbox: Sandbox) -> int:
@@ -28,7 +56,7 @@ def memory_bytes(sandbox: Sandbox) -> int:
     return instance.observed_memory_bytes
 
 
-def status(sandbox: Sandbox) -> dict[str, Any]:
+def status(sandbox: Sandbox) -> SandboxStatus:
     """Limits, current usage and mounts (any thread)."""
     config = sandbox.config
     limits = config.limits
@@ -44,7 +72,6 @@ def status(sandbox: Sandbox) -> dict[str, Any]:
         if config.host_folder else HostFolderMode.OFF.value,
         "mounts": describe_mounts(sandbox.vfs),
         "execution_count": sandbox.execution_count,
-        #: The cell a crash would bring the sandbox back to (None: a clean restart).
         "recovery_point": sandbox.recovery_point(),
     }
 

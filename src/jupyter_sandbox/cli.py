@@ -127,7 +127,7 @@ def _info(args: argparse.Namespace) -> int:
 def _warmup(_args: argparse.Namespace) -> int:
     from .runtime import base_image, module_cache
     from .runtime.guest_files import mpl_data_dir
-    from .runtime.sandbox import Sandbox
+    from .runtime.sandbox import Message, Sandbox
 
     started = time.monotonic()
     cache = module_cache.cache_dir()
@@ -150,7 +150,7 @@ def _warmup(_args: argparse.Namespace) -> int:
     with Sandbox() as sandbox:
         boot_seconds = time.monotonic() - t0
         started_from = sandbox.started_from
-        outputs: list[dict[str, Any]] = []
+        outputs: list[Message] = []
         t1 = time.monotonic()
         reply = sandbox.execute("1+1", outputs.append)
         execute_seconds = time.monotonic() - t1

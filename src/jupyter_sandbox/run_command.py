@@ -52,9 +52,9 @@ def run_notebook(source: Path, output: Path | None, timeout: float | None,
 
 def run_script(source: Path, timeout: float | None) -> int:
     from .runtime.config import HostFolderMode, Limits, SandboxConfig
-    from .runtime.sandbox import Sandbox
+    from .runtime.sandbox import Message, Sandbox
 
-    def show(message: dict[str, Any]) -> None:
+    def show(message: Message) -> None:
         content = message["content"]
         if message["msg_type"] == "stream":
             stream = sys.stdout if content["name"] == "stdout" else sys.stderr
