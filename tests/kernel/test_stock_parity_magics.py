@@ -11,6 +11,7 @@ pager text of ``%prun``) is compared too, as a front end receives it.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,7 +43,7 @@ def folders(tmp_path: Path, files: dict[str, str] | None = None) -> tuple[Path, 
     """A notebook folder per kernel, each holding ``files``."""
     pair = (tmp_path / "stock", tmp_path / "sandbox")
     for folder in pair:
-        folder.mkdir()
+        folder.mkdir(parents=True)
         for name, text in (files or {}).items():
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_text(text)
@@ -207,6 +208,49 @@ def test_run_with_timing(tmp_path):
     (stock, sandboxed), = pairs
     assert untimed(sandboxed.stdout) == untimed(stock.stdout)
     assert "IPython CPU timings (estimated):" in sandboxed.stdout
+
+
+def _notebook(*cells: nbformat.NotebookNode) -> str:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = list(cells)
+    return nbformat.writes(notebook)
+
+
+#: An nbformat 3 notebook, as older teaching material still ships (worksheets, ``input``).
+NOTEBOOK_V3 = json.dumps({
+    "nbformat": 3, "nbformat_minor": 0, "metadata": {"name": "old"},
+    "worksheets": [{"metadata": {}, "cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": ["# old"]},
+        {"cell_type": "code", "collapsed": False, "input": ["old = 'v3'\n", "print(old)"],
+         "language": "python", "metadata": {}, "outputs": [], "prompt_number": 1}]}]})
+
+
+def test_run_a_notebook_and_an_ipy_file(tmp_path):
+    """``%run helpers.ipynb`` runs the notebook's code cells in this namespace (the guest has
+    no nbformat: it reads the JSON itself); an .ipy file may use magics."""
+    helpers = _notebook(nbformat.v4.new_markdown_cell("# Helpers"),
+                        nbformat.v4.new_code_cell("shared = 'from the notebook'\n"
+                                                  "print('helpers ran')"),
+                        nbformat.v4.new_code_cell("def double(x):\n    return 2 * x"))
+    failing = _notebook(nbformat.v4.new_code_cell("print('first')"),
+                        nbformat.v4.new_code_cell("1/0"),
+                        nbformat.v4.new_code_cell("print('never')"))
+    pairs = both(tmp_path, [
+        "%run helpers.ipynb",
+        "shared, double(21)",
+        "%run sub/old.ipynb",
+        "%run tool.ipy",
+    ], {"helpers.ipynb": helpers, "sub/old.ipynb": NOTEBOOK_V3,
+        "tool.ipy": "%env FROM_IPY=1\nimport os\nprint(os.environ['FROM_IPY'])\n"})
+    assert_same(pairs)
+    assert [sandboxed.stdout for _, sandboxed in pairs] == [
+        "helpers ran\n", "", "v3\n", "env: FROM_IPY=1\n1\n"]
+    assert pairs[1][1].result == "('from the notebook', 42)"
+    (stock, sandboxed), = both(tmp_path / "failing", ["%run failing.ipynb"],
+                               {"failing.ipynb": failing})
+    assert sandboxed.stdout == stock.stdout == "first\n"
+    # the failing cell's error, then the %run cell's own (it raises what the cell raised)
+    assert sandboxed.errors == stock.errors == ["ZeroDivisionError: division by zero"] * 2
 
 
 # --- %load ----------------------------------------------------------------------------------

@@ -81,3 +81,18 @@ def test_cd_dotdot_leaves_a_clean_working_directory(tmp_path):
         assert reply.status == "ok", messages
         assert stream_text(messages) == ("/workspace/sub\n/workspace\n/workspace\n"
                                          "/workspace/sub\nnowhere /workspace/sub\n")
+
+
+def test_run_of_a_file_that_is_no_notebook_says_why(tmp_path):
+    """The guest reads notebooks itself (no nbformat inside): a broken or ancient one fails
+    with an error that names the file and what to do, and runs none of it."""
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    (tmp_path / "ancient.ipynb").write_text('{"nbformat": 2, "worksheets": []}')
+    with Sandbox(SandboxConfig(host_folder=tmp_path)) as sandbox:
+        for name, why in (("broken", "it is not JSON"),
+                          ("ancient", "notebook format 2 is not 3 or 4")):
+            reply, _ = _run(sandbox, f"%run {name}.ipynb")
+            assert reply.status == "error"
+            assert reply.ename == "NotebookFormatError"
+            assert f"cannot run /workspace/{name}.ipynb: {why}" in reply.evalue
+            assert "save it again" in reply.evalue

@@ -91,6 +91,17 @@ class SandboxShell(InteractiveShell):
         self.payload_manager.write_payload(
             {"source": "set_next_input", "text": text, "replace": replace})
 
+    def safe_execfile_ipy(self, fname: str, shell_futures: bool = False,
+                          raise_exceptions: bool = False) -> None:
+        """``%run other.ipynb`` without nbformat, which the guest cannot load (see
+        notebook_files); ``.ipy`` files as IPython runs them."""
+        if str(fname).lower().endswith(".ipynb"):
+            from . import notebook_files
+
+            notebook_files.run_notebook(self, fname, shell_futures, raise_exceptions)
+        else:
+            super().safe_execfile_ipy(fname, shell_futures, raise_exceptions)
+
     def system(self, cmd: str) -> None:
         raise OSError("the sandbox cannot run shell commands (no processes inside WebAssembly)")
 
