@@ -48,8 +48,12 @@ class Kernel:
 
     def __init__(self, shell: ZMQInteractiveShell) -> None:
         self.shell = shell
-        self.language_info = {"name": "python", "version": sys.version.split()[0],
-                              "mimetype": "text/x-python", "file_extension": ".py"}
+        # as the host kernel's kernel_info reports it (kernel/kernel.py); %notebook reads it
+        self.language_info = {
+            "name": "python", "version": sys.version.split()[0], "mimetype": "text/x-python",
+            "file_extension": ".py", "pygments_lexer": "ipython3",
+            "codemirror_mode": {"name": "ipython", "version": 3}, "nbconvert_exporter": "python",
+        }
 
     @property
     def comm_manager(self) -> Any:
