@@ -10,7 +10,9 @@ the browser to a figure server, so:
   on the stock kernel (matplotlib-inline is mounted in the guest);
 * a backend that needs an event loop or a browser round trip (``notebook``/``nbagg``,
   ``widget``/``ipympl``, ``qt``, ``tk``, ``gtk``, ``wx``, ``macosx``, ``webagg``) falls back to
-  ``inline`` with one notice on stderr, never an exception, so the rest of the notebook runs;
+  ``inline`` with one notice on stderr, never an exception, so the rest of the notebook runs
+  (ipympl, which would run over the comm bridge, cannot be used even when ``%pip`` installs
+  it: the guest's matplotlib build lacks ``backend_webagg_core``, which its canvas builds on);
 * ``%gui NAME`` for a GUI toolkit prints a notice and changes nothing; an unknown name is a
   ``UsageError`` listing the valid ones, as in ipykernel.
 """
