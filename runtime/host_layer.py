@@ -30,7 +30,7 @@ import logging
 import os
 import stat as stat_mod
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from . import openat2
@@ -143,9 +143,13 @@ class HostLayer:
         finally:
             os.close(root)
 
-    def _dir(self, rel: str, *, create: bool = False) -> int:
-        """An ``O_PATH`` descriptor of the folder ``rel``; with ``create``, folders missing on
-        the way are made (mode 0700). The caller closes it."""
+    def open_folder(self, rel: str, *, create: bool = False, mode: int = 0o700) -> int:
+        """An ``O_PATH`` descriptor of the folder ``rel``, reached beneath the root by the
+        layer's link policy; with ``create``, folders missing on the way are made (``mode``).
+        The caller closes it. Raises ``WasiError`` (NOENT, NOTDIR, ACCES for a link...)."""
+        return self._dir(rel, create=create, mode=mode)
+
+    def _dir(self, rel: str, *, create: bool = False, mode: int = 0o700) -> int:
         with self._root() as root:
             if self.uses_openat2:
                 try:
@@ -155,7 +159,8 @@ class HostLayer:
                         exc.errno == errno.EXDEV and self.inner_links)
                     if not retry:
                         raise self._error(exc) from exc
-            fd, _ = self._walk(root, [*_parts(rel), "."], follow_final=True, create=create)
+            fd, _ = self._walk(root, [*_parts(rel), "."], follow_final=True, create=create,
+                               mode=mode)
             return fd
 
     @contextmanager
@@ -172,7 +177,7 @@ class HostLayer:
             os.close(fd)
 
     def _walk(self, root: int, parts: list[str], *, follow_final: bool,
-              create: bool = False) -> tuple[int, str]:
+              create: bool = False, mode: int = 0o700) -> tuple[int, str]:
         """Go down ``parts`` from ``root`` one component at a time, never through a symlink
         that leaves the root; returns (an owned descriptor of the last folder, the last name,
         ``.`` when the path ends at a folder).
@@ -207,7 +212,7 @@ class HostLayer:
                     if not create:
                         raise WasiError(Errno.NOENT) from None
                     try:
-                        os.mkdir(name, 0o700, dir_fd=chain[-1])
+                        os.mkdir(name, mode, dir_fd=chain[-1])
                     except FileExistsError:
                         pass  # made meanwhile: opened (and checked) just below
                     fd = os.open(name, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=chain[-1])
@@ -369,27 +374,23 @@ class HostLayer:
         """Make the folder ``rel`` and any missing above it (mode 0700)."""
         os.close(self._dir(rel, create=True))
 
-    def mkdir(self, rel: str, mode: int = 0o700) -> None:
+    def _act(self, rel: str, action: Callable[[str, int], object]) -> None:
+        """``action(name, dir_fd)`` on the entry ``rel`` itself; host errors as ``WasiError``."""
         with self._parent(rel) as (fd, name):
             try:
-                os.mkdir(name, mode, dir_fd=fd)
+                action(name, fd)
             except OSError as exc:
                 raise from_os_error(exc) from exc
+
+    def mkdir(self, rel: str, mode: int = 0o700) -> None:
+        self._act(rel, lambda name, fd: os.mkdir(name, mode, dir_fd=fd))
 
     def unlink(self, rel: str) -> None:
         """Remove the file (or the symlink itself: never its target) at ``rel``."""
-        with self._parent(rel) as (fd, name):
-            try:
-                os.unlink(name, dir_fd=fd)
-            except OSError as exc:
-                raise from_os_error(exc) from exc
+        self._act(rel, lambda name, fd: os.unlink(name, dir_fd=fd))
 
     def rmdir(self, rel: str) -> None:
-        with self._parent(rel) as (fd, name):
-            try:
-                os.rmdir(name, dir_fd=fd)
-            except OSError as exc:
-                raise from_os_error(exc) from exc
+        self._act(rel, lambda name, fd: os.rmdir(name, dir_fd=fd))
 
     def rename(self, src: str, dst: str) -> None:
         """``rename(2)`` between two names of this layer; neither name is followed."""
@@ -401,8 +402,5 @@ class HostLayer:
 
     def set_times(self, rel: str, atime_ns: int, mtime_ns: int) -> None:
         """``utime`` of the entry itself (``AT_SYMLINK_NOFOLLOW``)."""
-        with self._parent(rel) as (fd, name):
-            try:
-                os.utime(name, ns=(atime_ns, mtime_ns), dir_fd=fd, follow_symlinks=False)
-            except OSError as exc:
-                raise from_os_error(exc) from exc
+        self._act(rel, lambda name, fd: os.utime(name, ns=(atime_ns, mtime_ns), dir_fd=fd,
+                                                 follow_symlinks=False))

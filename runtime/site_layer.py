@@ -2,10 +2,12 @@
 
 The folder is writable by the sandbox (and can come from a snapshot file), so whatever is in
 it is hostile data: a ``.dist-info`` may be a symlink to a host folder, a package folder a
-symlink to ``/``, a ``METADATA`` a FIFO. Every operation here walks a path relative to the
-layer's root one component at a time with directory file descriptors opened ``O_NOFOLLOW``,
-and acts with ``dir_fd`` on the last component, so a link is only ever seen (and removed) as
-a link, never followed out of the layer. Nothing here imports or runs anything from the layer.
+symlink to ``/``, a ``METADATA`` a FIFO. Every operation here reaches the folder holding its
+path's last name beneath the layer's root without following any link (``HostLayer`` with
+``inner_links=False``: ``openat2`` with ``RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS``, or one
+component at a time with ``O_NOFOLLOW``), and acts with ``dir_fd`` on the last name, so a link
+is only ever seen (and removed) as a link, never followed out of the layer. Nothing here imports
+or runs anything from the layer.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+
+from .host_layer import HostLayer
+from .wasi_errno import WasiError
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -41,6 +46,7 @@ class SiteLayer:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._beneath = HostLayer(root, inner_links=False)
 
     # -- walking ----------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -52,38 +58,47 @@ class SiteLayer:
         if create:
             self.root.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(self.root, _DIR_FLAGS)
-        except (FileNotFoundError, NotADirectoryError):
+            # os.mkdir's default mode (0o777 less the umask), as pip makes a site's folders
+            fd = self._beneath.open_folder("/".join(parts[:-1]), create=create, mode=0o777)
+        except WasiError:  # missing, a link or a file on the way (or no root yet)
             yield None
             return
         try:
-            for name in parts[:-1]:
-                try:
-                    child = os.open(name, _DIR_FLAGS, dir_fd=fd)
-                except FileNotFoundError:
-                    if not create:
-                        yield None
-                        return
-                    os.mkdir(name, dir_fd=fd)
-                    child = os.open(name, _DIR_FLAGS, dir_fd=fd)
-                except (NotADirectoryError, OSError):  # a link (ELOOP) or a file on the way
-                    yield None
-                    return
-                os.close(fd)
-                fd = child
             yield fd, parts[-1]
         finally:
             os.close(fd)
 
-    def lstat(self, rel: str) -> os.stat_result | None:
-        """The entry itself (a link is reported as a link), or None if it is not there."""
+    def _open_entry(self, rel: str, flags: int) -> int | None:
+        """A descriptor of the entry ``rel`` itself, opened with ``flags`` (which include
+        ``O_NOFOLLOW``), or None when it cannot be (missing, a link, on a bad way)."""
         with self._parent(rel) as found:
             if found is None:
                 return None
             try:
-                return os.stat(found[1], dir_fd=found[0], follow_symlinks=False)
-            except FileNotFoundError:
+                return os.open(found[1], flags, dir_fd=found[0])
+            except OSError:
                 return None
+
+    @contextlib.contextmanager
+    def _entry(self, rel: str) -> Iterator[tuple[int, str, os.stat_result] | None]:
+        """``(fd of the folder holding rel, its last name, the entry's own stat)``, or None
+        when it is not there (as ``_parent``)."""
+        with self._parent(rel) as found:
+            if found is None:
+                yield None
+                return
+            dir_fd, name = found
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                yield None
+                return
+            yield dir_fd, name, st
+
+    def lstat(self, rel: str) -> os.stat_result | None:
+        """The entry itself (a link is reported as a link), or None if it is not there."""
+        with self._entry(rel) as entry:
+            return None if entry is None else entry[2]
 
     def is_dir(self, rel: str) -> bool:
         st = self.lstat(rel)
@@ -102,13 +117,9 @@ class SiteLayer:
     def read_text(self, rel: str, limit: int) -> str | None:
         """A regular file's text (at most ``limit`` bytes read), or None when it is missing, a
         link, not a regular file or too large."""
-        with self._parent(rel) as found:
-            if found is None:
-                return None
-            try:
-                fd = os.open(found[1], _FILE_FLAGS, dir_fd=found[0])
-            except OSError:
-                return None
+        fd = self._open_entry(rel, _FILE_FLAGS)
+        if fd is None:
+            return None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
@@ -124,14 +135,10 @@ class SiteLayer:
     def size(self, rel: str) -> tuple[int, int]:
         """(bytes, entries) of ``rel`` as the quota counts them (the folder itself included),
         by ``lstat`` only; (0, 0) when it is not there."""
-        with self._parent(rel) as found:
-            if found is None:
+        with self._entry(rel) as entry:
+            if entry is None:
                 return 0, 0
-            dir_fd, name = found
-            try:
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                return 0, 0
+            dir_fd, name, st = entry
             if not stat.S_ISDIR(st.st_mode):
                 return st.st_size, 1
             nbytes, entries = 0, 1
@@ -147,14 +154,10 @@ class SiteLayer:
         """Delete ``rel`` (a folder with its contents; a link as a link). Returns what it took,
         as :meth:`size` counts it."""
         nbytes, entries = self.size(rel)
-        with self._parent(rel) as found:
-            if found is None:
+        with self._entry(rel) as entry:
+            if entry is None:
                 return 0, 0
-            dir_fd, name = found
-            try:
-                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                return 0, 0
+            dir_fd, name, st = entry
             if stat.S_ISDIR(st.st_mode):
                 shutil.rmtree(name, dir_fd=dir_fd)
             else:
@@ -174,13 +177,9 @@ class SiteLayer:
 
     def list_dir(self, rel: str) -> list[tuple[str, bool]] | None:
         """``(name, is a real folder)`` of a real folder's entries; None if it is not one."""
-        with self._parent(rel) as found:
-            if found is None:
-                return None
-            try:
-                fd = os.open(found[1], _DIR_FLAGS, dir_fd=found[0])
-            except OSError:
-                return None
+        fd = self._open_entry(rel, _DIR_FLAGS)
+        if fd is None:
+            return None
         try:
             names = os.listdir(fd)
             return [(n, stat.S_ISDIR(os.stat(n, dir_fd=fd, follow_symlinks=False).st_mode))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import bridge
 
@@ -119,15 +119,10 @@ def _guarded(conn: Connection, event: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def connect(request: dict[str, Any]) -> dict[str, Any]:
-    if TYPE_CHECKING:  # the guest's own jupyter_sandbox package, as mypy finds it on the host
-        from jupyter_sandbox.runtime.guest.jupyter_sandbox._registry import lookup
-    else:
-        from jupyter_sandbox._registry import lookup
-
-    from .preview_http import asgi_scope
+    from .preview_http import asgi_scope, registered
 
     port = int(request.get("port", 0))
-    preview = lookup(port)
+    preview = registered(port)
     if preview is None:
         return {"status": "error", "code": 502, "open": False,
                 "message": f"Nothing is served on port {port} in this sandbox."}

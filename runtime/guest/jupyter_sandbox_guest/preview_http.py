@@ -13,6 +13,9 @@ from urllib.parse import unquote_to_bytes
 
 from . import bridge
 
+if TYPE_CHECKING:  # the guest's own jupyter_sandbox package, as mypy finds it on the host
+    from jupyter_sandbox.runtime.guest.jupyter_sandbox._registry import Preview
+
 _NO_BODY_STATUS = {204, 304}
 
 
@@ -195,14 +198,18 @@ def _text(value: Any) -> str:
     return value.decode("latin-1") if isinstance(value, (bytes, bytearray)) else str(value)
 
 
-def handle(request: dict[str, Any]) -> dict[str, Any]:
-    if TYPE_CHECKING:  # the guest's own jupyter_sandbox package, as mypy finds it on the host
+def registered(port: int) -> Preview | None:
+    """The app published on ``port`` (``jupyter_sandbox.serve``), if any."""
+    if TYPE_CHECKING:
         from jupyter_sandbox.runtime.guest.jupyter_sandbox._registry import lookup
     else:
         from jupyter_sandbox._registry import lookup
+    return lookup(port)
 
+
+def handle(request: dict[str, Any]) -> dict[str, Any]:
     port = int(request.get("port", 0))
-    preview = lookup(port)
+    preview = registered(port)
     if preview is None:
         return {"status": "error", "code": 502,
                 "message": f"Nothing is served on port {port} in this sandbox."}
