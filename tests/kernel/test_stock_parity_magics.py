@@ -256,15 +256,37 @@ def test_run_a_notebook_and_an_ipy_file(tmp_path):
 # --- %load ----------------------------------------------------------------------------------
 
 def test_load_sets_the_next_cell_input(tmp_path):
-    """%load replaces the cell with the file through a set_next_input payload."""
-    pairs = both_replies(tmp_path, ["%load loadme.py", "%load -r 2 loadme.py"],
-                         {"loadme.py": "a = 1\nb = 2\n"})
+    """%load replaces the cell with the file, %recall puts a past cell below: both through a
+    set_next_input payload in the execute reply, which the front end acts on."""
+    pairs = both_replies(tmp_path, [
+        "%load loadme.py",
+        "%load -r 2 loadme.py",
+        "%load -s second funcs.py",
+        "a = 1",
+        "%recall 4",
+    ], {"loadme.py": "a = 1\nb = 2\n",
+        "funcs.py": "def first():\n    return 1\n\n\ndef second():\n    return 2\n"})
     for stock, sandboxed in pairs:
         assert stock["status"] == sandboxed["status"] == "ok"
         assert sandboxed["payload"] == stock["payload"]
-    assert pairs[0][1]["payload"] == [{"source": "set_next_input", "replace": True,
-                                       "text": "# %load loadme.py\na = 1\nb = 2\n"}]
-    assert pairs[1][1]["payload"][0]["text"] == "# %load -r 2 loadme.py\nb = 2"
+    assert [sandboxed["payload"] for _, sandboxed in pairs] == [
+        [{"source": "set_next_input", "replace": True,
+          "text": "# %load loadme.py\na = 1\nb = 2\n"}],
+        [{"source": "set_next_input", "replace": True, "text": "# %load -r 2 loadme.py\nb = 2"}],
+        [{"source": "set_next_input", "replace": True,
+          "text": "# %load -s second funcs.py\ndef second():\n    return 2\n"}],
+        [],
+        [{"source": "set_next_input", "replace": False, "text": "a = 1"}],
+    ]
+
+
+def test_pycat_pages_the_file(tmp_path):
+    (stock, sandboxed), = both_replies(tmp_path, ["%pycat loadme.py"],
+                                       {"loadme.py": "a = 1\nb = 2\n"})
+    assert sandboxed["payload"] == stock["payload"]
+    (page,) = sandboxed["payload"]
+    assert page["source"] == "page"
+    assert ANSI.sub("", page["data"]["text/plain"]) == "a = 1\nb = 2\n"
 
 
 # --- %%writefile ----------------------------------------------------------------------------
