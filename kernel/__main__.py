@@ -39,12 +39,16 @@ def _preload() -> None:
     The base image is not preloaded: ``base_image.load`` needs the sandbox's size bounds,
     which come from the kernel's config, and keeps the first image it decodes. (The call
     here had no bounds, so it always failed into the ``except`` below; mypy found it.)"""
+    import logging
+
     from jupyter_sandbox.runtime import module_cache
 
     try:
         module_cache.guest_module()
-    except Exception:  # noqa: BLE001 - the real start reports any problem with its context
-        return
+    except Exception:  # the real start reports any problem with its context
+        logging.getLogger("jupyter_sandbox.kernel").debug(
+            "preloading the compiled guest failed; the sandbox's start will say why",
+            exc_info=True)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,13 @@ cost a fifth of a millisecond on every ``1+1``) that, while a cell runs,
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+log = logging.getLogger("jupyter_sandbox.cell_clock")
 
 
 @dataclass
@@ -54,16 +57,17 @@ class CellClock:
             self._run = None
             self._lock.notify()
         self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            log.warning("the cell clock %s did not end within 5 s", self._thread.name)
 
     def _loop(self) -> None:
         while True:
             with self._lock:
                 while self._run is None and not self._closed:
                     self._lock.wait()
-                if self._closed:
-                    return
                 current = self._run
-                assert current is not None  # noqa: S101 - the wait above guarantees it
+                if self._closed or current is None:  # the wait above leaves only closed
+                    return
                 if current.expired:
                     wait = self._after_deadline_every
                 elif current.deadline is None:

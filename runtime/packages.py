@@ -28,6 +28,7 @@ import email.parser
 import functools
 import importlib.metadata
 import json
+import logging
 import os
 import re
 import shutil
@@ -61,6 +62,8 @@ from .vfs import Quota
 
 __all__ = ["COMPILED_REFUSAL", "USER_SITE_GUEST_PATH", "Distribution", "PackageError",
            "PackageManager", "builtin_distributions", "canonical"]
+
+log = logging.getLogger("jupyter_sandbox.packages")
 
 #: Guest path of the sandbox's installed packages (a writable layer, on ``sys.path``).
 USER_SITE_GUEST_PATH = f"{GUEST_LIB}/user-site"
@@ -576,11 +579,15 @@ def _link_project(line: str) -> str:
 
 
 def _check_pure(dist_info: Path, name: str) -> None:
-    """Refuse a staged wheel whose WHEEL file is not purelib with ``none-any`` tags."""
+    """Refuse a staged wheel whose WHEEL file is not purelib with ``none-any`` tags. pip
+    picked only pure wheels by their file names (``GUEST_TARGET_OPTIONS``) and writes a WHEEL
+    file for each; one it cannot read here is logged and left to that first check."""
     try:
         wheel = email.parser.Parser().parsestr(
             (dist_info / "WHEEL").read_text(encoding="utf-8", errors="replace"))
-    except OSError:
+    except OSError as exc:
+        log.warning("could not read the WHEEL file of %s to check its tags (%s); relying on "
+                    "pip's pure-wheel selection", name, exc)
         return
     tags = wheel.get_all("Tag") or []
     if any(not tag.endswith("-none-any") for tag in tags):

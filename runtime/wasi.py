@@ -237,9 +237,10 @@ class Wasi:
     def _mem(self, caller: wasmtime.Caller) -> GuestMemory:
         memory = self._memory
         if memory is None:
-            memory = caller["memory"]  # type: ignore[assignment]
-            self._memory = memory
-        assert memory is not None  # noqa: S101
+            export = caller["memory"]
+            if not isinstance(export, wasmtime.Memory):
+                raise WasiError(Errno.FAULT, "the guest's 'memory' export is not a memory")
+            memory = self._memory = export
         return GuestMemory(memory_view(memory, caller))
 
     @staticmethod

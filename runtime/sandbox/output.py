@@ -157,3 +157,6 @@ class Operation:
                 self.consumer_failed = True
                 log.exception("a %s message from the sandbox could not be passed on",
                               message["msg_type"])
+            else:
+                log.debug("another %s message could not be passed on", message["msg_type"],
+                          exc_info=True)
