@@ -119,6 +119,12 @@ def run_notebook(notebook: str, kernel: str, timeout: int) -> NotebookRun:
                                          for i, _ in code[position:])
                         break
                     run.cells.append(_cell_run(index, cell, replies.get(index, {})))
+                    if run.cells[-1].status == "timeout" and not _answers(client, replies):
+                        reason = (f"the kernel stopped answering execute requests after cell "
+                                  f"{index} timed out")
+                        run.cells.extend(CellRun(i, "died", "KernelUnresponsive", reason)
+                                         for i, _ in code[position + 1:])
+                        break
         # A kernel that fails to start or to shut down costs this notebook, not the whole
         # run: its cells are recorded as not run, with the reason.
         except Exception as error:  # noqa: BLE001
@@ -128,6 +134,25 @@ def run_notebook(notebook: str, kernel: str, timeout: int) -> NotebookRun:
                              for i, _ in code if i not in done)
         run.wall = time.perf_counter() - started
     return run
+
+
+def _answers(client: NotebookClient, replies: dict[int, dict[str, Any]],
+             within: int = 30) -> bool:
+    """Does the kernel still answer an execute request after a cell timed out? (One that
+    does not would make every later cell wait out its whole timeout.)"""
+    probe = nbformat.v4.new_code_cell("None")
+    client.nb.cells.append(probe)
+    index = len(client.nb.cells) - 1
+    timeout = client.timeout
+    client.timeout = within
+    try:
+        client.execute_cell(probe, index, store_history=False)
+    except DeadKernelError:
+        return False
+    finally:
+        client.timeout = timeout
+        client.nb.cells.pop()
+    return replies.pop(index, {}).get("ename") != "CellTimeoutError"
 
 
 def _cell_run(index: int, cell: Any, reply: dict[str, Any]) -> CellRun:

@@ -57,9 +57,8 @@ class Source:
 
 
 PDSH_NOTEBOOKS = (
-    "01.01-Help-And-Documentation", "01.03-Magic-Commands", "01.04-Input-Output-History",
-    "01.05-IPython-And-Shell-Commands", "01.06-Errors-and-Debugging",
-    "01.07-Timing-and-Profiling",
+    # 01.01 and 01.03-01.05 show their IPython sessions as markdown, with no code cells.
+    "01.06-Errors-and-Debugging", "01.07-Timing-and-Profiling",
     "02.01-Understanding-Data-Types", "02.02-The-Basics-Of-NumPy-Arrays",
     "02.03-Computation-on-arrays-ufuncs", "02.04-Computation-on-arrays-aggregates",
     "02.05-Computation-on-arrays-broadcasting", "02.06-Boolean-Arrays-and-Masks",
