@@ -6,7 +6,6 @@ from __future__ import annotations
 import queue
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -50,6 +49,16 @@ def _shell_reply(kc: BlockingKernelClient, msg_id: str) -> dict:
             return reply
 
 
+def _pending_shell_replies(kc: BlockingKernelClient) -> list[str]:
+    """The parent ids of the shell replies that have arrived and not been read (read now)."""
+    ids = []
+    while True:
+        try:
+            ids.append(kc.get_shell_msg(timeout=0)["parent_header"].get("msg_id"))
+        except queue.Empty:
+            return ids
+
+
 def test_kernelspec_is_listed_with_sandbox_metadata():
     out = subprocess.run([sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"],
                          capture_output=True, text=True, check=True).stdout
@@ -89,27 +98,30 @@ def test_interrupt_request_stops_cell_and_keeps_state(kernel):
         msg = kc.get_iopub_msg(timeout=TIMEOUT)
         if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
             break
-    sent = time.monotonic()
-    km.interrupt_kernel()
+    km.interrupt_kernel()  # how fast it lands is bench/bench_kernel.py's matter
     reply = _shell_reply(kc, msg_id)
-    assert time.monotonic() - sent < 2
     assert reply["content"]["status"] == "error"
     assert reply["content"]["ename"] == "KeyboardInterrupt"
-    assert kc.execute_interactive("kept", timeout=TIMEOUT)["content"]["status"] == "ok"
+    kept = kc.execute_interactive("kept", user_expressions={"kept": "kept"}, timeout=TIMEOUT)
+    assert kept["content"]["status"] == "ok"
+    assert kept["content"]["user_expressions"]["kept"]["data"]["text/plain"] == "'value'"
 
 
 def test_control_channel_answers_while_cell_runs(kernel):
+    """The cell sleeps until interrupted, so a control reply that arrives at all arrived while
+    it ran (no wall-clock bound: the machine may be loaded)."""
     km, kc = kernel
-    msg_id = kc.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(3)")
+    msg_id = kc.execute("import time\nprint('sleeping', flush=True)\nwhile True:\n"
+                        "    time.sleep(0.05)")
     while True:  # the cell is running once it has printed
         msg = kc.get_iopub_msg(timeout=TIMEOUT)
         if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
             break
-    started = time.monotonic()
     kc.control_channel.send(kc.session.msg("kernel_info_request"))
     reply = kc.control_channel.get_msg(timeout=TIMEOUT)
     assert reply["msg_type"] == "kernel_info_reply"
-    assert time.monotonic() - started < 2.5
+    assert reply["content"]["implementation"] == "jupyter-sandbox"
+    assert msg_id not in _pending_shell_replies(kc)  # the cell has not ended on its own
     km.interrupt_kernel()
     assert _shell_reply(kc, msg_id)["content"]["ename"] == "KeyboardInterrupt"
 
@@ -119,8 +131,8 @@ def test_interrupt_as_a_cell_starts_still_gets_a_reply(kernel):
     for _ in range(5):
         msg_id = kc.execute("import time\ntime.sleep(2)")
         km.interrupt_kernel()  # may land before, during or after the cell starts
-        reply = _shell_reply(kc, msg_id)
-        assert reply["content"]["status"] in ("ok", "error")
+        content = _shell_reply(kc, msg_id)["content"]
+        assert content["status"] == "ok" or content["ename"] == "KeyboardInterrupt", content
     assert kc.execute_interactive("1 + 1", timeout=TIMEOUT)["content"]["status"] == "ok"
 
 
@@ -160,7 +172,7 @@ def test_input_request_round_trip(kernel):
     kc.input("sandbox")
     messages = _collect(kc, msg_id)
     stdout = "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream")
-    assert "hello sandbox\n" in stdout
+    assert stdout == "hello sandbox\n"
 
 
 def test_getpass_is_a_password_request(kernel):
@@ -168,9 +180,12 @@ def test_getpass_is_a_password_request(kernel):
     msg_id = kc.execute("import getpass\nsecret = getpass.getpass('Key: ')\nlen(secret)",
                         allow_stdin=True)
     request = kc.get_stdin_msg(timeout=TIMEOUT)
-    assert request["content"]["password"] is True
+    assert request["content"] == {"prompt": "Key: ", "password": True}
     kc.input("abc")
-    assert _shell_reply(kc, msg_id)["content"]["status"] == "ok"
+    reply = _shell_reply(kc, msg_id)
+    assert reply["content"]["status"] == "ok"
+    check = kc.execute_interactive("", user_expressions={"s": "secret"}, timeout=TIMEOUT)
+    assert check["content"]["user_expressions"]["s"]["data"]["text/plain"] == "'abc'"
 
 
 def test_input_without_stdin_is_a_clear_error(kernel):
@@ -178,7 +193,7 @@ def test_input_without_stdin_is_a_clear_error(kernel):
     msg_id = kc.execute("input('x')", allow_stdin=False)
     reply = _shell_reply(kc, msg_id)
     assert reply["content"]["status"] == "error"
-    assert "StdinNotImplementedError" in reply["content"]["ename"]
+    assert reply["content"]["ename"] == "StdinNotImplementedError"
 
 
 def test_interrupt_while_waiting_for_input(kernel):
@@ -227,10 +242,15 @@ def test_silent_execution_has_no_output_and_no_count(kernel):
     _, kc = kernel
     before = kc.execute_interactive("1", timeout=TIMEOUT)["content"]["execution_count"]
     outputs: queue.SimpleQueue = queue.SimpleQueue()
-    kc.execute_interactive("print('quiet')", silent=True, output_hook=outputs.put, timeout=TIMEOUT)
-    assert not any(m["msg_type"] == "stream" for m in iter_queue(outputs))
-    after = kc.execute_interactive("1", timeout=TIMEOUT)["content"]["execution_count"]
-    assert after == before + 1
+    quiet = kc.execute_interactive("print('quiet'); ran_silently = True", silent=True,
+                                   output_hook=outputs.put, timeout=TIMEOUT)
+    assert quiet["content"]["status"] == "ok"
+    assert not any(m["msg_type"] in ("stream", "execute_input", "execute_result")
+                   for m in iter_queue(outputs))
+    after = kc.execute_interactive("1", user_expressions={"ran": "ran_silently"},
+                                   timeout=TIMEOUT)["content"]
+    assert after["execution_count"] == before + 1
+    assert after["user_expressions"]["ran"]["data"]["text/plain"] == "True"  # it did run
 
 
 def iter_queue(q: queue.SimpleQueue) -> list:

@@ -120,11 +120,16 @@ _IGNORES_DEADLINE = ("import time\nwhile True:\n    try:\n        time.sleep(0.0
                      "    except BaseException:\n        pass")
 
 
+# The 0.3 s limit applies to every cell of these sandboxes, so the cells around the runaway one
+# are quick and raise nothing (importing numpy, or rendering a NameError's traceback, takes
+# longer than that on a loaded machine: the cell meant to check the state was stopped too).
+
 def test_hard_stop_returns_to_the_recovery_point():
     limits = Limits(cell_timeout=0.3, timeout_grace=0.5)
     with Sandbox(SandboxConfig(limits=limits)) as sandbox:
         sandbox.files.write_bytes("kept.txt", b"files survive")
-        sandbox.execute("import numpy as np\nkept_array = np.arange(5)")
+        reply = sandbox.execute("import fractions\nkept = fractions.Fraction(1, 3)")
+        assert reply.status == "ok", reply.ename
         assert sandbox.save_recovery_point() == 1
         messages: list[dict] = []
         reply = sandbox.execute("lost = 1\n" + _IGNORES_DEADLINE, messages.append)
@@ -133,10 +138,10 @@ def test_hard_stop_returns_to_the_recovery_point():
         notice = stream_text(messages, "stderr")
         assert "time limit" in notice and "after cell [1]" in notice
         messages = []
-        reply = sandbox.execute("(kept_array.sum().item(), open('kept.txt').read(), "
-                                "'lost' in globals())", messages.append)
-        assert reply.status == "ok"
-        assert messages[-1]["content"]["data"]["text/plain"] == "(10, 'files survive', False)"
+        reply = sandbox.execute("(str(kept * 3), open('kept.txt').read(), 'lost' in globals())",
+                                messages.append)
+        assert reply.status == "ok", reply.ename
+        assert messages[-1]["content"]["data"]["text/plain"] == "('1', 'files survive', False)"
 
 
 def test_idle_sandbox_takes_a_recovery_point_by_itself():
@@ -152,13 +157,15 @@ def test_hard_stop_without_recovery_point_restarts_clean():
     limits = Limits(cell_timeout=0.3, timeout_grace=0.5)
     config = SandboxConfig(limits=limits, recovery_points=False)
     with Sandbox(config) as sandbox:
-        sandbox.execute("gone = 1")
+        assert sandbox.execute("gone = 1").status == "ok"
         messages: list[dict] = []
         reply = sandbox.execute(_IGNORES_DEADLINE, messages.append)
         assert reply.restarted
         assert "clean state" in stream_text(messages, "stderr")
-        reply = sandbox.execute("gone")
-        assert reply.ename == "NameError"
+        messages = []
+        reply = sandbox.execute("'gone' in globals()", messages.append)
+        assert reply.status == "ok", reply.ename
+        assert messages[-1]["content"]["data"]["text/plain"] == "False"
 
 
 @pytest.mark.parametrize(("code", "status", "ename", "evalue"), [
