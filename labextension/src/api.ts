@@ -8,11 +8,30 @@ import { ServerConnection } from '@jupyterlab/services';
 export class SandboxAPIError extends Error {
   constructor(
     message: string,
-    readonly status: number
+    readonly status: number,
+    /** The envelope's stable ``code`` (``not_found``, ``quota_exceeded``…), '' without one. */
+    readonly code = '',
+    /** The envelope's ``hint``: what to do next ('' when the server gave none). */
+    readonly hint = ''
   ) {
     super(message);
     this.name = 'SandboxAPIError';
   }
+}
+
+/**
+ * The server extension's one JSON error envelope (``ErrorBody`` in the kernel's
+ * ``control_protocol.py``), also the shape of jupyter_server's own refusals on its routes.
+ */
+export interface ISandboxErrorBody {
+  /** What went wrong (never empty from the server). */
+  message: string;
+  /** The HTTP reason phrase. */
+  reason: string;
+  /** Short and stable: branch on this, not on the message. */
+  code: string;
+  /** What to do next, may be ''. */
+  hint: string;
 }
 
 export interface ISandboxLimits {
@@ -105,27 +124,31 @@ function parseAnswer<T>(response: Response, text: string): T {
     }
   }
   if (!response.ok) {
+    const body = errorBody(data);
     throw new SandboxAPIError(
-      errorMessage(data) || statusMessage(response.status),
-      response.status
+      body.message || statusMessage(response.status),
+      response.status,
+      body.code,
+      body.hint
     );
   }
   return data as T;
 }
 
 /**
- * The message of a JSON error answer ('' when it has none): the one place that knows the
- * server's error shape, jupyter_server's ``{"message": ...}`` (and ``{"error": ...}``).
+ * The fields of an error answer's JSON (``ISandboxErrorBody``), each '' when missing or not a
+ * string: the one place that reads the server's error shape.
  */
-export function errorMessage(data: unknown): string {
-  if (!data || typeof data !== 'object') {
-    return '';
-  }
-  const { message, error } = data as { message?: unknown; error?: unknown };
-  if (typeof message === 'string' && message) {
-    return message;
-  }
-  return typeof error === 'string' ? error : '';
+export function errorBody(data: unknown): ISandboxErrorBody {
+  const fields = data && typeof data === 'object' ? (data as Record<string, unknown>) : {};
+  const text = (key: keyof ISandboxErrorBody) =>
+    typeof fields[key] === 'string' ? (fields[key] as string) : '';
+  return {
+    message: text('message'),
+    reason: text('reason'),
+    code: text('code'),
+    hint: text('hint')
+  };
 }
 
 function kernelPath(kernelId: string, ...parts: string[]): string {

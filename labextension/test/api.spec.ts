@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   createSnapshot,
   downloadFile,
+  errorBody,
   getStatus,
   listFiles,
   listPreviews,
@@ -72,6 +73,33 @@ describe('requestAPI', () => {
     expect(error).toBeInstanceOf(SandboxAPIError);
     expect(error.status).toBe(404);
     expect(error.message).toBe("no snapshot named 'x'");
+  });
+
+  it("reads the server's error envelope: message, code and hint", async () => {
+    const error = await requestAPI(
+      'kernels/k/files/a.txt',
+      { method: 'PUT', body: 'x' },
+      fakeServer(
+        413,
+        JSON.stringify({
+          message: 'the workspace is full',
+          reason: 'Payload Too Large',
+          code: 'quota_exceeded',
+          hint: 'delete files in /workspace'
+        })
+      )
+    ).catch(e => e);
+    expect(error).toBeInstanceOf(SandboxAPIError);
+    expect(error.status).toBe(413);
+    expect(error.message).toBe('the workspace is full');
+    expect(error.code).toBe('quota_exceeded');
+    expect(error.hint).toBe('delete files in /workspace');
+    expect(errorBody({ message: 1, code: null })).toEqual({
+      message: '',
+      reason: '',
+      code: '',
+      hint: ''
+    });
   });
 
   it('explains a status without a message', async () => {
