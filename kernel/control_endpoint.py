@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import threading
@@ -25,18 +24,17 @@ from jupyter_sandbox.runtime.previews import PreviewGateway, PreviewLimits
 from jupyter_sandbox.runtime.sandbox import Sandbox
 
 from . import control_exec, control_files, control_packages, control_preview_stop, control_snapshots
+from .control_base import ControlHandler, UnknownRouteHandler
 from .control_previews import PreviewHTTPHandler, PreviewWebSocketHandler
 from .control_protocol import MAX_SNAPSHOT_BYTES, MAX_SOCKET_PATH, socket_path_for
 
 log = logging.getLogger("jupyter_sandbox.kernel.control")
 
 
-class StatusHandler(tornado.web.RequestHandler):
+class StatusHandler(ControlHandler):
     async def get(self) -> None:
-        sandbox: Sandbox = self.settings["sandbox"]
-        status = await asyncio.to_thread(sandbox.status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(status))
+        status = await asyncio.to_thread(self.sandbox.status)
+        self.send_json(200, status)
 
 
 #: The endpoint's routes; extend with ``ROUTES.append((pattern, HandlerClass))`` before start.
@@ -114,7 +112,8 @@ class ControlEndpoint:
 
     def _listen(self) -> None:
         app = tornado.web.Application(
-            list(ROUTES), sandbox=self.sandbox, previews=self.previews,
+            list(ROUTES), default_handler_class=UnknownRouteHandler,
+            sandbox=self.sandbox, previews=self.previews,
             websocket_max_message_size=self.previews.limits.max_body_bytes)
         # Room for whole snapshots (PUT /snapshot); the preview gateway enforces its own,
         # smaller body limit and answers 413 itself.

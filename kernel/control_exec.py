@@ -22,16 +22,10 @@ import tornado.iostream
 import tornado.web
 
 from jupyter_sandbox.runtime.errors import SandboxError
-from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message, Sandbox
+from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message
 
-from .control_protocol import (
-    JSON,
-    NDJSON,
-    ExecMessage,
-    PreviewsListBody,
-    ReplyStatus,
-    error_body,
-)
+from .control_base import ControlHandler
+from .control_protocol import NDJSON, ExecMessage, PreviewsListBody, ReplyStatus
 
 log = logging.getLogger(__name__)
 
@@ -49,30 +43,16 @@ def failure_message(exc: BaseException) -> ExecMessage:
                         "ename": type(exc).__name__, "evalue": str(exc), "traceback": []}}
 
 
-class _ControlHandler(tornado.web.RequestHandler):
-    @property
-    def sandbox(self) -> Sandbox:
-        return self.settings["sandbox"]
-
-    def _error(self, status: int, code: str, message: str) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", JSON)
-        self.finish(json.dumps(error_body(message, code)))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self._error(status_code, "error", self._reason)
-
-
-class ExecHandler(_ControlHandler):
+class ExecHandler(ControlHandler):
     async def post(self) -> None:
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError:
-            self._error(400, "bad_request", "the body must be JSON: {\"code\": \"...\"}")
+            self.fail(400, "the body must be JSON: {\"code\": \"...\"}")
             return
         code = body.get("code") if isinstance(body, dict) else None
         if not isinstance(code, str):
-            self._error(400, "bad_request", "the body needs \"code\", a string")
+            self.fail(400, "the body needs \"code\", a string")
             return
         loop = asyncio.get_running_loop()
         messages: asyncio.Queue[tuple[bool, Message | ExecMessage]] = asyncio.Queue()
@@ -108,24 +88,23 @@ class ExecHandler(_ControlHandler):
             self.finish()
 
 
-class InterruptHandler(_ControlHandler):
+class InterruptHandler(ControlHandler):
     def post(self) -> None:
         self.sandbox.interrupt()
         self.set_status(204)
         self.finish()
 
 
-class PreviewsListHandler(_ControlHandler):
+class PreviewsListHandler(ControlHandler):
     async def get(self) -> None:
         try:
             ports = await asyncio.to_thread(self.sandbox.previews_list)
         except SandboxError as exc:
             log.warning("listing the sandbox's previews failed: %s", exc)
-            self._error(502, "sandbox_error", f"the sandbox could not list its previews: {exc}")
+            self.fail(502, f"the sandbox could not list its previews: {exc}", "sandbox_error")
             return
         body: PreviewsListBody = {"ports": ports}
-        self.set_header("Content-Type", JSON)
-        self.finish(json.dumps(body))
+        self.send_json(200, body)
 
 
 ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [

@@ -7,8 +7,8 @@ runtime's files API (``Sandbox.files``), so paths are validated exactly as there
 * ``PUT /files/<path>`` with the bytes → create or replace (parent folders made), 201 + info.
 * ``DELETE /files/<path>`` (``?recursive`` for a folder) → 204.
 
-Errors: ``{"error": message, "code": ...}``: 400 bad path, 404 missing, 409 a folder where a
-file is expected, 413 quota exceeded.
+Errors are the protocol's envelope: 400 ``bad_path``, 404 ``not_found``, 409 ``is_a_folder``
+(a folder where a file is expected), 413 ``quota_exceeded``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import tornado.web
 from jupyter_sandbox.runtime.errors import SandboxFileNotFoundError, SandboxPathError
 from jupyter_sandbox.runtime.files import WORKSPACE
 
-from .control_exec import _ControlHandler
+from .control_base import ControlHandler
 
 T = TypeVar("T")
 CHUNK = 1 << 20
@@ -41,7 +41,7 @@ def _status_of(exc: SandboxPathError) -> tuple[int, str]:
     return 400, "bad_path"
 
 
-class FilesHandler(_ControlHandler):
+class FilesHandler(ControlHandler):
     async def _run(self, func: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(func, *args)
 
@@ -51,7 +51,7 @@ class FilesHandler(_ControlHandler):
             await operation()
         except (SandboxFileNotFoundError, SandboxPathError) as exc:
             status, code = _status_of(exc)  # type: ignore[arg-type]
-            self._error(status, code, str(exc))
+            self.fail(status, str(exc), code)
 
     async def get(self, path: str) -> None:
         files = self.sandbox.files
@@ -66,7 +66,8 @@ class FilesHandler(_ControlHandler):
         async def download() -> None:
             info = await self._run(files.stat, path)
             if info.is_dir:
-                self._error(409, "is_a_folder", f"{info.path!r} is a folder: add ?list to list it")
+                self.fail(409, f"{info.path!r} is a folder", "is_a_folder",
+                          hint="add ?list to the URL to list the folder")
                 return
             data = await self._run(files.read_bytes, path)
             self.set_header("Content-Type", "application/octet-stream")
@@ -88,7 +89,8 @@ class FilesHandler(_ControlHandler):
         async def upload() -> None:
             guest = files._path(path)
             if await self._run(files.exists, guest) and (await self._run(files.stat, guest)).is_dir:
-                self._error(409, "is_a_folder", f"{guest!r} is a folder")
+                self.fail(409, f"{guest!r} is a folder", "is_a_folder",
+                          hint="write to a path inside it, or delete it first (?recursive)")
                 return
             await self._run(files.mkdir, posixpath.dirname(guest), True)
             await self._run(files.write_bytes, guest, self.request.body)

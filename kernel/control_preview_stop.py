@@ -12,28 +12,29 @@ import tornado.web
 
 from jupyter_sandbox.runtime.errors import SandboxError
 
-from .control_exec import _ControlHandler
+from .control_base import ControlHandler
 
 log = logging.getLogger(__name__)
 
 
-class PreviewStopHandler(_ControlHandler):
+class PreviewStopHandler(ControlHandler):
     async def delete(self, port: str) -> None:
         number = int(port)
         if not 1 <= number <= 65535:
-            self._error(400, "bad_port", "the port must be a number from 1 to 65535")
+            self.fail(400, "the port must be a number from 1 to 65535", "bad_port")
             return
         try:
             stopped = await asyncio.to_thread(self.sandbox.preview_stop, number)
         except SandboxError as exc:
             log.warning("stopping the preview on port %d failed: %s", number, exc)
-            self._error(502, "sandbox_error", f"the sandbox could not stop the preview: {exc}")
+            self.fail(502, f"the sandbox could not stop the preview: {exc}", "sandbox_error")
             return
         if stopped:
             self.set_status(204)
             self.finish()
         else:
-            self._error(404, "not_found", f"no preview is served on port {number}")
+            self.fail(404, f"no preview is served on port {number}",
+                      hint="list the previews with GET /previews")
 
 
 ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [

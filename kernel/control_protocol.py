@@ -9,8 +9,10 @@ must never load wasmtime, IPython, ipykernel or the guest (tests/server/test_imp
 
 The socket lies beside the kernel's connection file (in Jupyter's runtime directory), named
 after it: ``kernel-<id>.json`` → ``kernel-<id>.sandbox.sock`` (mode 0600). It speaks HTTP/1.1.
-Every JSON error answer has the shape ``ErrorBody``: ``{"error": message, "code": code}``
-(``code`` is absent in some older answers; clients read ``error``).
+Every error answer of a route below (and 404 for any other path, 405 for another method) is the
+one JSON envelope ``ErrorBody`` — ``{"message", "reason", "code", "hint"}`` — which the server
+extension also answers its own clients with (see ``ErrorBody`` for why this shape). The codes a
+route gives beyond ``ERROR_CODES`` (the default by status) are listed with it.
 
 =========================================  ==================================================
 Route                                      Request → answer
@@ -22,35 +24,43 @@ Route                                      Request → answer
                                            (``X-Forwarded-Prefix``: the URL path the app is
                                            published under, no trailing slash); every other
                                            header but ``HOP_BY_HOP`` goes to the app.
-``/preview-ws/<port>/<path>``              the same as a WebSocket.
+``/preview-ws/<port>/<path>``              the same as a WebSocket. Errors of these two
+                                           routes are the app's answer (or a fixed text when
+                                           no app is there), never the envelope: they are
+                                           shown to a browser as the page.
 ``GET /previews``                          → ``PreviewsListBody``: the ports of the preview
                                            apps registered inside (a guest ``previews_list``
-                                           request); 502 ``ErrorBody`` when the guest fails.
+                                           request); 502 ``sandbox_error`` when the guest
+                                           fails.
 ``DELETE /previews/<port>``                stop the preview app on ``<port>`` (a guest
                                            ``preview_stop`` request) → 204; 404 when none is
-                                           registered there; 400 for a port outside 1-65535.
+                                           registered there; 400 ``bad_port`` outside
+                                           1-65535; 502 ``sandbox_error``.
 ``GET /snapshot``                          → the whole sandbox as snapshot bytes
                                            (``OCTET_STREAM``), taken between cells.
 ``PUT /snapshot``                          snapshot bytes (at most ``MAX_SNAPSHOT_BYTES``)
-                                           → ``RestoreBody``; 400 ``ErrorBody`` when the
+                                           → ``RestoreBody``; 400 ``bad_snapshot`` when the
                                            snapshot cannot be used (the sandbox is untouched).
 ``GET /snapshots``                         → ``SnapshotListBody``: the named snapshots.
 ``POST /snapshots/<name>``                 save one → 201 ``SnapshotInfoBody``.
 ``POST /snapshots/<name>/restore``         → ``NamedRestoreBody``.
-``DELETE /snapshots/<name>``               → 204; 404 unknown name, 400 invalid name.
+``DELETE /snapshots/<name>``               → 204. These three: 404 unknown name, 400
+                                           ``bad_name`` (invalid name) or ``bad_snapshot``.
 ``POST /exec``                             ``ExecRequest`` → ``NDJSON``: one Jupyter-shaped
                                            ``ExecMessage`` per line as the cell produces it,
-                                           ending with one ``execute_reply`` line.
+                                           ending with one ``execute_reply`` line; 400 when
+                                           the body is not an ``ExecRequest``.
 ``POST /interrupt``                        interrupt the running cell → 204.
-``POST /packages``                         ``PackagesRequest`` → ``PackagesBody``; 400
-                                           ``ErrorBody`` (with ``output``) when pip or the
-                                           package policy refuses.
+``POST /packages``                         ``PackagesRequest`` → ``{"result", "output"}``;
+                                           400 (``output``: pip's) when pip or the package
+                                           policy refuses, or the request is malformed.
 ``GET /files/<path>``                      the file's bytes (``OCTET_STREAM``, chunked);
                                            ``?list``: ``FileListBody``.
 ``PUT /files/<path>``                      the bytes → 201 ``FileInfoBody``.
 ``DELETE /files/<path>``                   (``?recursive`` for a folder) → 204. File errors:
-                                           400 bad path, 404 missing, 409 a folder where a
-                                           file is expected, 413 quota exceeded.
+                                           400 ``bad_path``, 404 ``not_found``, 409
+                                           ``is_a_folder`` (a folder where a file is
+                                           expected), 413 ``quota_exceeded``.
 =========================================  ==================================================
 """
 
@@ -59,8 +69,9 @@ from __future__ import annotations
 import hashlib
 import os
 from enum import Enum
+from http import HTTPStatus
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from jupyter_sandbox.runtime.atomic_file import atomic_write
 from jupyter_sandbox.runtime.snapshot_names import NAME as SNAPSHOT_NAME
@@ -68,8 +79,9 @@ from jupyter_sandbox.runtime.snapshot_names import SUFFIX as SNAPSHOT_SUFFIX
 from jupyter_sandbox.runtime.snapshot_names import invalid_name_message, is_snapshot_name
 
 __all__ = [
-    "FORWARDED_HEADERS", "HOP_BY_HOP", "JSON", "KERNEL_ID_ENV", "MAX_SNAPSHOT_BYTES",
-    "MAX_SOCKET_PATH", "NDJSON", "OCTET_STREAM", "PACKAGE_ACTIONS", "PREVIEW_URL_ENV",
+    "DEFAULT_HINTS", "ERROR_CODES", "FORWARDED_HEADERS", "HOP_BY_HOP", "JSON", "KERNEL_ID_ENV",
+    "MAX_SNAPSHOT_BYTES", "MAX_SOCKET_PATH", "NDJSON", "OCTET_STREAM", "PACKAGE_ACTIONS",
+    "PREVIEW_URL_ENV",
     "SERVER_URL_ENV", "SESSION_NAME_ENV", "SNAPSHOT_NAME", "SNAPSHOT_SUFFIX", "SOCKET_SUFFIX",
     "START_SNAPSHOT_ENV", "ErrorBody", "ExecMessage", "ExecRequest", "NamedRestoreBody",
     "PackagesRequest", "PreviewsListBody", "ReplyStatus", "RestoreBody", "SnapshotInfoBody",
@@ -108,18 +120,82 @@ NDJSON = "application/x-ndjson"
 OCTET_STREAM = "application/octet-stream"
 
 
-# -- bodies -------------------------------------------------------------------------------------
-class ErrorBody(TypedDict, total=False):
-    """Every JSON error answer of the control socket."""
+# -- the error envelope -------------------------------------------------------------------------
+class ErrorBody(TypedDict):
+    """The one JSON error envelope, on the kernel's control socket and on every JSON route of the
+    server extension (``sandbox/api/kernels/...``, ``sandbox/api/v1/...``,
+    ``sandbox/api/preview-settings``, and any unknown path under ``sandbox/api/``)::
 
-    error: str
+        {"message": "no sandbox with id 'x'", "reason": "Not Found",
+         "code": "not_found", "hint": "GET sandbox/api/v1/sandboxes lists the sandboxes"}
+
+    * ``message`` — what went wrong, in a sentence a person can act on;
+    * ``reason`` — the HTTP reason phrase of the status;
+    * ``code`` — a short machine-readable word (``ERROR_CODES`` by status unless the route has
+      a more precise one, e.g. ``quota_exceeded``, ``is_a_folder``, ``bad_path``); clients
+      branch on it rather than on the message;
+    * ``hint`` — what to do next ("" when the message already says it);
+    * ``output`` — only for ``POST /packages``: pip's output of the refused request.
+
+    Why this shape: it is jupyter_server's own ``APIHandler`` error body (``message``,
+    ``reason``) with two fields added. Every Jupyter client already reads ``message`` from it —
+    JupyterLab's ``ServerConnection.ResponseError``, our JupyterLab extension, scripts written
+    against ``/api/kernels`` — and errors that jupyter_server itself raises before our code
+    runs (a refused login, an XSRF failure) have the same top-level ``message``, so a client
+    sees one shape wherever on the server the error came from. The nested ``{"error": {...}}``
+    of many REST APIs would have been a second shape beside jupyter_server's. Never a
+    traceback: details go to the log of the process that failed.
+
+    Preview pages (``sandbox/preview/...`` and preview origins) are not JSON routes: their own
+    errors are fixed ``text/plain`` pages for browsers that never echo the request, and the
+    errors of the app inside are the app's answer, passed through.
+    """
+
+    message: str
+    reason: str
     code: str
+    hint: str
+    output: NotRequired[list[str]]
 
 
-def error_body(message: str, code: str = "error") -> ErrorBody:
-    return {"error": message, "code": code}
+#: The code of an error by its HTTP status, when the route has no more precise one.
+ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+               405: "method_not_allowed", 409: "conflict", 413: "too_large",
+               429: "too_many_sandboxes", 500: "internal_error", 502: "sandbox_failed",
+               503: "unavailable", 504: "timeout"}
+
+#: What to do next, by code, for errors that give no hint of their own.
+DEFAULT_HINTS = {
+    "unauthorized": "Log in to Jupyter, or send the server's token as the header "
+                    "'Authorization: token <token>' (`jupyter server list` shows it).",
+    "forbidden": "Log in to Jupyter, or send the server's token as the header "
+                 "'Authorization: token <token>' (`jupyter server list` shows it); a user "
+                 "without the 'kernels' permission cannot use sandboxes.",
+    "method_not_allowed": "See the routes and their methods in "
+                          "jupyter_sandbox/kernel/control_protocol.py (or, for the sandbox "
+                          "service, GET sandbox/api/v1/openapi.json).",
+    "sandbox_failed": "The sandbox's kernel may have stopped: restart the kernel (or create a "
+                      "new sandbox) and try again; the kernel's log says why it stopped.",
+    "internal_error": "This is a bug: the log of the Jupyter server (or of the kernel) has "
+                      "the traceback; please report it.",
+    "timeout": "Try again once the sandbox is less busy, or ask the administrator for a "
+               "longer limit.",
+}
 
 
+def error_body(status: int, message: str, code: str | None = None,
+               hint: str | None = None) -> ErrorBody:
+    """The envelope of an error answered with HTTP ``status``."""
+    chosen = code or ERROR_CODES.get(status, "error")
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
+    return {"message": message, "reason": reason, "code": chosen,
+            "hint": DEFAULT_HINTS.get(chosen, "") if hint is None else hint}
+
+
+# -- bodies -------------------------------------------------------------------------------------
 class ReplyStatus(str, Enum):
     """How a cell ended (``execute_reply``'s ``status``)."""
 

@@ -1,8 +1,8 @@
 """Snapshot routes of the kernel's control endpoint (see ``control_protocol``):
 
 * ``GET /snapshot`` → the whole sandbox as snapshot bytes (taken between cells).
-* ``PUT /snapshot`` with snapshot bytes → restore; 400 with ``{"error": ...}`` when the
-  snapshot cannot be used (the sandbox is then untouched).
+* ``PUT /snapshot`` with snapshot bytes → restore; 400 ``bad_snapshot`` (the protocol's error
+  envelope) when the snapshot cannot be used (the sandbox is then untouched).
 * ``GET /snapshots`` → the named snapshots (``%snapshot``) as JSON.
 * ``POST /snapshots/<name>`` → save one; ``POST /snapshots/<name>/restore``;
   ``DELETE /snapshots/<name>``.
@@ -11,24 +11,21 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any, cast
 
 import tornado.web
 
 from jupyter_sandbox.runtime import snapshot as snapshot_format
 from jupyter_sandbox.runtime.errors import SandboxError
-from jupyter_sandbox.runtime.sandbox import Sandbox
 from jupyter_sandbox.runtime.snapshot_store import (
     SnapshotInfo,
     SnapshotNameError,
     SnapshotNotFoundError,
 )
 
+from .control_base import ControlHandler
 from .control_protocol import (
-    JSON,
     OCTET_STREAM,
-    ErrorBody,
     NamedRestoreBody,
     RestoreBody,
     SnapshotInfoBody,
@@ -36,23 +33,10 @@ from .control_protocol import (
 )
 
 
-class _SnapshotHandler(tornado.web.RequestHandler):
-    @property
-    def sandbox(self) -> Sandbox:
-        return self.settings["sandbox"]
-
-    def _json(self, status: int, body: ErrorBody | RestoreBody | NamedRestoreBody
-              | SnapshotInfoBody | SnapshotListBody) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", JSON)
-        self.finish(json.dumps(body))
-
-    def _fail(self, status: int, message: str) -> None:
-        body: ErrorBody = {"error": message}
-        self._json(status, body)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self._fail(status_code, self._reason)
+class _SnapshotHandler(ControlHandler):
+    def _json(self, status: int, body: RestoreBody | NamedRestoreBody | SnapshotInfoBody
+              | SnapshotListBody) -> None:
+        self.send_json(status, body)
 
 
 def _info(info: SnapshotInfo) -> SnapshotInfoBody:
@@ -70,7 +54,7 @@ class WholeSnapshotHandler(_SnapshotHandler):
         try:
             await asyncio.to_thread(self.sandbox.restore, self.request.body)
         except snapshot_format.SnapshotError as exc:
-            self._fail(400, str(exc))
+            self.fail(400, str(exc), "bad_snapshot")
             return
         body: RestoreBody = {"execution_count": self.sandbox.execution_count}
         self._json(200, body)
@@ -89,9 +73,11 @@ class NamedSnapshotHandler(_SnapshotHandler):
         try:
             return True, await asyncio.to_thread(func, *args)
         except SnapshotNotFoundError as exc:
-            self._fail(404, str(exc))
-        except (SnapshotNameError, SandboxError) as exc:
-            self._fail(400, str(exc))
+            self.fail(404, str(exc), hint="list the named snapshots with GET /snapshots")
+        except SnapshotNameError as exc:
+            self.fail(400, str(exc), "bad_name")
+        except SandboxError as exc:
+            self.fail(400, str(exc), "bad_snapshot")
         return False, None
 
     async def post(self, name: str, action: str | None = None) -> None:

@@ -13,6 +13,7 @@ from traitlets.config import Config
 
 from jupyter_sandbox.kernel.control_protocol import SERVER_URL_ENV
 
+from . import errors as api_errors
 from . import (
     kernel_files_handler,
     kernel_previews_handler,
@@ -153,3 +154,4 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
         self.handlers.extend(kernel_previews_handler.HANDLERS + kernel_files_handler.HANDLERS
                              + preview_settings_handler.HANDLERS)
         self.handlers.extend(self.service_routes())
+        self.handlers.extend(api_errors.HANDLERS)  # last: any other path under sandbox/api/

@@ -18,8 +18,10 @@ extension app creates (``settings["jupyter_sandbox_control"]``) and closes in
   ``max_preview_connections``) and one for the server's own calls (status, files, snapshots up
   to ``MAX_SNAPSHOT_BYTES``, exec). Guest-driven traffic can so never starve the calls that
   list, snapshot or stop the sandbox.
-* An error answer of the kernel, or no answer, raises ``ControlError`` with the HTTP status the
-  server should answer, the kernel's error code and message.
+* An error answer of the kernel, or no answer, raises ``ControlError``: an ``APIError`` with the
+  status, code, message and hint of the kernel's error envelope (the protocol's ``ErrorBody``),
+  or 502 when the kernel did not answer — so a handler that lets it rise answers its client
+  with the kernel's error in the same envelope.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from jupyter_sandbox.kernel.control_protocol import MAX_SNAPSHOT_BYTES, socket_path_for
 
+from .errors import APIError
+
 #: Host names ``<kernel_id>.sandbox`` stand for that kernel's control socket.
 HOST_SUFFIX = ".sandbox"
 #: Seconds a call waits for the control socket of a sandboxed kernel that is still starting.
@@ -46,16 +50,17 @@ OnHeaders = Callable[[int, str, httputil.HTTPHeaders], None]
 OnChunk = Callable[[bytes], None]
 
 
-class ControlError(RuntimeError):
-    """A kernel's control endpoint answered with an error, or not at all. ``status`` is the
-    HTTP status the server answers its own client with (502 when the kernel did not answer),
-    ``code`` and ``message`` what the kernel said."""
+class ControlError(APIError):
+    """A kernel's control endpoint answered with an error, or not at all: ``status_code`` is
+    the HTTP status the server answers its own client with (502 when the kernel did not
+    answer), ``code``, ``message`` and ``hint`` what the kernel said."""
 
-    def __init__(self, status: int, message: str, code: str = "error") -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+    @property
+    def status(self) -> int:
+        return self.status_code
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ControlClientClosedError(RuntimeError):
@@ -183,7 +188,9 @@ class ControlClient:
             raise ControlClientClosedError
         sock = await self.wait_for_socket(kernel_id)
         if sock is None:
-            raise ControlError(404, "no running sandboxed kernel with this id", "not_found")
+            raise ControlError(404, "no running sandboxed kernel with this id", "not_found",
+                               hint="GET api/kernels lists the server's kernels; start one "
+                                    "with the Sandboxed Python kernelspec (sandboxed-python)")
         host = kernel_id + HOST_SUFFIX
         self._resolver.sockets[host] = sock
         return f"{scheme}://{host}{path_and_query}"
@@ -298,11 +305,15 @@ def _headers(items: list[tuple[str, str]]) -> httputil.HTTPHeaders:
 
 
 def _error(status: int, body: bytes) -> ControlError:
+    """The ``ControlError`` of a kernel's error answer (its envelope), or of no answer (599)."""
     if status == 599:
-        return ControlError(502, "the sandbox's kernel did not answer (it may have died)",
-                            "sandbox_failed")
+        return ControlError(502, "the sandbox's kernel did not answer (it may have died)")
     try:
         answer = json.loads(body)
-        return ControlError(status, str(answer["error"]), str(answer.get("code") or "error"))
-    except (ValueError, KeyError, TypeError):
-        return ControlError(status, f"the sandbox's kernel answered {status}")
+        output = answer.get("output")
+        return ControlError(status, str(answer["message"]), str(answer.get("code") or "") or None,
+                            str(answer["hint"]) if isinstance(answer.get("hint"), str) else None,
+                            output if isinstance(output, list) else None)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return ControlError(status, f"the sandbox's kernel answered HTTP {status} without "
+                                    "an error message")

@@ -1,18 +1,19 @@
 """The base of the kernel-level REST handlers (``{base_url}sandbox/api/kernels/{id}/...``):
-Jupyter's ``kernels`` authorization, the shared control-socket client, and forwarding a JSON
-call to a kernel with its error turned into the matching HTTP error."""
+Jupyter's ``kernels`` authorization, the shared control-socket client, forwarding a JSON call
+to a kernel, and errors (the kernel's, ours, jupyter_server's) as the one envelope of
+``control_protocol.ErrorBody``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
-from tornado import web
 
-from .control_client import ControlClient, ControlError
+from .control_client import ControlClient
+from .errors import EnvelopeErrors
 
 
-class KernelAPIHandler(APIHandler):
+class KernelAPIHandler(EnvelopeErrors, APIHandler):
     auth_resource = "kernels"
 
     @property
@@ -20,8 +21,5 @@ class KernelAPIHandler(APIHandler):
         return self.settings["jupyter_sandbox_control"]
 
     async def forward_json(self, method: str, path: str, kernel_id: str) -> Any:
-        """The kernel's JSON answer; its error status and message as an ``HTTPError``."""
-        try:
-            return await self.control.json(kernel_id, method, path)
-        except ControlError as exc:
-            raise web.HTTPError(exc.status, str(exc)) from exc
+        """The kernel's JSON answer; its error (``ControlError``) is answered as it is."""
+        return await self.control.json(kernel_id, method, path)

@@ -8,8 +8,8 @@ JupyterLab side panel browses, downloads and uploads with them):
 They forward to the kernel control endpoint's file routes (``kernel/control_files.py``), so
 paths are checked by the runtime's files API as for the sandbox's own file calls. Uploads
 larger than ``SandboxExtensionApp.max_upload_mib`` are refused (413) as they arrive
-(``upload_limit``, shared with the sandbox service's file routes). Errors are JSON
-``{"message": ...}``.
+(``upload_limit``, shared with the sandbox service's file routes). Errors are the envelope of
+``control_protocol.ErrorBody`` (the kernel's file errors passed on with their codes).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from .control_client import ControlError, quote_path
+from .control_client import quote_path
+from .errors import APIError
 from .kernel_api_base import KernelAPIHandler
 from .upload_limit import UploadLimit
 
@@ -31,15 +32,12 @@ class KernelFilesHandler(UploadLimit, KernelAPIHandler):
         await super().prepare()
         self.start_upload()
         if self.request.method == "PUT" and self.current_user is None:
-            raise web.HTTPError(403, "authentication required")
+            raise APIError(403, "uploading needs a Jupyter login or the server's token")
 
     @web.authenticated
     @authorized
     async def get(self, kernel_id: str, path: str) -> None:
-        try:
-            response = await self.control.request(kernel_id, "GET", self.file_target(path))
-        except ControlError as exc:
-            raise web.HTTPError(exc.status, str(exc)) from exc
+        response = await self.control.request(kernel_id, "GET", self.file_target(path))
         if "list" in self.request.arguments:
             self.finish(response.body)
             return
@@ -51,12 +49,10 @@ class KernelFilesHandler(UploadLimit, KernelAPIHandler):
     @authorized
     async def put(self, kernel_id: str, path: str) -> None:
         if self.upload_too_large:
-            raise web.HTTPError(413, self.too_large_message())
+            raise self.too_large_error()
         try:
             response = await self.control.request(kernel_id, "PUT", self.file_target(path),
                                                   body=bytes(self.upload))
-        except ControlError as exc:
-            raise web.HTTPError(exc.status, str(exc)) from exc
         finally:
             self.upload = bytearray()
         self.set_status(201)

@@ -6,7 +6,8 @@ side panel lists and stops them):
 * ``DELETE {base_url}sandbox/api/kernels/{kernel_id}/previews/{port}`` → 204 once the app
   registered on ``port`` is stopped (``jupyter_sandbox.stop(port)`` inside), 404 when none is.
 
-Errors are JSON ``{"message": ...}``: 404 unknown or non-sandboxed kernel, 502 no answer.
+Errors are the envelope of ``control_protocol.ErrorBody``: 404 unknown or non-sandboxed kernel
+(or no preview on that port), 502 no answer.
 """
 
 from __future__ import annotations

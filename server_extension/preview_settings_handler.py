@@ -13,10 +13,12 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
+from .errors import EnvelopeErrors
+
 ROUTE = r"/sandbox/api/preview-settings"
 
 
-class PreviewSettingsHandler(APIHandler):
+class PreviewSettingsHandler(EnvelopeErrors, APIHandler):
     auth_resource = "kernels"
 
     @web.authenticated

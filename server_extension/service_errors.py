@@ -1,20 +1,11 @@
-"""The sandbox service's error: an HTTP status, a short code and a message that says what
-to do, sent as ``{"error": {"code", "message"}}``."""
+"""The sandbox service's error: an HTTP status, a message that says what went wrong, a short
+code (by default the status's, ``control_protocol.ERROR_CODES``) and a hint, sent as the one
+envelope of ``control_protocol.ErrorBody``."""
 
 from __future__ import annotations
 
-from tornado import web
-
-CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-           405: "method_not_allowed", 409: "conflict", 413: "too_large",
-           429: "too_many_sandboxes", 502: "sandbox_failed", 503: "unavailable",
-           504: "timeout"}
+from .errors import APIError
 
 
-class ServiceError(web.HTTPError):
-    """An error answer: HTTP ``status``, a short machine-readable ``code`` and a message."""
-
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
-        super().__init__(status, "%s", message)
-        self.code = code or CODES.get(status, "error")
-        self.message = message
+class ServiceError(APIError):
+    """An error answer of the sandbox service (see ``errors.APIError``)."""

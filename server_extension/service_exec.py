@@ -14,7 +14,7 @@ from tornado.httputil import HTTPHeaders
 
 from jupyter_sandbox.kernel.control_protocol import NDJSON, ExecMessage, ExecRequest, ReplyStatus
 
-from .service_base import ServiceHandler, kernel_errors
+from .service_base import ServiceHandler
 from .service_errors import ServiceError
 from .service_sandboxes import ID, PREFIX
 
@@ -45,7 +45,7 @@ class ExecHandler(ServiceHandler):
             self.flush().add_done_callback(_ignore_failure)
 
         request: ExecRequest = {"code": code}
-        async with self.registry.use(record) as kernel_id, kernel_errors():
+        async with self.registry.use(record) as kernel_id:
             status = await self.registry.control.stream(
                 kernel_id, "POST", "/exec", json.dumps(request).encode(), on_headers, on_chunk)
         if status >= 400:  # the kernel went away after the output began

@@ -19,7 +19,7 @@ from tornado import web
 from tornado.http1connection import HTTP1Connection
 from tornado.httputil import HTTPHeaders
 
-from .service_base import ServiceHandler, kernel_errors
+from .service_base import ServiceHandler
 from .service_errors import ServiceError
 from .service_sandboxes import ID, PREFIX
 from .upload_limit import UploadLimit
@@ -35,7 +35,7 @@ class FilesHandler(UploadLimit, ServiceHandler):
         await super().prepare()
         self.start_upload()
         if self.request.method == "PUT" and self.current_user is None:
-            raise ServiceError(403, "authentication required")
+            raise ServiceError(403, "uploading needs a Jupyter login or the server's token")
 
     @web.authenticated
     @authorized
@@ -51,7 +51,7 @@ class FilesHandler(UploadLimit, ServiceHandler):
             self.write(data)
             self.flush().add_done_callback(_ignore_failure)
 
-        async with self.registry.use(record) as kernel_id, kernel_errors():
+        async with self.registry.use(record) as kernel_id:
             status = await self.registry.control.stream(
                 kernel_id, "GET", self.file_target(path), None, on_headers, on_chunk)
         if status >= 400:  # broke off mid-way: the client sees a short body, not a bad file
@@ -64,9 +64,9 @@ class FilesHandler(UploadLimit, ServiceHandler):
     @authorized
     async def put(self, sandbox_id: str, path: str) -> None:
         if self.upload_too_large:
-            raise ServiceError(413, self.too_large_message())
+            raise self.too_large_error()
         record = self.registry.get(sandbox_id)
-        async with self.registry.use(record) as kernel_id, kernel_errors():
+        async with self.registry.use(record) as kernel_id:
             response = await self.registry.control.request(kernel_id, "PUT", self.file_target(path),
                                                      bytes(self.upload))
         self.upload = bytearray()
@@ -76,7 +76,7 @@ class FilesHandler(UploadLimit, ServiceHandler):
     @authorized
     async def delete(self, sandbox_id: str, path: str) -> None:
         record = self.registry.get(sandbox_id)
-        async with self.registry.use(record) as kernel_id, kernel_errors():
+        async with self.registry.use(record) as kernel_id:
             await self.registry.control.request(kernel_id, "DELETE", self.file_target(path))
         self.set_status(204)
         self.finish()

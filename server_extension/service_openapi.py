@@ -42,10 +42,17 @@ def _body(schema: str) -> dict[str, Any]:
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
-        "type": "object", "required": ["error"], "additionalProperties": False,
-        "properties": {"error": {
-            "type": "object", "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}},
+        "type": "object", "required": ["message", "reason", "code", "hint"],
+        "additionalProperties": False,
+        "description": "The server's one error envelope (jupyter_server's message/reason, "
+                       "plus a stable code and what to do next)",
+        "properties": {
+            "message": {"type": "string", "description": "What went wrong"},
+            "reason": {"type": "string", "description": "The HTTP reason phrase"},
+            "code": {"type": "string", "description": "Short and stable: branch on it"},
+            "hint": {"type": "string", "description": "What to do next (may be empty)"},
+            "output": {"type": "array", "items": {"type": "string"},
+                       "description": "Only for a refused package request: pip's output"}},
     },
     "Limits": {
         "type": "object", "additionalProperties": False,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from .service_base import ServiceHandler, kernel_errors
+from .service_base import ServiceHandler
 from .service_errors import ServiceError
 from .service_sandboxes import ID, PREFIX
 
@@ -24,8 +24,7 @@ class PackagesHandler(ServiceHandler):
                                     '"args": [strings]}')
         record = self.registry.get(sandbox_id)
         async with self.registry.use(record) as kernel_id:
-            with kernel_errors():
-                answer = await self.registry.control.json(kernel_id, "POST", "/packages", body)
+            answer = await self.registry.control.json(kernel_id, "POST", "/packages", body)
         self.send_json(answer)
 
 

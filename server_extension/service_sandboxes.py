@@ -13,7 +13,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from .control_client import quote_path
-from .service_base import ServiceHandler, kernel_errors
+from .service_base import ServiceHandler
 from .service_errors import ServiceError
 
 PREFIX = r"/sandbox/api/v1"
@@ -60,8 +60,7 @@ class InterruptHandler(ServiceHandler):
     async def post(self, sandbox_id: str) -> None:
         record = self.registry.get(sandbox_id)
         if record.kernel_id is not None:  # a stopped sandbox runs nothing to interrupt
-            with kernel_errors():
-                await self.registry.control.request(record.kernel_id, "POST", "/interrupt")
+            await self.registry.control.request(record.kernel_id, "POST", "/interrupt")
         self.set_status(204)
         self.finish()
 
@@ -75,9 +74,8 @@ class ForkHandler(ServiceHandler):
             raise ServiceError(400, "a fork takes only \"metadata\"")
         record = self.registry.get(sandbox_id)
         async with self.registry.use(record) as kernel_id:
-            with kernel_errors():
-                answer = await self.registry.control.request(kernel_id, "GET", "/snapshot")
-                data = bytes(answer.body)
+            answer = await self.registry.control.request(kernel_id, "GET", "/snapshot")
+            data = bytes(answer.body)
         metadata = body.get("metadata", {**record.metadata, "forked_from": record.id})
         fork = await self.registry.create(record.limits.to_json(), metadata, data)
         self.send_json(fork.to_json(), 201)
@@ -88,7 +86,7 @@ class SnapshotsHandler(ServiceHandler):
     @authorized
     async def get(self, sandbox_id: str) -> None:
         record = self.registry.get(sandbox_id)
-        async with self.registry.use(record) as kernel_id, kernel_errors():
+        async with self.registry.use(record) as kernel_id:
             self.send_json(await self.registry.control.json(kernel_id, "GET", "/snapshots"))
 
     @web.authenticated
@@ -98,7 +96,7 @@ class SnapshotsHandler(ServiceHandler):
         if not isinstance(name, str):
             raise ServiceError(400, "the body needs \"name\", a string")
         record = self.registry.get(sandbox_id)
-        async with self.registry.use(record) as kernel_id, kernel_errors():
+        async with self.registry.use(record) as kernel_id:
             info = await self.registry.control.json(
                 kernel_id, "POST", "/snapshots/" + quote_path(name))
         self.send_json(info, 201)
@@ -109,7 +107,7 @@ class PreviewsHandler(ServiceHandler):
     @authorized
     async def get(self, sandbox_id: str) -> None:
         record = self.registry.get(sandbox_id)
-        async with self.registry.use(record) as kernel_id, kernel_errors():
+        async with self.registry.use(record) as kernel_id:
             ports = (await self.registry.control.json(kernel_id, "GET", "/previews"))["ports"]
         server = f"{self.request.protocol}://{self.request.host}"
         previews = []

@@ -5,8 +5,8 @@
 * ``POST   {base_url}sandbox/api/kernels/{kernel_id}/snapshots/{name}/restore``
 * ``DELETE {base_url}sandbox/api/kernels/{kernel_id}/snapshots/{name}`` (204)
 
-Errors are JSON ``{"message": ...}`` with the kernel's status (400 bad name, 404 unknown kernel
-or snapshot), never a traceback.
+Errors are the envelope of ``control_protocol.ErrorBody`` with the kernel's status and code
+(400 ``bad_name``, 404 unknown kernel or snapshot), never a traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from .control_client import quote_path
 from .kernel_api_base import KernelAPIHandler
 
 ROUTE = (r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/snapshots"
@@ -37,7 +38,7 @@ class SnapshotsHandler(KernelAPIHandler):
                    action: str | None = None) -> None:
         if name is None:
             raise web.HTTPError(405, "POST needs a snapshot name: .../snapshots/{name}")
-        path = f"/snapshots/{name}" + ("/restore" if action else "")
+        path = f"/snapshots/{quote_path(name)}" + ("/restore" if action else "")
         result = await self.forward_json("POST", path, kernel_id)
         self.set_status(200 if action else 201)
         self.finish(json.dumps(result))
@@ -48,6 +49,6 @@ class SnapshotsHandler(KernelAPIHandler):
                      action: str | None = None) -> None:
         if name is None or action is not None:
             raise web.HTTPError(405, "DELETE needs a snapshot name: .../snapshots/{name}")
-        await self.forward_json("DELETE", f"/snapshots/{name}", kernel_id)
+        await self.forward_json("DELETE", f"/snapshots/{quote_path(name)}", kernel_id)
         self.set_status(204)
         self.finish()

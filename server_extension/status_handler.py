@@ -4,8 +4,8 @@ and status bar poll it):
 * ``GET {base_url}sandbox/api/kernels/{kernel_id}/status`` → the kernel's ``Sandbox.status()``
   (limits, usage, mounts, execution count) as JSON.
 
-Errors are JSON ``{"message": ...}``: 404 for an unknown or non-sandboxed kernel, 502 when the
-kernel's control endpoint does not answer.
+Errors are the envelope of ``control_protocol.ErrorBody``: 404 for an unknown or non-sandboxed
+kernel, 502 when the kernel's control endpoint does not answer.
 
 A kernel answers ``kernel_info`` (and JupyterLab shows it idle) a moment before its control
 socket listens: for a sandboxed kernel the server knows, the control client waits for the
@@ -20,7 +20,6 @@ import json
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from .control_client import ControlError
 from .kernel_api_base import KernelAPIHandler
 
 ROUTE = r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/status"
@@ -31,8 +30,5 @@ class StatusHandler(KernelAPIHandler):
     @web.authenticated
     @authorized
     async def get(self, kernel_id: str) -> None:
-        try:
-            status = await self.control.json(kernel_id, "GET", "/status")
-        except ControlError as exc:
-            raise web.HTTPError(exc.status, str(exc)) from exc
+        status = await self.control.json(kernel_id, "GET", "/status")
         self.finish(json.dumps({"kernel_id": kernel_id, **status}))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from tornado import web
 
 from .control_client import quote_path
+from .errors import APIError
 
 
 class UploadLimit(web.RequestHandler):
@@ -36,8 +37,11 @@ class UploadLimit(web.RequestHandler):
             return
         self.upload += chunk
 
-    def too_large_message(self) -> str:
-        return f"the file is larger than this server's upload limit of {self.max_upload} bytes"
+    def too_large_error(self) -> APIError:
+        return APIError(413, f"the file is larger than this server's upload limit of "
+                             f"{self.max_upload} bytes",
+                        hint="upload a smaller file, or ask the administrator to raise "
+                             "SandboxExtensionApp.max_upload_mib")
 
     def file_target(self, path: str) -> str:
         """``/files/<path>`` on the kernel's control endpoint, with ``?list``/``?recursive``."""

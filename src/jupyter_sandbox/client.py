@@ -39,13 +39,18 @@ PREVIEW_COOKIE = "jupyter-sandbox-preview"
 
 
 class SandboxServiceError(RuntimeError):
-    """The service answered with an error: ``status`` (HTTP), ``code`` and the message."""
+    """The service answered with an error: ``status`` (HTTP), ``code`` (short, stable: branch on
+    it), the ``message`` and a ``hint`` (what to do next, may be empty) — the fields of the
+    server's one error envelope (``jupyter_sandbox.kernel.control_protocol.ErrorBody``)."""
 
-    def __init__(self, status: int, code: str, message: str, what: str = "") -> None:
-        super().__init__(f"{what + ': ' if what else ''}{message} (HTTP {status}, {code})")
+    def __init__(self, status: int, code: str, message: str, what: str = "",
+                 hint: str = "") -> None:
+        text = f"{what + ': ' if what else ''}{message} (HTTP {status}, {code})"
+        super().__init__(f"{text}. {hint}" if hint else text)
         self.status = status
         self.code = code
         self.message = message
+        self.hint = hint
 
 
 class SandboxAuthError(SandboxServiceError, PermissionError):
@@ -69,17 +74,23 @@ class SandboxExecError(RuntimeError):
 
 
 def _raise_for(response: httpx.Response, what: str) -> None:
+    """Raise the error an answer stands for, from the server's error envelope
+    (``{"message", "reason", "code", "hint"}``; any jupyter_server error has ``message``)."""
     if response.status_code < 400:
         return
+    code, message, hint = "error", response.reason_phrase or "request failed", ""
     try:
-        error = json.loads(response.content)["error"]
-        code, message = str(error["code"]), str(error["message"])
-    except (ValueError, KeyError, TypeError):
-        code, message = "error", response.reason_phrase or "request failed"
+        envelope = json.loads(response.content)
+    except ValueError:
+        envelope = None
+    if isinstance(envelope, dict) and isinstance(envelope.get("message"), str):
+        message = envelope["message"]
+        code = str(envelope.get("code") or code)
+        hint = envelope["hint"] if isinstance(envelope.get("hint"), str) else ""
     cls = {401: SandboxAuthError, 403: SandboxAuthError, 404: SandboxNotFoundError,
            413: SandboxLimitError, 429: SandboxLimitError}.get(response.status_code,
                                                                SandboxServiceError)
-    raise cls(response.status_code, code, message, what)
+    raise cls(response.status_code, code, message, what, hint)
 
 
 @dataclass

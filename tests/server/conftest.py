@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,7 +119,19 @@ def attach_kernel(server: Server, kernel_id: str) -> Kernel:
     client = BlockingKernelClient()
     client.load_connection_file(str(server.runtime_dir / f"kernel-{kernel_id}.json"))
     client.start_channels()
-    client.wait_for_ready(timeout=STARTUP_TIMEOUT)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        try:
+            client.wait_for_ready(timeout=max(1.0, deadline - time.monotonic()))
+            break
+        except RuntimeError as exc:
+            # jupyter_client calls a kernel dead after one missed heartbeat (1 s), which a
+            # starting kernel on a loaded 2-core machine can miss: the server says if it lives.
+            with server.client() as http:
+                alive = http.get(f"api/kernels/{kernel_id}").status_code == 200
+            if "died" not in str(exc) or not alive or time.monotonic() > deadline:
+                client.stop_channels()
+                raise
     return Kernel(kernel_id, client, server)
 
 
