@@ -148,10 +148,14 @@ def test_modules_beside_the_notebook_import_as_on_the_stock_kernel(tmp_path):
         "import importlib\nimportlib.reload(mymodule).VALUE",
         "import json\njson.dumps([1])",
         "import sys\n'' in sys.path",
-    ], files)
+        "import pkg\npkg.NAME",
+        "%%writefile pkg/extra.py\nE = 'added to the package'\n",
+        "from pkg import extra\nextra.E",
+    ], {**files, "pkg/__init__.py": "NAME = 'pkg'\n"})
     assert_same(pairs)
     assert [sandboxed.result for _, sandboxed in pairs] == [
-        "42", None, "'written by a cell'", None, "3", "4", "'rewritten'", "'[1]'", "True"]
+        "42", None, "'written by a cell'", None, "3", "4", "'rewritten'", "'[1]'", "True",
+        "'pkg'", None, "'added to the package'"]
 
 
 def test_cd_to_another_folder_then_import_from_it(tmp_path):
