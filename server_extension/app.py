@@ -14,22 +14,16 @@ from traitlets.config import Config
 from jupyter_sandbox.kernel.control_protocol import SERVER_URL_ENV
 
 from . import errors as api_errors
-from . import (
-    kernel_files_handler,
-    kernel_previews_handler,
-    preview_capability,
-    preview_origin,
-    preview_settings_handler,
-    snapshot_handlers,
-    status_handler,
-)
 from .checkpoints import SandboxCheckpoints
 from .control_client import ControlClient
-from .preview_grants import PreviewGrants
-from .preview_handler import ROUTE as PREVIEW_ROUTE
-from .preview_handler import PreviewLinkHandler
-from .preview_hosts import PreviewHosts
-from .service_config import SandboxServiceConfig
+from .handlers import files, preview_settings, snapshots, status
+from .handlers import previews as kernel_previews
+from .previews import capability, origin
+from .previews.grants import PreviewGrants
+from .previews.hosts import PreviewHosts
+from .previews.link import ROUTE as PREVIEW_ROUTE
+from .previews.link import PreviewLinkHandler
+from .service.config import SandboxServiceConfig
 
 if TYPE_CHECKING:
     from jupyter_server.serverapp import ServerApp
@@ -142,16 +136,14 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
     def initialize_handlers(self) -> None:
         hosts = self.settings.get("jupyter_sandbox_preview_hosts")
         if hosts is None:  # first: its paths are below the link route's
-            self.handlers.append((preview_capability.ROUTE,
-                                  preview_capability.PreviewCapabilityHandler))
+            self.handlers.append((capability.ROUTE, capability.PreviewCapabilityHandler))
         self.handlers.append((PREVIEW_ROUTE, PreviewLinkHandler))
         if hosts is not None:
-            preview_origin.register(self._server().web_app, hosts)
+            origin.register(self._server().web_app, hosts)
             self.log.info("jupyter_sandbox: previews are served on origins of their own: %s",
                           hosts.pattern)
-        self.handlers.append((snapshot_handlers.ROUTE, snapshot_handlers.SnapshotsHandler))
-        self.handlers.append((status_handler.ROUTE, status_handler.StatusHandler))
-        self.handlers.extend(kernel_previews_handler.HANDLERS + kernel_files_handler.HANDLERS
-                             + preview_settings_handler.HANDLERS)
+        self.handlers.append((snapshots.ROUTE, snapshots.SnapshotsHandler))
+        self.handlers.append((status.ROUTE, status.StatusHandler))
+        self.handlers.extend(kernel_previews.HANDLERS + files.HANDLERS + preview_settings.HANDLERS)
         self.handlers.extend(self.service_routes())
         self.handlers.extend(api_errors.HANDLERS)  # last: any other path under sandbox/api/

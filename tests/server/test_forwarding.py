@@ -3,7 +3,7 @@ shared Jupyter origin and a preview origin of its own."""
 
 from __future__ import annotations
 
-from jupyter_sandbox.server_extension import forwarding
+from jupyter_sandbox.server_extension.previews import forwarding
 
 PREFIX = "/sandbox/preview/k1/8000"
 SHARED = forwarding.ForwardingRules(prefix=PREFIX, host="h:1", proto="https",
@@ -136,7 +136,7 @@ def test_shared_origin_drops_the_apps_referrer_policy():
 def test_capability_location_and_which_requests_get_one():
     from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
-    from jupyter_sandbox.server_extension.preview_capability import (
+    from jupyter_sandbox.server_extension.previews.capability import (
         capability_location,
         wants_capability,
     )

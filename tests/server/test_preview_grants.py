@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from jupyter_sandbox.server_extension.preview_grants import CREDENTIAL_PATTERN, PreviewGrants
-from jupyter_sandbox.server_extension.preview_hosts import PreviewHostError, PreviewHosts
+from jupyter_sandbox.server_extension.previews.grants import CREDENTIAL_PATTERN, PreviewGrants
+from jupyter_sandbox.server_extension.previews.hosts import PreviewHostError, PreviewHosts
 
 KERNEL = "0b7c1f5e-3a7d-4a3e-9f1e-2c4d5e6f7a8b"
 

@@ -19,10 +19,10 @@ from tornado import web
 from tornado.http1connection import HTTP1Connection
 from tornado.httputil import HTTPHeaders
 
-from .service_base import ServiceHandler
-from .service_errors import ServiceError
-from .service_sandboxes import ID, PREFIX
-from .upload_limit import UploadLimit
+from ..handlers.upload_limit import UploadLimit
+from .base import ServiceHandler
+from .errors import ServiceError
+from .sandboxes import ID, PREFIX
 
 
 def _ignore_failure(future: Any) -> None:

@@ -13,7 +13,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from .errors import EnvelopeErrors
+from ..errors import EnvelopeErrors
 
 ROUTE = r"/sandbox/api/preview-settings"
 

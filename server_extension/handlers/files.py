@@ -17,9 +17,9 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from .control_client import quote_path
-from .errors import APIError
-from .kernel_api_base import KernelAPIHandler
+from ..control_client import quote_path
+from ..errors import APIError
+from .base import KernelAPIHandler
 from .upload_limit import UploadLimit
 
 ROUTE = r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/files/(?P<path>.*)"

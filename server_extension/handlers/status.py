@@ -20,7 +20,7 @@ import json
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from .kernel_api_base import KernelAPIHandler
+from .base import KernelAPIHandler
 
 ROUTE = r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/status"
 

@@ -6,7 +6,7 @@ Every preview response on the shared origin carries ``Content-Security-Policy: s
 scripts, ``fetch``, form posts, WebSockets — then come from an opaque initiator, which
 browsers treat as cross-site: they carry no (``SameSite=Lax``) Jupyter cookie, and the
 Jupyter-login link route would refuse them all. So the link route answers a logged-in browser's
-*navigation* with a redirect to a capability path (``preview_handler``): a random id in the
+*navigation* with a redirect to a capability path (``link``): a random id in the
 path, bound to that kernel and port, living ``preview_session_lifetime``. The app is mounted
 below that path (``SCRIPT_NAME`` / ``root_path`` include it), so relative links, ``url_for``
 and the app's redirects stay under it, and the page's own requests need no cookie.
@@ -38,10 +38,10 @@ from typing import Any
 from tornado import httputil, web
 
 from . import forwarding
-from .preview_grants import CREDENTIAL_PATTERN, PreviewGrants
-from .preview_proxy import MESSAGES, PreviewProxyHandler, PreviewTarget
+from .grants import CREDENTIAL_PATTERN, PreviewGrants
+from .proxy import MESSAGES, PreviewProxyHandler, PreviewTarget
 
-#: Matched before the link route (``preview_handler.ROUTE``), in shared-origin mode only: a
+#: Matched before the link route (``link.ROUTE``), in shared-origin mode only: a
 #: first segment below the port of the shape of a capability is always taken for one.
 ROUTE = (r"/sandbox/preview/(?P<kernel_id>[^/]+)/(?P<port>[^/]+)/~(?P<capability>"
          + CREDENTIAL_PATTERN + r")(?P<path>/.*)?")

@@ -2,11 +2,11 @@
 kernel serves on a port, through the kernel's control socket. Subclasses decide who may use it
 (``prepare``) and where the app is published (``preview_target``, ``forwarding_rules``):
 
-* ``preview_handler.PreviewLinkHandler`` — ``{base_url}sandbox/preview/{kernel}/{port}/...`` on
+* ``link.PreviewLinkHandler`` — ``{base_url}sandbox/preview/{kernel}/{port}/...`` on
   the Jupyter origin (shared-origin mode), behind Jupyter's login;
-* ``preview_capability.PreviewCapabilityHandler`` — ``.../{port}/~{capability}/...`` on the
+* ``capability.PreviewCapabilityHandler`` — ``.../{port}/~{capability}/...`` on the
   Jupyter origin (shared-origin mode), for holders of the capability in the path;
-* ``preview_origin.PreviewOriginHandler`` — every path of a preview host (``preview_host``
+* ``origin.PreviewOriginHandler`` — every path of a preview host (``preview_host``
   mode), behind the preview origin's cookie.
 
 A WebSocket upgrade is authenticated (``prepare``), its handshake and ``Origin`` checked, and
@@ -24,8 +24,8 @@ from typing import Any
 from tornado import httputil, iostream, web, websocket
 from tornado.http1connection import HTTP1Connection
 
+from ..control_client import ControlClient, ControlError
 from . import forwarding
-from .control_client import ControlClient, ControlError
 
 log = logging.getLogger("jupyter_sandbox.previews")
 

@@ -19,7 +19,7 @@ from tornado import web
 
 from jupyter_sandbox.kernel.control_protocol import PreviewsListBody
 
-from .kernel_api_base import KernelAPIHandler
+from .base import KernelAPIHandler
 
 ROUTE = r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/previews(?:/(?P<port>[0-9]{1,5}))?"
 

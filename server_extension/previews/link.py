@@ -4,7 +4,7 @@ origin, behind Jupyter's login (403, never a login redirect, for every method an
 * Shared-origin mode (no ``preview_host``): a logged-in browser's navigation (GET/HEAD with
   ``Sec-Fetch-Dest`` document/iframe/frame or ``Sec-Fetch-Mode: navigate``, no
   ``Authorization``) answers 302 to the same path below a capability,
-  ``.../{port}/~{capability}/{path}`` (``preview_capability``), where the sandboxed page's own
+  ``.../{port}/~{capability}/{path}`` (``capability``), where the sandboxed page's own
   requests work without the Jupyter cookie they cannot carry. Everything else — API clients
   with the token, every other method, WebSocket upgrades — is proxied here as it is.
   Every response carries ``Content-Security-Policy: sandbox ...`` without
@@ -12,7 +12,7 @@ origin, behind Jupyter's login (403, never a login redirect, for every method an
   no-referrer``; the app's ``Set-Cookie`` is dropped (noted once per kernel in the server log);
   no cookie, token, Jupyter ``Authorization`` or ``Referer`` reaches the guest.
 * ``preview_host`` mode: GET/HEAD answer 302 to the preview's own origin with a one-time token
-  (``preview_origin``); other methods and WebSocket upgrades get 405 (they belong on the
+  (``origin``); other methods and WebSocket upgrades get 405 (they belong on the
   preview's origin): nothing is proxied on the Jupyter origin.
 """
 
@@ -26,11 +26,11 @@ from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 
 from . import forwarding
-from .preview_capability import capability_location, note_dropped_cookies, wants_capability
-from .preview_grants import PreviewGrants
-from .preview_hosts import PreviewHosts
-from .preview_origin import AUTH_PATH
-from .preview_proxy import PreviewProxyHandler, PreviewTarget
+from .capability import capability_location, note_dropped_cookies, wants_capability
+from .grants import PreviewGrants
+from .hosts import PreviewHosts
+from .origin import AUTH_PATH
+from .proxy import PreviewProxyHandler, PreviewTarget
 
 ROUTE = r"/sandbox/preview/(?P<kernel_id>[^/]+)/(?P<port>[^/]+)(?P<path>/.*)?"
 

@@ -32,8 +32,8 @@ from jupyter_sandbox.kernel.control_protocol import (
     is_snapshot_name,
 )
 
-from .control_client import ControlClient, ControlError
-from .service_errors import ServiceError
+from ..control_client import ControlClient, ControlError
+from .errors import ServiceError
 
 KERNEL_NAME = "sandboxed-python"
 RESUME_FILE = "resume" + SUFFIX

@@ -4,7 +4,7 @@ origin — so its cookies, ``localStorage``, WebSockets and absolute asset paths
 scripts have no access to the Jupyter origin.
 
 * ``/__jupyter_sandbox_auth?token=...&next=/path``: spends the one-time token the Jupyter-origin
-  link issued (``preview_handler``) and sets the preview cookie (host-only, HttpOnly), then
+  link issued (``link``) and sets the preview cookie (host-only, HttpOnly), then
   302s to ``next``.
 * every other path: the proxy, for holders of that cookie only (403 otherwise). Jupyter's
   cookies and tokens mean nothing here; the preview cookie is stripped before the app sees the
@@ -25,9 +25,9 @@ from tornado import web
 from tornado.routing import HostMatches
 
 from . import forwarding
-from .preview_grants import PreviewGrants
-from .preview_hosts import PreviewHosts
-from .preview_proxy import MESSAGES, PreviewProxyHandler, PreviewTarget
+from .grants import PreviewGrants
+from .hosts import PreviewHosts
+from .proxy import MESSAGES, PreviewProxyHandler, PreviewTarget
 
 AUTH_PATH = "/__jupyter_sandbox_auth"
 _ORIGIN_MESSAGES = {
@@ -49,7 +49,7 @@ def register(web_app: web.Application, hosts: PreviewHosts) -> None:
     if not (isinstance(rule.matcher, HostMatches)
             and rule.matcher.host_pattern.pattern == hosts.regex):
         raise RuntimeError("tornado's add_handlers no longer puts a host rule second to last; "
-                           "update jupyter_sandbox.server_extension.preview_origin.register")
+                           "update jupyter_sandbox.server_extension.previews.origin.register")
     rules.insert(0, rules.pop(-2))
 
 

@@ -4,7 +4,7 @@
 * ``POST /sandboxes/{id}/interrupt``, ``POST /sandboxes/{id}/fork``
 * ``GET/POST /sandboxes/{id}/snapshots``, ``GET /sandboxes/{id}/previews``
 
-``service_openapi`` describes each exactly.
+``openapi`` describes each exactly.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from .control_client import quote_path
-from .service_base import ServiceHandler
-from .service_errors import ServiceError
+from ..control_client import quote_path
+from .base import ServiceHandler
+from .errors import ServiceError
 
 PREFIX = r"/sandbox/api/v1"
 ID = r"(?P<sandbox_id>[^/]+)"

@@ -1,5 +1,5 @@
 """The OpenAPI 3 document of the sandbox service, served at
-``{base_url}sandbox/api/v1/openapi.json``. It describes every route of ``service_*`` exactly;
+``{base_url}sandbox/api/v1/openapi.json``. It describes every route of ``service/`` exactly;
 a test runs schemathesis against it."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from .service_base import ServiceHandler
-from .service_registry import SandboxLimits
-from .service_sandboxes import PREFIX
+from .base import ServiceHandler
+from .registry import SandboxLimits
+from .sandboxes import PREFIX
 
 _REF = "#/components/schemas/"
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from .service_base import ServiceHandler
-from .service_errors import ServiceError
-from .service_sandboxes import ID, PREFIX
+from .base import ServiceHandler
+from .errors import ServiceError
+from .sandboxes import ID, PREFIX
 
 
 class PackagesHandler(ServiceHandler):

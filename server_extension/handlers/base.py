@@ -9,8 +9,8 @@ from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
 
-from .control_client import ControlClient
-from .errors import EnvelopeErrors
+from ..control_client import ControlClient
+from ..errors import EnvelopeErrors
 
 
 class KernelAPIHandler(EnvelopeErrors, APIHandler):

@@ -14,9 +14,9 @@ from tornado.httputil import HTTPHeaders
 
 from jupyter_sandbox.kernel.control_protocol import NDJSON, ExecMessage, ExecRequest, ReplyStatus
 
-from .service_base import ServiceHandler
-from .service_errors import ServiceError
-from .service_sandboxes import ID, PREFIX
+from .base import ServiceHandler
+from .errors import ServiceError
+from .sandboxes import ID, PREFIX
 
 
 def _ignore_failure(future: Any) -> None:

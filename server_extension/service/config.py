@@ -1,6 +1,6 @@
 """The sandbox service's settings, as traitlets of ``SandboxExtensionApp`` (this class is one
 of its bases), e.g. ``c.SandboxExtensionApp.max_sandboxes = 8`` in ``jupyter_server_config.py``.
-``initialize_service`` prepares what the ``service_*`` handlers find in their settings."""
+``initialize_service`` prepares what the handlers of ``service/`` find in their settings."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from jupyter_core.paths import jupyter_data_dir
 from traitlets import Float, Int, Unicode
 from traitlets.config import Configurable
 
-from .service_registry import SandboxLimits, SandboxRegistry
-from .service_routes import ROUTES
+from .registry import SandboxLimits, SandboxRegistry
+from .routes import ROUTES
 
 MiB = 1 << 20
 

@@ -4,7 +4,7 @@ envelope of ``control_protocol.ErrorBody``."""
 
 from __future__ import annotations
 
-from .errors import APIError
+from ..errors import APIError
 
 
 class ServiceError(APIError):

@@ -16,8 +16,8 @@ import json
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from .control_client import quote_path
-from .kernel_api_base import KernelAPIHandler
+from ..control_client import quote_path
+from .base import KernelAPIHandler
 
 ROUTE = (r"/sandbox/api/kernels/(?P<kernel_id>[^/]+)/snapshots"
          r"(?:/(?P<name>[^/]+)(?:/(?P<action>restore))?)?")

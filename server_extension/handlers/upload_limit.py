@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from tornado import web
 
-from .control_client import quote_path
-from .errors import APIError
+from ..control_client import quote_path
+from ..errors import APIError
 
 
 class UploadLimit(web.RequestHandler):

@@ -9,9 +9,9 @@ from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
 
-from .errors import EnvelopeErrors
-from .service_errors import ServiceError
-from .service_registry import SandboxRegistry
+from ..errors import EnvelopeErrors
+from .errors import ServiceError
+from .registry import SandboxRegistry
 
 AUTH_RESOURCE = "kernels"
 

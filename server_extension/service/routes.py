@@ -1,0 +1,7 @@
+"""All routes of the sandbox service, for ``SandboxExtensionApp.initialize_handlers``."""
+
+from __future__ import annotations
+
+from . import exec, files, openapi, packages, sandboxes
+
+ROUTES = [*sandboxes.ROUTES, *exec.ROUTES, *files.ROUTES, *packages.ROUTES, *openapi.ROUTES]
