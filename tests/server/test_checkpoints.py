@@ -3,6 +3,8 @@ contents and sessions REST API; and the kernels' snapshot REST API."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from .conftest import Kernel, Server, attach_kernel, running_server, short_temp_dir
 
 NOTEBOOK = "work/analysis.ipynb"
+FILE_CHECKPOINTS = "jupyter_server.services.contents.filecheckpoints.AsyncFileCheckpoints"
 
 STATE = """
 import numpy as np, pandas as pd
@@ -160,3 +163,25 @@ def test_snapshot_rest_api(base):
         finally:
             kernel.client.stop_channels()
 
+
+
+def test_checkpoints_class_is_ours_unless_the_administrator_chose_one(base):
+    """The extension installs SandboxCheckpoints as ``ContentsManager.checkpoints_class``
+    (ids ``<time>-<hex>``); an administrator's own choice in config wins, and the log says so."""
+    (base / "cfg").mkdir()
+    (base / "cfg" / "jupyter_server_config.json").write_text(json.dumps({
+        "FileContentsManager": {"checkpoints_class": FILE_CHECKPOINTS}}))
+    with running_server(base) as server:
+        (server.root_dir / "work").mkdir()
+        _write_notebook(server, "admin's checkpoints")
+        with server.client() as http:
+            created = http.post(f"api/contents/{NOTEBOOK}/checkpoints")
+        assert created.status_code == 201, created.text
+        assert created.json()["id"] == "checkpoint"  # FileCheckpoints' one id per file
+        assert any("will not hold sandbox state" in line for line in server.log_lines)
+    shutil.rmtree(base / "cfg")
+    with running_server(base) as server:
+        with server.client() as http:
+            created = http.post(f"api/contents/{NOTEBOOK}/checkpoints")
+        assert created.status_code == 201, created.text
+        assert re.fullmatch(r"\d{8}T\d{6}-[0-9a-f]{6}", created.json()["id"]), created.text
