@@ -68,6 +68,11 @@ Requests (``"type"`` field) and their replies:
   registered there), or ``error`` with ``ename``/``evalue`` for a port that is not one
   (``PreviewStopReply``). The host checks both replies (:func:`preview_ports`,
   :func:`preview_stopped`) and raises ``GuestRequestError`` for an error or a malformed one.
+
+Each message above is also a ``TypedDict`` below (``ExecuteRequest``, ``CompleteReply``,
+``InputCall``, ``InputAnswer``...; ``GuestRequest`` and ``GuestCall`` are their unions), which
+the host side uses to build and read them. What the guest sends stays ``Unchecked`` until the
+checks here have run.
 """
 
 from __future__ import annotations
