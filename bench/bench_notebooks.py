@@ -44,15 +44,18 @@ SANDBOX = "sandboxed-python"
 KERNELS = (STOCK, SANDBOX)
 
 # Cause groups of sandbox-only failures, in the order they are printed.
-CAUSES = ("network", "processes/shell", "missing package", "wasm32 differences", "magic",
-          "follow-on (an earlier cell failed)", "timeout / kernel died", "other")
+CAUSES = ("network", "processes/shell", "missing package", "guest lacks a package's data file",
+          "wasm32 differences", "magic", "follow-on (an earlier cell failed)",
+          "timeout / kernel died", "other")
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
-_SHELL_LINE = re.compile(r"^\s*(?:[\w., ]+=\s*)?!|^\s*%%(?:bash|sh|script|system)\b"
-                         r"|^\s*%(?:system|sx)\b", re.MULTILINE)
+_SHELL_LINE = re.compile(r"^\s*(?:[\w., ]+=\s*)?!|^\s*%(?:system|sx)\b"
+                         r"|^\s*%%(?:bash|sh|script|system|perl|ruby|python[23]?|pypy|js|svg)\b",
+                         re.MULTILINE)
 _MAGIC_LINE = re.compile(r"^\s*%{1,2}[A-Za-z]", re.MULTILINE)
 _PROCESS_ERROR = re.compile(r"can't start new thread|subprocess|has no attribute '(?:pipe|fork)"
+                            r"|shell command|no processes"
                             r"|\bfork\b|multiprocessing|spawn|Resource temporarily unavailable")
 _NETWORK_ERROR = re.compile(r"urlopen|URLError|ConnectionError|[Ss]ocket|getaddrinfo"
                             r"|Name or service|[Nn]etwork|_ssl|SSL|HTTPError|HTTP Error"
@@ -60,6 +63,7 @@ _NETWORK_ERROR = re.compile(r"urlopen|URLError|ConnectionError|[Ss]ocket|getaddr
 _WASM32_ERROR = re.compile(r"OverflowError|int32|int64|C long|out of bounds for int"
                            r"|Unable to allocate|MemoryError|32-bit|wasm|too big|maximum supported"
                            r"|cannot cast|intp")
+_GUEST_LIBRARY = "/usr/local/lib/python315.zip/"  # the guest's built-in packages live here
 _INT_WIDTH = ((re.compile(r"\buint32\b"), "uint64"), (re.compile(r"\bint32\b"), "int64"))
 
 
@@ -192,6 +196,8 @@ def classify(source: str, cell: CellRun, earlier_failure: bool) -> str:
         return "magic"
     if cell.ename in ("ModuleNotFoundError", "ImportError") or "No module named" in message:
         return "missing package"
+    if cell.ename == "FileNotFoundError" and _GUEST_LIBRARY in message:
+        return "guest lacks a package's data file"
     if _WASM32_ERROR.search(message):
         return "wasm32 differences"
     return "other"

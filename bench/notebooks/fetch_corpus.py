@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -204,8 +205,25 @@ def read_blob(git_dir: Path, commit: str, path: str) -> bytes:
                                f"{error.stderr.decode(errors='replace').strip()}") from error
 
 
+# Version rot, rewritten in the code cells so that later cells still run on both kernels: the
+# handbook's `plt.style.use('seaborn-whitegrid')` (matplotlib 3.6 renamed those styles
+# 'seaborn-v0_8-*'; the old name raises OSError and takes the rest of its cell with it, often
+# `import numpy as np`). Nothing else is changed.
+REWRITES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"""(['"])seaborn-(?!v0_8)([\w-]*)\1"""), r"\1seaborn-v0_8-\2\1"),
+    (re.compile(r"""(['"])seaborn\1(?=\s*\))"""), r"\1seaborn-v0_8\1"),
+)
+
+
+def rewritten(source: str) -> str:
+    for pattern, replacement in REWRITES:
+        source = pattern.sub(replacement, source)
+    return source
+
+
 def cleared_notebook(raw: bytes, code_cells_only: bool) -> nbformat.NotebookNode:
-    """The notebook with every output and execution count removed (sources kept)."""
+    """The notebook with every output and execution count removed (sources kept, with the
+    REWRITES applied)."""
     notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
     if code_cells_only:
         notebook.cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
@@ -213,6 +231,7 @@ def cleared_notebook(raw: bytes, code_cells_only: bool) -> nbformat.NotebookNode
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
+            cell.source = rewritten(cell.source)
         cell.pop("attachments", None)
     return notebook
 
