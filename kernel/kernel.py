@@ -138,6 +138,8 @@ class SandboxKernel(Kernel):
         for msg_type in ("comm_open", "comm_msg", "comm_close"):
             self.shell_handlers[msg_type] = self._comm_from_front_end
         self._interrupted = threading.Event()
+        #: The delivery of the last comm message from the front end (see _comm_from_front_end).
+        self._comm_deliveries: asyncio.Future[None] | None = None
         #: Said in the first cell's output: why the start snapshot was not used.
         self._start_notice = ""
         self._sandbox_ready: concurrent.futures.Future[Sandbox] = concurrent.futures.Future()
@@ -342,6 +344,7 @@ class SandboxKernel(Kernel):
             sandbox = await self.ready_sandbox()
         except BaseException as exc:  # noqa: BLE001 - every cell says why: none goes unanswered
             return self._start_failed_reply(exc)
+        await self._comms_delivered()
         self._say_start_notice(parent, silent)
         input_handler = self._input_handler(parent, ident) if allow_stdin else None
         publish = self._publisher(parent, silent)
@@ -464,10 +467,36 @@ class SandboxKernel(Kernel):
 
     # -- comms --------------------------------------------------------------------------
     async def _comm_from_front_end(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
-        sandbox = await self.ready_sandbox()
+        """Queue a front end's comm message for the guest, and return at once.
+
+        ipykernel dispatches a comm message while another request holds the shell lock and,
+        when the handler returns, restores the shell parent it saw on arrival. A handler that
+        waited (for the sandbox to start, or behind a running cell on the guest thread) would
+        return after the next request began, and that request's ``idle`` status would carry
+        the old parent: JupyterLab then shows the cell as running for ever. So comms are
+        delivered by a chain of tasks, one after another in arrival order, and ``do_execute``
+        waits for those that came before its cell, as ipykernel handles them in order."""
+        self._comm_deliveries = asyncio.ensure_future(
+            self._deliver_comm(self._comm_deliveries, parent))
+
+    async def _deliver_comm(self, previous: asyncio.Future[None] | None,
+                            parent: dict[str, Any]) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
         msg_type, content = parent["header"]["msg_type"], parent["content"]
         publish, buffers = self._publisher(parent), [bytes(b) for b in parent.get("buffers") or []]
-        await sandbox.run_async(lambda: sandbox.comm_message(msg_type, content, publish, buffers))
+        try:
+            sandbox = await self.ready_sandbox()
+            await sandbox.run_async(
+                lambda: sandbox.comm_message(msg_type, content, publish, buffers))
+        except Exception:  # a comm has no reply to carry the error: log it
+            self.log.exception("the %s from the front end could not reach the sandbox",
+                               msg_type)
+
+    async def _comms_delivered(self) -> None:
+        """Wait until every comm message that arrived before now has reached the guest."""
+        if self._comm_deliveries is not None:
+            await asyncio.wait([self._comm_deliveries])
 
     async def comm_info_request(self, stream: Any, ident: Any, parent: dict[str, Any]) -> None:
         target = parent["content"].get("target_name")

@@ -71,7 +71,9 @@ def run_cells(kernel: str, cells: Sequence[str], folder: Path,
     """
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    # a kernel on a loaded 2-core machine can take longer than nbclient's default 60 s to start
     client = NotebookClient(notebook, kernel_name=kernel, timeout=timeout, allow_errors=True,
+                            startup_timeout=180,
                             resources={"metadata": {"path": str(folder)}})
     client.execute()
     return [CellResult(cell.source, list(cell.outputs)) for cell in notebook.cells]
