@@ -29,9 +29,12 @@ def run_json(run, code: str, sandbox: Sandbox | None = None):
 
 @pytest.fixture
 def folder(shared_sandbox: Sandbox) -> str:
+    """A fresh folder in the shared sandbox. The tests ``os.chdir`` into it: afterwards the
+    guest goes back to /workspace, so no later test runs in a deleted working directory."""
     name = f"/workspace/guest-fs-{uuid.uuid4().hex[:8]}"
     shared_sandbox.files.mkdir(name)
     yield name
+    assert shared_sandbox.execute("import os; os.chdir('/workspace')").status == "ok"
     shared_sandbox.files.delete(name, recursive=True)
 
 
