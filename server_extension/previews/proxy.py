@@ -189,7 +189,9 @@ class PreviewProxyHandler(websocket.WebSocketHandler):
             self._upstream_ws = await self.control.websocket(target.kernel_id, path, headers,
                                                              protocols or None, self._from_app)
         except Exception as exc:
-            code = getattr(exc, "code", 502)
+            # The kernel's handshake answer (tornado's HTTPClientError.code), or our own
+            # ControlError's status (its .code is the envelope's word, not a number).
+            code = exc.status if isinstance(exc, ControlError) else getattr(exc, "code", 502)
             self.proxy_log.info("preview WebSocket to kernel %s refused: %s", target.kernel_id, exc)
             raise web.HTTPError(code if code in (403, 404, 501, 502, 503, 504) else 502) from exc
         await websocket.WebSocketHandler.get(self, *args, **kwargs)
