@@ -23,12 +23,19 @@ import tornado.iostream
 import tornado.web
 
 from jupyter_sandbox.runtime.errors import SandboxFileNotFoundError, SandboxPathError
-from jupyter_sandbox.runtime.files import WORKSPACE
+from jupyter_sandbox.runtime.files import WORKSPACE, FileInfo
 
 from .control_base import ControlHandler
+from .control_protocol import FileInfoBody, FileListBody
 
 T = TypeVar("T")
 CHUNK = 1 << 20
+
+
+def _info_body(info: FileInfo) -> FileInfoBody:
+    return {"path": info.path, "name": info.name,
+            "type": "directory" if info.is_dir else "file",
+            "size": info.size, "mtime_ns": info.mtime_ns}
 
 
 def _status_of(exc: SandboxPathError) -> tuple[int, str]:
@@ -60,8 +67,9 @@ class FilesHandler(ControlHandler):
             folder = path or WORKSPACE
             entries = await self._run(files.list, folder)
             self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps({"path": files._path(folder),
-                                    "files": [e.to_json() for e in entries]}))
+            body: FileListBody = {"path": files._path(folder),
+                                  "files": [_info_body(entry) for entry in entries]}
+            self.finish(json.dumps(body))
 
         async def download() -> None:
             info = await self._run(files.stat, path)
@@ -97,7 +105,7 @@ class FilesHandler(ControlHandler):
             info = await self._run(files.stat, guest)
             self.set_status(201)
             self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps(info.to_json()))
+            self.finish(json.dumps(_info_body(info)))
 
         await self._answer(upload)
 

@@ -71,7 +71,7 @@ import os
 from enum import Enum
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 from jupyter_sandbox.runtime.atomic_file import atomic_write
 from jupyter_sandbox.runtime.snapshot_names import NAME as SNAPSHOT_NAME
@@ -216,6 +216,24 @@ class ExecMessage(TypedDict):
     msg_type: str
     content: dict[str, Any]
     metadata: dict[str, Any]
+
+
+class FileInfoBody(TypedDict):
+    """One file or folder of the sandbox's filesystem (``PUT /files/<path>``'s answer, items
+    of ``FileListBody``); ``mtime_ns`` as the guest sees it."""
+
+    path: str
+    name: str
+    type: Literal["file", "directory"]
+    size: int
+    mtime_ns: int
+
+
+class FileListBody(TypedDict):
+    """``GET /files/<folder>?list``: the folder's absolute path in the sandbox and its entries."""
+
+    path: str
+    files: list[FileInfoBody]
 
 
 class PreviewsListBody(TypedDict):

@@ -48,11 +48,6 @@ class FileInfo:
     size: int
     mtime_ns: int
 
-    def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "name": self.name,
-                "type": "directory" if self.is_dir else "file",
-                "size": self.size, "mtime_ns": self.mtime_ns}
-
 
 class SandboxFiles:
     """Host-side file operations inside one sandbox's filesystem."""

@@ -31,7 +31,6 @@ def test_write_read_stat_list(shared_sandbox: Sandbox, folder: str) -> None:
     info = files.stat(f"{folder}/b.txt")
     assert (info.path, info.name, info.is_dir, info.size) == (f"{folder}/b.txt", "b.txt",
                                                               False, len("héllo".encode()))
-    assert info.to_json()["type"] == "file"
     assert files.stat(folder).is_dir
     assert [(i.name, i.is_dir) for i in files.list(folder)] == [("a.bin", False), ("b.txt", False)]
     files.write_bytes(f"{folder}/a.bin", b"shorter")
