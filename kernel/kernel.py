@@ -352,6 +352,10 @@ class SandboxKernel(Kernel):
             code, publish, silent=silent, store_history=store_history,
             user_expressions=user_expressions or {}, input_handler=input_handler))
         self.execution_count = reply.execution_count
+        if any(item.get("source") == "ask_exit" and not item.get("keepkernel")
+               for item in reply.payload):
+            # exit() in a cell ends the kernel process, as ipykernel's shell does
+            self.io_loop.call_later(0.1, self.io_loop.stop)
         if reply.status == "ok":
             return {"status": "ok", "execution_count": reply.execution_count,
                     "user_expressions": reply.user_expressions, "payload": reply.payload}

@@ -82,6 +82,12 @@ class ZMQInteractiveShell(SandboxShell):
     def enable_matplotlib(self, gui_name: str | None = None) -> tuple[Any, Any]:
         return super().enable_matplotlib(gui.inline_instead(gui_name))
 
+    def ask_exit(self) -> None:
+        """``exit()``/``quit()`` in a cell, as ipykernel's shell answers it: an ``ask_exit``
+        payload; the host kernel then ends its process as ipykernel's does (the front end
+        restarts the kernel)."""
+        self.payload_manager.write_payload({"source": "ask_exit", "keepkernel": False})
+
 
 ZMQInteractiveShell.__module__ = ZMQSHELL_MODULE
 
