@@ -86,7 +86,7 @@ class ZMQInteractiveShell(SandboxShell):
         """``exit()``/``quit()`` in a cell, as ipykernel's shell answers it: an ``ask_exit``
         payload; the host kernel then ends its process as ipykernel's does (the front end
         restarts the kernel)."""
-        self.payload_manager.write_payload({"source": "ask_exit", "keepkernel": False})
+        self.write_payload({"source": "ask_exit", "keepkernel": False})
 
 
 ZMQInteractiveShell.__module__ = ZMQSHELL_MODULE

@@ -84,12 +84,16 @@ class SandboxShell(InteractiveShell):
 
         self.set_hook("show_in_pager", page.as_hook(payloadpage.page), 99)
 
+    def write_payload(self, payload: dict[str, Any]) -> None:
+        """Add an ipykernel execute_reply payload (``set_next_input``, ``ask_exit``…)."""
+        if self.payload_manager is None:  # InteractiveShell.__init__ always sets one
+            raise RuntimeError(f"a {payload.get('source')} payload was written before the "
+                               "shell was initialised")
+        self.payload_manager.write_payload(payload)
+
     def set_next_input(self, text: str, replace: bool = False) -> None:
         """``%load`` and friends: a ``set_next_input`` payload, as ipykernel."""
-        if self.payload_manager is None:  # InteractiveShell.__init__ always sets one
-            raise RuntimeError("set_next_input was called before the shell was initialised")
-        self.payload_manager.write_payload(
-            {"source": "set_next_input", "text": text, "replace": replace})
+        self.write_payload({"source": "set_next_input", "text": text, "replace": replace})
 
     def safe_execfile_ipy(self, fname: str, shell_futures: bool = False,
                           raise_exceptions: bool = False) -> None:
