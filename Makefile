@@ -26,6 +26,8 @@ LINKED = $(shell test -x $(VENV_PYTHON) && $(VENV_PYTHON) -c 'import pathlib, sy
 INSTALLED := $(VENV)/.jupyter-sandbox-installed
 # The labextension's node packages (its build, and playwright-core for the browser tests).
 NODE_MODULES := labextension/node_modules/.package-lock.json
+# configurable-http-proxy, the proxy of the JupyterHub tests (tests/hub/).
+HUB_NODE_MODULES := tests/hub/node_modules/.package-lock.json
 
 help:
 	@echo "make venv       create $(VENV) with $(PYTHON) -m venv"
@@ -43,7 +45,7 @@ $(VENV_PYTHON):
 	$(PYTHON) -m venv $(VENV)
 	$(VENV_PYTHON) -m pip install --quiet --upgrade 'pip>=23.3'
 
-install: venv $(NODE_MODULES)
+install: venv $(NODE_MODULES) $(HUB_NODE_MODULES)
 ifeq ($(LINKED),yes)
 	@echo "$(VENV) has a linked development install of jupyter_sandbox: not reinstalling it."
 else
@@ -57,6 +59,9 @@ $(INSTALLED): pyproject.toml labextension/package-lock.json | $(VENV_PYTHON)
 
 $(NODE_MODULES): labextension/package-lock.json
 	cd labextension && npm ci --no-audit --no-fund
+
+$(HUB_NODE_MODULES): tests/hub/package-lock.json
+	cd tests/hub && npm ci --no-audit --no-fund
 
 # Quick: no dependency resolution, no isolated build env (hatchling is in the venv).
 reinstall: $(INSTALLED)
@@ -84,7 +89,7 @@ lint: reinstall $(NODE_MODULES)
 
 # The test command. pytest's own bin, not `python -m pytest`, so the working directory is
 # not put on sys.path; pytest runs in importlib mode (pyproject.toml) for the same reason.
-test: lint reinstall warmup
+test: lint reinstall warmup $(HUB_NODE_MODULES)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: reinstall warmup
