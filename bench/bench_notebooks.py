@@ -30,6 +30,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,7 @@ class NotebookRun:
     cells: list[CellRun] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     start_error: str = ""
+    kernel_log: str = ""  # the tail of the kernel's stderr, when it died
 
 
 def run_notebook(notebook: str, kernel: str, timeout: int) -> NotebookRun:
@@ -113,8 +115,12 @@ def run_notebook(notebook: str, kernel: str, timeout: int) -> NotebookRun:
             on_cell_executed=on_cell_executed)
         run = NotebookRun(notebook, kernel, 0.0, sources=[cell.source for _, cell in code])
         started = time.perf_counter()
+        stack = ExitStack()
         try:
-            with client.setup_kernel():
+            # The kernel's own log (ipykernel's TCP warning, a crash) goes to a file, not
+            # between the progress lines; its tail is kept when the kernel dies.
+            log = stack.enter_context((Path(scratch) / f"{kernel}.log").open("wb"))
+            with client.setup_kernel(stderr=log, stdout=log):
                 for position, (index, cell) in enumerate(code):
                     try:
                         client.execute_cell(cell, index)
@@ -136,7 +142,12 @@ def run_notebook(notebook: str, kernel: str, timeout: int) -> NotebookRun:
             done = {cell.index for cell in run.cells}
             run.cells.extend(CellRun(i, "died", type(error).__name__, str(error))
                              for i, _ in code if i not in done)
+        finally:
+            stack.close()
         run.wall = time.perf_counter() - started
+        if any(cell.status == "died" for cell in run.cells):
+            tail = (Path(scratch) / f"{kernel}.log").read_bytes()[-2000:]
+            run.kernel_log = tail.decode(errors="replace")
     return run
 
 
