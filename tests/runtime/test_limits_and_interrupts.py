@@ -177,17 +177,18 @@ def test_hard_stop_without_recovery_point_restarts_clean():
     ("import sys\nsys.exit(3)", "error", "SystemExit", "3"),
     ("import os\nos._exit(1)", "error", "SystemExit",
      "os._exit(1) was called; the sandbox ended this cell instead of exiting the interpreter"),
-    # ipykernel: exit() asks the front end to end the session (an "ask_exit" payload) and the
-    # cell succeeds. Here the guest shell has no ask_exit() yet: AttributeError.
-    pytest.param("exit()", "ok", "", "", marks=pytest.mark.xfail(
-        strict=True, reason="the guest shell lacks ipykernel's ask_exit(): exit() raises "
-                            "AttributeError")),
+    # As ipykernel: exit() succeeds and asks the front end to end the session (the kernel
+    # does that, not the sandbox).
+    ("exit()", "ok", "", ""),
 ], ids=["sys.exit", "os._exit", "exit"])
 def test_exit_calls_end_the_cell_not_the_host(sandbox, run, code, status, ename, evalue):
     assert run("alive = True", sandbox)[0].status == "ok"
     reply, _ = run(code, sandbox)
     assert not reply.restarted
     assert (reply.status, reply.ename, reply.evalue) == (status, ename, evalue)
+    asks_exit = [p for p in reply.payload if p.get("source") == "ask_exit"]
+    assert asks_exit == ([{"source": "ask_exit", "keepkernel": False}] if code == "exit()"
+                         else [])
     reply, messages = run("alive", sandbox)
     assert reply.status == "ok"
     assert messages[-1]["content"]["data"]["text/plain"] == "True"
