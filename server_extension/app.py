@@ -127,8 +127,15 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
     def _own_url(self) -> str:
         """The server's public base URL: scheme and host of its public URL (honouring
         ``ServerApp.custom_display_url``) with its ``base_url`` — not the public URL's path,
-        which is ``default_url`` (``/lab`` under JupyterLab)."""
+        which is ``default_url`` (``/lab`` under JupyterLab).
+
+        Under JupyterHub the server's own address is behind the hub's proxy, out of the
+        browser's reach: the hub's public URL of this server (``JUPYTERHUB_PUBLIC_URL``, set
+        when the hub has a ``public_url``), else the base URL's path alone (``/user/alice/``),
+        which the browser resolves against the hub's origin it is on."""
         server = self._server()
+        if os.environ.get("JUPYTERHUB_SERVICE_PREFIX"):
+            return os.environ.get("JUPYTERHUB_PUBLIC_URL") or server.base_url
         parts = urllib.parse.urlsplit(server.public_url)
         return urllib.parse.urlunsplit((parts.scheme, parts.netloc, server.base_url,
                                         "", ""))
