@@ -19,6 +19,7 @@ import zstandard
 
 from jupyter_sandbox.runtime import snapshot_signing
 from jupyter_sandbox.runtime.config import Limits, SandboxConfig
+from jupyter_sandbox.runtime.errors import SnapshotTooLargeError
 from jupyter_sandbox.runtime.sandbox import Sandbox
 from jupyter_sandbox.runtime.snapshot import SnapshotError
 from tests.security import snapshot_files as craft
@@ -85,7 +86,10 @@ def _bad_files(good: bytes, key: bytes) -> dict[str, bytes]:
     raw_frame, raw_size = one_file_bomb()
     parts = craft.split(good)
     garbage_pages = craft.split(good)
-    garbage_pages.page_frames[0] = b"\x28\xb5\x2f\xfd" + os.urandom(len(parts.page_frames[0]))
+    # zstd's magic, then a frame header with its reserved bit set and garbage: zstd refuses it
+    # every time (random header bytes sometimes parse, with a content size of their own).
+    garbage_pages.page_frames[0] = (b"\x28\xb5\x2f\xfd\x08"
+                                    + os.urandom(len(parts.page_frames[0])))
     garbage_pages.header["chunks"][0][0] = len(garbage_pages.page_frames[0])
     lying_pages = craft.split(good)
     raw = lying_pages.header["chunks"][0][1]
@@ -98,7 +102,7 @@ def _bad_files(good: bytes, key: bytes) -> dict[str, bytes]:
     huge_memory.header["memory_bytes"] = 2 * GiB
     assert raw > 0
     return {
-        "layers-not-zstd": craft.with_layers(good, key, frame=os.urandom(4096),
+        "layers-not-zstd": craft.with_layers(good, key, frame=bytes(4) + os.urandom(4092),
                                              declared={"raw_bytes": 4096}),
         "layers-not-our-format": craft.with_layers(good, key, b"PK\x03\x04" + os.urandom(900)),
         "layers-cut-short": craft.with_layers(
@@ -119,10 +123,33 @@ def _bad_files(good: bytes, key: bytes) -> dict[str, bytes]:
     }
 
 
-BAD = ["layers-not-zstd", "layers-not-our-format", "layers-cut-short", "layers-bomb-declared",
-       "layers-bomb-lying", "layers-bomb-one-big-entry", "layers-many-files-over-quota",
-       "pages-not-zstd", "pages-bomb-content-size", "pages-bomb-no-content-size",
-       "memory-over-limit"]
+#: damage -> the error it must be refused with and the reason (a regex on its message): each
+#: part is refused by the check for that part, not by an earlier one (a sealing bug would
+#: otherwise make every case pass without reaching the part under test).
+BAD: dict[str, tuple[type[SnapshotError], str]] = {
+    "layers-not-zstd": (SnapshotError, r"^the snapshot's files cannot be decompressed: "
+                                       r"cannot get frame parameters: Unknown frame descriptor$"),
+    "layers-not-our-format": (
+        SnapshotError, r"^the snapshot's files are not in this version's layer format$"),
+    "layers-cut-short": (SnapshotError, r"^the snapshot's files are truncated$"),
+    "layers-bomb-declared": (
+        SnapshotTooLargeError,
+        r"^the snapshot holds 1024 MiB of files, more than this sandbox's quota of 32 MiB"),
+    "layers-bomb-lying": (
+        SnapshotError, r"^the snapshot's files are larger than this sandbox's quota of 32 MiB$"),
+    "layers-bomb-one-big-entry": (
+        SnapshotError, r"^the snapshot's files are larger than this sandbox's quota of 32 MiB$"),
+    "layers-many-files-over-quota": (
+        SnapshotError, r"^the snapshot's files are larger than this sandbox's quota of 32 MiB$"),
+    "pages-not-zstd": (SnapshotError, r"^the snapshot payload cannot be decompressed: "
+                                      r"cannot get frame parameters: Unsupported frame parameter$"),
+    "pages-bomb-content-size": (SnapshotError, r"^the snapshot payload does not match its header$"),
+    "pages-bomb-no-content-size": (
+        SnapshotError, r"^the snapshot payload cannot be decompressed: .*did not decompress full"),
+    "memory-over-limit": (
+        SnapshotTooLargeError,
+        r"^the snapshot holds 2048 MiB of memory, more than this sandbox's limit of 256 MiB"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +161,14 @@ def bad_files(small) -> tuple[bytes, dict[str, bytes]]:
     return good, _bad_files(good, key)
 
 
-@pytest.mark.parametrize("damage", BAD)
-def test_bad_parts_are_refused_with_files_and_variables_intact(small, bad_files, damage):
+def test_every_damaged_file_has_an_expected_reason(bad_files):
+    assert sorted(bad_files[1]) == sorted(BAD)
+
+
+@pytest.mark.parametrize(("damage", "error", "reason"),
+                         [(name, *expected) for name, expected in BAD.items()])
+def test_bad_parts_are_refused_with_files_and_variables_intact(small, bad_files, damage, error,
+                                                               reason):
     sandbox, base, _ = small
     good, bad_variants = bad_files
     bad = bad_variants[damage]
@@ -143,7 +176,7 @@ def test_bad_parts_are_refused_with_files_and_variables_intact(small, bad_files,
     process = psutil.Process()
     written, rss = process.io_counters().write_chars, process.memory_info().rss
     state_before = _tree_bytes(base / "state")
-    with pytest.raises(SnapshotError):
+    with pytest.raises(error, match=reason):
         sandbox.restore(bad)
     assert process.io_counters().write_chars - written < BUDGET
     assert process.memory_info().rss - rss < BUDGET

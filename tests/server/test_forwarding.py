@@ -88,12 +88,21 @@ def test_shared_origin_response_is_sandboxed_and_sets_no_cookie():
     out = _response([("Set-Cookie", "a=1"), ("Content-Security-Policy",
                                              "sandbox allow-same-origin allow-scripts"),
                      ("Clear-Site-Data", '"cookies"'), ("Content-Type", "text/html")], True)
-    assert out.dropped_cookies
-    names = [name.lower() for name, _ in out.items]
-    assert "set-cookie" not in names and "clear-site-data" not in names
-    # The app's policy stays (the handler adds the sandbox beside it: both are enforced).
-    assert ("Content-Security-Policy", "sandbox allow-same-origin allow-scripts") in out.items
-    assert not _response([("Content-Type", "text/plain")], True).dropped_cookies
+    assert out.dropped_cookies is True
+    # Exactly these remain, in order: Set-Cookie and Clear-Site-Data are gone; the app's policy
+    # stays (the handler adds the sandbox beside it: both are enforced).
+    assert out.items == [("Content-Security-Policy", "sandbox allow-same-origin allow-scripts"),
+                         ("Content-Type", "text/html")]
+    others = _response([("Set-Cookie2", "b=2"), ("Service-Worker-Allowed", "/"),
+                        ("Referrer-Policy", "unsafe-url"), ("Connection", "close"),
+                        ("X-App", "kept")], True)
+    assert others.items == [("X-App", "kept")]
+    assert others.dropped_cookies is True  # Set-Cookie2 is a cookie too
+    # Dropping what is not a cookie (Clear-Site-Data, ...) is not reported as dropped cookies.
+    no_cookie = _response([("Clear-Site-Data", '"cookies"'), ("Referrer-Policy", "unsafe-url"),
+                           ("Content-Type", "text/plain")], True)
+    assert no_cookie.items == [("Content-Type", "text/plain")]
+    assert no_cookie.dropped_cookies is False
 
 
 def test_preview_origin_response_keeps_the_apps_cookies_host_only():

@@ -49,8 +49,17 @@ def test_file_errors_and_auth(jupyter_server: Server, kernel: Kernel) -> None:
         kernel.run("import os; os.makedirs('/workspace/folder', exist_ok=True)")
         assert http.get(base + "folder").status_code == 409
         assert http.put(base + "folder", content=b"x").status_code == 409
+        # ``..`` is resolved inside the guest's filesystem (``..`` at its root stays at its root,
+        # runtime/vfs.normalize), so this names the guest's /etc/passwd, which it has none of:
+        # 404, never the host's file. The same dot segments reach a guest file that exists.
         escape = http.get(base + "..%2F..%2Fetc%2Fpasswd")
-        assert escape.status_code in (400, 404)
+        assert escape.status_code == 404, escape.text
+        assert escape.json()["code"] == "not_found"
+        assert "root:" not in escape.text
+        kernel.run("open('/workspace/folder/inside.txt', 'w').write('guest file')")
+        inside = http.get(base + "..%2F..%2F..%2Fworkspace%2Ffolder%2Finside.txt")
+        assert inside.status_code == 200, inside.text
+        assert inside.content == b"guest file"
         assert http.get("sandbox/api/kernels/no-such-kernel/files/?list").status_code == 404
     with httpx.Client(base_url=jupyter_server.url, timeout=60) as anonymous:
         assert anonymous.get(base + "?list").status_code == 403
