@@ -10,7 +10,7 @@
  * browser holds); the pytest side judges it.
  *
  * Environment: HUB_URL (ends with "/"), SESSIONS (JSON list of {user, password, own: [url],
- * visit: [url], fetch: [url], fetchFrom: url}), ARTIFACTS (screenshots folder), CHROMIUM,
+ * visit: [url], fetch: [url], sockets: [ws url], fetchFrom: url}), ARTIFACTS (screenshots folder), CHROMIUM,
  * PLAYWRIGHT_FROM (a folder whose node_modules has playwright-core). Prints
  * "JSB-REPORT <json>" as its last line; exits non-zero when a step fails.
  *
@@ -83,7 +83,8 @@ async function pageState(page) {
 async function runSession(session, report) {
   const { context, userDataDir } = await launch();
   const page = context.pages()[0] ?? (await context.newPage());
-  const result = { user: session.user, login: null, own: [], visits: [], fetches: [], cookies: [],
+  const result = { user: session.user, login: null, own: [], visits: [], fetches: [], sockets: [],
+    cookies: [],
     failedRequests: [], consoleErrors: [] };
   page.on('requestfailed', request => result.failedRequests.push(
     { url: request.url(), failure: request.failure() && request.failure().errorText }));
@@ -138,11 +139,17 @@ async function runSession(session, report) {
       for (const url of session.fetch) {
         result.fetches.push(await page.evaluate(async target => {
           const out = { url: target };
+          // As JupyterLab's own requests do: the page's _xsrf cookie as X-XSRFToken (JupyterHub
+          // asks it of cookie-authenticated API calls, GET included).
+          const xsrf = (/(?:^|; )_xsrf=([^;]*)/.exec(document.cookie) || [])[1];
           for (const method of ['GET', 'POST']) {
+            const headers = xsrf ? { 'X-XSRFToken': decodeURIComponent(xsrf) } : {};
+            if (method === 'POST') {
+              headers['Content-Type'] = 'application/json';
+            }
             try {
               const response = await fetch(target, {
-                method, credentials: 'include', redirect: 'manual',
-                headers: method === 'POST' ? { 'Content-Type': 'application/json' } : {},
+                method, credentials: 'include', redirect: 'manual', headers,
                 body: method === 'POST' ? '{"code": "1+1"}' : undefined
               });
               out[method] = { status: response.status, type: response.type,
@@ -153,6 +160,26 @@ async function runSession(session, report) {
           }
           return out;
         }, url));
+      }
+    }
+    if ((session.sockets || []).length) {
+      if (!(session.fetch || []).length) {
+        await page.goto(session.fetchFrom, { timeout: SLOW_TIMEOUT, waitUntil: 'domcontentloaded' });
+      }
+      for (const url of session.sockets) {
+        result.sockets.push(await page.evaluate(target => new Promise(resolve => {
+          const out = { url: target, events: [] };
+          const socket = new WebSocket(target);
+          const timer = setTimeout(() => { out.events.push('timeout'); socket.close(); resolve(out); }, 30000);
+          socket.onopen = () => { out.events.push('open'); socket.send('{}'); };
+          socket.onmessage = event => { out.events.push('message:' + String(event.data).slice(0, 500)); };
+          socket.onerror = () => { out.events.push('error'); };
+          socket.onclose = event => {
+            out.events.push(`close:${event.code}`);
+            clearTimeout(timer);
+            resolve(out);
+          };
+        }), url));
       }
     }
     result.cookies = (await context.cookies()).map(c => ({

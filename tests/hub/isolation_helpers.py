@@ -141,7 +141,8 @@ def node_for_browser() -> str:
 @dataclass
 class BrowserSession:
     """One user's fresh browser profile for the driver: log in, open ``own`` pages, then
-    navigate to each of ``visit`` and fetch each of ``fetch`` from the page ``fetch_from``."""
+    navigate to each of ``visit``, and from the page ``fetch_from`` fetch each of ``fetch``
+    and open a WebSocket to each of ``sockets``."""
 
     user: str
     password: str
@@ -149,10 +150,12 @@ class BrowserSession:
     visit: list[str] = field(default_factory=list)
     fetch: list[str] = field(default_factory=list)
     fetch_from: str = ""
+    sockets: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {"user": self.user, "password": self.password, "own": self.own,
-                "visit": self.visit, "fetch": self.fetch, "fetchFrom": self.fetch_from}
+                "visit": self.visit, "fetch": self.fetch, "fetchFrom": self.fetch_from,
+                "sockets": self.sockets}
 
 
 def run_browser(hub_url: str, sessions: list[BrowserSession]) -> dict[str, dict[str, Any]]:

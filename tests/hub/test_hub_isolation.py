@@ -13,7 +13,8 @@ hub session, his own server running — then tries everything of alice's:
   cookie or capability;
 - in Debian's chromium (fresh profile, logged in on the hub's login form): he opens the same
   URLs and fetch()es alice's API and preview from a page of his own server; nothing of alice's
-  shows in the page, in ``document.cookie`` or in the browser's cookie store; alice, in a
+  shows in the page, in ``document.cookie`` or in the browser's cookie store, and his page's
+  WebSockets to her preview and her kernel never open; alice, in a
   browser of her own, does see her page through the same link (the control that proves the
   URLs are right);
 - a hub API token of alice's (``access:servers!user=alice``) drives
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from jupyter_sandbox.client import SandboxAuthError, SandboxClient
+from jupyter_sandbox.client import SandboxAuthError, SandboxClient, open_preview_sync
 
 from .hub import PASSWORD, Hub, UserSession
 from .isolation_helpers import (
@@ -150,14 +151,20 @@ def test_bob_cannot_open_alices_preview_or_call_her_api(hub: Hub, alice_preview:
     ways = [("cookies", {}, ""), ("navigation", NAVIGATION, ""),
             ("token header", {"Authorization": f"token {bob_token}"}, ""),
             ("token query", {}, f"token={bob_token}")]
+    # bob's cookies sent by hand, with an _xsrf cookie and header pair of his own making for
+    # alice's path (JupyterHub's XSRF check, tied to the hub session, refuses the pair too).
+    forged = {"Cookie": _cookie_header(bob) + "; _xsrf=bobs-own", "X-XSRFToken": "bobs-own"}
     results = []
-    for method, url in targets:
-        for what, headers, query in ways:
-            full = url + (("&" if "?" in url else "?") + query if query else "")
+    with httpx.Client(timeout=60) as bare:
+        for method, url in targets:
             body = json.dumps({"code": "1+1", "name": "x"}) if method == "POST" else None
-            results.append(probe(bob.client, f"bob's {what}", method, full,
-                                 headers={"Content-Type": "application/json", **headers}
-                                 if body else headers, content=body))
+            json_type = {"Content-Type": "application/json"} if body else {}
+            for what, headers, query in ways:
+                full = url + (("&" if "?" in url else "?") + query if query else "")
+                results.append(probe(bob.client, f"bob's {what}", method, full,
+                                     headers={**json_type, **headers}, content=body))
+            results.append(probe(bare, "bob's cookies, forged xsrf", method, url,
+                                 headers={**json_type, **forged}, content=body))
     for result in results:
         assert_refused(result, secret_values)
     # The sandbox API answers in its envelope; the preview link in plain text.
@@ -184,6 +191,9 @@ def test_bob_cannot_open_alices_preview_or_call_her_api(hub: Hub, alice_preview:
         (redirected.status_code, redirected.text[:300])
     # alice's kernel is untouched: still her one preview, and no snapshot bob could have made.
     with _login(hub, "alice") as alice:
+        # The control: the same requests with alice's own login are answered.
+        assert alice.client.get(alice_preview.api("v1/sandboxes")).status_code == 200
+        assert alice.client.get(alice_preview.link).status_code == 200
         snapshots = alice.server_api("GET", f"sandbox/api/kernels/{kernel}/snapshots")
         assert snapshots.status_code == 200, snapshots.text
         assert not [s for s in snapshots.json().get("snapshots", [])
@@ -201,11 +211,15 @@ def test_bobs_browser_gets_nothing_of_alices(hub: Hub, alice_preview: AlicePrevi
     fetches = [alice_preview.link, alice_preview.api("v1/sandboxes"),
                alice_preview.api(f"v1/sandboxes/{kernel}/exec"),
                alice_preview.api(f"kernels/{kernel}/snapshots")]
+    ws = "ws" + hub.url[len("http"):]
+    sockets = [f"{ws}user/alice/sandbox/preview/{kernel}/{PREVIEW_PORT}/ws",
+               f"{ws}user/alice/api/kernels/{kernel}/channels"]
     report = run_browser(hub.url, [
         BrowserSession("alice", PASSWORD, own=[f"{hub.url}user/alice/lab"],
-                       visit=[alice_preview.link]),
+                       visit=[alice_preview.link], fetch=[alice_preview.api("v1/sandboxes")],
+                       fetch_from=f"{hub.url}user/alice/lab", sockets=sockets[1:]),
         BrowserSession("bob", PASSWORD, own=[f"{hub.url}user/bob/lab"], visit=visits,
-                       fetch=fetches, fetch_from=f"{hub.url}user/bob/lab"),
+                       fetch=fetches, fetch_from=f"{hub.url}user/bob/lab", sockets=sockets),
     ])
     secret_values = alice_preview.secrets.all()
 
@@ -214,6 +228,12 @@ def test_bobs_browser_gets_nothing_of_alices(hub: Hub, alice_preview: AlicePrevi
     assert own_visit.get("status") == 200 and alice_preview.secrets.page in own_visit["text"], \
         own_visit
     assert "/~" in own_visit["finalUrl"], own_visit  # opened below a capability
+    # ... and from her own lab page her API answers and her kernel's WebSocket opens: the
+    # same requests from bob's page below are refused because they are bob's, not malformed.
+    (own_fetch,) = alice["fetches"]
+    assert own_fetch["GET"].get("status") == 200, (own_fetch, alice["consoleErrors"])
+    (own_socket,) = alice["sockets"]
+    assert "open" in own_socket["events"], own_socket
 
     bob = report["bob"]
     assert all(o["status"] == 200 for o in bob["own"]), bob["own"]  # his own server works
@@ -231,14 +251,20 @@ def test_bobs_browser_gets_nothing_of_alices(hub: Hub, alice_preview: AlicePrevi
             refused = answer.get("status") in (403, 404, 405)
             assert refused or answer.get("type") == "opaqueredirect", \
                 (fetched, bob["failedRequests"], bob["consoleErrors"])
+    # WebSockets from his page to alice's preview and kernel: refused at the handshake.
+    assert len(bob["sockets"]) == len(sockets), bob["sockets"]
+    for socket in bob["sockets"]:
+        assert "open" not in socket["events"], socket
+        assert not [e for e in socket["events"] if e.startswith("message:")], socket
     names = {(c["name"], c["path"]) for c in bob["cookies"]}
     assert not [n for n in names if "alice" in n[0] or n[1].startswith("/user/alice")], names
     assert not leaked(json.dumps(bob["cookies"]), secret_values), bob["cookies"]
 
 
 def test_hub_tokens_with_the_sandbox_client(hub: Hub) -> None:
-    """alice's hub token (``access:servers!user=alice``) drives SandboxClient at /user/alice/;
-    bob's (``access:servers!user=bob``) is refused with SandboxAuthError, not a traceback."""
+    """alice's hub token (``access:servers!user=alice``) drives SandboxClient at /user/alice/
+    (create, exec, her preview, delete); bob's (``access:servers!user=bob``) is refused with
+    SandboxAuthError (a SandboxServiceError), not a traceback, and opens no preview of hers."""
     hub.start_server("alice")
     alice_url = f"{hub.url}user/alice/"
     alice_token = hub.new_token("alice", ["access:servers!user=alice"], note="alice-client")
@@ -250,6 +276,15 @@ def test_hub_tokens_with_the_sandbox_client(hub: Hub) -> None:
             assert result.result == "2", result
             sandbox_id = sandbox.id
             assert sandbox_id in [s.id for s in client.list_sandboxes()]
+            # Her token opens her sandbox's preview through the hub; bob's does not.
+            secret = AliceSecrets()
+            sandbox.exec(alice_app_cell(secret)).raise_for_status()
+            with sandbox.preview_client(PREVIEW_PORT) as preview:
+                page = preview.get("")
+                assert page.status_code == 200 and secret.page in page.text, page.text[:300]
+            with open_preview_sync(alice_url, bob_token, str(sandbox.kernel_id), PREVIEW_PORT,
+                                   own_origin=False, timeout=60) as intruder_preview:
+                assert_refused(probe(intruder_preview, "bob's token", "GET", ""), secret.all())
             with SandboxClient(alice_url, bob_token) as intruder:
                 for attempt in (intruder.list_sandboxes, intruder.create_sandbox,
                                 lambda: intruder.get_sandbox(sandbox_id)):
