@@ -132,9 +132,18 @@ class GuestInstance:
 
     def request_interrupt(self) -> None:
         """Thread-safe: raise KeyboardInterrupt in the guest at its next safe point (a
-        sleeping guest wakes up for it)."""
-        self.wasi.state.wakeup.set()
-        self.request_signal(SIGINT)
+        sleeping guest wakes up for it).
+
+        The signal is pending and the epoch advanced *before* the sleeping guest is woken, all
+        under the lock ``_on_epoch`` takes: a guest woken early from ``time.sleep`` (its sleep
+        returns) then always meets the interrupt at its next epoch check, inside the cell.
+        Woken first, it could finish the cell before the signal was requested, and the
+        interrupt was lost (the cell ended "ok" after a shortened sleep); and ``_on_epoch``
+        clearing the wake-up never drops a wake-up that belongs to a later interrupt."""
+        with self._signals_lock:
+            self._pending_signals.add(SIGINT)
+            module_cache.engine().increment_epoch()
+            self.wasi.state.wakeup.set()
 
     def arm_hard_stop(self, at: float, reason: str) -> None:
         """From ``at`` (monotonic time) on, the next epoch check traps the guest with ``reason``."""
@@ -153,9 +162,9 @@ class GuestInstance:
             return self._hard_stop_reason or "hard stop"
         with self._signals_lock:
             pending, self._pending_signals = self._pending_signals, set()
+            if SIGINT in pending:
+                self.wasi.state.wakeup.clear()
         self.observed_memory_bytes = self.memory.data_len(self.store)
-        if SIGINT in pending:
-            self.wasi.state.wakeup.clear()
         for signum in sorted(pending):
             self._set_interrupt(self.store, signum)
         return None
