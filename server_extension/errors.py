@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from jupyter_server.base.handlers import APIHandler
@@ -43,6 +44,17 @@ class APIError(web.HTTPError):
         self.hint = self.body["hint"]
 
 
+def _login_hint(status: int) -> str | None:
+    """Under JupyterHub a refused request needs the hub's login or a hub API token, not the
+    single-user server's own token (which a user never sees): say so. None elsewhere."""
+    user = os.environ.get("JUPYTERHUB_USER")
+    if status not in (401, 403) or not user:
+        return None
+    return (f"Log in through JupyterHub as {user}, or send a JupyterHub API token with the "
+            f"scope 'access:servers!user={user}' as the header 'Authorization: token <token>' "
+            f"(the hub's Token page, or POST hub/api/users/{user}/tokens, makes one).")
+
+
 def envelope_for(status: int, exc: BaseException | None) -> ErrorBody:
     """The envelope of the exception a handler failed with (None: tornado's own error)."""
     if isinstance(exc, APIError):
@@ -53,7 +65,8 @@ def envelope_for(status: int, exc: BaseException | None) -> ErrorBody:
     if isinstance(exc, web.HTTPError) and exc.log_message:
         message = exc.log_message % exc.args if exc.args else exc.log_message
     bare = error_body(status, "")
-    return error_body(status, message or _BARE_MESSAGES.get(status) or bare["reason"].lower())
+    return error_body(status, message or _BARE_MESSAGES.get(status) or bare["reason"].lower(),
+                      hint=_login_hint(status))
 
 
 class EnvelopeErrors(web.RequestHandler):

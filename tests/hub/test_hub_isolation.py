@@ -292,6 +292,8 @@ def test_hub_tokens_with_the_sandbox_client(hub: Hub) -> None:
                         attempt()
                     assert refused.value.status == 403 and refused.value.code == "forbidden"
                     assert "Authorization: token" in str(refused.value)
+                    # under the hub, the hint names the hub token alice's server needs
+                    assert "access:servers!user=alice" in refused.value.hint
         finally:
             sandbox.delete()
         assert sandbox_id not in [s.id for s in client.list_sandboxes()]
