@@ -20,6 +20,14 @@ class SandboxClosedError(SandboxError):
         super().__init__("this sandbox is closed; start a new Sandbox to run more code")
 
 
+class GuestThreadEndedError(SandboxError, RuntimeError):
+    """The sandbox's guest thread ended without being stopped: nothing can run any more."""
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__(f"the guest thread {name} of this sandbox ended unexpectedly ({why}); "
+                         "restart the kernel (or start a new Sandbox) to run more code")
+
+
 class SandboxPathError(SandboxError, ValueError):
     """A path given to the files API is not inside the sandbox's filesystem."""
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .. import module_cache
-from ..errors import SandboxClosedError, WrongThreadError
+from ..errors import GuestThreadEndedError, SandboxClosedError, WrongThreadError
 
 T = TypeVar("T")
 log = logging.getLogger("jupyter_sandbox.sandbox.worker")
@@ -40,6 +40,8 @@ class GuestWorker:
         #: Set after a cell: once the queue has been empty for ``idle_seconds``, ``on_idle`` runs.
         self.idle_due = False
         self._closed = False
+        #: Why the thread ended without stop() (then every job fails instead of waiting).
+        self._ended: str | None = None
         previous = threading.stack_size(module_cache.GUEST_THREAD_STACK)
         try:
             self._thread = threading.Thread(target=self._work, name=name, daemon=True)
@@ -63,8 +65,12 @@ class GuestWorker:
         Cancel the future to withdraw a job that has not started."""
         if self._closed:
             raise SandboxClosedError()
+        if self._ended is not None:
+            raise GuestThreadEndedError(self.name, self._ended)
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
         self._jobs.put((func, future))
+        if self._ended is not None:  # it ended while this job was being queued
+            self._fail_queued()
         return future
 
     def call(self, func: Callable[[], T]) -> T:
@@ -89,6 +95,30 @@ class GuestWorker:
             log.warning("the guest thread %s did not end within %g s", self.name, timeout)
 
     def _work(self) -> None:
+        """The thread's body. Should it ever end without ``stop()``, the jobs queued and every
+        later ``submit`` fail with ``GuestThreadEndedError`` rather than wait for ever."""
+        try:
+            self._serve()
+        except BaseException as exc:
+            self._ended = f"{type(exc).__name__}: {exc}"
+            log.critical("the guest thread %s ended: %s", self.name, self._ended, exc_info=True)
+        else:
+            if not self._closed:
+                self._ended = "it returned without being stopped"
+        finally:
+            if self._ended is not None:
+                self._fail_queued()
+
+    def _fail_queued(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None and job[1].set_running_or_notify_cancel():
+                job[1].set_exception(GuestThreadEndedError(self.name, self._ended or "?"))
+
+    def _serve(self) -> None:
         while True:
             try:
                 job = self._jobs.get(timeout=self._idle_seconds if self.idle_due else None)
@@ -96,7 +126,7 @@ class GuestWorker:
                 self.idle_due = False
                 try:
                     self._on_idle()
-                except Exception:  # the guest thread must outlive a failed idle task
+                except BaseException:  # the guest thread must outlive its idle task
                     log.exception("the idle task of %s failed", self.name)
                 continue
             if job is None:
