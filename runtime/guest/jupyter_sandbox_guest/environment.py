@@ -82,10 +82,11 @@ def set_up(request: dict[str, Any]) -> SandboxShell:
     getpass.getpass = _getpass
     time.sleep = _sleep
     os._exit = _exit
-    from . import frontend, unavailable
+    from . import frontend, guest_data, unavailable
 
     shell = frontend.create_shell()  # named and shaped like ipykernel's, see frontend.py
     unavailable.install(shell)  # clear messages for %%bash, multiprocessing, sample images
+    guest_data.install()  # statsmodels' datasets whose CSV the guest build lacks
     shell.execution_count = int(request.get("execution_count") or 0) + 1
     # `obj?` pages into the execute reply's payload: SandboxShell.init_hooks, as in ipykernel.
     from . import comms, magics
