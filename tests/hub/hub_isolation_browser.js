@@ -14,15 +14,13 @@
  * PLAYWRIGHT_FROM (a folder whose node_modules has playwright-core). Prints
  * "JSB-REPORT <json>" as its last line; exits non-zero when a step fails.
  *
- * Chromium runs with its own defaults (ignoreDefaultArgs), as tests/security/preview_attack.js.
+ * Chromium runs with its own defaults (ignoreDefaultArgs): tests/browser/chromium.js.
  */
 'use strict';
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
-const { createRequire } = require('module');
 
-const { chromium } = createRequire(path.join(process.env.PLAYWRIGHT_FROM, 'package.json'))('playwright-core');
+const browser = require(path.join(__dirname, '..', 'browser', 'chromium.js'));
 
 const HUB_URL = process.env.HUB_URL;
 const SESSIONS = JSON.parse(process.env.SESSIONS);
@@ -30,31 +28,9 @@ const ARTIFACTS = process.env.ARTIFACTS;
 /** Page loads and hub logins on a loaded 2-core machine. */
 const SLOW_TIMEOUT = 180_000;
 
-async function launch() {
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jsb-hub-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    ignoreDefaultArgs: true,
-    viewport: { width: 1200, height: 800 },
-    args: [
-      '--remote-debugging-pipe',
-      `--user-data-dir=${userDataDir}`,
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--no-default-browser-check',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-dev-shm-usage',
-      '--password-store=basic',
-      'about:blank'
-    ]
-  });
-  context.setDefaultTimeout(SLOW_TIMEOUT);
-  return { context, userDataDir };
+function launch() {
+  return browser.launch({ timeout: SLOW_TIMEOUT, extraArgs: browser.QUIET_PROFILE_ARGS,
+    profilePrefix: 'jsb-hub-chromium-' });
 }
 
 /** What a page shows: its text and its document.cookie (either may be unreadable). */
@@ -81,7 +57,7 @@ async function pageState(page) {
 }
 
 async function runSession(session, report) {
-  const { context, userDataDir } = await launch();
+  const { context, close } = await launch();
   const page = context.pages()[0] ?? (await context.newPage());
   const result = { user: session.user, login: null, own: [], visits: [], fetches: [], sockets: [],
     cookies: [],
@@ -188,8 +164,7 @@ async function runSession(session, report) {
     result.error = String(error && error.stack || error);
     await shot('error');
   } finally {
-    await context.close().catch(() => undefined);
-    fs.rmSync(userDataDir, { recursive: true, force: true });
+    await close().catch(() => undefined);
   }
   return !result.error;
 }

@@ -7,23 +7,19 @@ Kept apart from J1's harness (``hub.py``, ``conftest.py``), which this only uses
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
+
+from tests.browser_driver import run_driver
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-LABEXTENSION = ROOT / "labextension"
 DRIVER = HERE / "hub_isolation_browser.js"
 ARTIFACTS = ROOT / "test-artifacts" / "hub-isolation"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 DRIVER_TIMEOUT = 420
 PREVIEW_PORT = 8000
 PREVIEW_MIME = "application/vnd.jupyter-sandbox.preview+json"
@@ -118,26 +114,6 @@ def assert_refused(result: Probe, secret_values: list[str]) -> None:
 
 
 # -- chromium --------------------------------------------------------------------------------
-def _missing_or_skip(reason: str) -> None:
-    """Under CI a missing prerequisite is a failure, elsewhere a skip."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"CI cannot run the hub browser test: {reason}")
-    pytest.skip(reason)
-
-
-def node_for_browser() -> str:
-    node = shutil.which("node")
-    if node is None:
-        _missing_or_skip("node is not installed")
-    if not os.access(CHROMIUM, os.X_OK):
-        _missing_or_skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
-    if not (LABEXTENSION / "node_modules" / "playwright-core").is_dir():
-        _missing_or_skip(
-            "labextension/node_modules has no playwright-core (npm ci in labextension/)")
-    assert node is not None
-    return node
-
-
 @dataclass
 class BrowserSession:
     """One user's fresh browser profile for the driver: log in, open ``own`` pages, then
@@ -160,23 +136,19 @@ class BrowserSession:
 
 def run_browser(hub_url: str, sessions: list[BrowserSession]) -> dict[str, dict[str, Any]]:
     """Run ``hub_isolation_browser.js``; its report per user."""
-    node = node_for_browser()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "HUB_URL": hub_url, "CHROMIUM": CHROMIUM,
-           "PLAYWRIGHT_FROM": str(LABEXTENSION), "ARTIFACTS": str(ARTIFACTS),
+    env = {"HUB_URL": hub_url, "ARTIFACTS": str(ARTIFACTS),
            "SESSIONS": json.dumps([s.as_json() for s in sessions])}
-    done = subprocess.run([node, str(DRIVER)], env=env, capture_output=True, text=True,
-                          timeout=DRIVER_TIMEOUT, check=False)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("JSB-REPORT ")]
-    assert lines, f"no report from the browser driver ({done.returncode}):\n{done.stdout[-3000:]}" \
-                  f"\n{done.stderr[-3000:]}"
-    report = json.loads(lines[-1][len("JSB-REPORT "):])
-    assert "fatal" not in report, report["fatal"]
-    by_user = {session["user"]: session for session in report["sessions"]}
-    failed = {user: s["error"] for user, s in by_user.items() if s.get("error")}
-    assert not failed and done.returncode == 0, f"browser steps failed: {failed}\n" \
-                                                f"{done.stderr[-2000:]}"
-    return by_user
+    report = run_driver(DRIVER, env, DRIVER_TIMEOUT, summary=_failed_steps)
+    return {session["user"]: session for session in report["sessions"]}
+
+
+def _failed_steps(report: dict[str, Any]) -> str:
+    """What of a failed run's report says why: the driver's fatal error or each user's."""
+    if "fatal" in report:
+        return f"driver error: {report['fatal']}"
+    failed = {s["user"]: s["error"] for s in report.get("sessions", []) if s.get("error")}
+    return f"browser steps failed: {failed}"
 
 
 # -- preview_host mode -------------------------------------------------------------------------

@@ -4,13 +4,15 @@
  * against the `jupyter lab` started by test_lab_e2e.py. Environment: LAB_URL (ends with "/"),
  * LAB_TOKEN, ARTIFACTS (screenshots folder), CHROMIUM (executable), PLAYWRIGHT_FROM (a folder
  * whose node_modules has playwright-core). Exits non-zero on a failed step or on any browser
- * console error; prints one JSON line per step.
+ * console error; prints one JSON line per step, then "JSB-REPORT {"ok":true}" as its last line.
+ *
+ * Unlike the security drivers (tests/browser/chromium.js launch()), this one keeps playwright's
+ * own launch: its default switches and a fresh incognito-like context, no persistent profile.
  */
 'use strict';
 const path = require('path');
-const { createRequire } = require('module');
 
-const { chromium } = createRequire(path.join(process.env.PLAYWRIGHT_FROM, 'package.json'))('playwright-core');
+const { chromium, EXECUTABLE } = require(path.join(__dirname, '..', 'browser', 'chromium.js'));
 
 const LAB_URL = process.env.LAB_URL;
 const TOKEN = process.env.LAB_TOKEN;
@@ -25,7 +27,7 @@ const APP_CODE =
 
 async function main() {
   const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    executablePath: EXECUTABLE,
     headless: true,
     args: [
       '--headless',
@@ -334,7 +336,7 @@ async function main() {
 }
 
 main().then(
-  () => console.log(JSON.stringify({ ok: true })),
+  () => console.log('JSB-REPORT ' + JSON.stringify({ ok: true })),
   error => {
     console.error(error.stack || String(error));
     process.exit(1);

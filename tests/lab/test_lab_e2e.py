@@ -15,32 +15,22 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jupyter_core.paths import jupyter_path
 
+from tests.browser_driver import browser_node, run_driver
 from tests.jupyter_process import jupyter_process
 
 ROOT = Path(__file__).resolve().parents[2]
-LABEXTENSION = ROOT / "labextension"
 ARTIFACTS = ROOT / "test-artifacts" / "lab-e2e"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 STARTUP_TIMEOUT = 90
 E2E_TIMEOUT = 480
 
 pytestmark = pytest.mark.slow
-
-
-def missing_or_skip(reason: str) -> None:
-    """Under CI a missing prerequisite is a failure, elsewhere a skip."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"CI cannot run the browser test: {reason}")
-    pytest.skip(reason)
 
 
 @contextlib.contextmanager
@@ -62,32 +52,21 @@ def running_lab(base: Path) -> Iterator[tuple[str, str, list[str]]]:
 
 @pytest.mark.timeout(600)
 def test_previews_panel_snapshots_in_chromium() -> None:
-    node = shutil.which("node")
-    if node is None:
-        missing_or_skip("node is not installed")
-    if not os.access(CHROMIUM, os.X_OK):
-        missing_or_skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
-    if not (LABEXTENSION / "node_modules" / "playwright-core").is_dir():
-        missing_or_skip(
-            "labextension/node_modules has no playwright-core (npm ci in labextension/)")
-    if not any((Path(p) / "jupyter-sandbox" / "package.json").is_file()
-               for p in jupyter_path("labextensions")):
-        missing_or_skip("the jupyter-sandbox labextension is not installed (pip install .)")
+    browser_node(needs_labextension=True)
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
     # Short: the kernels' control sockets live in the runtime folder (108-byte limit).
     base = Path(tempfile.mkdtemp(prefix="jsl-", dir="/tmp"))
     try:
         with running_lab(base) as (url, token, log):
-            env = {**os.environ, "LAB_URL": url, "LAB_TOKEN": token, "ARTIFACTS": str(ARTIFACTS),
-                   "CHROMIUM": CHROMIUM, "PLAYWRIGHT_FROM": str(LABEXTENSION)}
-            result = subprocess.run([node, str(Path(__file__).with_name("e2e.js"))], env=env,
-                                    capture_output=True, text=True, timeout=E2E_TIMEOUT)
-            (ARTIFACTS / "e2e.log").write_text(result.stdout + result.stderr)
-            (ARTIFACTS / "jupyter-lab.log").write_text("".join(log))
-        assert result.returncode == 0, (
-            f"browser test failed (screenshots and logs in {ARTIFACTS}):\n{result.stdout}\n"
-            f"{result.stderr}\n--- jupyter lab log (tail) ---\n{''.join(log[-40:])}")
-        assert '"ok":true' in result.stdout
+            try:
+                report = run_driver(
+                    Path(__file__).with_name("e2e.js"),
+                    {"LAB_URL": url, "LAB_TOKEN": token, "ARTIFACTS": str(ARTIFACTS)},
+                    E2E_TIMEOUT, log=ARTIFACTS / "e2e.log",
+                    context=lambda: "--- jupyter lab log (tail) ---\n" + "".join(log[-40:]))
+            finally:
+                (ARTIFACTS / "jupyter-lab.log").write_text("".join(log))
+        assert report == {"ok": True}
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -12,17 +12,13 @@
  * node_modules has playwright-core), FOREIGN_URL (untrusted: a loopback server standing for a
  * foreign host). Prints "JSB-REPORT <json>" as its last line; exits non-zero when a step fails.
  *
- * Chromium runs with its own defaults (ignoreDefaultArgs): playwright's switches disable
- * third-party storage partitioning and the popup blocker, which would make the browser less
- * like the one a user has.
+ * Chromium runs with its own defaults (ignoreDefaultArgs: see tests/browser/chromium.js).
  */
 'use strict';
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
-const { createRequire } = require('module');
 
-const { chromium } = createRequire(path.join(process.env.PLAYWRIGHT_FROM, 'package.json'))('playwright-core');
+const browser = require(path.join(__dirname, '..', 'browser', 'chromium.js'));
 
 const LAB_URL = process.env.LAB_URL;
 const TOKEN = process.env.LAB_TOKEN;
@@ -36,34 +32,9 @@ const SLOW_TIMEOUT = 240_000;
 
 const report = { scenario: SCENARIO, steps: [], dialogs: [], pages: [], consoleErrors: [] };
 
-async function launch() {
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jsb-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    ignoreDefaultArgs: true,
-    viewport: { width: 1400, height: 900 },
-    args: [
-      '--remote-debugging-pipe',
-      `--user-data-dir=${userDataDir}`,
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--no-default-browser-check',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-dev-shm-usage',
-      '--disable-background-timer-throttling',
-      '--disable-renderer-backgrounding',
-      '--disable-backgrounding-occluded-windows',
-      '--password-store=basic',
-      'about:blank'
-    ]
-  });
-  context.setDefaultTimeout(STEP_TIMEOUT);
-  return { context, userDataDir };
+function launch() {
+  return browser.launch({ timeout: STEP_TIMEOUT, viewport: { width: 1400, height: 900 },
+    extraArgs: [...browser.QUIET_PROFILE_ARGS, ...browser.NO_BACKGROUND_THROTTLING_ARGS] });
 }
 
 /** Console lines "<tag> <json>" from every page and frame, and a way to wait for one. */
@@ -117,7 +88,7 @@ class ConsoleReports {
 }
 
 async function main() {
-  const { context, userDataDir } = await launch();
+  const { context, close } = await launch();
   const reports = new ConsoleReports();
   const watch = page => {
     reports.watch(page);
@@ -322,8 +293,7 @@ async function main() {
     value: c.name.startsWith('username-') ? '(login)' : c.value
   }));
   report.openPages = context.pages().map(p => p.url());
-  await context.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }
 
 main().then(

@@ -12,12 +12,9 @@
  * Prints "JSB-REPORT <json>" as its last line; exits non-zero when a step fails.
  */
 'use strict';
-const fs = require('fs');
-const os = require('os');
 const path = require('path');
-const { createRequire } = require('module');
 
-const { chromium } = createRequire(path.join(process.env.PLAYWRIGHT_FROM, 'package.json'))('playwright-core');
+const browser = require(path.join(__dirname, '..', 'browser', 'chromium.js'));
 
 const SERVER_URL = process.env.SERVER_URL;
 const TOKEN = process.env.TOKEN;
@@ -48,27 +45,7 @@ function within(promise, what) {
 }
 
 async function main() {
-  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'jsb-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    ignoreDefaultArgs: true,
-    viewport: { width: 1200, height: 800 },
-    args: [
-      '--remote-debugging-pipe',
-      `--user-data-dir=${userDataDir}`,
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-dev-shm-usage',
-      'about:blank'
-    ]
-  });
-  context.setDefaultTimeout(TIMEOUT);
+  const { context, close } = await browser.launch({ timeout: TIMEOUT });
   const report = { requests: [], consoleErrors: [] };
   context.on('request', request => report.requests.push(`${request.method()} ${request.url()}`));
   context.on('console', message => {
@@ -103,8 +80,7 @@ async function main() {
     report.jupyterCookiesAfter = (await context.cookies(SERVER_URL)).map(c => c.name);
   } finally {
     console.log('JSB-REPORT ' + JSON.stringify(report));
-    await context.close();
-    fs.rmSync(userDataDir, { recursive: true, force: true });
+    await close();
   }
 }
 

@@ -32,7 +32,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,44 +42,19 @@ from pathlib import Path
 import httpx
 import nbformat
 import pytest
-from jupyter_core.paths import jupyter_path
 
+from tests.browser_driver import browser_node, run_driver
 from tests.jupyter_process import jupyter_process
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-LABEXTENSION = ROOT / "labextension"
 ARTIFACTS = ROOT / "test-artifacts" / "preview-browser"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 PREVIEW_MIME = "application/vnd.jupyter-sandbox.preview+json"
 PREVIEW_HOST = "{port}-{kernel}.localhost"
 STARTUP_TIMEOUT = 120
 DRIVER_TIMEOUT = 420
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-def _missing_or_skip(reason: str) -> None:
-    """Under CI a missing prerequisite is a failure, elsewhere a skip."""
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"CI cannot run the browser test: {reason}")
-    pytest.skip(reason)
-
-
-def _node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        _missing_or_skip("node is not installed")
-    if not os.access(CHROMIUM, os.X_OK):
-        _missing_or_skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
-    if not (LABEXTENSION / "node_modules" / "playwright-core").is_dir():
-        _missing_or_skip(
-            "labextension/node_modules has no playwright-core (npm ci in labextension/)")
-    if not any((Path(p) / "jupyter-sandbox" / "package.json").is_file()
-               for p in jupyter_path("labextensions")):
-        _missing_or_skip("the jupyter-sandbox labextension is not installed (pip install .)")
-    assert node is not None
-    return node
 
 
 # -- the apps, as notebook cells ------------------------------------------------------------------
@@ -285,7 +259,7 @@ def running_lab(mode: str) -> Iterator[Lab]:
 
 @pytest.fixture(scope="module", params=["shared", "host"])
 def lab(request) -> Iterator[Lab]:
-    _node()
+    browser_node(needs_labextension=True)
     with running_lab(request.param) as lab:
         with lab.api() as api:
             settings = api.get("sandbox/api/preview-settings")
@@ -354,18 +328,11 @@ def drive(lab: Lab, scenario: str, notebook: str, **extra: str) -> dict:
     prefix = f"{lab.mode}-{scenario}"
     for old in ARTIFACTS.glob(f"{prefix}-*.png"):
         old.unlink()
-    env = {**os.environ, "LAB_URL": lab.url, "LAB_TOKEN": lab.token, "SCENARIO": scenario,
-           "NOTEBOOK": notebook, "ARTIFACTS": str(ARTIFACTS), "PREFIX": prefix,
-           "CHROMIUM": CHROMIUM, "PLAYWRIGHT_FROM": str(LABEXTENSION), **extra}
-    result = subprocess.run([_node(), str(HERE / "preview_attack.js")], env=env,
-                            capture_output=True, text=True, timeout=DRIVER_TIMEOUT)
-    (ARTIFACTS / f"{prefix}.log").write_text(result.stdout + result.stderr)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("JSB-REPORT ")]
-    report = json.loads(lines[-1][len("JSB-REPORT "):]) if lines else {}
-    assert result.returncode == 0 and lines, (
-        f"browser driver failed (screenshots and logs in {ARTIFACTS}):\n{result.stdout[-4000:]}\n"
-        f"{result.stderr[-4000:]}\n--- jupyter lab log (tail) ---\n{''.join(lab.log[-40:])}")
-    return report
+    env = {"LAB_URL": lab.url, "LAB_TOKEN": lab.token, "SCENARIO": scenario,
+           "NOTEBOOK": notebook, "ARTIFACTS": str(ARTIFACTS), "PREFIX": prefix, **extra}
+    return run_driver(HERE / "preview_attack.js", env, DRIVER_TIMEOUT,
+                      log=ARTIFACTS / f"{prefix}.log",
+                      context=lambda: "--- jupyter lab log (tail) ---\n" + "".join(lab.log[-40:]))
 
 
 def server_state(lab: Lab) -> tuple[list[dict], list[dict]]:

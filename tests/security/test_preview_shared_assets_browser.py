@@ -23,40 +23,21 @@ Screenshots go to ``test-artifacts/preview-browser/``. Needs node, ``/usr/bin/ch
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.browser_driver import browser_node, run_driver
 from tests.server.conftest import Kernel, Server, start_kernel, stop_kernel
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-LABEXTENSION = ROOT / "labextension"
 ARTIFACTS = ROOT / "test-artifacts" / "preview-browser"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 DRIVER_TIMEOUT = 420
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-def _node() -> str:
-    """node, or a skip (a failure under CI) when the browser set-up is missing."""
-    node = shutil.which("node")
-    missing = ("node is not installed" if node is None
-               else f"no chromium at {CHROMIUM}" if not os.access(CHROMIUM, os.X_OK)
-               else "labextension/node_modules has no playwright-core (npm ci in labextension/)"
-               if not (LABEXTENSION / "node_modules" / "playwright-core").is_dir() else None)
-    if missing:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI cannot run the browser test: {missing}")
-        pytest.skip(missing)
-    assert node is not None
-    return node
 
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Multi-file app</title>
@@ -190,7 +171,7 @@ serve(app, port=8000)
 
 @pytest.fixture(scope="module")
 def app_kernel(jupyter_server: Server) -> Iterator[Kernel]:
-    _node()
+    browser_node()
     kernel = start_kernel(jupyter_server)
     try:
         kernel.run(APP)
@@ -210,17 +191,12 @@ def server_state(server: Server) -> tuple[list[str], list[dict]]:
 
 def drive(server: Server, link: str) -> dict:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "SERVER_URL": server.url, "TOKEN": server.token, "LINK": link,
-           "CHROMIUM": CHROMIUM, "PLAYWRIGHT_FROM": str(LABEXTENSION), "ARTIFACTS": str(ARTIFACTS)}
-    result = subprocess.run([_node(), str(HERE / "shared_assets_driver.js")], env=env,
-                            capture_output=True, text=True, timeout=DRIVER_TIMEOUT)
-    (ARTIFACTS / "shared-assets.log").write_text(result.stdout + result.stderr)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("JSB-REPORT ")]
-    assert result.returncode == 0 and lines, (
-        f"browser driver failed (screenshots and log in {ARTIFACTS}):\n{result.stdout[-4000:]}\n"
-        f"{result.stderr[-4000:]}\n--- jupyter server log (tail) ---\n"
-        f"{''.join(server.log_lines[-40:])}")
-    return json.loads(lines[-1][len("JSB-REPORT "):])
+    env = {"SERVER_URL": server.url, "TOKEN": server.token, "LINK": link,
+           "ARTIFACTS": str(ARTIFACTS)}
+    return run_driver(HERE / "shared_assets_driver.js", env, DRIVER_TIMEOUT,
+                      log=ARTIFACTS / "shared-assets.log",
+                      context=lambda: "--- jupyter server log (tail) ---\n"
+                      + "".join(server.log_lines[-40:]))
 
 
 def test_a_multi_file_app_works_on_the_shared_origin_and_cannot_act_as_the_user(app_kernel):
