@@ -202,7 +202,14 @@ def test_ipython_display(cells):
     assert sandbox.mime_types == [["text/html", "text/plain"], ["text/markdown", "text/plain"]]
 
 
-@pytest.mark.parametrize("name", ["bash", "sh", "script"])
+@pytest.mark.parametrize("name", ["bash", "sh"])
+def test_sh_and_bash_cells_run_as_on_the_stock_kernel(cells, name):
+    stock, sandbox = cells[name]  # the sandbox's shell (shell_commands.py, issue 15)
+    assert sandbox.stdout == stock.stdout == "hi\n"
+    assert sandbox.errors == stock.errors == []
+
+
+@pytest.mark.parametrize("name", ["script"])
 def test_script_magics_say_shell_commands_are_unavailable(cells, name):
     stock, sandbox = cells[name]
     assert stock.stdout.strip() in ("hi", "1")  # they do run on the stock kernel

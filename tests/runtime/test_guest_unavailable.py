@@ -11,7 +11,7 @@ NO_SHELL = "shell commands are not available in the sandbox yet"
 NO_PROCESSES = "needs worker processes or threads, which the sandbox cannot start yet"
 
 
-@pytest.mark.parametrize("magic", ["bash", "sh", "script", "perl", "python3"])
+@pytest.mark.parametrize("magic", ["script", "perl", "python3"])
 def test_script_cell_magics(run, magic):
     reply, messages = run(f"%%{magic}\necho hi")
     assert (reply.status, reply.ename) == ("error", "UsageError")
@@ -93,6 +93,11 @@ def test_after_import_runs_once_after_the_module_executes(sandbox, run):
 
 def test_script_magics_stay_replaced_after_ipython_loads_its_lazy_magics(run):
     run("%lsmagic")  # imports every lazily declared magic class, ScriptMagics among them
-    reply, messages = run("%%bash\necho hi")
+    reply, messages = run("%%perl\nprint 1")
     assert (reply.status, reply.ename) == ("error", "UsageError")
     assert NO_SHELL in stream_text(messages, "stderr")
+    # %%bash and %%sh run with the sandbox's shell (shell_commands.py), also after %lsmagic
+    for magic in ("bash", "sh"):
+        reply, messages = run(f"%%{magic}\necho hi")
+        assert reply.status == "ok", reply.evalue
+        assert stream_text(messages) == "hi\n"

@@ -85,7 +85,11 @@ def set_up(request: dict[str, Any]) -> SandboxShell:
     from . import frontend, guest_data, unavailable
 
     shell = frontend.create_shell()  # named and shaped like ipykernel's, see frontend.py
-    unavailable.install(shell)  # clear messages for %%bash, multiprocessing, sample images
+    unavailable.install(shell)  # clear messages for %%perl…, multiprocessing, sample images
+    from . import os_commands, shell_commands
+
+    os_commands.install()  # os.system, os.popen, subprocess over the built-in commands
+    shell_commands.install(shell)  # %%sh, %%bash, %%script sh|bash, the ls aliases
     guest_data.install()  # statsmodels' datasets whose CSV the guest build lacks
     shell.execution_count = int(request.get("execution_count") or 0) + 1
     # `obj?` pages into the execute reply's payload: SandboxShell.init_hooks, as in ipykernel.

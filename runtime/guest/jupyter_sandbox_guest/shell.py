@@ -107,9 +107,45 @@ class SandboxShell(InteractiveShell):
             super().safe_execfile_ipy(fname, shell_futures, raise_exceptions)
 
     def system(self, cmd: str) -> None:
-        raise OSError("the sandbox cannot run shell commands (no processes inside WebAssembly)")
+        """``!cmd`` and the shell aliases (``ls``, ``cat``…): run by the sandbox's own shell
+        (:mod:`.commands`, built-in commands over the sandbox's files), output streamed to the
+        cell as it is produced, the status in ``_exit_code``, as IPython's ``system_piped``."""
+        if cmd.rstrip().endswith("&"):
+            raise OSError("Background processes not supported.")  # IPython's own message
+        from . import os_commands
+
+        flush_streams()
+        exit_code = os_commands.run_in_cell(self.var_expand(cmd, depth=1))
+        self.user_ns["_exit_code"] = exit_code
+        if self.system_raise_on_error and exit_code != 0:
+            from subprocess import CalledProcessError
+
+            raise CalledProcessError(exit_code, cmd)
 
     system_piped = system_raw = system
+
+    def getoutput(self, cmd: str, split: bool = True, depth: int = 0) -> Any:
+        """``files = !ls``, ``!!cmd``, ``%sx``: the output (stderr after stdout, as IPython's
+        ``getoutput``) as an ``SList`` (or ``LSString`` when not ``split``)."""
+        if cmd.rstrip().endswith("&"):
+            raise OSError("Background processes not supported.")
+        from IPython.utils.text import LSString, SList
+
+        from . import os_commands
+
+        expanded = self.var_expand(cmd, depth=depth + 1)
+        if self.system_raise_on_error:
+            exit_code, out, err = os_commands.capture(expanded)
+            self.user_ns["_exit_code"] = exit_code
+            if exit_code != 0:
+                from subprocess import CalledProcessError
+
+                raise CalledProcessError(exit_code, cmd)
+            output = (out + err).decode("utf-8", "replace")
+        else:
+            _, out, _ = os_commands.capture(expanded, merge_stderr=True)
+            output = out.decode("utf-8", "replace")
+        return SList(output.splitlines()) if split else LSString(output)
 
 
 def flush_streams() -> None:

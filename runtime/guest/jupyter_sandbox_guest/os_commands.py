@@ -1,0 +1,345 @@
+"""``os.system``, ``os.popen`` and ``subprocess`` inside the guest, over the sandbox's own
+built-in commands (:mod:`.commands`): ``ls``, ``cat``, ``grep``… run as Python over the
+sandbox's filesystem, never as a process on the host.
+
+The guest cannot start processes (WASI has none), so CPython's ``subprocess.Popen`` raises
+``OSError: wasi does not support processes``. :class:`SandboxPopen` replaces it: it runs the
+command to completion when it is created (or, with ``stdin=PIPE``, once the input is complete:
+at ``communicate()``, ``wait()`` or when ``stdin`` is closed) and then behaves as a ``Popen``
+whose child has exited. Replacing ``Popen`` rather than each function means ``run``,
+``call``, ``check_call``, ``check_output``, ``getoutput``, ``getstatusoutput`` and
+``os.popen`` are CPython's own code, so their arguments, text decoding, ``input=`` and
+``CalledProcessError`` behave exactly as on the stock kernel.
+
+What this does not do yet (it arrives with sandbox processes, issue 15):
+
+* ``python``/``sys.executable``, ``pip``, ``node`` and any other program that is not a
+  built-in: the command exits 127 with a message listing what the sandbox can run, as a
+  shell says ``not found``;
+* a ``Popen`` that keeps running while the notebook does other work (a background process,
+  or a dialogue over pipes with a long-running child): the built-ins finish before ``Popen``
+  returns, so ``Popen(["sleep", "100"])`` blocks for 100 s (interrupting the cell stops it);
+* ``timeout=`` is accepted and not enforced: the built-ins are quick, and a ``sleep`` is
+  stopped by interrupting the cell or by the cell's time limit.
+
+A child's inherited stdout/stderr (``os.system``, ``subprocess.run`` without capture) is the
+cell's own output, as a real child's fd 1/2 is on ipykernel; IPython's ``!cmd`` writes to the
+current ``sys.stdout`` instead, as its ``system_piped`` prints what pexpect reads.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import itertools
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from typing import IO, Any, BinaryIO, cast
+
+__all__ = ["SandboxPopen", "capture", "install", "run_in_cell", "system"]
+
+#: The cell's stdout/stderr streams, as set up by environment.set_up (a child's fd 1 and 2).
+_cell_streams: dict[str, Any] = {}
+_pids = itertools.count(1000)
+
+
+class TextSink(io.RawIOBase):
+    """A binary stream that decodes UTF-8 (keeping a character split across writes whole;
+    undecodable bytes become U+FFFD, as ipykernel shows a child's output) and writes the text
+    to a text stream: ``sys.stdout``/``sys.stderr`` as they are at write time, or the cell's
+    own stream for a child's inherited fd."""
+
+    def __init__(self, name: str, *, cell_stream: bool = False) -> None:
+        super().__init__()
+        self._name = name
+        self._cell_stream = cell_stream
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def _target(self) -> Any:
+        if self._cell_stream and self._name in _cell_streams:
+            return _cell_streams[self._name]
+        return getattr(sys, self._name)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        text = self._decoder.decode(view.tobytes())
+        if text:
+            self._target().write(text)
+        return view.nbytes
+
+    def flush(self) -> None:
+        rest = self._decoder.decode(b"", final=True)
+        target = self._target()
+        if rest:
+            target.write(rest)
+        target.flush()
+
+
+class _FdSink(io.RawIOBase):
+    """Writes to a file descriptor (``stdout=open(path, "w")`` passes the file's fd)."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self._fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        written = 0
+        while written < view.nbytes:
+            written += os.write(self._fd, view[written:])
+        return view.nbytes
+
+
+class _Discard(io.RawIOBase):
+    """``DEVNULL``."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return memoryview(data).nbytes
+
+
+def _runner() -> Any:
+    from .commands import runner  # imported on first use: nothing here slows the start
+
+    return runner
+
+
+def _run_line(line: str, stdin: BinaryIO, stdout: BinaryIO, stderr: BinaryIO,
+              env: Mapping[str, str] | None = None, cwd: str | None = None) -> int:
+    """Run a shell line; a syntax error is the shell's exit status 2 with its message."""
+    runner = _runner()
+    try:
+        return int(runner.run(line, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
+                              cwd=cwd))
+    except runner.ShellSyntaxError as error:
+        stderr.write(f"sh: {error}\n".encode())
+        return 2
+    finally:
+        for stream in (stdout, stderr):
+            stream.flush()
+
+
+def run_in_cell(line: str, *, cell_stream: bool = False) -> int:
+    """Run ``line`` with its output streamed to the cell as it is produced; the exit status."""
+    return _run_line(line, io.BytesIO(),
+                     cast(BinaryIO, TextSink("stdout", cell_stream=cell_stream)),
+                     cast(BinaryIO, TextSink("stderr", cell_stream=cell_stream)))
+
+
+def capture(line: str, *, merge_stderr: bool = False) -> tuple[int, bytes, bytes]:
+    """Run ``line``; its exit status, stdout and stderr (stderr inside stdout if merged)."""
+    out, err = io.BytesIO(), io.BytesIO()
+    code = _run_line(line, io.BytesIO(), out, out if merge_stderr else err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def exit_status_to_wait_status(code: int) -> int:
+    """What ``os.system`` returns on POSIX: the exit code in the high byte."""
+    return (code & 0xFF) << 8 if code >= 0 else (-code) & 0x7F
+
+
+def system(command: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> int:
+    """``os.system``: the command's output goes to the cell; the POSIX wait status."""
+    from .shell import flush_streams
+
+    flush_streams()  # what the cell printed before comes first, as with a real child
+    return exit_status_to_wait_status(run_in_cell(os.fsdecode(command), cell_stream=True))
+
+
+class _StdinPipe(io.BytesIO):
+    """``stdin=PIPE``: collects what is written; closing it lets the command run."""
+
+    def __init__(self, owner: SandboxPopen) -> None:
+        super().__init__()
+        self._owner = owner
+        self.data = b""
+
+    def close(self) -> None:
+        if not self.closed:
+            self.data = self.getvalue()
+            super().close()
+            self._owner._finish()
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class SandboxPopen(subprocess.Popen[Any]):
+    """A ``Popen`` whose child is a built-in command run to completion (see the module)."""
+
+    def __init__(self, args: Any, bufsize: int = -1, executable: Any = None, stdin: Any = None,
+                 stdout: Any = None, stderr: Any = None, *, shell: bool = False,
+                 cwd: Any = None, env: Mapping[str, str] | None = None,
+                 universal_newlines: bool | None = None, encoding: str | None = None,
+                 errors: str | None = None, text: bool | None = None,
+                 **_ignored: Any) -> None:
+        self.args = args
+        self.returncode: int | None = None
+        self.pid = next(_pids)
+        self._child_created = False  # nothing for Popen.__del__ to reap
+        self.text_mode = bool(encoding or errors or text or universal_newlines)
+        self.universal_newlines = self.text_mode
+        self.encoding = encoding or "utf-8"
+        self.errors = errors or "strict"
+        self._shell = shell
+        self._argv = self._command(args, shell, executable)
+        self._cwd = os.fspath(cwd) if cwd is not None else None
+        self._env = {os.fsdecode(k): os.fsdecode(v) for k, v in env.items()} if env else env
+        self._stdout_spec, self._stderr_spec = stdout, stderr
+        self._outputs: dict[str, io.BytesIO] = {}
+        self.stdout: IO[Any] | None = None
+        self.stderr: IO[Any] | None = None
+        self._stdin_pipe: _StdinPipe | None = None
+        self.stdin: IO[Any] | None = None
+        if stdin == subprocess.PIPE:
+            self._stdin_pipe = _StdinPipe(self)
+            self.stdin = (io.TextIOWrapper(self._stdin_pipe, self.encoding, self.errors,
+                                           write_through=True, line_buffering=bufsize == 1)
+                          if self.text_mode else self._stdin_pipe)
+        else:
+            self._run(self._stdin_bytes(stdin))
+
+    # -- what runs ---------------------------------------------------------------------------
+    @staticmethod
+    def _command(args: Any, shell: bool, executable: Any) -> str | list[str]:
+        if shell:
+            line = args if isinstance(args, (str, bytes, os.PathLike)) else list(args)[0]
+            return os.fsdecode(line)
+        if isinstance(args, (str, bytes, os.PathLike)):
+            argv = [os.fsdecode(args)]
+        else:
+            argv = [os.fsdecode(arg) for arg in args]
+        if executable is not None and argv:
+            argv[0] = os.fsdecode(executable)
+        return argv
+
+    @staticmethod
+    def _stdin_bytes(stdin: Any) -> bytes:
+        if stdin is None or stdin == subprocess.DEVNULL:
+            return b""
+        if isinstance(stdin, int):
+            return _read_all(stdin)
+        return _read_all(stdin.fileno())
+
+    def _sink(self, spec: Any, name: str) -> BinaryIO:
+        if spec is None:
+            return cast(BinaryIO, TextSink(name, cell_stream=True))
+        if spec == subprocess.PIPE:
+            self._outputs[name] = io.BytesIO()
+            return self._outputs[name]
+        if spec == subprocess.DEVNULL:
+            return cast(BinaryIO, _Discard())
+        if not isinstance(spec, int):
+            spec.flush()
+            spec = spec.fileno()
+        if spec in (1, 2):
+            return cast(BinaryIO, TextSink("stdout" if spec == 1 else "stderr",
+                                           cell_stream=True))
+        return cast(BinaryIO, _FdSink(spec))
+
+    def _run(self, stdin: bytes) -> None:
+        if self._stdout_spec is None or self._stderr_spec is None:
+            from .shell import flush_streams
+
+            flush_streams()
+        out = self._sink(self._stdout_spec, "stdout")
+        err = (out if self._stderr_spec == subprocess.STDOUT
+               else self._sink(self._stderr_spec, "stderr"))
+        if isinstance(self._argv, str):
+            self.returncode = _run_line(self._argv, io.BytesIO(stdin), out, err, self._env,
+                                        self._cwd)
+        else:
+            try:
+                self.returncode = int(_runner().run_argv(
+                    self._argv, stdin=io.BytesIO(stdin), stdout=out, stderr=err,
+                    env=self._env, cwd=self._cwd))
+            finally:
+                out.flush()
+                err.flush()
+        for name, buffer in self._outputs.items():
+            buffer.seek(0)
+            stream: IO[Any] = (io.TextIOWrapper(buffer, self.encoding, self.errors)
+                               if self.text_mode else buffer)
+            setattr(self, name, stream)
+
+    def _finish(self) -> None:
+        """Run a command that was waiting for its ``stdin=PIPE`` input."""
+        pipe = self._stdin_pipe
+        if pipe is None or self.returncode is not None:
+            return
+        self._stdin_pipe = None
+        if not pipe.closed:
+            if self.stdin is not None and self.stdin is not pipe:
+                self.stdin.flush()
+            pipe.data = pipe.getvalue()
+        self._run(pipe.data)
+
+    # -- the Popen interface -----------------------------------------------------------------
+    def communicate(self, input: Any = None,
+                    timeout: float | None = None) -> tuple[Any, Any]:
+        if self._stdin_pipe is not None and self.stdin is not None:
+            if input:
+                self.stdin.write(input)
+            self.stdin.close()  # runs the command
+        self._finish()
+        results: list[Any] = []
+        for stream in (self.stdout, self.stderr):
+            if stream is None:
+                results.append(None)
+            else:
+                results.append(stream.read())
+                stream.close()
+        return results[0], results[1]
+
+    def poll(self) -> int | None:
+        return self.returncode  # None only while waiting for stdin=PIPE input
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self._stdin_pipe is not None and self.stdin is not None and not self.stdin.closed:
+            self.stdin.close()
+        self._finish()
+        return cast(int, self.returncode)
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:  # never ran: it was still waiting for its input
+            self._stdin_pipe = None
+            self.returncode = -int(sig)
+
+    def terminate(self) -> None:
+        self.send_signal(15)
+
+    def kill(self) -> None:
+        self.send_signal(9)
+
+    def __enter__(self) -> SandboxPopen:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for stream in (self.stdout, self.stderr, self.stdin):
+            if stream is not None:
+                stream.close()
+        self.wait()
+
+    def __del__(self) -> None:
+        pass
+
+
+def install() -> None:
+    """Replace ``subprocess.Popen`` (and so ``run``, ``os.popen``…) and add ``os.system``."""
+    _cell_streams.update(stdout=sys.stdout, stderr=sys.stderr)
+    subprocess.Popen = SandboxPopen  # type: ignore[misc,assignment]
+    os.system = system
