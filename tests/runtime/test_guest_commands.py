@@ -28,6 +28,7 @@ FILES = {
     "sub/inner.txt": b"deep text\n",
     "sub/more/leaf.csv": b"a,b\n",
     ".hidden": b"secret\n",
+    "bin.dat": b"\x00\x01text\xff\xfe\n",
 }
 
 HOST_BASH = shutil.which("bash")
@@ -100,6 +101,7 @@ SAME_AS_HOST = [
     "echo 'single  $HOME' \"double $HOME\" $HOME ~ ~/x",
     "echo \"a\\\"b\" 'it'\\''s' a\\ b",
     "X='a  b'; echo $X; echo \"$X\"",
+    "X=*.csv; echo \"$X\"; Y=$HOME/a\\ b; echo \"$Y\"",
     "echo $UNSET_VARIABLE_X end; echo \"[$UNSET_VARIABLE_X]\"",
     "echo ${HOME}/x $HOME.y",
     "echo *.csv; echo '*.csv'; echo \"*\".csv; echo nomatch*.zip",
@@ -113,6 +115,7 @@ SAME_AS_HOST = [
     "echo -n no newline; echo",
     "echo -e 'tab\\there\\nnext'; echo -E 'raw\\t'",
     "echo -x -- -n",
+    "echo -e 'a\\0101b\\x41\\c never'",
     "printf '%s-%d\\n' a 1 b 2",
     "printf '%5.2f|%-4s|%x|%%\\n' 3.14159 ab 255",
     "printf 'no newline'",
@@ -170,6 +173,8 @@ SAME_AS_HOST = [
     "grep zzz data.csv; echo $?",
     "grep paris data.csv notes.md",
     "grep -h text notes.md sub/inner.txt",
+    "grep -c text bin.dat notes.md",
+    "grep text bin.dat",
     "grep '^[a-c]' data.csv",
     # cat
     "cat -n words.txt",
@@ -221,7 +226,8 @@ SAME_AS_HOST = [
 
 COMPARE_STDERR = {
     "cat missing.txt 2>&1 | wc -l", "ls missing; echo $?", "mkdir sub; echo $?",
-    "rm sub; echo $?", "rm nothing-here; echo $?", "cp sub x; echo $?",
+    "rm sub; echo $?", "rm nothing-here; echo $?", "cp sub x; echo $?", "grep -r text .",
+    "grep -c text bin.dat notes.md", "grep text bin.dat",
     "cat data.csv missing.txt > out.txt 2> err.txt; echo $?; cat out.txt err.txt",
 }
 
@@ -486,3 +492,52 @@ def test_no_host_process_is_started(run, tmp_path):
     result = one(run, f"cat {marker}; ls {tmp_path}; touch {tmp_path}/made; echo $?")
     assert b"No such file or directory" in result["err"]
     assert sorted(os.listdir(tmp_path)) == ["marker"]
+
+
+def _guest_commands_on_host():
+    """The commands package loaded into the host's Python from its files (it is pure Python
+    and needs nothing of the guest), for comparisons that need the host's file system."""
+    import importlib.util
+    import sys
+
+    name = "_guest_commands_on_host"
+    if name in sys.modules:
+        return sys.modules[name]
+    folder = (Path(__file__).resolve().parents[2] / "runtime" / "guest" /
+              "jupyter_sandbox_guest" / "commands")
+    spec = importlib.util.spec_from_file_location(name, folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("line", [
+    "ls -l", "ls -lh", "ls -la dir", "ls -l link dangling small", "ls -lR", "ls -lhS",
+    "ls -ltr", "ls -F", "ls -1 dir small",
+])
+def test_ls_long_format_matches_gnu_ls_on_the_host(tmp_path, line):
+    """Column alignment, ``total``, ``-h`` rounding, dates older than six months, symbolic
+    links: the same code, run by the host's Python over a host folder, prints what GNU ls
+    prints (the sandbox's WASI file system has no owners, permissions or block counts)."""
+    import importlib
+
+    (tmp_path / "big.txt").write_bytes(b"x" * 5000)
+    (tmp_path / "huge.bin").write_bytes(bytes(2_000_000))
+    (tmp_path / "small").write_text("hi\n")
+    (tmp_path / "link").symlink_to("small")
+    (tmp_path / "dangling").symlink_to("nowhere")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "f").write_text("f")
+    old = tmp_path / "old"
+    old.write_text("")
+    os.utime(old, (1577934240, 1577934240))  # 2020-01-02
+    _guest_commands_on_host()
+    runner = importlib.import_module("_guest_commands_on_host.runner")
+    env = {"LC_ALL": "C", "TZ": "UTC", "PATH": "/usr/bin:/bin"}
+    status, out, err = runner.run_captured(line, cwd=str(tmp_path), env=env)
+    expected = subprocess.run(["ls", *line.split()[1:]], cwd=tmp_path, env=env,
+                              capture_output=True, check=False)
+    assert (status, out, err) == (expected.returncode, expected.stdout, expected.stderr)

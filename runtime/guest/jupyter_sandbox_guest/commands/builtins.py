@@ -602,7 +602,7 @@ def _grep_data(inv: Invocation, regex: re.Pattern[bytes], data: bytes, shown: st
     elif has("-c", "--count"):
         inv.write(prefix + f"{count}\n".encode())
     elif binary and count:
-        inv.write(f"Binary file {shown} matches\n")
+        inv.error(f"{shown}: binary file matches")  # GNU grep 3.5+: on stderr, status 0
     else:
         inv.write(bytes(out))
     return count > 0

@@ -15,6 +15,7 @@ import io
 import os
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import BinaryIO
 
 from .builtins import dispatch
@@ -108,9 +109,11 @@ def _run_command(command: Command, shell: ShellState, stdin: BinaryIO, stdout: B
     while words and _is_assignment(words[0]):
         first, *rest = words.pop(0)
         name, _, value = first.text.partition("=")
-        head = (type(first)(value, first.quoted),) if value else ()
-        fields = expand_word(head + tuple(rest), shell.env, shell.cwd, shell.status)
-        assignments[name] = " ".join(fields)
+        # As in bash, an assignment's value is neither split into fields nor globbed.
+        value_word = tuple(replace(part, quoted=True) for part in
+                           ((replace(first, text=value),) if value else ()) + tuple(rest))
+        assignments[name] = "".join(expand_word(value_word, shell.env, shell.cwd,
+                                                shell.status))
     argv = expand_words(words, shell.env, shell.cwd, shell.status)
     with ExitStack() as stack:
         streams: dict[int, BinaryIO] = {0: stdin, 1: stdout, 2: stderr}
