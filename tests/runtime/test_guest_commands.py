@@ -119,6 +119,8 @@ SAME_AS_HOST = [
     "printf '%s-%d\\n' a 1 b 2",
     "printf '%5.2f|%-4s|%x|%%\\n' 3.14159 ab 255",
     "printf 'no newline'",
+    "printf '[%5.5s][%3.3d][%*d]\\n' abcdefgh 7 4 2",
+    "sh -c 'echo $0 in; false' || bash -c \"echo 'nested' | wc -c\"",
     # exit statuses and lists
     "true; echo $?; false; echo $?",
     "false && echo no; false || echo yes; true && echo both && echo run",

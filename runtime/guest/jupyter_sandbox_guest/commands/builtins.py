@@ -119,14 +119,13 @@ def printf(inv: Invocation) -> int:
             if kind == "%":
                 out += b"%"
                 continue
-            spec = "%" + flags
+            sizes = []
             for value in (width, precision):
                 if value == "*":
                     value = args[used] if used < len(args) else "0"
                     used += 1
-                if value is not None:
-                    spec += ("." if value is precision and spec[-1:] != "." and
-                             value != width else "") + value
+                sizes.append(value)
+            spec = "%" + flags + (sizes[0] or "") + ("" if sizes[1] is None else "." + sizes[1])
             argument = args[used] if used < len(args) else None
             used += 1
             if kind in "sb":

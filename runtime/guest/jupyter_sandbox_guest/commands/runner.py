@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from dataclasses import replace
 from typing import BinaryIO
 
-from .builtins import dispatch
+from .builtins import PROGRAMS, dispatch
 from .expansion import expand_word, expand_words
 from .invocation import Invocation, ShellState
 from .parser import Command, Pipeline, ShellSyntaxError, Word, parse
@@ -164,6 +164,30 @@ def _flush(stream: BinaryIO) -> None:
     flush = getattr(stream, "flush", None)
     if flush is not None:
         flush()
+
+
+def _sh(inv: Invocation) -> int:
+    """``sh -c LINE`` / ``bash -c LINE`` (and ``sh FILE``): a line in a subshell of this one,
+    for ``subprocess.run(['bash', '-c', ...])`` and scripts of built-in commands."""
+    args = inv.args
+    if args[:1] == ["-c"] and len(args) > 1:
+        line = args[1]
+    elif args and not args[0].startswith("-"):
+        try:
+            with open(inv.path(args[0]), "rb") as script:
+                line = os.fsdecode(script.read())
+        except OSError as error:
+            inv.os_error(args[0], error)
+            return 127
+    else:
+        inv.error("only `-c LINE` or a script file are supported in the sandbox")
+        return 2
+    return run(line, stdin=inv.stdin, stdout=inv.stdout, stderr=inv.stderr,
+               state=inv.state.copy())
+
+
+PROGRAMS.setdefault("sh", _sh)
+PROGRAMS.setdefault("bash", _sh)
 
 
 def run_captured(line: str, *, stdin: bytes = b"", env: Mapping[str, str] | None = None,
