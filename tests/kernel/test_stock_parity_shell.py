@@ -61,9 +61,15 @@ CELLS = {
     "nosuch_system": "os.system('nosuch') >> 8",
     "nosuch_run": "r = subprocess.run('nosuch', shell=True, capture_output=True, text=True)\n"
                   "r.returncode",
+    "argv_missing": "subprocess.run(['nosuch-tool', '--version'])",
+    "python_child": "import sys\n"
+                    "r = subprocess.run([sys.executable, '-c', 'print(1)'], capture_output=True,"
+                    " text=True)\n"
+                    "r.returncode, 'arrive with processes' in r.stderr",
 }
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ERRNO = re.compile(r"\[Errno \d+\]")
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +184,15 @@ def test_unknown_command_exits_127_naming_the_sandbox(results):
     assert "nosuch" in message and "sandbox" in message
     assert_same_result(results, "nosuch_code", "nosuch_system", "nosuch_run")
     assert results["nosuch_code"][1].result == "127"
+
+
+def test_a_missing_program_in_an_argv_raises_file_not_found_as_cpython(results):
+    stock, sandbox = results["argv_missing"]  # how libraries probe for tools (fc-list, git)
+    errors = [ERRNO.sub("[Errno]", error) for error in stock.errors + sandbox.errors]
+    assert errors == 2 * ["FileNotFoundError: [Errno] No such file or directory: 'nosuch-tool'"]
+    assert sandbox.errors[0].startswith("FileNotFoundError: [Errno 44]")  # WASI's ENOENT
+
+
+def test_python_as_a_child_waits_for_processes(results):
+    assert results["python_child"][1].result == "(127, True)"  # the stock kernel runs it
+    assert results["python_child"][0].result == "(0, False)"

@@ -13,9 +13,12 @@ whose child has exited. Replacing ``Popen`` rather than each function means ``ru
 
 What this does not do yet (it arrives with sandbox processes, issue 15):
 
-* ``python``/``sys.executable``, ``pip``, ``node`` and any other program that is not a
-  built-in: the command exits 127 with a message listing what the sandbox can run, as a
-  shell says ``not found``;
+* ``python``/``sys.executable``, ``pip`` and ``node``: the command exits 127 with a message
+  listing what the sandbox can run (what a shell does for a program it cannot find). Any
+  other program that is not a built-in, given as an argv list, raises ``FileNotFoundError``
+  as CPython's ``Popen`` does when the program does not exist: libraries probe for tools
+  that way (matplotlib runs ``fc-list``) and catch exactly that; through a shell
+  (``shell=True``, ``os.system``, ``os.popen``) it is the shell's 127;
 * a ``Popen`` that keeps running while the notebook does other work (a background process,
   or a dialogue over pipes with a long-running child): the built-ins finish before ``Popen``
   returns, so ``Popen(["sleep", "100"])`` blocks for 100 s (interrupting the cell stops it);
@@ -30,9 +33,11 @@ current ``sys.stdout`` instead, as its ``system_piped`` prints what pexpect read
 from __future__ import annotations
 
 import codecs
+import errno
 import io
 import itertools
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -156,6 +161,22 @@ def system(command: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> int:
     return exit_status_to_wait_status(run_in_cell(os.fsdecode(command), cell_stream=True))
 
 
+#: Programs that arrive with sandbox processes: an argv naming one exits 127 with the
+#: sandbox's message instead of raising FileNotFoundError, so the notebook learns why.
+_LATER = re.compile(r"(python[0-9.]*|pip[0-9.]*|node)(\.wasm)?")
+_BIN_FOLDERS = ("", "/bin", "/usr/bin", "/usr/local/bin")
+
+
+def _runs_in_sandbox(program: str) -> bool:
+    """A built-in (``ls``, ``/bin/ls``) or a program that arrives with processes."""
+    from .commands.builtins import PROGRAMS
+
+    if program in PROGRAMS or program == sys.executable:
+        return True
+    folder, name = os.path.split(program)
+    return folder in _BIN_FOLDERS and (name in PROGRAMS or _LATER.fullmatch(name) is not None)
+
+
 class _StdinPipe(io.BytesIO):
     """``stdin=PIPE``: collects what is written; closing it lets the command run."""
 
@@ -197,6 +218,8 @@ class SandboxPopen(subprocess.Popen[Any]):
         self.errors = errors or "strict"
         self._shell = shell
         self._argv = self._command(args, shell, executable)
+        if isinstance(self._argv, list) and self._argv and not _runs_in_sandbox(self._argv[0]):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), self._argv[0])
         self._cwd = os.fspath(cwd) if cwd is not None else None
         self._env = {os.fsdecode(k): os.fsdecode(v) for k, v in env.items()} if env else env
         self._stdout_spec, self._stderr_spec = stdout, stderr
