@@ -93,6 +93,7 @@ test: lint reinstall warmup $(HUB_NODE_MODULES)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: reinstall warmup
+	$(PIP) install --quiet dill   # the snapshot benchmark's native reference
 	$(VENV_PYTHON) bench/bench_runtime.py
 	$(VENV_PYTHON) bench/bench_kernel.py
 	$(VENV_PYTHON) bench/bench_snapshots.py
