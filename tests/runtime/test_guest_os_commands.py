@@ -6,6 +6,7 @@ compares with the stock kernel."""
 from __future__ import annotations
 
 import ast
+import threading
 
 import pytest
 
@@ -115,3 +116,31 @@ def test_os_system_unknown_program(run, folder):
     assert value == str(127 << 8)
     assert "nosuch" in stream_text(messages, "stderr")
     assert "sandbox" in stream_text(messages, "stderr")
+
+
+@pytest.mark.parametrize("code", [
+    "!echo started; sleep 120; echo never",
+    "import subprocess\nprint('started')\nsubprocess.run(['sleep', '120'])",
+    "%%bash\necho started\nsleep 120\necho never",
+])
+def test_interrupt_stops_a_running_command(shared_sandbox, code):
+    started = threading.Event()
+    messages: list[dict] = []
+
+    def on_message(message: dict) -> None:
+        messages.append(message)
+        if message["msg_type"] == "stream" and "started" in message["content"]["text"]:
+            started.set()
+
+    def interrupt_once_started() -> None:
+        if started.wait(timeout=120):
+            shared_sandbox.interrupt()
+
+    interrupter = threading.Thread(target=interrupt_once_started)
+    interrupter.start()
+    reply = shared_sandbox.execute(code, on_message)
+    interrupter.join()
+    assert (reply.status, reply.ename) == ("error", "KeyboardInterrupt")
+    assert "never" not in stream_text(messages)
+    after: list[dict] = []
+    assert shared_sandbox.execute("1 + 1", after.append).status == "ok"
