@@ -40,6 +40,8 @@ CELLS = {
     "home_var": "!echo $HOME",
     "mixed": "!echo {var} $HOME",  # $HOME is no Python name: IPython leaves the line as is
     "double_bang": "!!cat a.txt",
+    "sx": "%sx grep x a.txt",
+    "system_magic": "%system echo from %system",
     "sh": "%%sh\ncat a.txt | grep x > out.txt; wc -l out.txt",
     "bash": "%%bash\necho one\nfalse\necho two",
     "script_bash": "%%script bash\necho via script",
@@ -124,7 +126,8 @@ def test_bang_interpolates_python_values_as_ipython_does(results):
 
 
 def test_captured_output_is_an_slist(results):
-    assert_same_result(results, "capture", "double_bang")
+    assert_same_result(results, "capture", "double_bang", "sx", "system_magic")
+    assert results["sx"][1].result == "['x1', 'x2']"
     assert results["capture"][1].result == "['b.csv', 'c.csv']"
 
 
