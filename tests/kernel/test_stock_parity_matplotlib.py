@@ -20,7 +20,7 @@ from .stock_parity import CellResult, run_both
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 NOTICE = "figures are shown inline (static images) instead"
-NO_SHELL = "shell commands are not available in the sandbox yet"
+NO_SHELL = "the sandbox cannot start programs yet"
 
 # Cells in notebook order; the interactive-backend ones come last, since on the stock kernel
 # they really switch the backend (and so would change every later figure).

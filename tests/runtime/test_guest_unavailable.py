@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import stream_text
 
-NO_SHELL = "shell commands are not available in the sandbox yet"
+NO_SHELL = "the sandbox cannot start programs yet"
 NO_PROCESSES = "needs worker processes or threads, which the sandbox cannot start yet"
 
 
@@ -16,7 +16,7 @@ def test_script_cell_magics(run, magic):
     reply, messages = run(f"%%{magic}\necho hi")
     assert (reply.status, reply.ename) == ("error", "UsageError")
     stderr = stream_text(messages, "stderr")
-    assert stderr.startswith(f"UsageError: %%{magic} runs its cell in a shell process")
+    assert stderr.startswith(f"UsageError: %%{magic} runs its cell in another program")
     assert NO_SHELL in stderr and stderr.count("\n") == 1
     assert result_after(run) == "2"  # the interpreter lives on (%%script used to deadlock it)
 

@@ -49,10 +49,12 @@ class MissingGuestDataError(FileNotFoundError):
 
 
 def script_magic_error(name: str) -> UsageError:
-    """The one line ``%%name`` gives: shell commands do not exist in the sandbox yet."""
+    """The one line ``%%name`` gives: the program it names cannot run in the sandbox yet (only
+    ``%%sh``/``%%bash``, through the sandbox's own shell, see shell_commands)."""
     return UsageError(
-        f"%%{name} runs its cell in a shell process, and shell commands are not available in "
-        "the sandbox yet (no processes inside WebAssembly); write the cell in Python instead.")
+        f"%%{name} runs its cell in another program, and the sandbox cannot start programs "
+        "yet (no processes inside WebAssembly); %%sh and %%bash run the sandbox's built-in "
+        "shell, otherwise write the cell in Python.")
 
 
 def _script_magic(name: str) -> Callable[[str, str], None]:
@@ -60,7 +62,7 @@ def _script_magic(name: str) -> Callable[[str, str], None]:
         raise script_magic_error(name)
 
     refuse.__name__ = f"{name}_unavailable"
-    refuse.__doc__ = f"%%{name}: not available in the sandbox (no shell processes yet)."
+    refuse.__doc__ = f"%%{name}: not available in the sandbox (no processes yet)."
     return refuse
 
 
