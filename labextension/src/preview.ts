@@ -187,30 +187,29 @@ export function checkPreviewUrl(candidate: unknown, origins: IPreviewOrigins): s
   return null;
 }
 
+/** A flag of a preview tab's iframe ``sandbox`` attribute. */
+export type PreviewSandboxFlag =
+  | 'allow-scripts'
+  | 'allow-forms'
+  | 'allow-popups'
+  | 'allow-modals'
+  | 'allow-downloads'
+  | 'allow-same-origin';
+
 /**
  * The ``sandbox`` attribute of the iframe of a preview tab. On the shared origin the page must
  * get an opaque origin (no ``allow-same-origin``): with both it could reach Jupyter's session
  * and the JupyterLab page around it. On a preview host of its own, the origin is already
  * foreign to Jupyter, and ``allow-same-origin`` gives the app its cookies and storage.
  */
-export function previewSandbox(
-  previewHost: string | null
-): Array<
-  | 'allow-scripts'
-  | 'allow-forms'
-  | 'allow-popups'
-  | 'allow-modals'
-  | 'allow-downloads'
-  | 'allow-same-origin'
-> {
-  const flags: Array<
-    | 'allow-scripts'
-    | 'allow-forms'
-    | 'allow-popups'
-    | 'allow-modals'
-    | 'allow-downloads'
-    | 'allow-same-origin'
-  > = ['allow-scripts', 'allow-forms', 'allow-popups', 'allow-modals', 'allow-downloads'];
+export function previewSandbox(previewHost: string | null): PreviewSandboxFlag[] {
+  const flags: PreviewSandboxFlag[] = [
+    'allow-scripts',
+    'allow-forms',
+    'allow-popups',
+    'allow-modals',
+    'allow-downloads'
+  ];
   if (previewHost) {
     flags.push('allow-same-origin');
   }
