@@ -32,7 +32,6 @@ current ``sys.stdout`` instead, as its ``system_piped`` prints what pexpect read
 
 from __future__ import annotations
 
-import codecs
 import errno
 import io
 import itertools
@@ -43,6 +42,8 @@ import sys
 from collections.abc import Mapping
 from typing import IO, Any, BinaryIO, cast
 
+from .streams import Utf8Writer
+
 __all__ = ["SandboxPopen", "capture", "install", "run_in_cell", "system"]
 
 #: The cell's stdout/stderr streams, as set up by environment.set_up (a child's fd 1 and 2).
@@ -50,39 +51,27 @@ _cell_streams: dict[str, Any] = {}
 _pids = itertools.count(1000)
 
 
-class TextSink(io.RawIOBase):
-    """A binary stream that decodes UTF-8 (keeping a character split across writes whole;
-    undecodable bytes become U+FFFD, as ipykernel shows a child's output) and writes the text
-    to a text stream: ``sys.stdout``/``sys.stderr`` as they are at write time, or the cell's
-    own stream for a child's inherited fd."""
+class TextSink(Utf8Writer):
+    """A built-in's binary output decoded as ipykernel shows a child's (U+FFFD for undecodable
+    bytes) into ``sys.stdout``/``sys.stderr`` as they are at write time, or the cell's own
+    stream for a child's inherited fd; ``flush`` (the child is done) writes a split character
+    left over too."""
 
     def __init__(self, name: str, *, cell_stream: bool = False) -> None:
-        super().__init__()
+        super().__init__(self._stream)
         self._name = name
         self._cell_stream = cell_stream
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
-    def _target(self) -> Any:
+    def _stream(self) -> Any:
         if self._cell_stream and self._name in _cell_streams:
             return _cell_streams[self._name]
         return getattr(sys, self._name)
 
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data).cast("B")
-        text = self._decoder.decode(view.tobytes())
-        if text:
-            self._target().write(text)
-        return view.nbytes
-
     def flush(self) -> None:
         rest = self._decoder.decode(b"", final=True)
-        target = self._target()
         if rest:
-            target.write(rest)
-        target.flush()
+            self._target().write(rest)
+        super().flush()
 
 
 class _FdSink(io.RawIOBase):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import io
 import time
+from collections.abc import Callable
 from typing import Any
 
 from . import bridge
@@ -134,12 +135,14 @@ class StreamToHost(io.TextIOBase):
         bridge.send("stream", {"name": self.name, "text": text})
 
 
-class _BinaryWriter(io.RawIOBase):
-    """``sys.stdout.buffer``: decodes UTF-8 (a character split over writes is kept whole)."""
+class Utf8Writer(io.RawIOBase):
+    """A binary stream that decodes UTF-8 and writes the text to ``target()`` (looked up at
+    each write): a character split over writes is kept whole, undecodable bytes become U+FFFD.
+    ``sys.stdout.buffer`` is one; a built-in command's inherited stdout (os_commands) another."""
 
-    def __init__(self, text: StreamToHost) -> None:
+    def __init__(self, target: Callable[[], Any]) -> None:
         super().__init__()
-        self._text = text
+        self._target = target
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     def writable(self) -> bool:
@@ -149,11 +152,19 @@ class _BinaryWriter(io.RawIOBase):
         view = memoryview(data).cast("B")
         text = self._decoder.decode(view.tobytes())
         if text:
-            self._text.write(text)
+            self._target().write(text)
         return view.nbytes
 
     def flush(self) -> None:
-        self._text.flush()
+        self._target().flush()
+
+
+class _BinaryWriter(Utf8Writer):
+    """``sys.stdout.buffer``: the stream's own bytes, decoded into it."""
+
+    def __init__(self, text: StreamToHost) -> None:
+        super().__init__(lambda: text)
+        self._text = text
 
     def fileno(self) -> int:
         return self._text.fileno()
