@@ -153,3 +153,15 @@ class SnapshotNotFoundError(SandboxError, KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+# -- limits of a running sandbox ------------------------------------------------------------
+class LimitRaiseError(SandboxError, ValueError):
+    """``Sandbox.lower_limits`` was asked for a limit above the current one or below what the
+    sandbox already uses; nothing was changed."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"cannot set the running sandbox's {name}: {reason}. Limits of a "
+                         "running sandbox can only be lowered, and not below its current "
+                         "use: start a new sandbox with the limits you need")
+        self.name = name

@@ -202,6 +202,12 @@ class GuestInstance:
         self._guard("reading the guest's memory size")
         return self.memory.data_len(self.store)
 
+    def set_memory_limit(self, memory_limit: int) -> None:
+        """Change the store's memory limit on the live instance (guest thread): the next
+        ``memory.grow`` past it fails, which the guest sees as ``MemoryError``."""
+        self._guard("changing the guest's memory limit")
+        self.store.set_limits(memory_size=memory_limit)
+
     def close(self) -> None:
         """Free the store and the guest's open files (guest thread). Safe to call twice."""
         if self._closed:

@@ -9,6 +9,7 @@ This module is the facade; each concern lives in a module of this package:
 * ``output``: the operation in progress and its output (validation, caps, stdin);
 * ``guest_calls``: the ``_host.call`` router; ``magics``: ``%snapshot`` and ``%pip``;
 * ``snapshots`` and ``recovery``: snapshot, restore, recovery points;
+* ``limits``: lowering the limits of the running sandbox;
 * ``preview_jobs``: preview requests as operations; ``status``: status and usage;
 * ``messages``: the values handed to callers.
 
@@ -36,7 +37,7 @@ from typing import Any, TypeVar, cast
 from .. import protocol, snapshot_signing
 from .. import snapshot as snapshot_format
 from ..cell_clock import CellClock
-from ..config import SandboxConfig
+from ..config import Limits, SandboxConfig
 from ..errors import GuestDiedError, SandboxClosedError, SandboxError
 from ..files import SandboxFiles
 from ..guest_instance import GuestInstance
@@ -59,6 +60,7 @@ from ..protocol import (
 from ..snapshot_store import SnapshotBudget, SnapshotInfo, SnapshotStore, validate_name
 from ..vfs import Quota, VirtualFS
 from ..wasi import WasiState
+from . import limits as limits_module
 from . import magics, operations, preview_jobs, recovery, snapshots, start, status
 from .guest_calls import GuestCalls
 from .layout import TMP, WORKSPACE, guest_env, make_mounts
@@ -322,6 +324,19 @@ class Sandbox:
             "buffers": [base64.b64encode(b).decode() for b in buffers or []]}
         cell = Operation(on_message=on_message, output_limit=self.config.limits.output_bytes)
         return cast(CommReply, self._call(lambda: self._operate(request, cell)))
+
+    # -- limits ---------------------------------------------------------------------------
+    def lower_limits(self, memory_bytes: int | None = None, workspace_bytes: int | None = None,
+                     cell_timeout: float | None = None, *, workspace_files: int | None = None,
+                     output_bytes: int | None = None) -> Limits:
+        """Lower limits of the running sandbox (``None``: unchanged), e.g. when a pre-started
+        sandbox is handed over; returns the new limits. Raises ``LimitRaiseError`` (nothing
+        changed) for a limit above the current one or below what is already used. Waits for a
+        running cell; a later cell gets the new time limit. See ``limits``."""
+        return self._call(lambda: limits_module.lower(
+            self, memory_bytes=memory_bytes, workspace_bytes=workspace_bytes,
+            workspace_files=workspace_files, cell_timeout=cell_timeout,
+            output_bytes=output_bytes))
 
     # -- status ---------------------------------------------------------------------------
     def status(self) -> SandboxStatus:
