@@ -165,3 +165,8 @@ class LimitRaiseError(SandboxError, ValueError):
                          "running sandbox can only be lowered, and not below its current "
                          "use: start a new sandbox with the limits you need")
         self.name = name
+
+
+class WorkspaceMountError(SandboxError, ValueError):
+    """A host folder cannot be mounted at /workspace of a running sandbox (a pre-started
+    kernel handed over to a notebook); the message says why and what to do instead."""

@@ -10,6 +10,7 @@ This module is the facade; each concern lives in a module of this package:
 * ``guest_calls``: the ``_host.call`` router; ``magics``: ``%snapshot`` and ``%pip``;
 * ``snapshots`` and ``recovery``: snapshot, restore, recovery points;
 * ``limits``: lowering the limits of the running sandbox;
+* ``workspace_mount``: giving a running sandbox its host folder at /workspace;
 * ``preview_jobs``: preview requests as operations; ``status``: status and usage;
 * ``messages``: the values handed to callers.
 
@@ -28,6 +29,7 @@ import concurrent.futures
 import dataclasses
 import itertools
 import logging
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -37,7 +39,7 @@ from typing import Any, TypeVar, cast
 from .. import protocol, snapshot_signing
 from .. import snapshot as snapshot_format
 from ..cell_clock import CellClock
-from ..config import Limits, SandboxConfig
+from ..config import HostFolderMode, Limits, SandboxConfig
 from ..errors import GuestDiedError, SandboxClosedError, SandboxError
 from ..files import SandboxFiles
 from ..guest_instance import GuestInstance
@@ -62,6 +64,7 @@ from ..vfs import Quota, VirtualFS
 from ..wasi import WasiState
 from . import limits as limits_module
 from . import magics, operations, preview_jobs, recovery, snapshots, start, status
+from . import workspace_mount
 from .guest_calls import GuestCalls
 from .layout import TMP, WORKSPACE, guest_env, make_mounts
 from .messages import (
@@ -337,6 +340,17 @@ class Sandbox:
             self, memory_bytes=memory_bytes, workspace_bytes=workspace_bytes,
             workspace_files=workspace_files, cell_timeout=cell_timeout,
             output_bytes=output_bytes))
+
+    # -- the host folder -----------------------------------------------------------------
+    def mount_workspace(self, host_folder: str | os.PathLike[str],
+                        mode: HostFolderMode = HostFolderMode.OVERLAY) -> Path:
+        """Show ``host_folder`` at ``/workspace`` of this running sandbox, which has none yet
+        (a pre-started kernel handed to a notebook), exactly as a sandbox started with it:
+        ``mode`` overlay or readonly; what the guest did in ``/workspace`` before is removed
+        and its working directory set to ``/workspace``. Returns the folder's real path.
+        Raises ``WorkspaceMountError`` (nothing changed) when that cannot be done. Waits for
+        a running cell. See ``workspace_mount``."""
+        return self._call(lambda: workspace_mount.mount(self, host_folder, mode))
 
     # -- status ---------------------------------------------------------------------------
     def status(self) -> SandboxStatus:
