@@ -1,0 +1,2 @@
+"""Network access for the sandbox: the administrator's policy (``policy``) and the host broker
+that opens connections for the guest (``broker``)."""
