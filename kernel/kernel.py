@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import zmq
 from ipykernel.kernelbase import Kernel
 from IPython.core.error import StdinNotImplementedError
-from traitlets import Bool, Float, Int, List, Unicode
+from traitlets import Bool, Dict, Float, Int, List, Unicode
 from traitlets import Enum as TraitEnum
 
 from jupyter_sandbox import __version__
@@ -36,6 +36,7 @@ from .control_protocol import START_SNAPSHOT_ENV
 from .positions import code_points_to_utf16, utf16_to_code_points
 
 if TYPE_CHECKING:  # the sandbox and the control endpoint load on the sandbox-start thread
+    from jupyter_sandbox.runtime.network.policy import NetworkPolicy
     from jupyter_sandbox.runtime.previews import PreviewLimits
     from jupyter_sandbox.runtime.protocol import HistoryQuery
     from jupyter_sandbox.runtime.sandbox import ExecuteReply, Message, Sandbox
@@ -132,6 +133,32 @@ class SandboxKernel(Kernel):
                             "host downloads packages from (-i, --extra-index-url, -f URL, "
                             "NAME @ URL)? None (default): only when neither pip_index_url nor "
                             "pip_allow is set; True/False: always/never.").tag(config=True)
+    network = Bool(False, help="Let the sandbox open network connections through the host's "
+                   "broker (off by default). Loopback, private, link-local, metadata and other "
+                   "special addresses stay refused unless network_allow names the address."
+                   ).tag(config=True)
+    network_allow = List(Unicode(), help="If not empty, the only destinations the sandbox may "
+                         "connect to: host names ('api.example.com', '*.example.com'), addresses "
+                         "and CIDRs ('10.0.0.0/8', '[::1]'), each with an optional port "
+                         "('pypi.org:443'). Empty: every public address.").tag(config=True)
+    network_deny = List(Unicode(), help="Destinations the sandbox may never connect to (same "
+                        "rules as network_allow); deny wins over allow.").tag(config=True)
+    network_max_connections = Int(64, help="Connections a sandbox may have open at once."
+                                  ).tag(config=True)
+    network_max_mib_per_cell = Int(1024, help="Network traffic (both ways) one cell may cause, "
+                                   "in MiB.").tag(config=True)
+    network_max_mib_per_sandbox = Int(8192, help="Network traffic (both ways) over the "
+                                      "sandbox's life, in MiB.").tag(config=True)
+    network_connect_timeout = Float(30.0, help="Seconds a connection may take to open."
+                                    ).tag(config=True)
+    network_ca_bundle = Unicode("", help="An extra PEM file of CA certificates the host trusts "
+                                "when it verifies TLS for the sandbox (besides the system's)."
+                                ).tag(config=True)
+    network_inject_headers = Dict(
+        key_trait=Unicode(), value_trait=Dict(key_trait=Unicode(), value_trait=Unicode()),
+        help="Headers the host adds to the sandbox's HTTP requests, by host rule: "
+             "{'api.example.com': {'Authorization': 'Bearer …'}}. The guest never sees them.",
+    ).tag(config=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -217,7 +244,15 @@ class SandboxKernel(Kernel):
                                                     allow=tuple(self.pip_allow),
                                                     deny=tuple(self.pip_deny),
                                                     user_indexes=self.pip_user_indexes),
+                             network=self.network_policy(),
                              env=control_previews.preview_environment(self._connection_file()))
+
+    def network_policy(self) -> NetworkPolicy:
+        """The administrator's network policy from the ``network*`` traits (also the ceiling of
+        what ``PUT /network`` may set). Raises NetworkConfigError naming the bad trait."""
+        from .network_config import policy_from_traits
+
+        return policy_from_traits(self)
 
     # -- previews and the control endpoint ----------------------------------------------
     control_endpoint: ControlEndpoint | None = None
@@ -300,10 +335,11 @@ class SandboxKernel(Kernel):
     def banner(self) -> str:  # type: ignore[override]
         limits = self.limits()
         timeout = f"{limits.cell_timeout:g} s per cell" if limits.cell_timeout else "no time limit"
+        network = "no network" if not self.network else "network through the host's policy"
         return (f"Sandboxed Python 3.15 (jupyter-sandbox {__version__}): your code runs inside a "
-                f"WebAssembly sandbox with no network, no processes and no access to host files "
-                f"outside /workspace.\nLimits: {limits.memory_bytes // MiB} MiB memory, {timeout}, "
-                f"{limits.workspace_bytes // MiB} MiB workspace, notebook folder: "
+                f"WebAssembly sandbox with {network}, no host processes and no access to host "
+                f"files outside /workspace.\nLimits: {limits.memory_bytes // MiB} MiB memory, "
+                f"{timeout}, {limits.workspace_bytes // MiB} MiB workspace, notebook folder: "
                 f"{self.host_folder_mode}.")
 
     # -- publishing ---------------------------------------------------------------------

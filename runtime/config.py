@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from .network.policy import NetworkPolicy
+
 MiB = 1 << 20
 GiB = 1 << 30
 
@@ -98,3 +100,5 @@ class SandboxConfig:
     snapshot_key_file: Path | None = None
     #: What ``%pip install`` may add to the sandbox.
     packages: PackagePolicy = field(default_factory=PackagePolicy)
+    #: Which connections the guest may open through the host's broker (off by default).
+    network: NetworkPolicy = field(default_factory=NetworkPolicy)

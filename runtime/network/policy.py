@@ -382,6 +382,10 @@ def parse_rules(rules: Iterable[object], what: str = "rules") -> tuple[Rule, ...
     return tuple(parse_rule(item) for item in items)
 
 
+class PolicyWideningError(ValueError):
+    """A change asked through the API would allow more than the administrator's policy."""
+
+
 # -- the policy --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -562,20 +566,22 @@ def narrowed(admin: NetworkPolicy, request: Mapping[str, Any]) -> NetworkPolicy:
     current = admin.to_json()
     forbidden = sorted(k for k in _ADMIN_ONLY if k in request and request[k] != current[k])
     if forbidden:
-        raise ValueError(f"{', '.join(forbidden)} can only be set by the administrator "
-                         "(SandboxKernel.network_* traits), not through the API")
+        raise PolicyWideningError(f"{', '.join(forbidden)} can only be set by the "
+                                  "administrator (SandboxKernel.network_* traits), not through "
+                                  "the API")
     # What GET returned may be sent back as it is: the read-only parts are dropped here.
     request = {k: v for k, v in request.items() if k not in _ADMIN_ONLY and k != "administrator"}
     asked = NetworkPolicy.from_json(request)
     if asked.enabled and not admin.enabled:
-        raise ValueError("network is off for this sandbox and the API cannot turn it on: the "
-                         "administrator can enable it with SandboxKernel.network = True")
+        raise PolicyWideningError("network is off for this sandbox and the API cannot turn it "
+                                  "on: the administrator can enable it with "
+                                  "SandboxKernel.network = True")
     limits = {}
     for name in _LIMIT_FIELDS:
         mine, theirs = getattr(admin, name), getattr(asked, name)
         if name in request and theirs > mine:
-            raise ValueError(f"network {name} {theirs} is above the administrator's {mine}; "
-                             "the API may only lower it")
+            raise PolicyWideningError(f"network {name} {theirs} is above the administrator's "
+                                      f"{mine}; the API may only lower it")
         limits[name] = theirs if name in request else mine
     return NetworkPolicy(
         enabled=asked.enabled if "enabled" in request else admin.enabled,
