@@ -83,7 +83,7 @@ __all__ = [
     "MAX_SNAPSHOT_BYTES", "MAX_SOCKET_PATH", "NDJSON", "OCTET_STREAM", "PACKAGE_ACTIONS",
     "PREVIEW_URL_ENV",
     "SERVER_URL_ENV", "SESSION_NAME_ENV", "SNAPSHOT_NAME", "SNAPSHOT_SUFFIX", "SOCKET_SUFFIX",
-    "START_SNAPSHOT_ENV", "ErrorBody", "ExecMessage", "ExecRequest", "NamedRestoreBody",
+    "START_SNAPSHOT_ENV", "AWAIT_FOLDER_ENV", "ErrorBody", "ExecMessage", "ExecRequest", "NamedRestoreBody",
     "PackagesRequest", "PreviewsListBody", "ReplyStatus", "RestoreBody", "SnapshotInfoBody",
     "SnapshotListBody", "atomic_write", "error_body", "invalid_name_message", "is_snapshot_name",
     "kernel_id_from", "kernel_notebook_path", "named_snapshot_folder", "notebook_key",
@@ -98,6 +98,10 @@ SERVER_URL_ENV = "JUPYTER_SANDBOX_SERVER_URL"
 START_SNAPSHOT_ENV = "JUPYTER_SANDBOX_SNAPSHOT"
 #: jupyter_server tells a kernel its notebook's path in this variable.
 SESSION_NAME_ENV = "JPY_SESSION_NAME"
+#: Set (to "1") for a kernel pre-started for notebooks not yet known (server_extension's
+#: ``PooledKernelManager``): its sandbox starts without a host folder and gets the notebook's
+#: at ``POST /handover``; it also reads no checkpoint of a notebook at start.
+AWAIT_FOLDER_ENV = "JUPYTER_SANDBOX_AWAIT_FOLDER"
 #: Guest environment set by the kernel: its id, and the public URL its previews appear under.
 KERNEL_ID_ENV = "JUPYTER_SANDBOX_KERNEL_ID"
 PREVIEW_URL_ENV = "JUPYTER_SANDBOX_PREVIEW_URL"

@@ -32,7 +32,7 @@ from jupyter_sandbox.runtime.config import HostFolderMode, Limits, PackagePolicy
 from jupyter_sandbox.runtime.errors import SandboxError
 
 from . import notebook_state
-from .control_protocol import START_SNAPSHOT_ENV
+from .control_protocol import AWAIT_FOLDER_ENV, START_SNAPSHOT_ENV
 from .positions import code_points_to_utf16, utf16_to_code_points
 
 if TYPE_CHECKING:  # the sandbox and the control endpoint load on the sandbox-start thread
@@ -236,6 +236,8 @@ class SandboxKernel(Kernel):
 
         mode = HostFolderMode(self.host_folder_mode)
         folder = Path(self.host_folder or os.getcwd()) if mode is not HostFolderMode.OFF else None
+        if self.awaits_folder() and not self.host_folder:
+            folder = None  # pre-started: the notebook's folder comes at POST /handover
         return SandboxConfig(limits=self.limits(), host_folder=folder, host_folder_mode=mode,
                              snapshot_dir=self.named_snapshot_folder(),
                              snapshot_key_file=self.snapshot_key_path(),
@@ -285,6 +287,13 @@ class SandboxKernel(Kernel):
             return
         self.control_endpoint = endpoint
 
+    @staticmethod
+    def awaits_folder() -> bool:
+        """Whether this kernel was pre-started for a notebook not known yet (``AWAIT_FOLDER_ENV``,
+        set by the server extension's ``PooledKernelManager``): it starts without a host
+        folder and gets the notebook's at ``POST /handover`` (kernel/workspace_handover.py)."""
+        return os.environ.get(AWAIT_FOLDER_ENV) == "1"
+
     def named_snapshot_folder(self) -> Path:
         """Where ``%snapshot save`` keeps snapshots: per notebook, so they outlive restarts."""
         if self.snapshot_dir:
@@ -311,6 +320,8 @@ class SandboxKernel(Kernel):
             except (OSError, SnapshotError) as exc:
                 raise _StartSnapshotUnreadable(path, f"cannot read it ({exc}); fix or unset "
                                                      f"{START_SNAPSHOT_ENV}") from exc
+        if self.awaits_folder():
+            return None, ""  # no notebook yet (the pool hands none to one with a checkpoint)
         pending = notebook_state.pending_restore_path(notebook_state.kernel_notebook_path())
         source = f"the notebook's restored checkpoint, {pending}"
         try:
