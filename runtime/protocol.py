@@ -31,6 +31,21 @@ and ends with ``{"op": "reply", "content": {...}}``. While working it may send:
   uninstall), ``{"packages": [{"name", "version", "origin"}], "site": str}`` (list) or
   ``{"error": str}``. ``site`` is the guest folder of installed packages (on ``sys.path``).
 
+* Network calls (``runtime/network/``; only these are not JSON objects, so bytes travel
+  unencoded): ``NET_CALL_PREFIX`` + a JSON header (``call`` and its fields, one line) +
+  ``\n`` + the payload (``send``'s bytes). The answer is ``NET_DATA_PREFIX`` + the bytes for
+  a ``recv`` that got data (nothing after it: the end of the stream), else a JSON object:
+  ``NetErrorAnswer`` (``error``, ``kind``, ``errno``: the guest raises the matching
+  exception), ``NetWaitAnswer`` (``wait``: ``timeout``, or ``interrupted`` when an interrupt
+  or the cell deadline woke the host: the guest calls again and meets the interrupt), or
+  the call's own answer. Calls (``NetCall``): ``enabled`` → ``{}`` or the error;
+  ``resolve`` (``host``, ``port``) → ``addresses`` ([version, address] pairs the policy
+  allows; version 4 or 6, as the guest's socket constants differ from the host's);
+  ``connect`` (``host``, ``port``, ``timeout``) → ``conn``, ``address``, ``version``; ``send`` (``conn``, ``timeout``) + payload → ``sent``; ``recv`` (``conn``,
+  ``size``, ``timeout``); ``poll`` (``read``, ``write``: lists of conn ids; ``timeout``) →
+  ``read``, ``write`` (the ready ones); ``shutdown`` (``conn``, ``how``), ``close``
+  (``conn``) → ``{}``. ``timeout`` is seconds or null (wait until interrupted).
+
 Requests (``"type"`` field) and their replies:
 
 * ``execute``: ``code``, ``silent``, ``store_history``, ``user_expressions``, ``allow_stdin``
@@ -384,6 +399,103 @@ class SnapshotAnswer(TypedDict, total=False):
     done: str
     scheduled: bool
     error: str
+
+
+# Network calls (see the catalogue): the JSON header after ``NET_CALL_PREFIX``.
+#: The first byte of a network call (a JSON request starts with ``{``).
+NET_CALL_PREFIX = b"N"
+#: The first byte of a ``recv`` answer that carries bytes (other answers are JSON objects).
+NET_DATA_PREFIX = b"D"
+
+
+class NetEnabledCall(TypedDict):
+    call: Literal["enabled"]
+
+
+class NetResolveCall(TypedDict):
+    call: Literal["resolve"]
+    host: str
+    port: int
+
+
+class NetConnectCall(TypedDict):
+    call: Literal["connect"]
+    host: str
+    port: int
+    timeout: float | None
+
+
+class NetSendCall(TypedDict):
+    """Followed by the bytes to send (after the header's newline)."""
+
+    call: Literal["send"]
+    conn: int
+    timeout: float | None
+
+
+class NetRecvCall(TypedDict):
+    call: Literal["recv"]
+    conn: int
+    size: int
+    timeout: float | None
+
+
+class NetPollCall(TypedDict):
+    call: Literal["poll"]
+    read: list[int]
+    write: list[int]
+    timeout: float | None
+
+
+class NetShutdownCall(TypedDict):
+    call: Literal["shutdown"]
+    conn: int
+    #: ``socket.SHUT_RD``, ``SHUT_WR`` or ``SHUT_RDWR``.
+    how: int
+
+
+class NetCloseCall(TypedDict):
+    call: Literal["close"]
+    conn: int
+
+
+NetCall = (NetEnabledCall | NetResolveCall | NetConnectCall | NetSendCall | NetRecvCall
+           | NetPollCall | NetShutdownCall | NetCloseCall)
+
+
+class NetErrorAnswer(TypedDict):
+    """``kind``: ``disabled``/``refused`` (PermissionError), ``limit`` (the policy's connection
+    or byte limit), ``lost`` (ConnectionResetError: not kept across a snapshot restore),
+    ``gaierror``, ``timeout``, ``value`` (a malformed call), ``os`` (OSError with ``errno``)."""
+
+    error: str
+    kind: str
+    errno: int | None
+
+
+class NetWaitAnswer(TypedDict):
+    wait: Literal["timeout", "interrupted"]
+
+
+class NetResolveAnswer(TypedDict):
+    #: [IP version (4 or 6), address text] pairs.
+    addresses: list[tuple[int, str]]
+
+
+class NetConnectAnswer(TypedDict):
+    conn: int
+    address: str
+    #: 4 or 6.
+    version: int
+
+
+class NetSendAnswer(TypedDict):
+    sent: int
+
+
+class NetPollAnswer(TypedDict):
+    read: list[int]
+    write: list[int]
 
 
 def encode(obj: Any) -> bytes:

@@ -43,6 +43,8 @@ from ..config import HostFolderMode, Limits, SandboxConfig
 from ..errors import GuestDiedError, SandboxClosedError, SandboxError
 from ..files import SandboxFiles
 from ..guest_instance import GuestInstance
+from ..network.broker import NetworkBroker
+from ..network.policy import NetworkPolicy
 from ..packages import PackageManager
 from ..protocol import (
     CommInfoReply,
@@ -121,6 +123,10 @@ class Sandbox:
         self._recovery: RecoveryPoint | None = None
         #: Set when a preview request cost the interpreter; shown in the next cell's output.
         self._restart_notice: str | None = None
+        #: The host broker every guest socket goes through (runtime/network/): the policy in
+        #: force, open connections, the audit. ``set_network_policy`` changes the policy.
+        self.network = NetworkBroker(getattr(self.config, "network", None) or NetworkPolicy(),
+                                     label=f"sandbox {self.id}")
         self._calls = GuestCalls(self)
         self.files = SandboxFiles(self.vfs, self.quota, self._call)
         self.packages = PackageManager(
@@ -353,6 +359,11 @@ class Sandbox:
         return self._call(lambda: workspace_mount.mount(self, host_folder, mode))
 
     # -- status ---------------------------------------------------------------------------
+    def set_network_policy(self, policy: NetworkPolicy) -> None:
+        """Replace the network policy (any thread): it applies from the next connection the
+        guest opens; connections already open keep going until closed."""
+        self.network.set_policy(policy)
+
     def status(self) -> SandboxStatus:
         """Limits, current usage and mounts, as ``%sandbox`` and the control endpoint show
         them (any thread; never waits for a running cell)."""
@@ -402,6 +413,7 @@ class Sandbox:
         self._closed = True
         self._worker.stop(timeout=30)
         self._clock.close()
+        self.network.close_all("the sandbox was closed")
         if self._own_state_dir:
             shutil.rmtree(self.state_dir, ignore_errors=True)
 

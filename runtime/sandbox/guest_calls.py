@@ -7,9 +7,11 @@ preview); a longer one is refused unread and counts as output past the cap.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from .. import protocol
+from ..network.router import NetworkRouter
 from ..protocol import ErrorAnswer, InterruptReasonAnswer, StopReason
 from . import magics
 
@@ -22,6 +24,12 @@ class GuestCalls:
 
     def __init__(self, sandbox: Sandbox) -> None:
         self._sandbox = sandbox
+        self._network = NetworkRouter(sandbox.network, self._wakeup)
+
+    def _wakeup(self) -> threading.Event:
+        """The running guest's wake-up event (interrupt, deadline) that cuts network waits."""
+        instance = self._sandbox._instance
+        return instance.wasi.state.wakeup if instance is not None else threading.Event()
 
     def request_limit(self) -> int:
         """The longest ``host.call`` request read from the guest: the output cap plus slack
@@ -50,6 +58,8 @@ class GuestCalls:
 
     def on_call(self, raw: bytes) -> bytes:
         sandbox = self._sandbox
+        if raw[:1] == protocol.NET_CALL_PREFIX:  # sockets: binary, see protocol.py
+            return self._network.on_call(raw, sandbox._cell)
         request = protocol.decode(raw)  # a protocol.GuestCall, if the guest plays by the rules
         if not isinstance(request, dict):
             return _error("a request must be a JSON object")

@@ -119,3 +119,6 @@ def _swap_in(sandbox: Sandbox, image: snapshot_format.SnapshotImage,
         staged.commit()
     if old_instance is not None:
         old_instance.close()
+    # Connections are not part of a snapshot: the restored guest's sockets name ids the
+    # broker no longer holds, and their next use raises ConnectionLostError.
+    sandbox.network.close_all("a snapshot was restored")

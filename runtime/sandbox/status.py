@@ -44,6 +44,8 @@ class SandboxStatus(TypedDict):
     execution_count: int
     #: The cell a crash would bring the sandbox back to (None: a clean restart).
     recovery_point: int | None
+    #: ``NetworkBroker.status()``: the policy, the recent connection attempts (newest last).
+    network: dict[str, Any]
 
 
 def memory_bytes(sandbox: Sandbox) -> int:
@@ -73,6 +75,7 @@ def status(sandbox: Sandbox) -> SandboxStatus:
         "mounts": describe_mounts(sandbox.vfs),
         "execution_count": sandbox.execution_count,
         "recovery_point": sandbox.recovery_point(),
+        "network": sandbox.network.status(),
     }
 
 

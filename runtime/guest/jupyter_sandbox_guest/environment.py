@@ -74,6 +74,9 @@ def set_up(request: dict[str, Any]) -> SandboxShell:
     from . import event_loop
 
     event_loop.install()
+    from . import network
+
+    network.install()  # sockets, select and selectors through the host's network broker
     signal.signal(signal.SIGINT, _on_sigint)
     signal.signal(signal.SIGUSR1, streams.flush_on_tick)  # the host's timer, while a cell runs
     builtins.input = _input

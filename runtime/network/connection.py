@@ -1,0 +1,183 @@
+"""One brokered TCP connection: a non-blocking host socket the guest reads and writes through
+the broker, one bounded chunk per call (nothing is buffered on the host beyond the chunk in
+hand), and waits that end on the guest's wake-up (interrupt, cell deadline) as well as on
+readiness or the timeout.
+
+TLS (``tls.py``) upgrades a connection by replacing ``sock`` with an ``ssl.SSLSocket`` wrapping
+it; the reads and waits here account for the bytes such a socket already holds decrypted.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import selectors
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+
+log = logging.getLogger("jupyter_sandbox.network")
+#: How long one wait sleeps before it looks at the wake-up event again (interrupt latency).
+WAIT_SLICE = 0.05
+
+
+class WaitOutcome(Enum):
+    READY = "ready"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+
+
+def wait_for(sockets: dict[int, tuple[socket.socket, int]], timeout: float | None,
+             wakeup: threading.Event) -> tuple[WaitOutcome, dict[int, int]]:
+    """Wait until one of ``sockets`` (key → (socket, selectors.EVENT_* mask)) is ready, the
+    timeout passes (None: no limit) or ``wakeup`` is set. Returns the outcome and, when
+    ready, key → the events that are ready."""
+    ready: dict[int, int] = {}
+    for key, (sock, events) in sockets.items():
+        if events & selectors.EVENT_READ and _holds_decrypted(sock):
+            ready[key] = selectors.EVENT_READ
+    if ready:
+        return WaitOutcome.READY, ready
+    deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+    with selectors.DefaultSelector() as selector:
+        for key, (sock, events) in sockets.items():
+            selector.register(sock, events, key)
+        while True:
+            if wakeup.is_set():
+                return WaitOutcome.INTERRUPTED, {}
+            remaining = None if deadline is None else deadline - time.monotonic()
+            slice_ = WAIT_SLICE if remaining is None else max(0.0, min(remaining, WAIT_SLICE))
+            for selected, events in selector.select(slice_):
+                ready[selected.data] = ready.get(selected.data, 0) | events
+            if ready:
+                return WaitOutcome.READY, ready
+            if remaining is not None and remaining <= 0:
+                return WaitOutcome.TIMEOUT, {}
+
+
+def _holds_decrypted(sock: socket.socket) -> bool:
+    return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+
+
+@dataclass
+class ConnectionRecord:
+    """One connection attempt, as the audit keeps it (``to_json`` for the status route)."""
+
+    host: str
+    address: str | None
+    port: int
+    allowed: bool
+    reason: str
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    started_at: float = field(default_factory=time.time)
+    ended_at: float | None = None
+    tls: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {"host": self.host, "address": self.address, "port": self.port,
+                "allowed": self.allowed, "reason": self.reason,
+                "bytes_sent": self.bytes_sent, "bytes_received": self.bytes_received,
+                "started_at": self.started_at, "ended_at": self.ended_at, "tls": self.tls}
+
+
+class Connection:
+    """An open connection. ``sock`` is the host socket (non-blocking), public for ``tls.py``."""
+
+    def __init__(self, conn_id: int, sock: socket.socket, record: ConnectionRecord) -> None:
+        self.id = conn_id
+        self.sock = sock
+        self.record = record
+        self.closed = False
+
+    @classmethod
+    def open(cls, conn_id: int, family: int, address: str, port: int, timeout: float,
+             wakeup: threading.Event, record: ConnectionRecord) -> Connection | WaitOutcome:
+        """Connect to exactly ``address`` (never a name: no second resolution). Returns the
+        connection, or TIMEOUT / INTERRUPTED; raises ``OSError`` when the connect fails."""
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            status = sock.connect_ex((address, port))
+            if status not in (0, errno.EINPROGRESS):
+                raise OSError(status, os.strerror(status))
+            if status != 0:
+                outcome, _ = wait_for({0: (sock, selectors.EVENT_WRITE)}, timeout, wakeup)
+                if outcome is not WaitOutcome.READY:
+                    sock.close()
+                    return outcome
+                status = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if status != 0:
+                    raise OSError(status, os.strerror(status))
+        except BaseException:
+            sock.close()
+            raise
+        return cls(conn_id, sock, record)
+
+    def send(self, data: bytes | memoryview, timeout: float | None,
+             wakeup: threading.Event) -> int | WaitOutcome:
+        """Send as much of ``data`` as the peer takes before ``timeout`` (at least one byte,
+        or the outcome that stopped the wait): ``socket.send`` semantics."""
+        view = memoryview(data)
+        sent = 0
+        while sent < len(view):
+            try:
+                count = self.sock.send(view[sent:])
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                if sent:
+                    break
+                outcome, _ = wait_for({0: (self.sock, selectors.EVENT_WRITE)}, timeout, wakeup)
+                if outcome is not WaitOutcome.READY:
+                    return outcome
+                continue
+            sent += count
+            self.record.bytes_sent += count
+        return sent
+
+    def recv(self, size: int, timeout: float | None,
+             wakeup: threading.Event) -> bytes | WaitOutcome:
+        """Up to ``size`` bytes: waits for the first, then takes what is already there;
+        ``b""`` at the end of the stream."""
+        while True:
+            try:
+                data = self.sock.recv(size)
+                break
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                outcome, _ = wait_for({0: (self.sock, selectors.EVENT_READ)}, timeout, wakeup)
+                if outcome is not WaitOutcome.READY:
+                    return outcome
+        if data and len(data) < size:
+            parts = [data]
+            have = len(data)
+            while have < size:
+                try:
+                    more = self.sock.recv(size - have)
+                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    break
+                if not more:
+                    break
+                parts.append(more)
+                have += len(more)
+            data = b"".join(parts)
+        self.record.bytes_received += len(data)
+        return data
+
+    def shutdown(self, how: int) -> None:
+        self.sock.shutdown(how)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.record.ended_at = time.time()
+        try:
+            self.sock.close()
+        except OSError as exc:  # closing never fails the guest's close
+            log.debug("closing brokered connection %s: %s", self.id, exc)
+
+
