@@ -108,6 +108,9 @@ class SandboxKernel(Kernel):
                                   "and the sandbox starts clean.").tag(config=True)
     snapshot_max_count = Int(20, help="Named snapshots (%snapshot save) a sandbox may keep; "
                              "saving more is refused until one is deleted.").tag(config=True)
+    max_processes = Int(8, help="Processes (subprocess, !python, the commands API) a sandbox "
+                        "may run at once; more fail to start with a clear error."
+                        ).tag(config=True)
     snapshot_max_mib = Int(1024, help="Total size of a sandbox's named snapshots on disk, in "
                            "MiB; a save past it is refused.").tag(config=True)
     snapshot_key_file = Unicode("", help="The secret (32 bytes, mode 0600, created on first "
@@ -229,6 +232,7 @@ class SandboxKernel(Kernel):
             workspace_files=self.workspace_max_files,
             snapshot_max_count=self.snapshot_max_count,
             snapshot_max_bytes=self.snapshot_max_mib * MiB,
+            max_processes=self.max_processes,
         )
 
     def _sandbox_config(self) -> SandboxConfig:

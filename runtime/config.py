@@ -36,10 +36,17 @@ class Limits:
     #: Named snapshots (``%snapshot save``) the sandbox may keep, and their total size on disk.
     snapshot_max_count: int = 20
     snapshot_max_bytes: int = 1 * GiB
+    #: Processes (``subprocess``, ``!python``, the commands API) running at once.
+    max_processes: int = 8
+    #: The most memory one process may grow to (within what ``memory_bytes`` leaves free).
+    process_memory_bytes: int = 256 * MiB
+    #: Output one process's log keeps (the commands API's logs); the rest is dropped.
+    process_log_bytes: int = 16 * MiB
 
     def __post_init__(self) -> None:
         for name in ("memory_bytes", "output_bytes", "workspace_bytes", "workspace_files",
-                     "snapshot_max_count", "snapshot_max_bytes"):
+                     "snapshot_max_count", "snapshot_max_bytes", "max_processes",
+                     "process_memory_bytes", "process_log_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"Limits.{name} must be positive, got {getattr(self, name)!r}")
         if self.memory_bytes < 64 * MiB:

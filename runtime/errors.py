@@ -53,6 +53,11 @@ class ModuleCacheError(SandboxError):
     """The compiled-module cache could not be written or read."""
 
 
+class JavaScriptEngineError(SandboxError):
+    """The JavaScript engine behind ``node`` (quickjs-rs's QuickJS wasm) is missing or cannot
+    be loaded; the message says what to install."""
+
+
 class WrongThreadError(SandboxError):
     """Code touched a guest's wasmtime store from a thread other than the sandbox's guest
     thread (a bug in the caller: queue the work on the sandbox's worker instead)."""
@@ -165,6 +170,43 @@ class LimitRaiseError(SandboxError, ValueError):
                          "running sandbox can only be lowered, and not below its current "
                          "use: start a new sandbox with the limits you need")
         self.name = name
+
+
+# -- processes inside the sandbox (runtime/processes/) --------------------------------------
+class ProcessError(SandboxError):
+    """Base class of the errors starting or driving a sandbox process."""
+
+
+class ProgramNotFoundError(ProcessError, FileNotFoundError):
+    """The program is none the sandbox can run (a shell would exit 127)."""
+
+    def __init__(self, program: str, runnable: list[str]) -> None:
+        super().__init__(f"{program}: not found in the sandbox, which runs no host programs. "
+                         f"It can run: python (python3, sys.executable), pip, node, sh/bash "
+                         f"-c LINE and its built-in commands ({', '.join(runnable)})")
+        self.program = program
+
+
+class ProcessLimitError(ProcessError, BlockingIOError):
+    """The sandbox already runs as many processes as its limit allows."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the sandbox already runs {limit} processes, its limit "
+                         "(Limits.max_processes, kernel trait SandboxKernel.max_processes); "
+                         "wait for one to end or kill one (Popen.kill, %sandbox lists them)")
+        self.limit = limit
+
+
+class ProcessMemoryError(ProcessError, MemoryError):
+    """A new process would not fit in what is left of the sandbox's memory limit."""
+
+    def __init__(self, needed: int, free: int, limit: int, used: int) -> None:
+        mib = 1 << 20
+        super().__init__(f"a new process needs at least {needed // mib} MiB but only "
+                         f"{free // mib} MiB of the sandbox's {limit // mib} MiB memory limit "
+                         f"are free ({used // mib} MiB held by the notebook and its running "
+                         "processes); end a process or raise Limits.memory_bytes")
+        self.needed, self.free, self.limit, self.used = needed, free, limit, used
 
 
 class WorkspaceMountError(SandboxError, ValueError):

@@ -85,6 +85,12 @@ class GuestInstance:
         self._signals_lock = threading.Lock()
         self._hard_stop_reason: str | None = None
         self._hard_stop_at: float | None = None
+        #: A new store memory limit asked for from another thread (``set_memory_limit``),
+        #: applied on the guest thread at its next epoch check, host call or turn.
+        self._pending_limit: int | None = None
+        self.memory_limit = memory_limit
+        #: The status the guest gave ``proc_exit`` (``os._exit``), once it did.
+        self.exit_code: int | None = None
         self._epoch = EpochCallback(self.store, self._on_epoch)
         instance = linker.instantiate(self.store, module_cache.guest_module())
         exports = instance.exports(self.store)
@@ -103,6 +109,7 @@ class GuestInstance:
     def _host_call(self, caller: wasmtime.Caller, req: int, req_len: int, out_ptr: int,
                    out_len: int) -> int:
         req, req_len = req & 0xFFFFFFFF, req_len & 0xFFFFFFFF  # wasm pointers are unsigned
+        self._apply_memory_limit()
         try:
             if req_len > self._request_limit():
                 if self._on_oversized is None:
@@ -157,9 +164,42 @@ class GuestInstance:
             self._pending_signals.clear()
         self.wasi.state.wakeup.clear()
 
+    # -- the memory limit ---------------------------------------------------------------
+    def set_memory_limit(self, limit: int) -> None:
+        """Thread-safe: change the store's memory limit (the sandbox lowers its notebook's
+        while processes hold part of the memory, and raises it back when they end). Applied
+        on the guest thread at once when called there, else at its next epoch check (the
+        epoch is advanced so a running guest meets one at once), host call or turn. Memory
+        already in use is never taken back: a lower limit only stops further growth (the
+        next ``memory.grow`` past it fails, which the guest sees as ``MemoryError``)."""
+        with self._signals_lock:
+            self._pending_limit = limit
+        if self._on_own_thread():
+            self._apply_memory_limit()
+        else:
+            module_cache.engine().increment_epoch()
+
+    def _on_own_thread(self) -> bool:
+        try:
+            self._guard("setting the memory limit")
+        except WrongThreadError:
+            return False
+        return True
+
+    def _apply_memory_limit(self) -> None:
+        """Guest thread: apply a pending ``set_memory_limit`` (wasmtime accepts a new limit
+        at any time, even inside a host call; tests/runtime/test_processes_memory.py)."""
+        with self._signals_lock:
+            limit, self._pending_limit = self._pending_limit, None
+        if limit is not None and not self._closed:
+            self.store.set_limits(memory_size=limit)
+            self.memory_limit = limit
+
     def _on_epoch(self) -> str | None:
         if self._hard_stop_at is not None and time.monotonic() >= self._hard_stop_at:
             return self._hard_stop_reason or "hard stop"
+        if self._pending_limit is not None:
+            self._apply_memory_limit()
         with self._signals_lock:
             pending, self._pending_signals = self._pending_signals, set()
             if SIGINT in pending:
@@ -177,6 +217,7 @@ class GuestInstance:
             raise GuestDiedError("this guest instance is closed")
         if self.dead:
             raise GuestDiedError(self.dead)
+        self._apply_memory_limit()
         data = source.encode()
         address = self._alloc(self.store, len(data)) & 0xFFFFFFFF
         self.memory.write(self.store, data, address)
@@ -185,6 +226,7 @@ class GuestInstance:
             self.observed_memory_bytes = self.memory.data_len(self.store)
             return status
         except ProcExit as exc:
+            self.exit_code = exc.code
             self.dead = f"the guest exited the interpreter (status {exc.code})"
         except wasmtime.Trap as exc:
             self.dead = self._hard_stop_reason or f"the guest interpreter crashed: {exc.message}"
@@ -201,12 +243,6 @@ class GuestInstance:
         """The guest's memory size now (guest thread; other threads: ``observed_memory_bytes``)."""
         self._guard("reading the guest's memory size")
         return self.memory.data_len(self.store)
-
-    def set_memory_limit(self, memory_limit: int) -> None:
-        """Change the store's memory limit on the live instance (guest thread): the next
-        ``memory.grow`` past it fails, which the guest sees as ``MemoryError``."""
-        self._guard("changing the guest's memory limit")
-        self.store.set_limits(memory_size=memory_limit)
 
     def close(self) -> None:
         """Free the store and the guest's open files (guest thread). Safe to call twice."""

@@ -31,6 +31,20 @@ and ends with ``{"op": "reply", "content": {...}}``. While working it may send:
   uninstall), ``{"packages": [{"name", "version", "origin"}], "site": str}`` (list) or
   ``{"error": str}``. ``site`` is the guest folder of installed packages (on ``sys.path``).
 
+* Processes (``runtime/processes/``, guest client ``jupyter_sandbox_guest/processes.py``),
+  binary data as base64 text. From any guest (the notebook or a process):
+  ``proc_spawn`` (``ProcSpawnCall``: ``argv``, ``cwd``, ``env``, ``stdin``/``stdout``/
+  ``stderr`` as ``{"mode": ...}``, ``background``, ``timeout``) → ``{"pid"}``;
+  ``proc_read`` (``pid``, ``stream``, ``size``, ``timeout``) → ``{"data", "eof"}``,
+  ``{"timeout": true}`` or ``{"interrupted": true}``; ``proc_write`` (``pid``, ``data``);
+  ``proc_close_stdin``/``proc_close_output`` (``pid``[, ``stream``]); ``proc_wait`` (``pid``,
+  ``timeout``) → ``{"exit_code": int | null, "interrupted"?: true}``; ``proc_kill`` (``pid``,
+  ``signal``: 2 interrupts, others kill); ``proc_list`` → ``{"processes": [...]}``. Failures
+  are ``ProcErrorAnswer`` (``error``, ``kind``: ``not_found``, ``limit``, ``memory``, ``cwd``,
+  ``broken_pipe``, ``invalid``…). A guest drives only the processes it started. From a
+  process's own ``process_main`` only: ``process_start`` → ``ProcessStartAnswer`` (what to
+  run) and ``process_exit`` (``status``); ``pip`` as above, for ``pip`` run as a program.
+
 * Network calls (``runtime/network/``; only these are not JSON objects, so bytes travel
   unencoded): ``NET_CALL_PREFIX`` + a JSON header (``call`` and its fields, one line) +
   ``\n`` + the payload (``send``'s bytes). The answer is ``NET_DATA_PREFIX`` + the bytes for
@@ -496,6 +510,91 @@ class NetSendAnswer(TypedDict):
 class NetPollAnswer(TypedDict):
     read: list[int]
     write: list[int]
+
+
+# -- processes (runtime/processes/guest_ops.py, child_calls.py) -------------------------------
+class ProcStreamSpec(TypedDict, total=False):
+    #: stdin: "pipe" | "null" | "data"; stdout/stderr: "pipe" | "inherit" | "null" | "file",
+    #: and for stderr also "stdout" (``stderr=STDOUT``).
+    mode: str
+    #: ``mode: "data"``: the whole input, base64.
+    data: str
+    #: ``mode: "file"``: the guest path written to, and whether at its end.
+    path: str
+    append: bool
+
+
+class ProcSpawnCall(TypedDict):
+    op: Literal["proc_spawn"]
+    argv: list[str]
+    cwd: str
+    env: dict[str, str] | None
+    stdin: ProcStreamSpec
+    stdout: ProcStreamSpec
+    stderr: ProcStreamSpec
+    background: bool
+    timeout: float | None
+
+
+class ProcSpawnAnswer(TypedDict):
+    pid: int
+
+
+class ProcReadCall(TypedDict):
+    op: Literal["proc_read"]
+    pid: int
+    stream: Literal["stdout", "stderr"]
+    size: int
+    timeout: float | None
+
+
+class ProcReadAnswer(TypedDict, total=False):
+    data: str
+    eof: bool
+    timeout: bool
+    interrupted: bool
+
+
+class ProcWriteCall(TypedDict):
+    op: Literal["proc_write"]
+    pid: int
+    data: str
+
+
+class ProcWaitCall(TypedDict):
+    op: Literal["proc_wait"]
+    pid: int
+    timeout: float | None
+
+
+class ProcWaitAnswer(TypedDict, total=False):
+    exit_code: int | None
+    interrupted: bool
+
+
+class ProcKillCall(TypedDict):
+    op: Literal["proc_kill"]
+    pid: int
+    signal: int
+
+
+class ProcErrorAnswer(TypedDict):
+    error: str
+    kind: str
+
+
+class ProcessStartAnswer(TypedDict):
+    """What a process runs: ``kind`` is ``python``, ``pip`` or ``command``."""
+
+    kind: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+
+
+class ProcessExitCall(TypedDict):
+    op: Literal["process_exit"]
+    status: int
 
 
 def encode(obj: Any) -> bytes:

@@ -19,11 +19,15 @@ nothing outside a layer is reached. The guest itself cannot create symlinks or h
 
 from __future__ import annotations
 
+import functools
 import os
 import stat as stat_mod
+import threading
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 from .host_layer import HostLayer
 from .wasi_errno import Errno, WasiError, from_os_error
@@ -76,21 +80,27 @@ def _within(root: str, path: str) -> bool:
 
 @dataclass
 class Quota:
-    """Byte and file-count limits shared by all of one sandbox's writable layers."""
+    """Byte and file-count limits shared by all of one sandbox's writable layers.
+
+    ``charge`` checks and counts under a lock: the sandbox's processes (guest instances on
+    their own threads, runtime/processes/) share one quota, and two of them writing at once
+    must not both pass a check that only one of them fits."""
 
     max_bytes: int
     max_files: int
     used_bytes: int = 0
     used_files: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def charge(self, nbytes: int = 0, nfiles: int = 0) -> None:
         """Account for growth; raise DQUOT (and change nothing) when it would not fit."""
-        if nbytes > 0 and self.used_bytes + nbytes > self.max_bytes:
-            raise WasiError(Errno.DQUOT, "workspace byte quota exceeded")
-        if nfiles > 0 and self.used_files + nfiles > self.max_files:
-            raise WasiError(Errno.DQUOT, "workspace file-count quota exceeded")
-        self.used_bytes = max(0, self.used_bytes + nbytes)
-        self.used_files = max(0, self.used_files + nfiles)
+        with self._lock:
+            if nbytes > 0 and self.used_bytes + nbytes > self.max_bytes:
+                raise WasiError(Errno.DQUOT, "workspace byte quota exceeded")
+            if nfiles > 0 and self.used_files + nfiles > self.max_files:
+                raise WasiError(Errno.DQUOT, "workspace file-count quota exceeded")
+            self.used_bytes = max(0, self.used_bytes + nbytes)
+            self.used_files = max(0, self.used_files + nfiles)
 
     def count_existing(self, folder: Path) -> None:
         for dirpath, dirnames, filenames in os.walk(folder):
@@ -283,10 +293,32 @@ class Resolved:
     rel: str
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _serialized(method: Callable[Concatenate[VirtualFS, _P], _R]
+                ) -> Callable[Concatenate[VirtualFS, _P], _R]:
+    """Run a changing operation under the filesystem's lock: the sandbox's processes share
+    one ``VirtualFS`` from several threads, and an operation that checks, then changes (copy
+    up, whiteouts, create-or-fail, rename) must not interleave with another one."""
+
+    @functools.wraps(method)
+    def locked(self: VirtualFS, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class VirtualFS:
-    """The mount table and the operations the WASI layer and the files API share."""
+    """The mount table and the operations the WASI layer and the files API share.
+
+    Changing operations are serialized by ``lock`` (re-entrant), since every process of the
+    sandbox (one guest instance per host thread) works on the same tree; reads need none."""
 
     def __init__(self, mounts: list[Mount]) -> None:
+        self.lock = threading.RLock()
         self.mounts = sorted(mounts, key=lambda m: len(m.point), reverse=True)
         self._virtual_children: dict[str, set[str]] = {}
         for mount in mounts:
@@ -360,6 +392,7 @@ class VirtualFS:
         return where.mount, where.rel
 
     # -- opening ------------------------------------------------------------------------
+    @_serialized
     def open_file(self, guest_path: str, *, write: bool, create: bool, exclusive: bool,
                   truncate: bool) -> tuple[int, LayeredMount | None]:
         """Open a regular file; returns (host fd, the mount whose quota its writes charge)."""
@@ -402,6 +435,7 @@ class VirtualFS:
         return fd, mount
 
     # -- changing the tree --------------------------------------------------------------
+    @_serialized
     def mkdir(self, guest_path: str) -> None:
         mount, rel = self._layered(guest_path)
         if mount.find(rel) is not None:
@@ -416,9 +450,11 @@ class VirtualFS:
                 mount.quota.charge(0, -1)
             raise
 
+    @_serialized
     def unlink(self, guest_path: str) -> None:
         self._remove(guest_path, want_dir=False)
 
+    @_serialized
     def rmdir(self, guest_path: str) -> None:
         self._remove(guest_path, want_dir=True)
 
@@ -466,6 +502,7 @@ class VirtualFS:
             mount.quota.charge(-st.st_size, -1)
         return True
 
+    @_serialized
     def rename(self, src_path: str, dst_path: str) -> None:
         src_mount, src_rel = self._layered(src_path)
         dst_mount, dst_rel = self._layered(dst_path)
@@ -501,6 +538,7 @@ class VirtualFS:
         if src_in_lower:
             mount.whiteouts.add(src_rel)
 
+    @_serialized
     def write_file(self, guest_path: str, data: bytes) -> None:
         """Create or replace a regular file with ``data`` as one step for the files API.
 
@@ -535,6 +573,7 @@ class VirtualFS:
                 raise from_os_error(exc) from exc
             raise
 
+    @_serialized
     def set_times(self, guest_path: str, atime_ns: int | None, mtime_ns: int | None) -> None:
         """``utime``: files of a lower layer are copied up first (refused when protected)."""
         mount, rel = self._layered(guest_path)

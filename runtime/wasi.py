@@ -166,6 +166,11 @@ class WasiState:
     wakeup: threading.Event = field(default_factory=threading.Event)
     fds: dict[int, Handle] = field(default_factory=dict)
     monotonic_offset_ns: int = 0
+    #: What a read of fd 0 returns: given the most bytes wanted, at least one byte, or b""
+    #: at end of input (a sandbox process's stdin pipe, runtime/processes/). It may block;
+    #: it raises ``WasiError(Errno.INTR)`` when ``wakeup`` is set (interrupt, kill). None:
+    #: fd 0 is always at end of file (the notebook's guest).
+    read_input: Callable[[int], bytes] | None = None
 
     def __post_init__(self) -> None:
         if not self.fds:
@@ -586,6 +591,15 @@ class Wasi:
                 total = os.readv(handle.host_fd, windows)
             else:
                 total = os.preadv(handle.host_fd, windows, offset)
+        elif (isinstance(handle, StdStream) and handle.fileno == 0 and vectors
+              and self.state.read_input is not None):
+            data = self.state.read_input(sum(length for _buf, length in vectors))
+            for buf, length in vectors:
+                if total >= len(data):
+                    break
+                piece = data[total : total + length]
+                mem.write(buf, piece)
+                total += len(piece)
         mem.pack("<I", nread, total)
         return 0
 

@@ -46,6 +46,7 @@ from ..guest_instance import GuestInstance
 from ..network.broker import NetworkBroker
 from ..network.policy import NetworkPolicy
 from ..packages import PackageManager
+from ..processes import ProcessTable
 from ..protocol import (
     CommInfoReply,
     CommReply,
@@ -128,6 +129,8 @@ class Sandbox:
         self.network = NetworkBroker(getattr(self.config, "network", None) or NetworkPolicy(),
                                      label=f"sandbox {self.id}")
         self._calls = GuestCalls(self)
+        #: The sandbox's processes (subprocess, !python, the commands API): runtime/processes.
+        self.processes = ProcessTable(self)
         self.files = SandboxFiles(self.vfs, self.quota, self._call)
         self.packages = PackageManager(
             self.state_dir / "user-site", self.quota, self.config.packages,
@@ -191,7 +194,7 @@ class Sandbox:
         return WasiState(self.vfs, ["python"], self._guest_env(), self._calls.on_fd_write)
 
     def _new_instance(self, state: WasiState) -> GuestInstance:
-        return GuestInstance(state, self.config.limits.memory_bytes, self._calls.on_call,
+        return GuestInstance(state, self.processes.notebook_memory_limit(), self._calls.on_call,
                              request_limit=self._calls.request_limit,
                              on_oversized=self._calls.on_oversized,
                              guard=self._worker.assert_on_guest_thread)
@@ -392,6 +395,7 @@ class Sandbox:
         """Stop the guest and free everything. Safe to call twice."""
         if self._closed:
             return
+        self.processes.close()
         instance = self._instance
         if self._cell is not None and instance is not None:
             instance.arm_hard_stop(0.0, "the sandbox was closed")

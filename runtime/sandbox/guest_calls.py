@@ -67,6 +67,11 @@ class GuestCalls:
         cell = sandbox._cell
         if cell is None:
             return _error("no operation in progress")
+        processes = sandbox.processes
+        if processes.cell_output.pending():  # background processes' inherited output
+            processes.cell_output.drain_into(cell)
+        if isinstance(op, str) and op.startswith("proc_"):
+            return protocol.encode(processes.guest_call(request, cell))
         if op == "request":
             return protocol.encode(sandbox._pending_request or {})
         if op == "message":

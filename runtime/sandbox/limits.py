@@ -71,14 +71,15 @@ def lower(sandbox: Sandbox, *, memory_bytes: int | None = None,
           cell_timeout: float | None = None, output_bytes: int | None = None) -> Limits:
     """Apply lowered limits to the running sandbox (guest thread); returns the new limits."""
     instance = sandbox._instance
-    used_memory = instance.memory_bytes() if instance is not None else 0
+    # The sandbox's processes hold part of the memory limit (runtime/processes/memory.py).
+    used_memory = (instance.memory_bytes() if instance is not None else 0) + (
+        sandbox.processes.budget.held())
     quota = sandbox.quota
     new = lowered(sandbox.config.limits, used_memory, quota.used_bytes, quota.used_files,
                   memory_bytes=memory_bytes, workspace_bytes=workspace_bytes,
                   workspace_files=workspace_files, cell_timeout=cell_timeout,
                   output_bytes=output_bytes)
-    if instance is not None:
-        instance.set_memory_limit(new.memory_bytes)
+    sandbox.processes.set_memory_limit(new.memory_bytes)  # the notebook's: less the processes'
     quota.max_bytes = new.workspace_bytes
     quota.max_files = new.workspace_files
     sandbox.config = dataclasses.replace(sandbox.config, limits=new)

@@ -69,6 +69,20 @@ def restore_image(sandbox: Sandbox, image: snapshot_format.SnapshotImage,
     finally:
         if staged is not None:
             staged.discard()
+    _stop_processes(sandbox)
+
+
+def _stop_processes(sandbox: Sandbox) -> None:
+    """A snapshot carries no processes: those running when another state is restored are
+    stopped, and the next cell says which (they belonged to the state that was left)."""
+    stopped = sandbox.processes.kill_all("the sandbox was restored from a snapshot")
+    if not stopped:
+        return
+    names = ", ".join(f"{info.pid} ({' '.join(info.argv)[:60]})" for info in stopped)
+    notice = (f"[restored: the snapshot holds no processes; {len(stopped)} running process"
+              f"{'es were' if len(stopped) > 1 else ' was'} stopped and not restored: {names}]")
+    previous = sandbox._restart_notice
+    sandbox._restart_notice = f"{previous}\n{notice}" if previous else notice
 
 
 def _swap_in(sandbox: Sandbox, image: snapshot_format.SnapshotImage,

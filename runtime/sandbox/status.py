@@ -46,6 +46,8 @@ class SandboxStatus(TypedDict):
     recovery_point: int | None
     #: ``NetworkBroker.status()``: the policy, the recent connection attempts (newest last).
     network: dict[str, Any]
+    #: The running processes (``ProcessInfo.to_json()``), by pid.
+    processes: list[dict[str, Any]]
 
 
 def memory_bytes(sandbox: Sandbox) -> int:
@@ -76,6 +78,7 @@ def status(sandbox: Sandbox) -> SandboxStatus:
         "execution_count": sandbox.execution_count,
         "recovery_point": sandbox.recovery_point(),
         "network": sandbox.network.status(),
+        "processes": [info.to_json() for info in sandbox.processes.running()],
     }
 
 

@@ -11,19 +11,19 @@ whose child has exited. Replacing ``Popen`` rather than each function means ``ru
 ``os.popen`` are CPython's own code, so their arguments, text decoding, ``input=`` and
 ``CalledProcessError`` behave exactly as on the stock kernel.
 
-What this does not do yet (it arrives with sandbox processes, issue 15):
-
-* ``python``/``sys.executable``, ``pip`` and ``node``: the command exits 127 with a message
-  listing what the sandbox can run (what a shell does for a program it cannot find). Any
-  other program that is not a built-in, given as an argv list, raises ``FileNotFoundError``
-  as CPython's ``Popen`` does when the program does not exist: libraries probe for tools
-  that way (matplotlib runs ``fc-list``) and catch exactly that; through a shell
-  (``shell=True``, ``os.system``, ``os.popen``) it is the shell's 127;
-* a ``Popen`` that keeps running while the notebook does other work (a background process,
-  or a dialogue over pipes with a long-running child): the built-ins finish before ``Popen``
-  returns, so ``Popen(["sleep", "100"])`` blocks for 100 s (interrupting the cell stops it);
-* ``timeout=`` is accepted and not enforced: the built-ins are quick, and a ``sleep`` is
-  stopped by interrupting the cell or by the cell's time limit.
+Real processes (issue 15): ``python``/``python3``/``sys.executable``, ``pip``, ``node``,
+``sh``/``bash`` and ``sleep`` given as an argv list start a sandbox process (another guest
+instance on its own host thread, :mod:`.processes`), so ``Popen`` returns at once, pipes,
+``communicate``, ``poll``, ``wait(timeout)`` (``TimeoutExpired``), ``kill``, ``terminate`` and
+``timeout=`` behave as on CPython, and a ``Popen`` not waited on keeps running while later
+cells run (a background process). Other built-ins given as argv (``ls``, ``cat``…) and every
+shell line (``shell=True``, ``os.system``, ``os.popen``, ``!cmd``) run in the notebook's own
+interpreter, to completion, as before: they are quick, and a process would cost a start (the
+notebook's shell still starts real processes for the external programs a line names, e.g.
+``!python x.py | head -3``). Any other program given as an argv list raises
+``FileNotFoundError`` as CPython's ``Popen`` does when the program does not exist: libraries
+probe for tools that way (matplotlib runs ``fc-list``) and catch exactly that; through a shell
+it is the shell's 127.
 
 A child's inherited stdout/stderr (``os.system``, ``subprocess.run`` without capture) is the
 cell's own output, as a real child's fd 1/2 is on ipykernel; IPython's ``!cmd`` writes to the
@@ -150,20 +150,83 @@ def system(command: str | bytes | os.PathLike[str] | os.PathLike[bytes]) -> int:
     return exit_status_to_wait_status(run_in_cell(os.fsdecode(command), cell_stream=True))
 
 
-#: Programs that arrive with sandbox processes: an argv naming one exits 127 with the
-#: sandbox's message instead of raising FileNotFoundError, so the notebook learns why.
-_LATER = re.compile(r"(python[0-9.]*|pip[0-9.]*|node)(\.wasm)?")
+#: Programs that run as sandbox processes when given as an argv list.
+_PROCESS_PROGRAMS = re.compile(r"(python[0-9.]*|pip[0-9.]*|node|nodejs|sh|bash|sleep)(\.wasm)?")
 _BIN_FOLDERS = ("", "/bin", "/usr/bin", "/usr/local/bin")
 
 
 def _runs_in_sandbox(program: str) -> bool:
-    """A built-in (``ls``, ``/bin/ls``) or a program that arrives with processes."""
+    """A built-in (``ls``, ``/bin/ls``) or a program the sandbox runs as a process."""
     from .commands.builtins import PROGRAMS
 
     if program in PROGRAMS or program == sys.executable:
         return True
     folder, name = os.path.split(program)
-    return folder in _BIN_FOLDERS and (name in PROGRAMS or _LATER.fullmatch(name) is not None)
+    return folder in _BIN_FOLDERS and (name in PROGRAMS
+                                       or _PROCESS_PROGRAMS.fullmatch(name) is not None)
+
+
+def _starts_process(program: str) -> bool:
+    """Whether an argv naming ``program`` runs as a sandbox process (see the module)."""
+    if program == sys.executable:
+        return True
+    folder, name = os.path.split(program)
+    return folder in _BIN_FOLDERS and _PROCESS_PROGRAMS.fullmatch(name) is not None
+
+
+class _PipeReader(io.RawIOBase):
+    """The reading end of a process's stdout/stderr pipe (``Popen.stdout``)."""
+
+    def __init__(self, pid: int, stream: str) -> None:
+        super().__init__()
+        self._pid, self._stream = pid, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        from . import processes
+
+        view = memoryview(buffer).cast("B")
+        data = processes.read(self._pid, self._stream, view.nbytes) or b""
+        view[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            from . import processes
+
+            processes.close_output(self._pid, self._stream)
+        super().close()
+
+
+class _PipeWriter(io.RawIOBase):
+    """The writing end of a process's stdin pipe (``Popen.stdin``)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__()
+        self._pid = pid
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        from . import processes
+
+        payload = bytes(memoryview(data).cast("B"))
+        processes.write(self._pid, payload)
+        return len(payload)
+
+    def close(self) -> None:
+        if not self.closed:
+            from . import processes
+
+            processes.close_stdin(self._pid)
+        super().close()
+
+
+def _translate_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 class _StdinPipe(io.BytesIO):
@@ -217,6 +280,11 @@ class SandboxPopen(subprocess.Popen[Any]):
         self.stderr: IO[Any] | None = None
         self._stdin_pipe: _StdinPipe | None = None
         self.stdin: IO[Any] | None = None
+        #: The sandbox process's pid when this Popen runs one (see the module).
+        self._process: int | None = None
+        if isinstance(self._argv, list) and self._argv and _starts_process(self._argv[0]):
+            self._start_process(stdin, bufsize)
+            return
         if stdin == subprocess.PIPE:
             self._stdin_pipe = _StdinPipe(self)
             self.stdin = (io.TextIOWrapper(self._stdin_pipe, self.encoding, self.errors,
@@ -300,9 +368,165 @@ class SandboxPopen(subprocess.Popen[Any]):
             pipe.data = pipe.getvalue()
         self._run(pipe.data)
 
+    # -- a sandbox process ---------------------------------------------------------------
+    def _output_spec(self, spec: Any, fd: int) -> dict[str, Any]:
+        if spec is None:
+            return {"mode": "inherit", "fd": fd}
+        if spec == subprocess.PIPE:
+            return {"mode": "pipe"}
+        if spec == subprocess.DEVNULL:
+            return {"mode": "null"}
+        if spec == subprocess.STDOUT:
+            return {"mode": "stdout"}
+        if not isinstance(spec, int):
+            name = getattr(spec, "name", None)
+            spec.flush()
+            if isinstance(name, str) and os.path.isfile(name):
+                return {"mode": "file", "path": os.path.abspath(name), "append": True}
+            spec = spec.fileno()
+        if spec in (1, 2):
+            return {"mode": "inherit", "fd": spec}
+        self._pumps[fd] = spec  # another fd: copied in when the process is waited for
+        return {"mode": "pipe"}
+
+    def _start_process(self, stdin: Any, bufsize: int) -> None:
+        from . import processes
+
+        self._pumps: dict[int, int] = {}
+        if self._stdout_spec is None or self._stderr_spec is None:
+            from .shell import flush_streams
+
+            flush_streams()  # what the cell printed comes first, as with a real child
+        if stdin == subprocess.PIPE:
+            stdin_spec: dict[str, Any] = {"mode": "pipe"}
+        elif stdin is None or stdin == subprocess.DEVNULL:
+            stdin_spec = {"mode": "null"}
+        else:
+            import base64
+
+            stdin_spec = {"mode": "data", "data": base64.b64encode(
+                self._stdin_bytes(stdin)).decode("ascii")}
+        stdout_spec = self._output_spec(self._stdout_spec, 1)
+        stderr_spec = self._output_spec(self._stderr_spec, 2)
+        argv = cast(list[str], self._argv)
+        env = dict(self._env) if self._env is not None else dict(os.environ)
+        cwd = os.path.join(os.getcwd(), self._cwd) if self._cwd else os.getcwd()
+        if not os.path.isdir(cwd):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), cwd)
+        pid = self._process = processes.spawn(argv, cwd=cwd, env=env, stdin=stdin_spec,
+                                              stdout=stdout_spec, stderr=stderr_spec,
+                                              background=True)
+        self.pid = pid
+        self._pipes = [name for name, spec in (("stdout", stdout_spec),
+                                               ("stderr", stderr_spec))
+                       if spec["mode"] == "pipe"]
+        self._collected: dict[str, list[bytes]] = {name: [] for name in self._pipes}
+        if stdin == subprocess.PIPE:
+            raw_in = _PipeWriter(pid)
+            writer: IO[Any] = (cast(IO[Any], raw_in) if bufsize == 0
+                               else cast(IO[Any], io.BufferedWriter(raw_in)))
+            self.stdin = (io.TextIOWrapper(writer, self.encoding, self.errors,
+                                           write_through=True, line_buffering=bufsize == 1)
+                          if self.text_mode else writer)
+        for name, spec in (("stdout", self._stdout_spec), ("stderr", self._stderr_spec)):
+            if spec == subprocess.PIPE:
+                reader = io.BufferedReader(_PipeReader(pid, name))
+                setattr(self, name, io.TextIOWrapper(reader, self.encoding, self.errors)
+                        if self.text_mode else reader)
+
+    def _process_wait(self, timeout: float | None) -> int | None:
+        from . import processes
+
+        assert self._process is not None  # noqa: S101 - only called for a process
+        if self.returncode is not None:
+            return self.returncode
+        code = processes.wait(self._process, timeout)
+        if code is not None:
+            self.returncode = code
+            self._pump()
+            self._after_exit()
+        return code
+
+    def _after_exit(self) -> None:
+        name = os.path.basename(cast(list[str], self._argv)[0])
+        if name.startswith("pip"):
+            import importlib
+
+            importlib.invalidate_caches()  # `pip install` in a process: importable now
+
+    def _pump(self) -> None:
+        """Copy what a process wrote for an fd of this guest (``stdout=fd``) into it."""
+        if not self._pumps or self._process is None:
+            return
+        from . import processes
+
+        while True:
+            chunks, done = processes.drain(self._process, 0)
+            for fd, name in ((1, "stdout"), (2, "stderr")):
+                target = self._pumps.get(fd)
+                if target is not None and chunks.get(name):
+                    _FdSink(target).write(chunks[name])
+            if done or not any(chunks.values()):
+                return
+
+    def _process_communicate(self, input: Any, timeout: float | None) -> tuple[Any, Any]:
+        import time
+
+        from . import processes
+
+        assert self._process is not None  # noqa: S101 - only called for a process
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self.stdin is not None and not self.stdin.closed:
+            try:
+                if input:
+                    self.stdin.write(input)
+                self.stdin.close()
+            except BrokenPipeError:
+                pass  # the child ended without reading it all, as CPython ignores
+        pumped = set(self._pumps.values())
+        readers = [n for n in self._pipes if getattr(self, n) is not None]
+        if readers or pumped:
+            while True:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                chunks, done = processes.drain(self._process, remaining)
+                for name, data in chunks.items():
+                    fd = 1 if name == "stdout" else 2
+                    if fd in self._pumps:
+                        _FdSink(self._pumps[fd]).write(data)
+                    elif name in self._collected:
+                        self._collected[name].append(data)
+                if done:
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise subprocess.TimeoutExpired(self.args, cast(float, timeout),
+                                                    self._so_far("stdout"),
+                                                    self._so_far("stderr"))
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if self._process_wait(remaining) is None:
+            raise subprocess.TimeoutExpired(self.args, cast(float, timeout))
+        results: list[Any] = []
+        for name in ("stdout", "stderr"):
+            stream = getattr(self, name)
+            if stream is None:
+                results.append(None)
+                continue
+            data = b"".join(self._collected.get(name, []))
+            stream.close()
+            if self.text_mode:
+                results.append(_translate_newlines(data.decode(self.encoding, self.errors)))
+            else:
+                results.append(data)
+        return results[0], results[1]
+
+    def _so_far(self, name: str) -> bytes | None:
+        parts = self._collected.get(name)
+        return b"".join(parts) if parts else None
+
     # -- the Popen interface -----------------------------------------------------------------
     def communicate(self, input: Any = None,
                     timeout: float | None = None) -> tuple[Any, Any]:
+        if self._process is not None:
+            return self._process_communicate(input, timeout)
         if self._stdin_pipe is not None and self.stdin is not None:
             if input:
                 self.stdin.write(input)
@@ -318,15 +542,39 @@ class SandboxPopen(subprocess.Popen[Any]):
         return results[0], results[1]
 
     def poll(self) -> int | None:
-        return self.returncode  # None only while waiting for stdin=PIPE input
+        if self._process is not None and self.returncode is None:
+            from . import processes
+
+            code = processes.poll(self._process)
+            if code is not None:
+                self.returncode = code
+                self._pump()
+                self._after_exit()
+        return self.returncode  # built-ins: None only while waiting for stdin=PIPE input
 
     def wait(self, timeout: float | None = None) -> int:
+        if self._process is not None:
+            if self.stdin is not None and not self.stdin.closed:
+                try:
+                    self.stdin.close()
+                except BrokenPipeError:
+                    pass
+            code = self._process_wait(timeout)
+            if code is None:
+                raise subprocess.TimeoutExpired(self.args, cast(float, timeout))
+            return code
         if self._stdin_pipe is not None and self.stdin is not None and not self.stdin.closed:
             self.stdin.close()
         self._finish()
         return cast(int, self.returncode)
 
     def send_signal(self, sig: int) -> None:
+        if self._process is not None:
+            if self.returncode is None:
+                from . import processes
+
+                processes.kill(self._process, int(sig))
+            return
         if self.returncode is None:  # never ran: it was still waiting for its input
             self._stdin_pipe = None
             self.returncode = -int(sig)
@@ -343,7 +591,10 @@ class SandboxPopen(subprocess.Popen[Any]):
     def __exit__(self, *exc: object) -> None:
         for stream in (self.stdout, self.stderr, self.stdin):
             if stream is not None:
-                stream.close()
+                try:
+                    stream.close()
+                except BrokenPipeError:
+                    pass
         self.wait()
 
     def __del__(self) -> None:

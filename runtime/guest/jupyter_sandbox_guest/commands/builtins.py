@@ -1175,8 +1175,8 @@ _BIN_FOLDERS = ("/bin", "/usr/bin", "/usr/local/bin")
 def not_found_message(name: str) -> str:
     """Says what the sandbox can run instead, since no program files exist in it."""
     names = ", ".join(sorted(n for n in PROGRAMS if n != ":"))
-    return (f"{name}: command not found in the sandbox (it can run: {names}; python, pip and "
-            "node arrive with processes)\n")
+    return (f"{name}: command not found in the sandbox (it can run: {names}; no host "
+            "programs)\n")
 
 
 def _lookup(name: str) -> Program | None:

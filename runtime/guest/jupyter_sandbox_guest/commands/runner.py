@@ -190,6 +190,31 @@ PROGRAMS.setdefault("sh", _sh)
 PROGRAMS.setdefault("bash", _sh)
 
 
+def _external(inv: Invocation) -> int:
+    """``python``, ``pip``, ``node`` in a line (``!python x.py | head -3``): a sandbox
+    process (another guest instance), fed the stage's input, its output copied to the
+    stage's streams as it comes. A failure to start is the shell's message and status."""
+    from .. import processes
+
+    try:
+        return processes.run_attached(inv.argv, stdin=inv.stdin, stdout=inv.stdout,
+                                      stderr=inv.stderr, env=dict(inv.state.env),
+                                      cwd=inv.state.cwd)
+    except FileNotFoundError as error:
+        inv.error(str(error.strerror or error))
+        return 127
+    except (BlockingIOError, MemoryError) as error:
+        inv.error(f"cannot start: {error}")
+        return 126
+
+
+#: Programs that are sandbox processes rather than built-ins (see :func:`_external`).
+EXTERNAL_PROGRAMS = ("python", "python3", "python3.15", "python.wasm", "pip", "pip3", "node",
+                     "nodejs")
+for _name in EXTERNAL_PROGRAMS:
+    PROGRAMS.setdefault(_name, _external)
+
+
 def run_captured(line: str, *, stdin: bytes = b"", env: Mapping[str, str] | None = None,
                  cwd: str | None = None, merge_stderr: bool = False
                  ) -> tuple[int, bytes, bytes]:
