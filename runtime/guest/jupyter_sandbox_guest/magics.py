@@ -32,7 +32,47 @@ def _status_text(status: dict[str, Any]) -> str:
         access = "read-write" if mount["writable"] else "read-only"
         origin = f"  (notebook folder {mount['host_folder']})" if mount.get("host_folder") else ""
         lines.append(f"    {mount['path']:<55} {access}{origin}")
+    lines += _network_lines(status.get("network"), RECENT_CONNECTIONS)
     return "\n".join(lines)
+
+
+#: Connections ``%sandbox`` lists (``%sandbox network``: all the host keeps, at most 100).
+RECENT_CONNECTIONS = 10
+
+
+def _network_lines(network: dict[str, Any] | None, recent: int | None) -> list[str]:
+    """The network policy and the last ``recent`` connection attempts (None: all)."""
+    if not network:
+        return ["  network     off"]
+    policy = network["policy"]
+    if not policy["enabled"]:
+        return ["  network     off (the administrator can turn it on with "
+                "SandboxKernel.network = True)"]
+    allow = ", ".join(policy["allow"]) or "every public address"
+    lines = [f"  network     on: allow {allow}"]
+    if policy["deny"]:
+        lines.append(f"              deny {', '.join(policy['deny'])}")
+    if policy.get("administrator"):
+        lines.append("              (changed through the API, within the administrator's policy)")
+    lines.append(f"              at most {policy['max_connections']} connections at once, "
+                 f"{_mib(policy['max_bytes_per_cell'])} per cell, "
+                 f"{_mib(policy['max_bytes_per_sandbox'])} per sandbox")
+    connections = network.get("connections") or []
+    shown = connections if recent is None else connections[-recent:]
+    lines.append(f"  connections {len(connections)} recent" + (
+        f", the last {len(shown)}:" if len(shown) < len(connections) else
+        (":" if shown else "")))
+    for record in shown:
+        where = f"{record['host']}:{record['port']}"
+        if record.get("address") and record["address"] != record["host"]:
+            where += f" ({record['address']})"
+        if record["allowed"]:
+            tls = ", TLS" if record.get("tls") else ""
+            lines.append(f"    allowed  {where}  sent {record['bytes_sent']:,} B, received "
+                         f"{record['bytes_received']:,} B{tls}")
+        else:
+            lines.append(f"    refused  {where}  {record['reason']}")
+    return lines
 
 
 def _files_text(folder: str) -> str:
@@ -54,18 +94,22 @@ def sandbox_magic(line: str) -> None:
 
     Usage::
 
-      %sandbox              limits, memory and workspace use, mounts
+      %sandbox              limits, memory and workspace use, mounts, network
       %sandbox files [DIR]  the files under DIR (default: the current folder)
+      %sandbox network      the network policy and every connection attempt kept
     """
     words = line.split()
     if not words or words[0] == "status":
         print(_status_text(bridge.call("status")))
+    elif words[0] == "network":
+        print("\n".join(_network_lines(bridge.call("status").get("network"), None)))
     elif words[0] == "files":
         print(_files_text(os.path.abspath(words[1] if len(words) > 1 else ".")))
     else:
         from IPython.core.error import UsageError
 
-        raise UsageError(f"unknown %sandbox command {words[0]!r}; use %sandbox or %sandbox files")
+        raise UsageError(f"unknown %sandbox command {words[0]!r}; use %sandbox, %sandbox files "
+                         "or %sandbox network")
 
 
 def snapshot_magic(line: str) -> None:
