@@ -23,7 +23,14 @@ import tornado.web
 from jupyter_sandbox.runtime.previews import PreviewGateway, PreviewLimits
 from jupyter_sandbox.runtime.sandbox import Sandbox
 
-from . import control_exec, control_files, control_packages, control_preview_stop, control_snapshots
+from . import (
+    control_exec,
+    control_files,
+    control_handover,
+    control_packages,
+    control_preview_stop,
+    control_snapshots,
+)
 from .control_base import ControlHandler, UnknownRouteHandler
 from .control_previews import PreviewHTTPHandler, PreviewWebSocketHandler
 from .control_protocol import MAX_SNAPSHOT_BYTES, MAX_SOCKET_PATH, socket_path_for
@@ -47,6 +54,7 @@ ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     *control_exec.ROUTES,
     *control_files.ROUTES,
     *control_preview_stop.ROUTES,
+    *control_handover.ROUTES,
 ]
 
 

@@ -61,6 +61,14 @@ Route                                      Request → answer
                                            400 ``bad_path``, 404 ``not_found``, 409
                                            ``is_a_folder`` (a folder where a file is
                                            expected), 413 ``quota_exceeded``.
+``POST /handover``                         ``HandoverRequest`` → ``HandoverBody``: a pooled
+                                           kernel becomes one user's sandbox: its limits
+                                           lowered to the request's (never raised, never
+                                           below current use), its metadata kept, a host
+                                           folder mounted at ``/workspace``. Once per
+                                           kernel: 409 ``conflict`` after that; 400
+                                           ``bad_limits`` (nothing changed) or
+                                           ``bad_request``.
 =========================================  ==================================================
 """
 
@@ -83,7 +91,8 @@ __all__ = [
     "MAX_SNAPSHOT_BYTES", "MAX_SOCKET_PATH", "NDJSON", "OCTET_STREAM", "PACKAGE_ACTIONS",
     "PREVIEW_URL_ENV",
     "SERVER_URL_ENV", "SESSION_NAME_ENV", "SNAPSHOT_NAME", "SNAPSHOT_SUFFIX", "SOCKET_SUFFIX",
-    "START_SNAPSHOT_ENV", "AWAIT_FOLDER_ENV", "ErrorBody", "ExecMessage", "ExecRequest", "NamedRestoreBody",
+    "START_SNAPSHOT_ENV", "AWAIT_FOLDER_ENV", "BAD_LIMITS", "HANDOVER_HOST_FOLDER_MODES",
+    "HANDOVER_LIMITS", "HandoverBody", "HandoverLimits", "HandoverRequest", "ErrorBody", "ExecMessage", "ExecRequest", "NamedRestoreBody",
     "PackagesRequest", "PreviewsListBody", "ReplyStatus", "RestoreBody", "SnapshotInfoBody",
     "SnapshotListBody", "atomic_write", "error_body", "invalid_name_message", "is_snapshot_name",
     "kernel_id_from", "kernel_notebook_path", "named_snapshot_folder", "notebook_key",
@@ -282,6 +291,123 @@ class PackagesRequest(TypedDict):
 
 
 PACKAGE_ACTIONS = ("install", "uninstall", "list")
+
+
+# -- hand-over of a pooled kernel -------------------------------------------------------------
+#: The limits ``HandoverRequest`` may lower (the sandbox service's names and units).
+HANDOVER_LIMITS = ("memory_mib", "workspace_mib", "cell_timeout")
+HANDOVER_HOST_FOLDER_MODES = ("overlay", "readonly")
+#: 400 of ``POST /handover``: a limit above the kernel's own or below what its sandbox uses.
+BAD_LIMITS = "bad_limits"
+
+
+class HandoverLimits(TypedDict, total=False):
+    """Limits to lower at hand-over; absent or 0: unchanged. ``cell_timeout`` in seconds."""
+
+    memory_mib: int
+    workspace_mib: int
+    cell_timeout: float
+
+
+class HandoverRequest(TypedDict):
+    """``POST /handover``. ``metadata``: the owner's (kept, answered back); ``host_folder``:
+    an absolute host path shown at ``/workspace`` as ``host_folder_mode``, or null.
+
+    A notebook's kernel (one pre-started with ``AWAIT_FOLDER_ENV``) gets its notebook's
+    folder as ``host_folder``; then ``host_folder_mode`` may be left out (null), meaning the
+    kernel's own ``SandboxKernel.host_folder_mode`` as at a normal start (``off``: nothing is
+    mounted), and ``notebook_path`` is what jupyter_server would have put in
+    ``SESSION_NAME_ENV`` (the notebook's path): the kernel process then works in the folder
+    and keeps that notebook's named snapshots, as one started there."""
+
+    limits: HandoverLimits
+    metadata: dict[str, Any]
+    host_folder: str | None
+    host_folder_mode: str | None
+    notebook_path: NotRequired[str | None]
+
+
+class HandoverBody(TypedDict):
+    """``POST /handover``'s answer: the sandbox's limits now (as ``GET /status`` gives them,
+    in bytes and seconds), the metadata and the mounted folder."""
+
+    limits: dict[str, Any]
+    metadata: dict[str, Any]
+    host_folder: str | None
+
+
+# -- network policy ---------------------------------------------------------------------------
+#: Largest body of ``PUT /network``.
+MAX_NETWORK_BODY = 256 << 10
+#: Error codes of ``PUT /network`` (beyond ``ERROR_CODES``).
+BAD_NETWORK_POLICY = "bad_network_policy"         # 400: a bad rule or field
+NETWORK_NOT_PERMITTED = "network_not_permitted"   # 403: it would widen the admin's policy
+
+
+class NetworkPolicyRequest(TypedDict, total=False):
+    """``PUT /network`` (and the ``network`` object of the service's ``POST /sandboxes``).
+    Rules: ``"example.com"``, ``"*.example.com"``, ``"api.example.com:443"``,
+    ``"10.0.0.0/8"``, ``"127.0.0.1:8080"``, ``"[::1]:80"``, ``"*"``. Leaving a field out keeps
+    the administrator's value; limits may only be lowered. The read-only fields of
+    ``NetworkPolicyBody`` may be sent back unchanged (what GET answered can be PUT back)."""
+
+    enabled: bool
+    allow: list[str]
+    deny: list[str]
+    max_connections: int
+    max_bytes_per_cell: int
+    max_bytes_per_sandbox: int
+
+
+class InjectedHeaderBody(TypedDict):
+    """A header the host adds for a host rule; its value is never shown."""
+
+    host: str
+    header: str
+
+
+class NetworkPolicyBody(TypedDict):
+    """A policy (``NetworkPolicy.to_json()``); ``administrator``: the ceiling it was narrowed
+    from, when it was changed through the API."""
+
+    enabled: bool
+    allow: list[str]
+    deny: list[str]
+    max_connections: int
+    max_bytes_per_cell: int
+    max_bytes_per_sandbox: int
+    connect_timeout: float
+    ca_bundle: str | None
+    inject_headers: list[InjectedHeaderBody]
+    administrator: NotRequired[NetworkPolicyBody]
+
+
+class ConnectionRecordBody(TypedDict):
+    """One connection attempt of the audit: ``address`` null when refused before resolving;
+    times wall clock (``time.time()``), ``ended_at`` null while open."""
+
+    host: str
+    address: str | None
+    port: int
+    allowed: bool
+    reason: str
+    bytes_sent: int
+    bytes_received: int
+    started_at: float
+    ended_at: float | None
+    tls: bool
+
+
+class NetworkBody(TypedDict):
+    """``GET``/``PUT /network``: ``policy`` in force, the ``administrator``'s policy, the
+    recent ``connections`` (at most 100, newest last), how many are open and the bytes the
+    sandbox moved so far."""
+
+    policy: NetworkPolicyBody
+    administrator: NetworkPolicyBody
+    connections: list[ConnectionRecordBody]
+    open_connections: int
+    bytes: int
 
 
 # -- socket paths -------------------------------------------------------------------------------

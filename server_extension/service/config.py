@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
+from traitlets import Enum as TraitEnum
 from traitlets import Float, Int, Unicode
 from traitlets.config import Configurable
 
+from .lifecycle import LifecyclePolicy, OnTimeout
 from .registry import SandboxLimits, SandboxRegistry
 from .routes import ROUTES
+from .store import DATABASE_NAME, RegistryStore, RegistryStoreError
 
 MiB = 1 << 20
 
@@ -22,7 +25,26 @@ class SandboxServiceConfig(Configurable):
                         "idle); creating more is answered 429.").tag(config=True)
     idle_timeout = Float(900.0, help="Seconds a service sandbox may stay unused before it is "
                          "snapshotted and its kernel stopped; it starts again from the snapshot "
-                         "on its next use. 0: never.").tag(config=True)
+                         "on its next use. 0: never. The default of a sandbox's "
+                         "idle_timeout (a create request may choose another).").tag(config=True)
+    max_idle_timeout = Float(0.0, help="Largest idle_timeout a create request may choose, in "
+                             "seconds (0: no maximum; else 0, never, is refused).").tag(
+                                 config=True)
+    sandbox_timeout = Float(0.0, help="Default lifetime of a service sandbox, in seconds from "
+                            "its start, resume or last keep_alive (0: none); then on_timeout "
+                            "applies.").tag(config=True)
+    max_sandbox_timeout = Float(0.0, help="Largest timeout a create or keep_alive request may "
+                                "choose, in seconds (0: no maximum; else 0, none, is "
+                                "refused).").tag(config=True)
+    on_timeout = TraitEnum([o.value for o in OnTimeout], default_value=OnTimeout.STOP.value,
+                           help="Default on_timeout of a service sandbox: 'stop' (snapshot it "
+                           "and stop its kernel; the next request resumes it) or 'delete', "
+                           "when its timeout or idle_timeout passes.").tag(config=True)
+    checkpoint_idle_seconds = Float(5.0, help="Seconds a running service sandbox must be idle "
+                                    "after being used before its state is written to disk as "
+                                    "its recovery point (what it resumes from if the server is "
+                                    "killed). 0: only at idle stops, server stops and changes "
+                                    "through the files and packages API.").tag(config=True)
     sandbox_memory_mib = Int(1024, help="Memory of a service sandbox, in MiB (default and "
                              "maximum: requests may ask for less).").tag(config=True)
     sandbox_workspace_mib = Int(512, help="Bytes a service sandbox may write, in MiB (default "
@@ -36,6 +58,15 @@ class SandboxServiceConfig(Configurable):
     service_state_dir = Unicode("", help="Where service sandboxes keep snapshots; default: "
                                 "Jupyter's data dir, sandbox/service.").tag(config=True)
 
+    def _open_store(self, path: Path) -> tuple[RegistryStore | None, str | None]:
+        """The service's database, or why it cannot be used (the service then answers 503;
+        the rest of the server works)."""
+        try:
+            return RegistryStore(path), None
+        except RegistryStoreError as exc:
+            self.log.error("%s", exc)  # type: ignore[attr-defined]
+            return None, str(exc)
+
     def initialize_service(self) -> None:
         settings: dict[str, Any] = self.settings  # type: ignore[attr-defined]
         server = self.serverapp  # type: ignore[attr-defined]
@@ -43,10 +74,20 @@ class SandboxServiceConfig(Configurable):
         folder.mkdir(parents=True, exist_ok=True)
         limits = SandboxLimits(self.sandbox_memory_mib, self.sandbox_workspace_mib,
                                self.sandbox_cell_timeout)
+        lifecycle = LifecyclePolicy.of(self.sandbox_timeout, self.idle_timeout, self.on_timeout,
+                                       self.max_sandbox_timeout, self.max_idle_timeout)
+        store, unavailable = self._open_store(folder / DATABASE_NAME)
         registry = SandboxRegistry(
             server.kernel_manager, settings["jupyter_sandbox_control"], folder,
-            max_sandboxes=self.max_sandboxes, idle_timeout=self.idle_timeout, limits=limits,
-            start_timeout=self.sandbox_start_timeout, log=self.log)  # type: ignore[attr-defined]
+            max_sandboxes=self.max_sandboxes, lifecycle=lifecycle, limits=limits,
+            start_timeout=self.sandbox_start_timeout, log=self.log,  # type: ignore[attr-defined]
+            store=store, checkpoint_idle_seconds=self.checkpoint_idle_seconds,
+            unavailable=unavailable)
+        try:
+            registry.load()
+        except RegistryStoreError as exc:
+            registry.unavailable = str(exc)
+            self.log.error("%s", exc)  # type: ignore[attr-defined]
         registry.start_reaper()
         settings["jupyter_sandbox_service"] = registry
         settings["jupyter_sandbox_max_upload"] = int(self.max_upload_mib * MiB)

@@ -5,8 +5,10 @@
   for folders) → 204.
 
 Paths are checked by the runtime's files API inside the kernel, exactly as for the sandbox's
-own file calls. Uploads larger than ``SandboxExtensionApp.max_upload_mib`` are refused (413);
-the body is counted as it arrives and never held beyond that limit.
+own file calls. A write or delete is in the sandbox's recovery point on disk before it is
+answered (``SandboxRegistry.checkpoint``), so it survives the server being killed. Uploads
+larger than ``SandboxExtensionApp.max_upload_mib`` are refused (413); the body is counted as
+it arrives and never held beyond that limit.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class FilesHandler(UploadLimit, ServiceHandler):
         async with self.registry.use(record) as kernel_id:
             response = await self.registry.control.request(kernel_id, "PUT", self.file_target(path),
                                                      bytes(self.upload))
+            await self.registry.checkpoint(record)  # on disk before we answer
         self.upload = bytearray()
         self.send_json(json.loads(response.body), 201)
 
@@ -78,6 +81,7 @@ class FilesHandler(UploadLimit, ServiceHandler):
         record = self.registry.get(sandbox_id)
         async with self.registry.use(record) as kernel_id:
             await self.registry.control.request(kernel_id, "DELETE", self.file_target(path))
+            await self.registry.checkpoint(record)
         self.set_status(204)
         self.finish()
 

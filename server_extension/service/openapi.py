@@ -11,6 +11,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from .base import ServiceHandler
+from .lifecycle import LifecyclePolicy, StopReason
 from .registry import SandboxLimits
 from .sandboxes import PREFIX
 
@@ -29,6 +30,7 @@ _PATH = {"name": "path", "in": "path", "required": True,
          "schema": {"type": "string"}}
 _FLAG = {"type": "string", "enum": [""]}
 _NO_CONTENT = {"204": {"description": "Done"}}
+_TIME = {"type": "number", "nullable": True}
 
 
 def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -71,7 +73,22 @@ SCHEMAS: dict[str, Any] = {
                               "required": ["sandbox_id", "name"],
                               "properties": {"sandbox_id": {"type": "string"},
                                              "name": {"type": "string"}}},
+            "timeout": {"type": "number", "minimum": 0,
+                        "description": "Seconds it may run from its start, resume or last "
+                                       "keep_alive; then on_timeout. 0: no limit"},
+            "idle_timeout": {"type": "number", "minimum": 0,
+                             "description": "Seconds it may stay unused; then on_timeout. "
+                                            "0: never"},
+            "on_timeout": {"type": "string", "enum": ["stop", "delete"],
+                           "description": "stop: snapshot and stop it, the next request "
+                                          "resumes it; delete: delete it"},
         },
+    },
+    "KeepAlive": {
+        "type": "object", "additionalProperties": False,
+        "properties": {"timeout": {"type": "number", "minimum": 0,
+                                   "description": "A new lifetime in seconds from now "
+                                                  "(default: the sandbox's timeout)"}},
     },
     "Sandbox": {
         "type": "object", "additionalProperties": False,
@@ -80,14 +97,28 @@ SCHEMAS: dict[str, Any] = {
             "id": {"type": "string"},
             "kernel_id": {"type": "string", "nullable": True,
                           "description": "The Jupyter kernel; null while stopped"},
-            "state": {"type": "string", "enum": ["running", "stopped"]},
-            "created": {"type": "number"},
+            "state": {"type": "string", "enum": ["running", "stopped", "error"],
+                      "description": "stopped: resumed by the next request; error: cannot be "
+                                     "used (see error), only GET and DELETE work"},
+            "created": {"type": "number", "description": "Wall-clock times: Unix seconds"},
             "limits": {"type": "object", "required": ["memory_mib", "workspace_mib",
                                                       "cell_timeout"],
                        "properties": {"memory_mib": {"type": "integer"},
                                       "workspace_mib": {"type": "integer"},
                                       "cell_timeout": {"type": "number"}}},
             "metadata": {"type": "object"},
+            "timeout": {"type": "number"}, "idle_timeout": {"type": "number"},
+            "on_timeout": {"type": "string", "enum": ["stop", "delete"]},
+            "started_at": _TIME, "last_activity": {"type": "number"},
+            "expires_at": {**_TIME, "description": "When its timeout passes; null: never"},
+            "stopped_at": _TIME,
+            "stopped_reason": {"type": "string", "nullable": True,
+                               "enum": [*(r.value for r in StopReason), None],
+                               "description": "Why it is stopped; null while running"},
+            "checkpointed_at": {**_TIME, "description": "When its last recovery point (what "
+                                                        "it resumes from) was written"},
+            "error": {"type": "string", "nullable": True,
+                      "description": "Why it cannot be used (state error)"},
         },
     },
     "SandboxList": {
@@ -169,6 +200,13 @@ PATHS: dict[str, Any] = {
                     operationId="execSandbox",
                     requestBody={**_body("Exec"), "required": True}),
     },
+    "/sandboxes/{sandbox_id}/keep_alive": {
+        **_SANDBOX,
+        "post": _op("Reset the idle timer and restart the lifetime (a stopped sandbox stays "
+                    "stopped until its next use)",
+                    {"200": _json("Sandbox", "The sandbox")}, operationId="keepAliveSandbox",
+                    requestBody=_body("KeepAlive")),
+    },
     "/sandboxes/{sandbox_id}/interrupt": {
         **_SANDBOX,
         "post": _op("Interrupt the running code", _NO_CONTENT, operationId="interruptSandbox"),
@@ -233,8 +271,24 @@ def _limits_schema(ceiling: SandboxLimits) -> dict[str, Any]:
     return schema
 
 
-def document(base_url: str, ceiling: SandboxLimits) -> dict[str, Any]:
+def _lifecycle_schemas(policy: LifecyclePolicy) -> dict[str, Any]:
+    """``CreateSandbox`` and ``KeepAlive`` with this server's maximum timeouts."""
+    create, keep_alive = copy.deepcopy(SCHEMAS["CreateSandbox"]), copy.deepcopy(
+        SCHEMAS["KeepAlive"])
+    for fields, name, maximum in (
+            (create["properties"], "timeout", policy.max_timeout),
+            (create["properties"], "idle_timeout", policy.max_idle_timeout),
+            (keep_alive["properties"], "timeout", policy.max_timeout)):
+        if maximum > 0:  # then 0 (none) is refused too
+            fields[name].update(maximum=maximum, exclusiveMinimum=True)
+    return {"CreateSandbox": create, "KeepAlive": keep_alive}
+
+
+def document(base_url: str, ceiling: SandboxLimits,
+             lifecycle: LifecyclePolicy | None = None) -> dict[str, Any]:
     schemas = {**SCHEMAS, "Limits": _limits_schema(ceiling)}
+    if lifecycle is not None:
+        schemas.update(_lifecycle_schemas(lifecycle))
     return {
         "openapi": "3.0.3",
         "info": {"title": "jupyter-sandbox: sandboxes as a service", "version": "1",
@@ -254,7 +308,7 @@ class OpenAPIHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.send_json(document(self.base_url, self.registry.limits))
+        self.send_json(document(self.base_url, self.registry.limits, self.registry.lifecycle))
 
 
 ROUTES = [(PREFIX + r"/openapi.json", OpenAPIHandler)]

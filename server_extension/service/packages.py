@@ -25,6 +25,8 @@ class PackagesHandler(ServiceHandler):
         record = self.registry.get(sandbox_id)
         async with self.registry.use(record) as kernel_id:
             answer = await self.registry.control.json(kernel_id, "POST", "/packages", body)
+            if body["action"] != "list":  # installed files: on disk before we answer
+                await self.registry.checkpoint(record)
         self.send_json(answer)
 
 

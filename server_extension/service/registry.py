@@ -1,24 +1,40 @@
 """The sandboxes of the sandbox service: each one a ``sandboxed-python`` kernel started through
-the server's kernel manager (so JupyterLab lists it), with a stable id of its own.
+the server's kernel manager (so JupyterLab lists it), with a stable id of its own, a record in
+the service's database (``store.py``) and a folder (``<state dir>/<id>``) holding its recovery
+point (``resume.snap``) and its named snapshots.
 
-A sandbox left idle for ``idle_timeout`` seconds is snapshotted to its folder and its kernel
-shut down; the next request that needs it starts a kernel from that snapshot. Kernels get their
-limits as ``--SandboxKernel.*`` arguments and their start snapshot through
-``JUPYTER_SANDBOX_SNAPSHOT``.
+Lifecycle (``lifecycle.py``): every ``TICK_SECONDS`` the reaper looks at each sandbox that no
+request is using. Past its ``timeout`` or ``idle_timeout`` it is stopped (snapshotted into its
+folder, kernel shut down) or deleted, as its ``on_timeout`` says; a stopped sandbox starts
+again on the next request that needs it: a fresh kernel, into which the recovery point is
+restored (``PUT /snapshot`` of the control endpoint, which checks the snapshot's signature).
+A snapshot that cannot be used makes that sandbox unusable (409, state ``error``) and
+executes nothing; the others are unaffected.
+
+Recovery points, so a server killed with SIGKILL loses little: once a running sandbox has
+been idle for ``checkpoint_idle_seconds`` after being used, its whole state (memory, open
+files, its files) is written to ``resume.snap`` (atomically: temporary file, fsync,
+rename), and so is it right after every change the files or packages API makes, before that
+request is answered. A clean server stop snapshots every running sandbox (``shutdown``);
+a restarted server loads every record (``load``) and resumes each on its next use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
+import math
 import os
+import re
 import shutil
+import sqlite3
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -28,21 +44,34 @@ from tornado.ioloop import PeriodicCallback
 from jupyter_sandbox.kernel.control_protocol import SNAPSHOT_SUFFIX as SUFFIX
 from jupyter_sandbox.kernel.control_protocol import (
     START_SNAPSHOT_ENV,
+    atomic_write,
     invalid_name_message,
     is_snapshot_name,
 )
 
-from ..control_client import ControlClient, ControlError
+from ..control_client import ControlError
 from .errors import ServiceError
+from .lifecycle import Lifecycle, LifecyclePolicy, OnTimeout, StopReason
+from .store import RegistryStore
 
 KERNEL_NAME = "sandboxed-python"
 RESUME_FILE = "resume" + SUFFIX
+#: A sandbox id (``uuid4().hex``); a stored record with any other id is refused.
+SANDBOX_ID = re.compile(r"[0-9a-f]{32}\Z")
+#: How often the reaper looks at the sandboxes' timers.
+TICK_SECONDS = 0.5
+#: Seconds the server's stop waits for each running sandbox's snapshot.
+SHUTDOWN_SNAPSHOT_TIMEOUT = 120.0
 
 
 class SandboxState(str, Enum):
     RUNNING = "running"
-    #: Snapshotted and stopped after being idle; starts again on the next request.
-    IDLE_STOPPED = "stopped"
+    #: Snapshotted and stopped (see the record's ``stopped_reason``); starts again on the next
+    #: request.
+    STOPPED = "stopped"
+    #: Its stored record or its recovery point cannot be used (see ``error``): every request
+    #: but GET and DELETE is answered 409, and nothing runs.
+    BROKEN = "error"
 
 
 @dataclass(frozen=True)
@@ -87,16 +116,32 @@ class SandboxLimits:
         return SandboxLimits(**values)
 
 
+def _default_lifecycle() -> Lifecycle:
+    return Lifecycle(0.0, 0.0, OnTimeout.STOP)
+
+
 @dataclass
 class SandboxRecord:
     id: str
     limits: SandboxLimits
     metadata: dict[str, Any]
     folder: Path
+    lifecycle: Lifecycle = field(default_factory=_default_lifecycle)
+    #: Wall-clock times (``time.time()``), kept across server restarts.
     created: float = field(default_factory=time.time)
     kernel_id: str | None = None
     state: SandboxState = SandboxState.RUNNING
-    last_activity: float = field(default_factory=time.monotonic)
+    last_activity: float = field(default_factory=time.time)
+    #: When its kernel last started (create or resume).
+    started_at: float | None = None
+    #: When its ``timeout`` passes (None: no lifetime limit).
+    expires_at: float | None = None
+    stopped_at: float | None = None
+    stopped_reason: StopReason | None = None
+    #: When its last recovery point (``resume.snap``) was written.
+    checkpointed_at: float | None = None
+    #: Why it cannot be used (state ``error``).
+    error: str | None = None
     #: Requests using the sandbox right now (it is never stopped while one runs).
     busy: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -105,40 +150,141 @@ class SandboxRecord:
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "kernel_id": self.kernel_id, "state": self.state.value,
                 "created": self.created, "limits": self.limits.to_json(),
-                "metadata": self.metadata}
+                "metadata": self.metadata, **self.lifecycle.to_json(),
+                "started_at": self.started_at, "last_activity": self.last_activity,
+                "expires_at": self.expires_at, "stopped_at": self.stopped_at,
+                "stopped_reason": None if self.stopped_reason is None
+                else self.stopped_reason.value,
+                "checkpointed_at": self.checkpointed_at, "error": self.error}
+
+    def persistent(self) -> dict[str, Any]:
+        """What the database keeps (``SandboxRegistry.record_from_row`` reads it back)."""
+        saved = self.to_json()
+        for transient in ("kernel_id", "error"):
+            saved.pop(transient)
+        return saved
 
 
 class SandboxRegistry:
-    def __init__(self, kernel_manager: Any, control: ControlClient, folder: Path, *,
-                 max_sandboxes: int, idle_timeout: float, limits: SandboxLimits,
-                 start_timeout: float, log: logging.Logger) -> None:
+    def __init__(self, kernel_manager: Any, control: Any, folder: Path, *,
+                 max_sandboxes: int, lifecycle: LifecyclePolicy, limits: SandboxLimits,
+                 start_timeout: float, log: logging.Logger,
+                 store: RegistryStore | None = None, checkpoint_idle_seconds: float = 0.0,
+                 unavailable: str | None = None) -> None:
         self.kernel_manager = kernel_manager
         self.control = control
         self.folder = folder
         self.max_sandboxes = max_sandboxes
-        self.idle_timeout = idle_timeout
+        self.lifecycle = lifecycle
         self.limits = limits
         self.start_timeout = start_timeout
         self.log = log
+        self.store = store
+        self.checkpoint_idle_seconds = checkpoint_idle_seconds
+        #: Why the service cannot work (its database is unusable): every request gets 503.
+        self.unavailable = unavailable
         self.records: dict[str, SandboxRecord] = {}
         self._starting = 0
         self._reaper: PeriodicCallback | None = None
 
-    # -- life cycle ---------------------------------------------------------------------
-    def start_reaper(self) -> None:
-        if self.idle_timeout > 0:
-            interval = min(max(self.idle_timeout / 4, 0.25), 30.0)
-            self._reaper = PeriodicCallback(self.stop_idle, interval * 1000)
-            self._reaper.start()
+    # -- records --------------------------------------------------------------------------
+    def _check_available(self) -> None:
+        if self.unavailable is not None:
+            raise ServiceError(503, self.unavailable, "registry_unavailable",
+                               "An administrator must fix or move aside the service's "
+                               "database (see the server's log); notebooks are not affected.")
+
+    def list(self) -> list[SandboxRecord]:
+        self._check_available()
+        return list(self.records.values())
 
     def get(self, sandbox_id: str) -> SandboxRecord:
+        self._check_available()
         record = self.records.get(sandbox_id)
         if record is None:
             raise ServiceError(404, f"no sandbox with id {sandbox_id!r}")
         return record
 
+    def _persist(self, record: SandboxRecord) -> None:
+        """Write the record (one transaction); a record deleted meanwhile stays deleted."""
+        if self.store is None or record.deleted:
+            return
+        try:
+            self.store.save(record.id, record.persistent())
+        except sqlite3.Error as exc:
+            self.log.error("could not save the record of sandbox %s: %s", record.id, exc)
+            raise ServiceError(503, f"the service could not save the record of sandbox "
+                                    f"{record.id} ({exc})", "registry_unavailable",
+                               "Check the disk of the Jupyter data dir, then try again.") from exc
+
+    def load(self) -> None:
+        """Every stored record, as the server found it: sandboxes that were running when the
+        server ended without stopping them are ``stopped`` with reason ``server-lost``. A
+        record that cannot be used is listed with state ``error`` (it only can be deleted)."""
+        if self.store is None:
+            return
+        for sandbox_id, text in self.store.load():
+            record = self.record_from_row(sandbox_id, text)
+            self.records[record.id] = record
+        self.log.info("the sandbox service has %d sandboxes from earlier runs", len(self.records))
+
+    def record_from_row(self, sandbox_id: str, text: str) -> SandboxRecord:
+        """A stored record, checked as a create request would be (the database may have been
+        edited): limits within the server's, a valid lifecycle, times as numbers."""
+        folder = self.folder / sandbox_id if SANDBOX_ID.match(sandbox_id) else self.folder
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict) or data.get("id") != sandbox_id:
+                raise ServiceError(400, "it is not a record of this sandbox")
+            if not SANDBOX_ID.match(sandbox_id):
+                raise ServiceError(400, "its id is not a sandbox id")
+            metadata = data.get("metadata", {})
+            if not isinstance(metadata, dict):
+                raise ServiceError(400, "its metadata is not an object")
+            record = SandboxRecord(sandbox_id, self.limits.within(data.get("limits")),
+                                   metadata, folder, self.lifecycle.choose(data))
+            times = {}
+            for name in ("created", "last_activity", "started_at", "expires_at", "stopped_at",
+                         "checkpointed_at"):
+                value = data.get(name)
+                if value is not None and (isinstance(value, bool) or not isinstance(
+                        value, int | float) or not math.isfinite(value)):
+                    raise ServiceError(400, f"its {name} is not a time")
+                times[name] = value
+            reason = data.get("stopped_reason")
+            stopped = SandboxState.STOPPED.value
+            if data.get("state") not in (SandboxState.RUNNING.value, stopped):
+                raise ServiceError(400, f"its state {data.get('state')!r} is unknown")
+            if reason is not None and reason not in {r.value for r in StopReason}:
+                raise ServiceError(400, f"its stopped_reason {reason!r} is unknown")
+        except (ValueError, ServiceError) as exc:
+            why = exc.message if isinstance(exc, ServiceError) else f"it is not JSON ({exc})"
+            self.log.error("the stored record of sandbox %r cannot be used: %s", sandbox_id, why)
+            return SandboxRecord(sandbox_id, self.limits, {}, folder, self.lifecycle.default,
+                                 created=0.0, state=SandboxState.BROKEN,
+                                 error=f"its stored record cannot be used: {why}")
+        record.created = times["created"] or 0.0
+        record.last_activity = times["last_activity"] or record.created
+        record.started_at, record.expires_at = times["started_at"], times["expires_at"]
+        record.checkpointed_at = times["checkpointed_at"]
+        record.state = SandboxState.STOPPED
+        if data["state"] == SandboxState.RUNNING.value:  # the server died under it
+            record.stopped_at, record.stopped_reason = time.time(), StopReason.SERVER_LOST
+        else:
+            record.stopped_at = times["stopped_at"]
+            record.stopped_reason = None if reason is None else StopReason(reason)
+        return record
+
+    # -- life cycle ---------------------------------------------------------------------
+    def start_reaper(self) -> None:
+        if self.unavailable is None:
+            self._reaper = PeriodicCallback(self.tick, TICK_SECONDS * 1000)
+            self._reaper.start()
+
     async def create(self, limits: Any = None, metadata: Any = None,
-                     snapshot: bytes | None = None) -> SandboxRecord:
+                     snapshot: bytes | None = None,
+                     lifecycle: Lifecycle | None = None) -> SandboxRecord:
+        self._check_available()
         chosen = self.limits.within(limits)
         if metadata is None:
             metadata = {}
@@ -149,19 +295,32 @@ class SandboxRegistry:
                                f"{self.max_sandboxes} sandboxes; delete one and try again")
         self._starting += 1
         sandbox_id = uuid.uuid4().hex
-        record = SandboxRecord(sandbox_id, chosen, metadata, self.folder / sandbox_id)
+        record = SandboxRecord(sandbox_id, chosen, metadata, self.folder / sandbox_id,
+                               lifecycle or self.lifecycle.default)
         try:
             record.folder.mkdir(parents=True)
-            if snapshot is not None:
-                (record.folder / RESUME_FILE).write_bytes(snapshot)
+            if snapshot is not None:  # its first recovery point
+                await asyncio.to_thread(atomic_write, record.folder / RESUME_FILE, snapshot,
+                                        0o600)
             await self.ensure_running(record)
         except BaseException:
-            shutil.rmtree(record.folder, ignore_errors=True)
+            await self._discard(record)
             raise
         finally:
             self._starting -= 1
         self.records[sandbox_id] = record
         return record
+
+    async def _discard(self, record: SandboxRecord) -> None:
+        """Undo a create that failed: its kernel, row and folder."""
+        record.deleted = True
+        if record.kernel_id is not None and record.kernel_id in self.kernel_manager:
+            with contextlib.suppress(Exception):
+                await self.kernel_manager.shutdown_kernel(record.kernel_id, now=True)
+        if self.store is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.store.delete(record.id)
+        shutil.rmtree(record.folder, ignore_errors=True)
 
     def named_snapshot(self, source: Any) -> bytes:
         """The bytes of ``{"sandbox_id", "name"}``, a named snapshot of a sandbox."""
@@ -180,19 +339,70 @@ class SandboxRegistry:
     async def delete(self, record: SandboxRecord) -> None:
         self.records.pop(record.id, None)
         record.deleted = True
+        if self.store is not None:
+            self.store.delete(record.id)
         async with record.lock:
             if record.kernel_id is not None and record.kernel_id in self.kernel_manager:
                 with contextlib.suppress(KeyError):
                     await self.kernel_manager.shutdown_kernel(record.kernel_id)
             record.kernel_id = None
-        shutil.rmtree(record.folder, ignore_errors=True)
+        if SANDBOX_ID.match(record.id):  # a tampered id never names a folder to remove
+            shutil.rmtree(record.folder, ignore_errors=True)
+
+    async def keep_alive(self, record: SandboxRecord, body: dict[str, Any]) -> SandboxRecord:
+        """Reset the sandbox's idle timer and restart its lifetime (``timeout`` seconds from
+        now; ``body["timeout"]`` sets a new one, within the server's maximum). A stopped
+        sandbox stays stopped (its next use resumes it)."""
+        unknown = set(body) - {"timeout"}
+        if unknown:
+            raise ServiceError(400, f"keep_alive takes only \"timeout\", not "
+                                    f"{', '.join(sorted(unknown))}")
+        self._check_usable(record)
+        timeout = self.lifecycle.seconds(body, "timeout", self.lifecycle.max_timeout,
+                                         record.lifecycle.timeout)
+        now = time.time()
+        record.lifecycle = dataclasses.replace(record.lifecycle, timeout=timeout)
+        record.last_activity = now
+        record.expires_at = now + timeout if timeout > 0 else None
+        self._persist(record)
+        return record
 
     async def shutdown(self) -> None:
+        """The server is stopping: snapshot every running sandbox and mark it
+        ``server-stopped`` (the next server resumes it), then close the database."""
         if self._reaper is not None:
             self._reaper.stop()
             self._reaper = None
+        running = [r for r in self.records.values() if r.state is SandboxState.RUNNING]
+        results = await asyncio.gather(
+            *(self._stop(r, StopReason.SERVER_STOPPED, wait_for_requests=False)
+              for r in running), return_exceptions=True)
+        for record, result in zip(running, results, strict=True):
+            if isinstance(result, BaseException):
+                self.log.error("could not snapshot sandbox %s while the server stops (it will "
+                               "resume from its last recovery point): %s", record.id, result)
+                record.kernel_id, record.state = None, SandboxState.STOPPED
+                record.stopped_at, record.stopped_reason = time.time(), StopReason.SERVER_LOST
+                with contextlib.suppress(ServiceError):
+                    self._persist(record)
+        if self.store is not None:
+            self.store.close()
 
     # -- kernels ------------------------------------------------------------------------
+    def _check_usable(self, record: SandboxRecord) -> None:
+        if record.deleted:
+            raise ServiceError(404, f"sandbox {record.id} was deleted")
+        if record.state is SandboxState.BROKEN:
+            raise ServiceError(409, f"sandbox {record.id} cannot be used: {record.error}",
+                               "sandbox_unusable",
+                               "Nothing was run. Delete the sandbox (DELETE "
+                               f"sandboxes/{record.id}), or have an administrator restore its "
+                               "files from a backup and restart the server.")
+
+    def _running_kernel(self, record: SandboxRecord) -> str | None:
+        kernel_id = record.kernel_id
+        return kernel_id if kernel_id is not None and kernel_id in self.kernel_manager else None
+
     @contextlib.asynccontextmanager
     async def use(self, record: SandboxRecord) -> AsyncIterator[str]:
         """The running kernel of ``record`` (started again when it was stopped), kept from
@@ -202,26 +412,58 @@ class SandboxRegistry:
             yield await self.ensure_running(record)
         finally:
             record.busy -= 1
-            record.last_activity = time.monotonic()
+            record.last_activity = time.time()
 
     async def ensure_running(self, record: SandboxRecord) -> str:
         async with record.lock:
-            if record.deleted:
-                raise ServiceError(404, f"sandbox {record.id} was deleted")
-            if record.kernel_id is not None and record.kernel_id in self.kernel_manager:
-                return record.kernel_id
+            self._check_usable(record)
+            kernel_id = self._running_kernel(record)
+            if kernel_id is not None:
+                return kernel_id
+            if record.state is SandboxState.RUNNING and record.kernel_id is not None:
+                self._kernel_lost(record)
+            kernel_id = await self._start_kernel(record)
             resume = record.folder / RESUME_FILE
-            record.kernel_id = await self._start_kernel(record, resume if resume.exists() else None)
-            resume.unlink(missing_ok=True)
-            record.state = SandboxState.RUNNING
-            record.last_activity = time.monotonic()
-            return record.kernel_id
+            try:
+                resumed = await self._restore(kernel_id, resume)
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    await self.kernel_manager.shutdown_kernel(kernel_id, now=True)
+                if isinstance(exc, ControlError) and exc.code == "bad_snapshot":
+                    self._mark_broken(record, f"its recovery point {resume} cannot be used "
+                                              f"({exc.message})")
+                    self._check_usable(record)
+                raise
+            self._mark_started(record, kernel_id, resumed)
+            return kernel_id
 
-    async def _start_kernel(self, record: SandboxRecord, snapshot: Path | None) -> str:
+    def _mark_started(self, record: SandboxRecord, kernel_id: str, resumed: bool) -> None:
+        """``record`` runs in ``kernel_id`` from now (its lifetime starts again); stored."""
+        now = time.time()
+        record.kernel_id, record.state = kernel_id, SandboxState.RUNNING
+        record.started_at = record.last_activity = now
+        record.stopped_at = record.stopped_reason = None
+        record.expires_at = now + record.lifecycle.timeout if record.lifecycle.timeout > 0 else None
+        if resumed:  # its recovery point is its state now
+            record.checkpointed_at = now
+        self._persist(record)
+
+    async def _restore(self, kernel_id: str, resume: Path) -> bool:
+        """Restore the recovery point into the new kernel (False: there is none). The kernel
+        checks it first (format, hash, signature, limits) and refuses one it cannot use with
+        a ``ControlError`` coded ``bad_snapshot``, its sandbox untouched."""
+        try:
+            data = await asyncio.to_thread(resume.read_bytes)
+        except FileNotFoundError:
+            return False
+        await self.control.request(kernel_id, "PUT", "/snapshot", data)
+        return True
+
+    async def _start_kernel(self, record: SandboxRecord) -> str:
+        """A new kernel for ``record``, with its limits, running and reachable (the caller
+        restores its recovery point into it)."""
         env = dict(os.environ)
         env.pop(START_SNAPSHOT_ENV, None)
-        if snapshot is not None:
-            env[START_SNAPSHOT_ENV] = str(snapshot)
         arguments = [*record.limits.kernel_arguments(), "--SandboxKernel.host_folder_mode=off",
                      f"--SandboxKernel.snapshot_dir={record.folder / 'snapshots'}"]
         kernel_id = await self.kernel_manager.start_kernel(
@@ -247,35 +489,132 @@ class SandboxRegistry:
                                    f"{self.start_timeout:g} s")
             await asyncio.sleep(0.02)
 
-    # -- idle sandboxes -----------------------------------------------------------------
-    def _idle_since(self, record: SandboxRecord) -> float:
-        """Seconds since the sandbox was last used, through the service or a notebook."""
-        last = time.monotonic() - record.last_activity
-        if record.kernel_id in self.kernel_manager:
-            kernel_activity = self.kernel_manager.get_kernel(record.kernel_id).last_activity
+    def _mark_broken(self, record: SandboxRecord, why: str) -> None:
+        """The sandbox cannot be used any more in this server run (not stored: the next
+        server tries again, e.g. once an administrator restored its files)."""
+        self.log.error("sandbox %s cannot be used: %s", record.id, why)
+        record.kernel_id, record.state, record.error = None, SandboxState.BROKEN, why
+
+    def _kernel_lost(self, record: SandboxRecord) -> None:
+        """Its kernel went away outside the service (shut down from JupyterLab, died): it is
+        stopped, and resumes from its last recovery point."""
+        self.log.warning("the kernel of sandbox %s went away; it resumes from its last "
+                         "recovery point on its next use", record.id)
+        record.kernel_id, record.state = None, SandboxState.STOPPED
+        record.stopped_at, record.stopped_reason = time.time(), StopReason.KILLED
+        self._persist(record)
+
+    # -- recovery points ----------------------------------------------------------------
+    async def _write_recovery_point(self, record: SandboxRecord, kernel_id: str,
+                                    timeout: float | None = None) -> None:
+        """The sandbox's whole state into its ``resume.snap``, atomically (lock held)."""
+        answer = await self.control.request(kernel_id, "GET", "/snapshot", timeout=timeout)
+        await asyncio.to_thread(atomic_write, record.folder / RESUME_FILE, bytes(answer.body),
+                                0o600)
+        record.checkpointed_at = time.time()
+
+    async def checkpoint(self, record: SandboxRecord) -> None:
+        """Write a recovery point of the running sandbox now (after the files or packages API
+        changed it, so the change survives the server being killed)."""
+        async with record.lock:
+            kernel_id = self._running_kernel(record)
+            if kernel_id is None or record.deleted:
+                return
+            try:
+                await self._write_recovery_point(record, kernel_id)
+            except (ControlError, OSError) as exc:
+                self.log.error("could not write the recovery point of sandbox %s: %s",
+                               record.id, exc)
+                raise ServiceError(503, f"the change was made in sandbox {record.id}, but its "
+                                        f"recovery point could not be saved ({exc}): the "
+                                        "change is lost if the server is killed before the "
+                                        "next one", "checkpoint_failed",
+                                   "Check the disk of the Jupyter data dir.") from exc
+            self._persist(record)
+
+    # -- timers ---------------------------------------------------------------------------
+    def _last_activity(self, record: SandboxRecord) -> float:
+        """When the sandbox was last used, through the service or a notebook's kernel
+        messages (wall clock)."""
+        last = record.last_activity
+        kernel_id = self._running_kernel(record)
+        if kernel_id is not None:
+            kernel_activity = self.kernel_manager.get_kernel(kernel_id).last_activity
             if kernel_activity is not None:
-                last = min(last, (datetime.now(UTC) - kernel_activity).total_seconds())
+                last = max(last, kernel_activity.timestamp())
         return last
 
-    async def stop_idle(self) -> None:
-        for record in list(self.records.values()):
-            if (record.state is SandboxState.RUNNING and not record.busy
-                    and self._idle_since(record) >= self.idle_timeout):
-                try:
-                    await self._stop(record)
-                except (ControlError, OSError) as exc:
-                    self.log.warning("could not stop idle sandbox %s: %s", record.id, exc)
+    def _due(self, record: SandboxRecord, now: float) -> tuple[str, StopReason | None] | None:
+        """What the reaper must do with ``record`` now: ("delete"|"stop", reason),
+        ("checkpoint", None), or None."""
+        lifecycle = record.lifecycle
+        if record.busy or record.deleted:
+            return None
+        expired = record.expires_at is not None and now >= record.expires_at
+        if record.state is SandboxState.STOPPED:
+            return ("delete", StopReason.TIMEOUT) if (
+                expired and lifecycle.on_timeout is OnTimeout.DELETE) else None
+        if record.state is not SandboxState.RUNNING:
+            return None
+        action = "delete" if lifecycle.on_timeout is OnTimeout.DELETE else "stop"
+        if expired:
+            return action, StopReason.TIMEOUT
+        idle = now - self._last_activity(record)
+        if lifecycle.idle_timeout > 0 and idle >= lifecycle.idle_timeout:
+            return action, StopReason.IDLE
+        if (self.checkpoint_idle_seconds > 0 and idle >= self.checkpoint_idle_seconds
+                and self._last_activity(record) > (record.checkpointed_at or 0.0)):
+            return "checkpoint", None
+        return None
 
-    async def _stop(self, record: SandboxRecord) -> None:
+    async def tick(self) -> None:
+        """One look at every sandbox's timers (the reaper's periodic callback)."""
+        now = time.time()
+        jobs = []
+        for record in list(self.records.values()):
+            if (record.state is SandboxState.RUNNING and record.kernel_id is not None
+                    and self._running_kernel(record) is None and not record.lock.locked()):
+                with contextlib.suppress(ServiceError):
+                    self._kernel_lost(record)
+                continue
+            due = self._due(record, now)
+            if due is not None:
+                jobs.append(self._act(record, *due))
+        if jobs:
+            await asyncio.gather(*jobs)
+
+    async def _act(self, record: SandboxRecord, action: str, reason: StopReason | None) -> None:
+        try:
+            if action == "delete":
+                self.log.info("sandbox %s: %s, deleted (on_timeout: delete)", record.id,
+                              "its timeout passed" if reason is StopReason.TIMEOUT
+                              else "idle for its idle_timeout")
+                await self.delete(record)
+            elif action == "stop" and reason is not None:
+                await self._stop(record, reason)
+            else:
+                async with record.lock:
+                    kernel_id = self._running_kernel(record)
+                    if kernel_id is not None and not record.busy and not record.deleted:
+                        await self._write_recovery_point(record, kernel_id)
+                        self._persist(record)
+        except (ControlError, OSError, ServiceError, sqlite3.Error) as exc:
+            self.log.warning("sandbox %s: could not %s it: %s", record.id, action, exc)
+
+    async def _stop(self, record: SandboxRecord, reason: StopReason, *,
+                    wait_for_requests: bool = True) -> None:
+        """Snapshot the sandbox into its recovery point, shut its kernel down, record why."""
         async with record.lock:
-            if record.busy or record.kernel_id is None or record.deleted:
+            if ((wait_for_requests and record.busy) or record.deleted
+                    or record.state is not SandboxState.RUNNING):
                 return
-            if record.kernel_id in self.kernel_manager:
-                data = (await self.control.request(record.kernel_id, "GET", "/snapshot")).body
-                temporary = record.folder / (RESUME_FILE + ".part")
-                temporary.write_bytes(data)
-                temporary.replace(record.folder / RESUME_FILE)
-                await self.kernel_manager.shutdown_kernel(record.kernel_id)
-            record.kernel_id = None
-            record.state = SandboxState.IDLE_STOPPED
-            self.log.info("sandbox %s was idle: snapshotted and stopped", record.id)
+            kernel_id = self._running_kernel(record)
+            if kernel_id is not None:
+                await self._write_recovery_point(
+                    record, kernel_id,
+                    None if wait_for_requests else SHUTDOWN_SNAPSHOT_TIMEOUT)
+                await self.kernel_manager.shutdown_kernel(kernel_id)
+            record.kernel_id, record.state = None, SandboxState.STOPPED
+            record.stopped_at, record.stopped_reason = time.time(), reason
+            self._persist(record)
+            self.log.info("sandbox %s: snapshotted and stopped (%s)", record.id, reason.value)

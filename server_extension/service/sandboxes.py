@@ -1,7 +1,8 @@
 """Sandboxes as a service, the sandbox routes (under ``{base_url}sandbox/api/v1``):
 
 * ``GET/POST /sandboxes``; ``GET/DELETE /sandboxes/{id}``
-* ``POST /sandboxes/{id}/interrupt``, ``POST /sandboxes/{id}/fork``
+* ``POST /sandboxes/{id}/interrupt``, ``POST /sandboxes/{id}/fork``,
+  ``POST /sandboxes/{id}/keep_alive`` (reset its idle timer, restart its lifetime)
 * ``GET/POST /sandboxes/{id}/snapshots``, ``GET /sandboxes/{id}/previews``
 
 ``openapi`` describes each exactly.
@@ -15,6 +16,7 @@ from tornado import web
 from ..control_client import quote_path
 from .base import ServiceHandler
 from .errors import ServiceError
+from .lifecycle import FIELDS as LIFECYCLE_FIELDS
 
 PREFIX = r"/sandbox/api/v1"
 ID = r"(?P<sandbox_id>[^/]+)"
@@ -24,19 +26,21 @@ class SandboxesHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.send_json({"sandboxes": [r.to_json() for r in self.registry.records.values()]})
+        self.send_json({"sandboxes": [r.to_json() for r in self.registry.list()]})
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
         body = self.json_body()
-        unknown = set(body) - {"limits", "metadata", "from_snapshot"}
+        unknown = set(body) - {"limits", "metadata", "from_snapshot", *LIFECYCLE_FIELDS}
         if unknown:
             raise ServiceError(400, f"unknown fields: {', '.join(sorted(unknown))}")
+        lifecycle = self.registry.lifecycle.choose(body)
         snapshot = None
         if body.get("from_snapshot") is not None:
             snapshot = self.registry.named_snapshot(body["from_snapshot"])
-        record = await self.registry.create(body.get("limits"), body.get("metadata"), snapshot)
+        record = await self.registry.create(body.get("limits"), body.get("metadata"), snapshot,
+                                            lifecycle=lifecycle)
         self.send_json(record.to_json(), 201)
 
 
@@ -52,6 +56,14 @@ class SandboxHandler(ServiceHandler):
         await self.registry.delete(self.registry.get(sandbox_id))
         self.set_status(204)
         self.finish()
+
+
+class KeepAliveHandler(ServiceHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, sandbox_id: str) -> None:
+        record = self.registry.get(sandbox_id)
+        self.send_json((await self.registry.keep_alive(record, self.json_body())).to_json())
 
 
 class InterruptHandler(ServiceHandler):
@@ -77,7 +89,8 @@ class ForkHandler(ServiceHandler):
             answer = await self.registry.control.request(kernel_id, "GET", "/snapshot")
             data = bytes(answer.body)
         metadata = body.get("metadata", {**record.metadata, "forked_from": record.id})
-        fork = await self.registry.create(record.limits.to_json(), metadata, data)
+        fork = await self.registry.create(record.limits.to_json(), metadata, data,
+                                          lifecycle=record.lifecycle)
         self.send_json(fork.to_json(), 201)
 
 
@@ -121,6 +134,7 @@ ROUTES = [
     (PREFIX + r"/sandboxes", SandboxesHandler),
     (PREFIX + rf"/sandboxes/{ID}", SandboxHandler),
     (PREFIX + rf"/sandboxes/{ID}/interrupt", InterruptHandler),
+    (PREFIX + rf"/sandboxes/{ID}/keep_alive", KeepAliveHandler),
     (PREFIX + rf"/sandboxes/{ID}/fork", ForkHandler),
     (PREFIX + rf"/sandboxes/{ID}/snapshots", SnapshotsHandler),
     (PREFIX + rf"/sandboxes/{ID}/previews", PreviewsHandler),

@@ -292,6 +292,14 @@ class AsyncSandbox:
     async def interrupt(self) -> None:
         await self.client._request("POST", f"sandboxes/{self.id}/interrupt", what="interrupt")
 
+    async def keep_alive(self, timeout: float | None = None) -> dict[str, Any]:
+        """Reset the sandbox's idle timer and restart its lifetime (``timeout``: a new one, in
+        seconds from now); returns its record. A stopped sandbox stays stopped until used."""
+        body = {} if timeout is None else {"timeout": timeout}
+        self.info = await self.client._json("POST", f"sandboxes/{self.id}/keep_alive",
+                                            json=body, what="keep_alive")
+        return self.info
+
     async def write_file(self, path: str, data: bytes | str) -> dict[str, Any]:
         content = data.encode() if isinstance(data, str) else bytes(data)
         response = await self.client._request(
@@ -398,13 +406,23 @@ class AsyncSandboxClient:
 
     async def create_sandbox(self, *, limits: dict[str, Any] | None = None,
                              metadata: dict[str, Any] | None = None,
-                             from_snapshot: tuple[str, str] | None = None) -> AsyncSandbox:
-        """A new running sandbox; ``from_snapshot`` = (sandbox id, snapshot name)."""
+                             from_snapshot: tuple[str, str] | None = None,
+                             timeout: float | None = None, idle_timeout: float | None = None,
+                             on_timeout: str | None = None) -> AsyncSandbox:
+        """A new running sandbox; ``from_snapshot`` = (sandbox id, snapshot name).
+        ``timeout`` (seconds it may run from its start, resume or last ``keep_alive``) and
+        ``idle_timeout`` (seconds unused; 0: no limit), then ``on_timeout``: ``"stop"``
+        (snapshot and stop it; the next call resumes it) or ``"delete"``; unset: the
+        server's defaults."""
         body: dict[str, Any] = {}
         if limits is not None:
             body["limits"] = limits
         if metadata is not None:
             body["metadata"] = metadata
+        for name, value in (("timeout", timeout), ("idle_timeout", idle_timeout),
+                            ("on_timeout", on_timeout)):
+            if value is not None:
+                body[name] = value
         if from_snapshot is not None:
             body["from_snapshot"] = {"sandbox_id": from_snapshot[0], "name": from_snapshot[1]}
         info = await self._json("POST", "sandboxes", json=body, what="create a sandbox")
@@ -497,6 +515,9 @@ class Sandbox:
     def interrupt(self) -> None:
         self._run(self._async.interrupt())
 
+    def keep_alive(self, timeout: float | None = None) -> dict[str, Any]:
+        return self._run(self._async.keep_alive(timeout))
+
     def write_file(self, path: str, data: bytes | str) -> dict[str, Any]:
         return self._run(self._async.write_file(path, data))
 
@@ -558,9 +579,12 @@ class SandboxClient:
 
     def create_sandbox(self, *, limits: dict[str, Any] | None = None,
                        metadata: dict[str, Any] | None = None,
-                       from_snapshot: tuple[str, str] | None = None) -> Sandbox:
+                       from_snapshot: tuple[str, str] | None = None,
+                       timeout: float | None = None, idle_timeout: float | None = None,
+                       on_timeout: str | None = None) -> Sandbox:
         return Sandbox(self, self._loop.run(self._async.create_sandbox(
-            limits=limits, metadata=metadata, from_snapshot=from_snapshot)))
+            limits=limits, metadata=metadata, from_snapshot=from_snapshot, timeout=timeout,
+            idle_timeout=idle_timeout, on_timeout=on_timeout)))
 
     def get_sandbox(self, sandbox_id: str) -> Sandbox:
         return Sandbox(self, self._loop.run(self._async.get_sandbox(sandbox_id)))

@@ -36,7 +36,7 @@ def test_api_matches_its_document(
         api_schema: tuple[schemathesis.BaseSchema, str]) -> None:
     schema, sandbox_id = api_schema
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 14
+    assert len(operations) == 15
     # Requests go to one real sandbox (not to ids that do not exist), deleted last.
     operations.sort(key=lambda op: (op.method, op.path) == ("delete", "/sandboxes/{sandbox_id}"))
     for operation in operations:
@@ -61,5 +61,6 @@ def test_document_lists_every_route(service_server: Server) -> None:
         paths = set(http.get("openapi.json").json()["paths"])
     assert paths == {"/sandboxes", "/sandboxes/{sandbox_id}", "/sandboxes/{sandbox_id}/exec",
                      "/sandboxes/{sandbox_id}/interrupt", "/sandboxes/{sandbox_id}/fork",
+                     "/sandboxes/{sandbox_id}/keep_alive",
                      "/sandboxes/{sandbox_id}/snapshots", "/sandboxes/{sandbox_id}/previews",
                      "/sandboxes/{sandbox_id}/packages", "/sandboxes/{sandbox_id}/files/{path}"}
