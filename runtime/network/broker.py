@@ -210,12 +210,11 @@ class NetworkBroker:
             return [(number, literal, decision)]
         with self._lock:
             names = list(self._names.get(number, []))
-        for name in names:
+        for name in names:  # resolved for a name the policy may allow (see module doc)
             by_name = _both(policy, name, number, port)
             if by_name.allowed:
                 return [(name, literal, by_name)]
-            decision = by_name
-        raise self._refusal(names[0] if names else number, number, port, decision)
+        raise self._refusal(number, number, port, decision)
 
     # -- using a connection ----------------------------------------------------------------
     def get(self, conn_id: int) -> Connection:

@@ -126,8 +126,7 @@ class Sandbox:
         self._restart_notice: str | None = None
         #: The host broker every guest socket goes through (runtime/network/): the policy in
         #: force, open connections, the audit. ``set_network_policy`` changes the policy.
-        self.network = NetworkBroker(getattr(self.config, "network", None) or NetworkPolicy(),
-                                     label=f"sandbox {self.id}")
+        self.network = NetworkBroker(self.config.network, label=f"sandbox {self.id}")
         self._calls = GuestCalls(self)
         #: The sandbox's processes (subprocess, !python, the commands API): runtime/processes.
         self.processes = ProcessTable(self)
