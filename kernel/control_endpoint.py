@@ -24,6 +24,7 @@ from jupyter_sandbox.runtime.previews import PreviewGateway, PreviewLimits
 from jupyter_sandbox.runtime.sandbox import Sandbox
 
 from . import (
+    control_commands,
     control_exec,
     control_files,
     control_handover,
@@ -54,6 +55,7 @@ ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     *control_exec.ROUTES,
     *control_files.ROUTES,
     *control_preview_stop.ROUTES,
+    *control_commands.ROUTES,
     *control_handover.ROUTES,
 ]
 

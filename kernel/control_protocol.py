@@ -61,6 +61,26 @@ Route                                      Request → answer
                                            400 ``bad_path``, 404 ``not_found``, 409
                                            ``is_a_folder`` (a folder where a file is
                                            expected), 413 ``quota_exceeded``.
+``POST /commands``                         ``CommandRequest`` → foreground: ``NDJSON``, one
+                                           ``CommandStartLine``, then output lines
+                                           (``CommandOutputLine``) as the process writes, then one
+                                           ``CommandExitLine``; a program the sandbox cannot
+                                           run exits 127 with its message on stderr.
+                                           ``"background": true`` → 201 ``ProcessInfoBody``
+                                           at once (400 ``program_not_found`` for such a
+                                           program). 400 malformed; 429
+                                           ``too_many_processes``; 409 ``memory_limit``.
+``GET /commands``                          → ``ProcessListBody`` (running, recently ended).
+``GET /commands/<pid>``                    → ``ProcessInfoBody``.
+``GET /commands/<pid>/logs``               → ``NDJSON``: the log from the start (``?offset=N``:
+                                           from its chunk N) as ``CommandOutputLine``, live
+                                           until the process ends, then a
+                                           ``CommandExitLine``. Re-attachable any time.
+``POST /commands/<pid>/stdin``             the bytes (at most ``MAX_STDIN_BYTES``) to its
+                                           stdin; ``?close``: then close it (EOF) → 204; 409
+                                           ``stdin_closed``.
+``DELETE /commands/<pid>``                 kill it (hard stop; an ended one: nothing) → 204.
+                                           These five: 404 ``not_found`` for an unknown pid.
 ``POST /handover``                         ``HandoverRequest`` → ``HandoverBody``: a pooled
                                            kernel becomes one user's sandbox: its limits
                                            lowered to the request's (never raised, never
@@ -70,6 +90,10 @@ Route                                      Request → answer
                                            ``bad_limits`` (nothing changed) or
                                            ``bad_request``.
 =========================================  ==================================================
+
+Command streams (``POST /commands`` in the foreground, ``/logs``) also carry blank lines
+while nothing happens, about every ``COMMAND_KEEPALIVE`` seconds: skip them. They let each
+hop notice a client that left (a foreground process is then killed; a log reader just stops).
 """
 
 from __future__ import annotations
@@ -92,7 +116,11 @@ __all__ = [
     "PREVIEW_URL_ENV",
     "SERVER_URL_ENV", "SESSION_NAME_ENV", "SNAPSHOT_NAME", "SNAPSHOT_SUFFIX", "SOCKET_SUFFIX",
     "START_SNAPSHOT_ENV", "AWAIT_FOLDER_ENV", "BAD_LIMITS", "HANDOVER_HOST_FOLDER_MODES",
-    "HANDOVER_LIMITS", "HandoverBody", "HandoverLimits", "HandoverRequest", "ErrorBody", "ExecMessage", "ExecRequest", "NamedRestoreBody",
+    "HANDOVER_LIMITS", "HandoverBody", "HandoverLimits", "HandoverRequest",
+    "COMMAND_KEEPALIVE", "MAX_STDIN_BYTES", "MEMORY_LIMIT", "PROGRAM_NOT_FOUND", "STDIN_CLOSED",
+    "TOO_MANY_PROCESSES", "CommandExitLine", "CommandOutputLine", "CommandRequest",
+    "CommandStartLine", "ProcessInfoBody", "ProcessListBody", "ErrorBody", "ExecMessage",
+    "ExecRequest", "NamedRestoreBody",
     "PackagesRequest", "PreviewsListBody", "ReplyStatus", "RestoreBody", "SnapshotInfoBody",
     "SnapshotListBody", "atomic_write", "error_body", "invalid_name_message", "is_snapshot_name",
     "kernel_id_from", "kernel_notebook_path", "named_snapshot_folder", "notebook_key",
@@ -291,6 +319,89 @@ class PackagesRequest(TypedDict):
 
 
 PACKAGE_ACTIONS = ("install", "uninstall", "list")
+
+
+# -- commands (processes inside the sandbox) ------------------------------------------------
+#: Largest body of ``POST /commands/<pid>/stdin`` (and of ``stdin`` in ``CommandRequest``).
+MAX_STDIN_BYTES = 16 << 20
+#: Seconds of silence after which a command stream sends a blank keep-alive line.
+COMMAND_KEEPALIVE = 5.0
+#: Error codes of the command routes (beyond ``ERROR_CODES``).
+TOO_MANY_PROCESSES = "too_many_processes"    # 429: the sandbox's process limit
+MEMORY_LIMIT = "memory_limit"                # 409: the sandbox's memory is taken by others
+PROGRAM_NOT_FOUND = "program_not_found"      # 400: background start of an unknown program
+STDIN_CLOSED = "stdin_closed"                # 409: stdin already closed or the process ended
+
+
+class CommandRequest(TypedDict):
+    """``POST /commands``. ``cmd``: an argv list (``["python", "-c", "print(1)"]``, run as
+    is) or a string, run by the sandbox's shell (``sh -c``: pipes, redirects, ``&&``...).
+    ``stdin``: text given to the process's stdin (``stdin_base64``: bytes, base64), which is
+    then closed unless ``keep_stdin_open`` (default: ``background``). ``timeout``: seconds,
+    then the process is killed. ``env`` is added to the sandbox's environment."""
+
+    cmd: list[str] | str
+    cwd: NotRequired[str]
+    env: NotRequired[dict[str, str]]
+    stdin: NotRequired[str]
+    stdin_base64: NotRequired[str]
+    keep_stdin_open: NotRequired[bool]
+    timeout: NotRequired[float]
+    background: NotRequired[bool]
+
+
+class ProcessInfoBody(TypedDict):
+    """One process (``runtime.processes.ProcessInfo.to_json()``): ``state`` is ``running``,
+    ``exited`` or ``killed`` (``exit_code`` -9); times are wall clock (``time.time()``);
+    ``origin`` ``api`` (this endpoint) or ``cell`` (started by the notebook's code)."""
+
+    pid: int
+    argv: list[str]
+    cwd: str
+    state: Literal["running", "exited", "killed"]
+    exit_code: int | None
+    started_at: float
+    ended_at: float | None
+    background: bool
+    origin: str
+    memory_bytes: int
+
+
+class ProcessListBody(TypedDict):
+    """``GET /commands``."""
+
+    processes: list[ProcessInfoBody]
+
+
+class CommandStartLine(TypedDict):
+    """The first line of a foreground ``POST /commands``: the process's pid."""
+
+    type: Literal["start"]
+    pid: int
+
+
+class CommandOutputLine(TypedDict):
+    """Output, one line per chunk the process wrote. ``data`` is the chunk decoded as UTF-8
+    (invalid bytes replaced by U+FFFD); when the chunk is not valid UTF-8 on its own (binary
+    output, or a character split between two chunks) ``base64`` holds its exact bytes. So a
+    chunk's bytes are always ``base64`` when present, else ``data`` encoded as UTF-8; decode
+    the joined bytes of a stream to get its exact text. ``offset``: the chunk's index in the
+    process's log (``?offset=`` of ``/logs`` starts there)."""
+
+    type: Literal["stdout", "stderr"]
+    data: str
+    offset: int
+    base64: NotRequired[str]
+
+
+class CommandExitLine(TypedDict):
+    """The last line of a command stream: how the process ended (``exit_code`` -9 and
+    ``state`` ``killed`` after a kill or its time limit)."""
+
+    type: Literal["exit"]
+    pid: int
+    exit_code: int | None
+    state: str
 
 
 # -- hand-over of a pooled kernel -------------------------------------------------------------

@@ -1,7 +1,9 @@
 """``POST {base_url}sandbox/api/v1/sandboxes/{id}/exec`` with ``{"code": "..."}``: runs the code
 in the sandbox and streams NDJSON, one Jupyter-shaped message per line (``stream``,
 ``display_data``, ``execute_result``, ``error``, ...) as the code produces it, ending with an
-``execute_reply`` line that carries the status."""
+``execute_reply`` line that carries the status. With ``"language": "javascript"`` the code runs
+as ``node -e CODE``, a process in the sandbox (``commands.JavaScriptExec``): its output as
+``stream`` messages, then the ``execute_reply``."""
 
 from __future__ import annotations
 
@@ -14,23 +16,33 @@ from tornado.httputil import HTTPHeaders
 
 from jupyter_sandbox.kernel.control_protocol import NDJSON, ExecMessage, ExecRequest, ReplyStatus
 
-from .base import ServiceHandler
+from .commands import CommandStreamHandler, JavaScriptExec
 from .errors import ServiceError
 from .sandboxes import ID, PREFIX
+
+#: The languages ``exec`` runs: Python in the sandbox's kernel, JavaScript as ``node -e``.
+LANGUAGES = ("python", "javascript")
 
 
 def _ignore_failure(future: Any) -> None:
     future.exception()  # a client that left: nothing more to send it
 
 
-class ExecHandler(ServiceHandler):
+class ExecHandler(CommandStreamHandler):
     @web.authenticated
     @authorized
     async def post(self, sandbox_id: str) -> None:
         body = self.json_body()
         code = body.get("code")
-        if not isinstance(code, str) or set(body) - {"code"}:
-            raise ServiceError(400, "the body must be {\"code\": \"...\"}")
+        language = body.get("language", "python")
+        if not isinstance(code, str) or set(body) - {"code", "language"} \
+                or language not in LANGUAGES:
+            raise ServiceError(400, "the body must be {\"code\": \"...\"} with an optional "
+                                    "\"language\": \"python\" (the default) or \"javascript\"")
+        if language == "javascript":  # node -e CODE, a process in the sandbox
+            await self.relay(sandbox_id, "POST", "/commands", JavaScriptExec.request(code),
+                             JavaScriptExec())
+            return
         record = self.registry.get(sandbox_id)
         started = False
 

@@ -29,6 +29,8 @@ _PATH = {"name": "path", "in": "path", "required": True,
          "description": "A path in the sandbox, relative to /workspace or absolute",
          "schema": {"type": "string"}}
 _FLAG = {"type": "string", "enum": [""]}
+_PID = {"name": "pid", "in": "path", "required": True, "description": "A process id",
+        "schema": {"type": "integer", "minimum": 0}}
 _NO_CONTENT = {"204": {"description": "Done"}}
 _TIME = {"type": "number", "nullable": True}
 
@@ -127,7 +129,54 @@ SCHEMAS: dict[str, Any] = {
     },
     "Exec": {
         "type": "object", "required": ["code"], "additionalProperties": False,
-        "properties": {"code": {"type": "string"}},
+        "properties": {"code": {"type": "string"},
+                       "language": {"type": "string", "enum": ["python", "javascript"],
+                                    "description": "python (default): a cell of the "
+                                                   "sandbox's kernel; javascript: node -e"}},
+    },
+    "Command": {
+        "type": "object", "required": ["cmd"], "additionalProperties": False,
+        "description": "A process to run in the sandbox (never on the host)",
+        "properties": {
+            "cmd": {"oneOf": [
+                {"type": "array", "minItems": 1, "items": {"type": "string"},
+                 "description": "argv, run as is: python, pip, node, a built-in command"},
+                {"type": "string", "minLength": 1,
+                 "description": "a command line for the sandbox's shell (sh -c): pipes, "
+                                "redirects, &&, ||, globs, $VAR"}]},
+            "cwd": {"type": "string", "minLength": 1,
+                    "description": "Working directory (default /workspace)"},
+            "env": {"type": "object", "additionalProperties": {"type": "string"},
+                    "description": "Added to the sandbox's environment"},
+            "stdin": {"type": "string", "description": "Text for stdin"},
+            "stdin_base64": {"type": "string", "format": "byte",
+                             "description": "Bytes for stdin (instead of stdin)"},
+            "keep_stdin_open": {"type": "boolean",
+                                "description": "Keep stdin open after 'stdin' for POST "
+                                               ".../stdin (default: background)"},
+            "timeout": {"type": "number", "exclusiveMinimum": True, "minimum": 0,
+                        "description": "Seconds, then the process is killed"},
+            "background": {"type": "boolean",
+                           "description": "Answer 201 with the process at once"}},
+    },
+    "Process": {
+        "type": "object", "additionalProperties": False,
+        "required": ["pid", "argv", "cwd", "state", "exit_code", "started_at", "ended_at",
+                     "background", "origin", "memory_bytes"],
+        "properties": {
+            "pid": {"type": "integer"}, "argv": {"type": "array", "items": {"type": "string"}},
+            "cwd": {"type": "string"},
+            "state": {"type": "string", "enum": ["running", "exited", "killed"]},
+            "exit_code": {"type": "integer", "nullable": True,
+                          "description": "null while running; -9 when killed"},
+            "started_at": {"type": "number"}, "ended_at": {"type": "number", "nullable": True},
+            "background": {"type": "boolean"},
+            "origin": {"type": "string", "description": "api, or cell (the notebook's code)"},
+            "memory_bytes": {"type": "integer"}},
+    },
+    "ProcessList": {
+        "type": "object", "required": ["processes"], "additionalProperties": False,
+        "properties": {"processes": {"type": "array", "items": {"$ref": _REF + "Process"}}},
     },
     "Fork": {
         "type": "object", "additionalProperties": False,
@@ -199,6 +248,51 @@ PATHS: dict[str, Any] = {
                              "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
                     operationId="execSandbox",
                     requestBody={**_body("Exec"), "required": True}),
+    },
+    "/sandboxes/{sandbox_id}/commands": {
+        **_SANDBOX,
+        "get": _op("The sandbox's processes (running and recently ended)",
+                   {"200": _json("ProcessList", "The processes")}, operationId="listCommands"),
+        "post": _op(
+            "Run a command in the sandbox. Foreground: NDJSON lines as it runs — "
+            '{"type": "start", "pid"}, {"type": "stdout"|"stderr", "data", "offset", '
+            '"base64"?} (base64: the exact bytes when data, UTF-8 with replacement, is not), '
+            '{"type": "exit", "pid", "exit_code", "state"}; blank lines are keep-alives. '
+            "A program the sandbox cannot run exits 127. Background: 201 and the process. "
+            "429 too_many_processes, 409 memory_limit, 400 program_not_found (background)",
+            {"200": {"description": "Command lines, one JSON object per line",
+                     "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
+             "201": _json("Process", "Started in the background")},
+            operationId="runCommand", requestBody={**_body("Command"), "required": True}),
+    },
+    "/sandboxes/{sandbox_id}/commands/{pid}": {
+        "parameters": [_ID, _PID],
+        "get": _op("A process", {"200": _json("Process", "The process")},
+                   operationId="getCommand"),
+        "delete": _op("Kill a process (nothing when it has ended)", _NO_CONTENT,
+                      operationId="killCommand"),
+    },
+    "/sandboxes/{sandbox_id}/commands/{pid}/logs": {
+        "parameters": [_ID, _PID],
+        "get": _op(
+            "The process's output from the start (or ?offset=N: from chunk N) as the NDJSON "
+            "lines of a foreground run, live until it ends, then the exit line; every GET "
+            "starts again (re-attach)",
+            {"200": {"description": "Output lines, then the exit line",
+                     "content": {"application/x-ndjson": {"schema": {"type": "string"}}}}},
+            operationId="commandLogs",
+            parameters=[{"name": "offset", "in": "query", "required": False,
+                         "schema": {"type": "integer", "minimum": 0}}]),
+    },
+    "/sandboxes/{sandbox_id}/commands/{pid}/stdin": {
+        "parameters": [_ID, _PID],
+        "post": _op("Write the body's bytes to the process's stdin; ?close: then close it "
+                    "(409 stdin_closed once closed or ended)", _NO_CONTENT,
+                    operationId="commandStdin",
+                    parameters=[{"name": "close", "in": "query", "required": False,
+                                 "schema": _FLAG, "allowEmptyValue": True}],
+                    requestBody={"required": False, "content": {"application/octet-stream": {
+                        "schema": {"type": "string", "format": "binary"}}}}),
     },
     "/sandboxes/{sandbox_id}/keep_alive": {
         **_SANDBOX,

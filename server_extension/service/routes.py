@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from . import exec, files, openapi, packages, sandboxes
+from . import commands, exec, files, openapi, packages, sandboxes
 
-ROUTES = [*sandboxes.ROUTES, *exec.ROUTES, *files.ROUTES, *packages.ROUTES, *openapi.ROUTES]
+ROUTES = [*sandboxes.ROUTES, *exec.ROUTES, *files.ROUTES, *packages.ROUTES,
+          *commands.ROUTES, *openapi.ROUTES]

@@ -27,9 +27,12 @@ import threading
 import urllib.parse
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+
+if TYPE_CHECKING:
+    from .client_commands import AsyncCommands, Commands
 
 T = TypeVar("T")
 Event = dict[str, Any]
@@ -263,11 +266,21 @@ class AsyncSandbox:
         self.info = await self.client._json("GET", f"sandboxes/{self.id}", what="sandbox")
         return self.info
 
-    async def exec_stream(self, code: str) -> AsyncGenerator[Event, None]:
+    @property
+    def commands(self) -> AsyncCommands:
+        """Processes in the sandbox: ``run``, ``start``, ``list``, ``get``, ``connect``
+        (``client_commands.AsyncCommands``)."""
+        from .client_commands import AsyncCommands
+
+        return AsyncCommands(self)
+
+    async def exec_stream(self, code: str, language: str = "python"
+                          ) -> AsyncGenerator[Event, None]:
         """Yield each Jupyter-shaped event as the sandbox produces it, the last one being the
-        ``execute_reply``."""
+        ``execute_reply``. ``language="javascript"`` runs the code as ``node -e``."""
+        body = {"code": code} if language == "python" else {"code": code, "language": language}
         async with self.client.http.stream("POST", f"sandboxes/{self.id}/exec",
-                                           json={"code": code}, timeout=None) as response:
+                                           json=body, timeout=None) as response:
             if response.status_code >= 400:
                 await response.aread()
                 _raise_for(response, f"exec in sandbox {self.id}")
@@ -275,10 +288,14 @@ class AsyncSandbox:
                 if line.strip():
                     yield json.loads(line)
 
-    async def exec(self, code: str, on_event: Callable[[Event], Any] | None = None) -> ExecResult:
-        """Run ``code``; ``on_event`` (sync or async) sees every event as it arrives."""
+    async def exec(self, code: str, on_event: Callable[[Event], Any] | None = None, *,
+                   language: str = "python") -> ExecResult:
+        """Run ``code``; ``on_event`` (sync or async) sees every event as it arrives.
+        ``language``: ``"python"`` (a cell of the sandbox's kernel) or ``"javascript"``
+        (``node -e`` in the sandbox: its output as stream events, status ``error`` with
+        ``ename`` ``JavaScriptError`` for a non-zero exit)."""
         result = ExecResult()
-        async for event in self.exec_stream(code):
+        async for event in self.exec_stream(code, language):
             if event["msg_type"] == "execute_reply":
                 result.reply = event["content"]
             else:
@@ -494,12 +511,22 @@ class Sandbox:
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self._client._loop.run(coro)
 
-    def exec(self, code: str, on_event: Callable[[Event], Any] | None = None) -> ExecResult:
-        """Run ``code``; ``on_event`` is called (on the client's thread) for every event."""
-        return self._run(self._async.exec(code, on_event))
+    @property
+    def commands(self) -> Commands:
+        """Processes in the sandbox: ``run``, ``start``, ``list``, ``get``, ``connect``
+        (``client_commands.Commands``)."""
+        from .client_commands import Commands
 
-    def exec_stream(self, code: str) -> Iterator[Event]:
-        events = self._async.exec_stream(code)
+        return Commands(self, self._async.commands)
+
+    def exec(self, code: str, on_event: Callable[[Event], Any] | None = None, *,
+             language: str = "python") -> ExecResult:
+        """Run ``code``; ``on_event`` is called (on the client's thread) for every event.
+        ``language="javascript"`` runs it as ``node -e`` (see ``AsyncSandbox.exec``)."""
+        return self._run(self._async.exec(code, on_event, language=language))
+
+    def exec_stream(self, code: str, language: str = "python") -> Iterator[Event]:
+        events = self._async.exec_stream(code, language)
         try:
             while True:
                 try:
