@@ -8,14 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
+from tornado.ioloop import IOLoop
 from traitlets import Enum as TraitEnum
 from traitlets import Float, Int, Unicode
 from traitlets.config import Configurable
 
 from .lifecycle import LifecyclePolicy, OnTimeout
+from .pool import KernelPool
 from .registry import SandboxLimits, SandboxRegistry
 from .routes import ROUTES
 from .store import DATABASE_NAME, RegistryStore, RegistryStoreError
+from .template_store import TemplateStore
 
 MiB = 1 << 20
 
@@ -55,6 +58,14 @@ class SandboxServiceConfig(Configurable):
                            "MiB.").tag(config=True)
     sandbox_start_timeout = Float(120.0, help="Seconds a service sandbox's kernel may take to "
                                   "start.").tag(config=True)
+    pool_size = Int(0, help="Sandboxed Python kernels the service keeps started and idle, so "
+                    "creating a sandbox takes one (its limits lowered to the request's) "
+                    "instead of starting a kernel; refilled in the background. 0: no "
+                    "pool.").tag(config=True)
+    pool_memory_budget_mib = Int(4096, help="Memory the idle pooled kernels may take "
+                                 "together, in MiB (each counted at the largest resident size "
+                                 "measured of one); the pool keeps fewer than pool_size when "
+                                 "they would not fit. 0: no budget.").tag(config=True)
     service_state_dir = Unicode("", help="Where service sandboxes keep snapshots; default: "
                                 "Jupyter's data dir, sandbox/service.").tag(config=True)
 
@@ -89,11 +100,24 @@ class SandboxServiceConfig(Configurable):
             registry.unavailable = str(exc)
             self.log.error("%s", exc)  # type: ignore[attr-defined]
         registry.start_reaper()
+        pool = KernelPool(server.kernel_manager, settings["jupyter_sandbox_control"], folder,
+                          size=self.pool_size, memory_budget_mib=self.pool_memory_budget_mib,
+                          kernel_arguments=limits.kernel_arguments(),
+                          start_timeout=self.sandbox_start_timeout,
+                          log=self.log)  # type: ignore[attr-defined]
+        registry.pool = pool
+        IOLoop.current().add_callback(pool.start)  # once the server's loop runs
         settings["jupyter_sandbox_service"] = registry
+        settings["jupyter_sandbox_pool"] = pool
+        settings["jupyter_sandbox_templates"] = TemplateStore(folder / "templates")
         settings["jupyter_sandbox_max_upload"] = int(self.max_upload_mib * MiB)
 
     async def stop_service(self) -> None:
-        """Stop the idle reaper (the server is stopping)."""
+        """Stop the warm pool's idle kernels and the idle reaper (the server is stopping)."""
+        pool: KernelPool | None = self.settings.get(  # type: ignore[attr-defined]
+            "jupyter_sandbox_pool")
+        if pool is not None:
+            await pool.shutdown()
         registry: SandboxRegistry | None = self.settings.get(  # type: ignore[attr-defined]
             "jupyter_sandbox_service")
         if registry is not None:

@@ -10,6 +10,7 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from . import openapi_pool
 from .base import ServiceHandler
 from .lifecycle import LifecyclePolicy, StopReason
 from .registry import SandboxLimits
@@ -75,6 +76,8 @@ SCHEMAS: dict[str, Any] = {
                               "required": ["sandbox_id", "name"],
                               "properties": {"sandbox_id": {"type": "string"},
                                              "name": {"type": "string"}}},
+            "template": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$",
+                         "description": "Start from this template (not with from_snapshot)"},
             "timeout": {"type": "number", "minimum": 0,
                         "description": "Seconds it may run from its start, resume or last "
                                        "keep_alive; then on_timeout. 0: no limit"},
@@ -352,6 +355,8 @@ PATHS: dict[str, Any] = {
                                    "schema": _FLAG, "allowEmptyValue": True}]),
     },
 }
+SCHEMAS.update(openapi_pool.SCHEMAS)
+PATHS.update(openapi_pool.PATHS)
 
 
 def _limits_schema(ceiling: SandboxLimits) -> dict[str, Any]:

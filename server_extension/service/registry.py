@@ -37,7 +37,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tornado.ioloop import PeriodicCallback
 
@@ -53,6 +53,9 @@ from ..control_client import ControlError
 from .errors import ServiceError
 from .lifecycle import Lifecycle, LifecyclePolicy, OnTimeout, StopReason
 from .store import RegistryStore
+
+if TYPE_CHECKING:
+    from .pool import KernelPool
 
 KERNEL_NAME = "sandboxed-python"
 RESUME_FILE = "resume" + SUFFIX
@@ -184,6 +187,8 @@ class SandboxRegistry:
         #: Why the service cannot work (its database is unusable): every request gets 503.
         self.unavailable = unavailable
         self.records: dict[str, SandboxRecord] = {}
+        #: The warm pool new sandboxes are taken from (``pool_size`` > 0), else None.
+        self.pool: KernelPool | None = None
         self._starting = 0
         self._reaper: PeriodicCallback | None = None
 
@@ -294,15 +299,22 @@ class SandboxRegistry:
             raise ServiceError(429, f"this server already runs its maximum of "
                                f"{self.max_sandboxes} sandboxes; delete one and try again")
         self._starting += 1
-        sandbox_id = uuid.uuid4().hex
+        # A warm pool's kernel when one is idle (pool.py): it becomes this sandbox, id and all.
+        pooled = self.pool.take() if self.pool is not None else None
+        sandbox_id = pooled.sandbox_id if pooled is not None else uuid.uuid4().hex
         record = SandboxRecord(sandbox_id, chosen, metadata, self.folder / sandbox_id,
                                lifecycle or self.lifecycle.default)
         try:
-            record.folder.mkdir(parents=True)
+            record.folder.mkdir(parents=True, exist_ok=pooled is not None)
             if snapshot is not None:  # its first recovery point
                 await asyncio.to_thread(atomic_write, record.folder / RESUME_FILE, snapshot,
                                         0o600)
-            await self.ensure_running(record)
+            if pooled is not None and self.pool is not None and await self.pool.hand_over(
+                    pooled, chosen.to_json(), metadata, snapshot):
+                record.kernel_id = pooled.kernel_id
+            kernel_id = await self.ensure_running(record)
+            if record.started_at is None:  # a pooled kernel, handed over running
+                self._mark_started(record, kernel_id, resumed=snapshot is not None)
         except BaseException:
             await self._discard(record)
             raise

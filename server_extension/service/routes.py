@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import commands, exec, files, openapi, packages, sandboxes
+from . import commands, exec, files, openapi, packages, pool_status, sandboxes, templates
 
 ROUTES = [*sandboxes.ROUTES, *exec.ROUTES, *files.ROUTES, *packages.ROUTES,
-          *commands.ROUTES, *openapi.ROUTES]
+          *commands.ROUTES, *pool_status.ROUTES, *templates.ROUTES, *openapi.ROUTES]

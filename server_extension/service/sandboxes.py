@@ -16,6 +16,7 @@ from tornado import web
 from ..control_client import quote_path
 from .base import ServiceHandler
 from .errors import ServiceError
+from .from_template import create_from_template
 from .lifecycle import FIELDS as LIFECYCLE_FIELDS
 
 PREFIX = r"/sandbox/api/v1"
@@ -32,10 +33,19 @@ class SandboxesHandler(ServiceHandler):
     @authorized
     async def post(self) -> None:
         body = self.json_body()
-        unknown = set(body) - {"limits", "metadata", "from_snapshot", *LIFECYCLE_FIELDS}
+        unknown = set(body) - {"limits", "metadata", "from_snapshot", "template",
+                               *LIFECYCLE_FIELDS}
         if unknown:
             raise ServiceError(400, f"unknown fields: {', '.join(sorted(unknown))}")
         lifecycle = self.registry.lifecycle.choose(body)
+        if body.get("template") is not None:
+            if body.get("from_snapshot") is not None:
+                raise ServiceError(400, "give \"template\" or \"from_snapshot\", not both")
+            record = await create_from_template(
+                self.registry, self.settings["jupyter_sandbox_templates"], body["template"],
+                body.get("limits"), body.get("metadata"), lifecycle)
+            self.send_json(record.to_json(), 201)
+            return
         snapshot = None
         if body.get("from_snapshot") is not None:
             snapshot = self.registry.named_snapshot(body["from_snapshot"])

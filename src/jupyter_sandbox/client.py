@@ -33,6 +33,7 @@ import httpx
 
 if TYPE_CHECKING:
     from .client_commands import AsyncCommands, Commands
+    from .client_templates import AsyncTemplates, Templates
 
 T = TypeVar("T")
 Event = dict[str, Any]
@@ -425,8 +426,10 @@ class AsyncSandboxClient:
                              metadata: dict[str, Any] | None = None,
                              from_snapshot: tuple[str, str] | None = None,
                              timeout: float | None = None, idle_timeout: float | None = None,
-                             on_timeout: str | None = None) -> AsyncSandbox:
-        """A new running sandbox; ``from_snapshot`` = (sandbox id, snapshot name).
+                             on_timeout: str | None = None,
+                             template: str | None = None) -> AsyncSandbox:
+        """A new running sandbox; ``from_snapshot`` = (sandbox id, snapshot name), or
+        ``template``: the name of a template (``templates``) it starts from.
         ``timeout`` (seconds it may run from its start, resume or last ``keep_alive``) and
         ``idle_timeout`` (seconds unused; 0: no limit), then ``on_timeout``: ``"stop"``
         (snapshot and stop it; the next call resumes it) or ``"delete"``; unset: the
@@ -442,8 +445,26 @@ class AsyncSandboxClient:
                 body[name] = value
         if from_snapshot is not None:
             body["from_snapshot"] = {"sandbox_id": from_snapshot[0], "name": from_snapshot[1]}
+        if template is not None:
+            body["template"] = template
         info = await self._json("POST", "sandboxes", json=body, what="create a sandbox")
         return AsyncSandbox(self, info)
+
+    #: ``create(template="name")`` reads as the other services' clients do.
+    create = create_sandbox
+
+    @property
+    def templates(self) -> AsyncTemplates:
+        """The server's templates (``client_templates.AsyncTemplates``)."""
+        from .client_templates import AsyncTemplates
+
+        return AsyncTemplates(self)
+
+    async def pool_stats(self) -> dict[str, Any]:
+        """The warm pool's statistics: ``idle``, ``starting``, ``in_use``, ``hits``,
+        ``misses``, ``handover_p50_ms``... (``GET sandbox/api/v1/pool``)."""
+        stats: dict[str, Any] = await self._json("GET", "pool", what="pool statistics")
+        return stats
 
     async def preview_host(self) -> str | None:
         """The server's preview host pattern (``SandboxExtensionApp.preview_host``), None
@@ -608,10 +629,24 @@ class SandboxClient:
                        metadata: dict[str, Any] | None = None,
                        from_snapshot: tuple[str, str] | None = None,
                        timeout: float | None = None, idle_timeout: float | None = None,
-                       on_timeout: str | None = None) -> Sandbox:
+                       on_timeout: str | None = None, template: str | None = None) -> Sandbox:
         return Sandbox(self, self._loop.run(self._async.create_sandbox(
             limits=limits, metadata=metadata, from_snapshot=from_snapshot, timeout=timeout,
-            idle_timeout=idle_timeout, on_timeout=on_timeout)))
+            idle_timeout=idle_timeout, on_timeout=on_timeout, template=template)))
+
+    #: ``create(template="name")`` reads as the other services' clients do.
+    create = create_sandbox
+
+    @property
+    def templates(self) -> Templates:
+        """The server's templates (``client_templates.Templates``)."""
+        from .client_templates import Templates
+
+        return Templates(self, self._async.templates)
+
+    def pool_stats(self) -> dict[str, Any]:
+        """The warm pool's statistics (``AsyncSandboxClient.pool_stats``)."""
+        return self._loop.run(self._async.pool_stats())
 
     def get_sandbox(self, sandbox_id: str) -> Sandbox:
         return Sandbox(self, self._loop.run(self._async.get_sandbox(sandbox_id)))

@@ -35,3 +35,17 @@ def service_server() -> Iterator[Server]:
         yield from configured_server(base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+#: Kernels the ``pooled_server``'s warm pool keeps ready.
+POOL_SIZE = 4
+
+
+@pytest.fixture(scope="session")
+def pooled_server() -> Iterator[Server]:
+    """A service server with a warm pool of ``POOL_SIZE`` kernels."""
+    base = short_temp_dir()
+    try:
+        yield from configured_server(base, pool_size=POOL_SIZE)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

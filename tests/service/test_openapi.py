@@ -36,7 +36,7 @@ def test_api_matches_its_document(
         api_schema: tuple[schemathesis.BaseSchema, str]) -> None:
     schema, sandbox_id = api_schema
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 21
+    assert len(operations) == 25
     # Requests go to one real sandbox (not to ids that do not exist), deleted last.
     operations.sort(key=lambda op: (op.method, op.path) == ("delete", "/sandboxes/{sandbox_id}"))
     for operation in operations:
@@ -68,4 +68,5 @@ def test_document_lists_every_route(service_server: Server) -> None:
                      "/sandboxes/{sandbox_id}/packages", "/sandboxes/{sandbox_id}/files/{path}",
                      "/sandboxes/{sandbox_id}/commands", "/sandboxes/{sandbox_id}/commands/{pid}",
                      "/sandboxes/{sandbox_id}/commands/{pid}/logs",
-                     "/sandboxes/{sandbox_id}/commands/{pid}/stdin"}
+                     "/sandboxes/{sandbox_id}/commands/{pid}/stdin",
+                     "/pool", "/templates", "/templates/{name}"}
