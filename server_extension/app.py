@@ -14,6 +14,7 @@ from traitlets.config import Config
 from jupyter_sandbox.kernel.control_protocol import SERVER_URL_ENV
 
 from . import errors as api_errors
+from . import pooled_kernels
 from .checkpoints import SandboxCheckpoints
 from .control_client import ControlClient
 from .handlers import files, preview_settings, snapshots, status
@@ -63,6 +64,11 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
     ).tag(config=True)
     sandbox_checkpoints = Bool(True, help="Make notebook checkpoints also save and restore "
                                "the state of the notebook's sandboxed kernel.").tag(config=True)
+    notebook_kernel_pool = Bool(False, help="Give notebooks pre-started Sandboxed Python "
+                                "kernels: makes PooledKernelManager the server's kernel "
+                                "manager (configure it as PooledKernelManager.*), unless "
+                                "ServerApp.kernel_manager_class is set in the server's config."
+                                ).tag(config=True)
 
     def _server(self) -> ServerApp:
         """The ServerApp that loaded this extension (set before it initializes)."""
@@ -103,6 +109,8 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
         super()._link_jupyter_server_extension(serverapp)
         if self.sandbox_checkpoints:
             self._configure_checkpoints(serverapp)
+        if self.notebook_kernel_pool:
+            pooled_kernels.use_pooled_kernel_manager(serverapp, self.log)
 
     def _configure_checkpoints(self, serverapp: Any) -> None:
         """Make ``SandboxCheckpoints`` the contents manager's ``checkpoints_class`` (configure

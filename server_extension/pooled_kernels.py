@@ -46,11 +46,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server._tz import utcnow
+from jupyter_server.gateway.gateway_client import GatewayClient
 from jupyter_server.prometheus.metrics import KERNEL_CURRENTLY_RUNNING_TOTAL
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from jupyter_server.utils import ApiPath
 from tornado.ioloop import IOLoop
 from traitlets import Float, Integer, Unicode
+from traitlets.config import Config
 
 from jupyter_sandbox.kernel.control_protocol import (
     AWAIT_FOLDER_ENV,
@@ -192,10 +194,12 @@ class PooledKernelManager(AsyncMappingKernelManager):
         env.pop(SESSION_NAME_ENV, None)
         manager = None
         try:
+            # as MultiKernelManager.pre_start_kernel makes one
+            specs = {"kernel_spec_manager": self.kernel_spec_manager} \
+                if self.kernel_spec_manager else {}
             manager = self.kernel_manager_factory(
                 connection_file=os.path.join(self.connection_dir, f"kernel-{kernel_id}.json"),
-                parent=self, log=self.log, kernel_name=self.pooled_kernel_name,
-                kernel_spec_manager=self.kernel_spec_manager)
+                parent=self, log=self.log, kernel_name=self.pooled_kernel_name, **specs)
             self._pool_managers[kernel_id] = manager
             await manager.start_kernel(**self._kernel_start_kwargs(
                 kernel_id=kernel_id, cwd=self._pool_dir, env=env))
@@ -359,8 +363,23 @@ class PooledKernelManager(AsyncMappingKernelManager):
     shutdown_all = _async_shutdown_all  # type: ignore[assignment]
 
 
+def use_pooled_kernel_manager(serverapp: Any, log: Any) -> None:
+    """Make ``PooledKernelManager`` the server's kernel manager, as
+    ``c.ServerApp.kernel_manager_class`` would, unless the administrator chose one (or a
+    gateway serves the kernels): that choice wins, and is logged. Called while the extension
+    is linked, before the server makes its kernel manager."""
+    chosen = "ServerApp" in serverapp.config and \
+        "kernel_manager_class" in serverapp.config["ServerApp"]
+    if chosen or GatewayClient.instance(parent=serverapp).gateway_enabled:
+        log.info("jupyter_sandbox: the server's kernel manager is configured; notebooks get "
+                 "no pre-started kernels from SandboxExtensionApp.notebook_kernel_pool")
+        return
+    name = f"{PooledKernelManager.__module__}.{PooledKernelManager.__qualname__}"
+    serverapp.update_config(Config({"ServerApp": {"kernel_manager_class": name}}))
+
+
 def _without(env: dict[str, str]) -> dict[str, str]:
     return {key: value for key, value in env.items() if key not in _PER_NOTEBOOK_ENV}
 
 
-__all__ = ["PoolStats", "PooledKernelManager"]
+__all__ = ["PoolStats", "PooledKernelManager", "use_pooled_kernel_manager"]

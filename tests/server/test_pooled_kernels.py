@@ -30,17 +30,21 @@ POOL_TIMEOUT = 240.0
 
 
 @contextlib.contextmanager
-def pooled_server(base: Path, *options: str) -> Iterator[Server]:
-    """A ``jupyter server`` with the pooled kernel manager, its folders under ``base``."""
+def pooled_server(base: Path, *options: str, via_extension: bool = False) -> Iterator[Server]:
+    """A ``jupyter server`` with the pooled kernel manager, its folders under ``base``: set
+    as ``ServerApp.kernel_manager_class``, or by the extension
+    (``SandboxExtensionApp.notebook_kernel_pool``)."""
     runtime, config, data, root = base / "rt", base / "cfg", base / "data", base / "root"
     for folder in (runtime, config, data, root):
         folder.mkdir(exist_ok=True)
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(config),
            "JUPYTER_DATA_DIR": str(data)}
     env.pop("JUPYTER_SANDBOX_SERVER_URL", None)
-    command = [sys.executable, "-m", "jupyter", "server",
-               f"--ServerApp.kernel_manager_class={MANAGER}", "--PooledKernelManager.prespawn=1",
-               "--PooledKernelManager.refill_delay=0", *options]
+    choose = ("--SandboxExtensionApp.notebook_kernel_pool=True" if via_extension
+              else f"--ServerApp.kernel_manager_class={MANAGER}")
+    command = [sys.executable, "-m", "jupyter", "server", choose,
+               "--PooledKernelManager.prespawn=1", "--PooledKernelManager.refill_delay=0",
+               *options]
     with jupyter_process(command, root=root, env=env) as running:
         yield Server(running.url, running.token, runtime, root, running.log_lines)
 
@@ -204,10 +208,12 @@ def test_other_kernels_and_a_waiting_checkpoint_start_normally(server: Server, p
 
 
 def test_idle_culling_never_takes_a_waiting_kernel():
+    """Also: the extension's ``notebook_kernel_pool`` switch sets the kernel manager."""
     base = short_temp_dir()
     try:
         with pooled_server(base, "--MappingKernelManager.cull_idle_timeout=1",
-                           "--MappingKernelManager.cull_interval=1") as server:
+                           "--MappingKernelManager.cull_interval=1",
+                           via_extension=True) as server:
             pooled = wait_for_pool(server)
             # a normal kernel, idle and unconnected, is culled meanwhile ...
             with server.client() as http:
