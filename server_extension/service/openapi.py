@@ -69,6 +69,8 @@ SCHEMAS: dict[str, Any] = {
     },
     "CreateSandbox": {
         "type": "object", "additionalProperties": False,
+        "not": {"required": ["template", "from_snapshot"],
+                "description": "template and from_snapshot exclude each other"},
         "properties": {
             "limits": {"$ref": _REF + "Limits"},
             "metadata": {"type": "object"},
