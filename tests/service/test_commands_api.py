@@ -42,10 +42,25 @@ def client(service_server: Server) -> Iterator[SandboxClient]:
         yield sandbox_client
 
 
+def processes_ready(sandbox: Sandbox) -> Sandbox:
+    """``sandbox`` once it can start processes. A process starts from the machine's base image;
+    the first sandbox after a change of the guest's code writes a new one a few seconds after
+    it started, and until then the runtime refuses processes (502, naming the base image)."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        try:
+            sandbox.commands.run("true").check()
+            return sandbox
+        except SandboxServiceError as exc:
+            if "base image" not in exc.message or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def sandbox(client: SandboxClient) -> Iterator[Sandbox]:
     with client.create_sandbox() as one:
-        yield one
+        yield processes_ready(one)
 
 
 @pytest.fixture
@@ -206,6 +221,7 @@ LIMIT = 2
 def test_process_limit_is_429(limited_server: Server) -> None:
     with SandboxClient(limited_server.url, limited_server.token) as client, \
             client.create_sandbox() as sandbox:
+        processes_ready(sandbox)
         started = [sandbox.commands.start("sleep 300") for _ in range(LIMIT)]
         try:
             with pytest.raises(SandboxLimitError) as refused:
@@ -296,3 +312,16 @@ def test_javascript_exec(sandbox: Sandbox) -> None:
     with pytest.raises(SandboxServiceError) as refused:
         sandbox.exec("1", language="cobol")
     assert refused.value.status == 400
+
+
+def test_a_foreground_client_that_leaves_kills_its_process(sandbox: Sandbox,
+                                                           http: httpx.Client) -> None:
+    # A silent process: the client's leaving shows at the next keep-alive line (every few
+    # seconds), through the server to the kernel, which then kills it.
+    with http.stream("POST", "commands", json={"cmd": "sleep 300"}) as response:
+        first = next(line for line in response.iter_lines() if line.strip())
+    pid = json.loads(first)["pid"]
+    deadline = time.monotonic() + DEADLINE
+    while sandbox.commands.get(pid).state == "running" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sandbox.commands.get(pid).state == "killed"
