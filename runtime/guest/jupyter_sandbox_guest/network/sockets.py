@@ -28,6 +28,8 @@ _real_socket = socket.socket
 MAX_SEND = 512 << 10
 #: The most one ``recv`` asks for (the host's chunk limit).
 MAX_RECV = 4 << 20
+#: The least one ``recv`` asks the host for; the rest waits in the socket for the next read.
+READ_AHEAD = 256 << 10
 #: Brokered sockets' file numbers start here, far from the guest's real fds.
 FD_BASE = 1 << 24
 _fds = itertools.count(FD_BASE)
@@ -69,7 +71,8 @@ class BrokeredSocket:
             self._timeout = 0.0
         self.connection_id: int | None = None
         self._peer: tuple[Any, ...] | None = None
-        self._peeked = b""
+        self._buffered = b""  # read from the host, not yet returned, from _offset on
+        self._offset = 0
         self._fileno = next(_fds)
         self._closed = False  # close() was called (the connection may live on for makefile)
         self._released = False  # the connection is closed
@@ -183,25 +186,32 @@ class BrokeredSocket:
             sent += self.send(view[sent:], flags)
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        """Up to ``bufsize`` bytes. Each host call asks for at least ``READ_AHEAD`` bytes and
+        keeps what it did not return (``pending_bytes``): small reads (a line parser, a
+        64 KiB loop) then cost one host call per ``READ_AHEAD``, not one each."""
         if bufsize < 0:
             raise ValueError("negative buffersize in recv")
         peek = flags & getattr(socket, "MSG_PEEK", 1)
-        if self._peeked:
-            data = self._peeked[:bufsize]
-            if not peek:
-                self._peeked = self._peeked[len(data):]
-            return data
-        conn = self._connected()
-        if bufsize == 0:
-            return b""
-        answer = host_calls.waiting({"call": "recv", "conn": conn,
-                                     "size": min(bufsize, MAX_RECV)}, self._timeout)
-        if answer is None:
-            raise self._would_block()
-        received = host_calls.data(answer)
-        if peek:
-            self._peeked = received
-        return received
+        if not self._buffered:
+            conn = self._connected()
+            if bufsize == 0:
+                return b""
+            answer = host_calls.waiting(
+                {"call": "recv", "conn": conn, "size": min(max(bufsize, READ_AHEAD), MAX_RECV)},
+                self._timeout)
+            if answer is None:
+                raise self._would_block()
+            received = host_calls.data(answer)
+            if len(received) <= bufsize and not peek:
+                return received
+            self._buffered, self._offset = received, 0
+        start = self._offset
+        data = self._buffered[start:start + bufsize]
+        if not peek:
+            self._offset += len(data)
+            if self._offset >= len(self._buffered):
+                self._buffered, self._offset = b"", 0
+        return data
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
         view = memoryview(buffer).cast("B")
@@ -220,8 +230,9 @@ class BrokeredSocket:
         return self.send(data)
 
     def pending_bytes(self) -> int:
-        """Bytes already read from the host and not yet returned (a ``MSG_PEEK``)."""
-        return len(self._peeked)
+        """Bytes already read from the host and not yet returned (read ahead or peeked); a
+        TLS upgrade must find none."""
+        return len(self._buffered) - self._offset
 
     # -- ending ---------------------------------------------------------------------------
     def shutdown(self, how: int) -> None:
