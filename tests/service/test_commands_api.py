@@ -133,6 +133,10 @@ def test_binary_and_invalid_utf8_output_is_exact(sandbox: Sandbox, http: httpx.C
     result = sandbox.commands.run(["python", "-c", code])
     assert result.stdout_bytes == bytes(range(256)) + "é".encode()
     assert result.stdout == (bytes(range(256)) + "é".encode()).decode("utf-8", "replace")
+    # Bytes in (stdin_base64), the same bytes out.
+    reverse = "import sys; sys.stdout.buffer.write(sys.stdin.buffer.read()[::-1])"
+    echoed = sandbox.commands.run(["python", "-c", reverse], stdin=bytes(range(256)))
+    assert echoed.stdout_bytes == bytes(range(256))[::-1]
     lines = ndjson(http.post("commands", json={"cmd": ["python", "-c", code]}))
     output = [line for line in lines if line["type"] == "stdout"]
     assert any("base64" in line for line in output)  # not UTF-8: the exact bytes beside
