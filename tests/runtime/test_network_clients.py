@@ -221,3 +221,28 @@ except OSError:
     assert any(f"connected to 127.0.0.1 (127.0.0.1) port {server.port}" in m for m in lines)
     assert any("closed connection to 127.0.0.1" in m and "received" in m for m in lines)
     assert any("refused 10.9.8.7 port 80: no allow rule" in m for m in lines)
+
+
+def test_asyncio_streams_and_a_nonblocking_connect(box, server):
+    """The guest's event loop waits through the patched selectors, so asyncio's streams
+    work on brokered sockets; a non-blocking connect completes at once (never EINPROGRESS)."""
+    box.set_network_policy(allow(server))
+    out = ok(box, f"""
+import asyncio, socket, select
+async def fetch():
+    reader, writer = await asyncio.open_connection('127.0.0.1', {server.port})
+    writer.write(b'GET /aio HTTP/1.0\\r\\n\\r\\n')
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    return data
+print((await fetch()).splitlines()[0])
+u = socket.socket()
+u.setblocking(False)
+print('connect_ex', u.connect_ex(('127.0.0.1', {server.port})),
+      select.select([], [u], [], 0)[1] == [u])
+u.close()
+""")
+    assert "b'HTTP/1.1 200 OK'" in out
+    assert "connect_ex 0 True" in out
+    assert server.hits["/aio"] == 1
