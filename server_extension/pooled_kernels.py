@@ -235,14 +235,11 @@ class PooledKernelManager(AsyncMappingKernelManager):
         await self._client().json(kernel_id, "GET", "/status")
 
     async def _discard(self, manager: Any) -> None:
+        """Stop a pre-started kernel (its shutdown also removes its connection file)."""
         try:
             await manager.shutdown_kernel(now=True)
         except Exception as exc:  # noqa: BLE001 - shutting down what failed: log, go on
             self.log.warning("jupyter_sandbox: stopping a pooled kernel failed: %s", exc)
-        try:
-            manager.cleanup_resources()
-        except Exception as exc:  # noqa: BLE001
-            self.log.debug("jupyter_sandbox: cleaning up a pooled kernel failed: %s", exc)
 
     # -- hand-over ------------------------------------------------------------------------
     def _why_not_pooled(self, kernel_id: str | None, path: str | None,
