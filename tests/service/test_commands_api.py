@@ -8,6 +8,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -329,3 +330,18 @@ def test_a_foreground_client_that_leaves_kills_its_process(sandbox: Sandbox,
     while sandbox.commands.get(pid).state == "running" and time.monotonic() < deadline:
         time.sleep(0.1)
     assert sandbox.commands.get(pid).state == "killed"
+
+
+def test_commands_never_run_on_the_host(sandbox: Sandbox, tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    host_secret = tmp_path / "secret.txt"
+    host_secret.write_text("host only")
+    # A host program is not there; host paths are not the sandbox's; writes stay inside.
+    assert sandbox.commands.run(["id"]).exit_code == 127
+    assert sandbox.commands.run(f"cat {host_secret}").exit_code != 0
+    written = sandbox.commands.run(f"mkdir -p {tmp_path} && echo pwned > {marker}")
+    assert written.exit_code == 0, written
+    assert not marker.exists()
+    assert sandbox.commands.run(["cat", str(marker)]).stdout == "pwned\n"  # the sandbox's own
+    refused = sandbox.commands.run(["python", "-c", "import subprocess; subprocess.run(['id'])"])
+    assert refused.exit_code != 0 and "FileNotFoundError" in refused.stderr
