@@ -97,10 +97,7 @@ class CachePaths:
 
 
 def cache_paths(artifacts: GuestArtifacts | None = None) -> CachePaths:
-    key = cache_key(artifacts or guest_artifacts())
-    folder = cache_dir()
-    return CachePaths(folder / f"python-{key}.cwasm", folder / f"python-{key}.json",
-                      folder / f"python-{key}.lock")
+    return keyed_cache_paths("python", (artifacts or guest_artifacts()).identity)
 
 
 def _file_digest(path: Path) -> str:
@@ -195,29 +192,47 @@ _module_lock = threading.Lock()
 _module: wasmtime.Module | None = None
 
 
+def load_or_compile(paths: CachePaths, compile_module: Callable[[], wasmtime.Module],
+                    progress: Progress | None = None) -> wasmtime.Module:
+    """A module for this process's engine: deserialized from ``paths`` when the file there is
+    sound, else made by ``compile_module`` and written there (under the file lock, atomically).
+
+    Shared by every compiled module of the project (the Python guest, QuickJS for ``node``), so
+    each gets the same once-per-machine, safe-under-concurrency cache."""
+    try:
+        with _locked(paths.lock):
+            if _cached_file_is_sound(paths):
+                try:
+                    return wasmtime.Module.deserialize_file(engine(), str(paths.module))
+                except wasmtime.WasmtimeError:
+                    if progress:
+                        progress("The compiled-module cache was unusable; rebuilding it.")
+            module = compile_module()
+            _store(paths, module)
+            return module
+    except OSError as exc:
+        raise ModuleCacheError(
+            f"cannot use the module cache in {paths.module.parent} ({exc}); set "
+            f"{CACHE_DIR_ENV} to a writable folder"
+        ) from exc
+
+
+def keyed_cache_paths(prefix: str, identity: object) -> CachePaths:
+    """Cache files ``{prefix}-{key}.cwasm/.json/.lock``; ``key`` hashes ``identity`` (what the
+    wasm file is) together with this engine's settings."""
+    blob = json.dumps({"artifacts": identity, **_engine_settings()}, sort_keys=True)
+    key = hashlib.sha256(blob.encode()).hexdigest()[:24]
+    folder = cache_dir()
+    return CachePaths(folder / f"{prefix}-{key}.cwasm", folder / f"{prefix}-{key}.json",
+                      folder / f"{prefix}-{key}.lock")
+
+
 def guest_module(progress: Progress | None = None) -> wasmtime.Module:
     """The compiled guest module: from memory, else from the disk cache, else compiled now."""
     global _module
     with _module_lock:
-        if _module is not None:
-            return _module
-        artifacts = guest_artifacts()
-        paths = cache_paths(artifacts)
-        try:
-            with _locked(paths.lock):
-                if _cached_file_is_sound(paths):
-                    try:
-                        _module = wasmtime.Module.deserialize_file(engine(), str(paths.module))
-                        return _module
-                    except wasmtime.WasmtimeError:
-                        if progress:
-                            progress("The compiled-module cache was unusable; rebuilding it.")
-                module = _compile(artifacts, progress)
-                _store(paths, module)
-                _module = module
-                return module
-        except OSError as exc:
-            raise ModuleCacheError(
-                f"cannot use the module cache in {paths.module.parent} ({exc}); set "
-                f"{CACHE_DIR_ENV} to a writable folder"
-            ) from exc
+        if _module is None:
+            artifacts = guest_artifacts()
+            _module = load_or_compile(cache_paths(artifacts),
+                                      lambda: _compile(artifacts, progress), progress)
+        return _module

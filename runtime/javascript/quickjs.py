@@ -1,0 +1,364 @@
+"""One QuickJS guest: a wasmtime store and instance of quickjs-rs's ``_guest.wasm``, and its ABI.
+
+The guest exports a value API over *handles* (i32 ids of boxed JS values): ``eval_code(ptr,
+len, out) -> status``, ``new_string``, ``get_string`` (the answer waits in a one-slot result
+buffer read with ``qjs_last_ptr``/``qjs_last_len``), ``type_of``, ``get_prop``, ``set_prop``,
+``new_function(name)``… It imports four host functions: ``env.host_call(name, this, argc, argv)``
+(a JS call of a function made by ``new_function``; the host answers with a new handle, or -1 for
+a generic error), ``env.host_interrupt()`` (polled by QuickJS every few thousand operations:
+non-zero throws an uncatchable "interrupted" error), and two module-loader hooks we answer "not
+found". Its nine WASI imports are served by our own WASI (runtime/wasi.py) over an empty
+filesystem: the guest sees no file at all; ``fs`` goes through host functions over the VFS.
+
+Every pointer and length read from the guest is bounds-checked (``_read``). quickjs-ng built
+for WASI has no native stack check, so runaway recursion traps the instance (the process ends,
+nothing else does). QuickJS's own malloc limit is not enforced by this build's allocator: the
+memory cap is the store's limit on linear memory, which QuickJS meets as "out of memory".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import wasmtime
+
+from .. import module_cache
+from ..vfs import VirtualFS
+from ..wasi import Wasi, WasiState
+from ..wasmtime_private import EpochCallback, read_memory
+from .module import quickjs_module
+
+log = logging.getLogger("jupyter_sandbox.runtime.javascript")
+
+_I32 = wasmtime.ValType.i32()
+STATUS_OK = 0
+STATUS_JS_ERROR = 1
+HOST_CALL_ERROR = -1
+#: QuickJS's recursion guard, in bytes of the guest's 1 MiB shadow stack.
+MAX_STACK_SIZE = 512 << 10
+#: The largest string or byte array one host call reads out of the guest.
+MAX_ARGUMENT_BYTES = 256 << 20
+
+#: A JS value as the host sees it: None (undefined/null), bool, int, float, str, bytes.
+JSValue = None | bool | int | float | str | bytes
+#: ``(function name, arguments) -> result``: a host function's Python side. The result is a
+#: JSValue, a list or dict (sent as JSON), or ``UNDEFINED``.
+HostCall = Callable[[str, list[JSValue]], Any]
+
+
+class _Undefined:
+    def __repr__(self) -> str:
+        return "UNDEFINED"
+
+
+UNDEFINED = _Undefined()
+
+
+@dataclass(frozen=True)
+class JSException:
+    """An uncaught JS exception: its ``name``, ``message`` and ``stack`` (None when a non-Error
+    value was thrown; ``message`` is then ``String(value)``)."""
+
+    name: str
+    message: str
+    stack: str | None
+
+
+class GuestTrap(Exception):
+    """The QuickJS instance trapped (stack overflow, hard stop, allocator abort)."""
+
+
+class QuickJSInstance:
+    """Owns one store and instance; use on one thread. ``close()`` is idempotent."""
+
+    def __init__(self, *, memory_limit: int, on_call: HostCall,
+                 should_interrupt: Callable[[], bool],
+                 hard_stop: Callable[[], str | None],
+                 write_output: Callable[[int, bytes], None]) -> None:
+        engine = module_cache.engine()
+        self.store = wasmtime.Store(engine)
+        self.store.set_limits(memory_size=memory_limit)
+        self.store.set_epoch_deadline(1)
+        self._on_call = on_call
+        self._should_interrupt = should_interrupt
+        self._epoch = EpochCallback(self.store, hard_stop)
+        self._wasi = Wasi(WasiState(VirtualFS([]), ["node"], {}, write_output))
+        linker = wasmtime.Linker(engine)
+        self._wasi.define(linker)
+        linker.define_func("env", "host_call", wasmtime.FuncType([_I32] * 5, [_I32]),
+                           self._host_call, access_caller=True)
+        linker.define_func("env", "host_interrupt", wasmtime.FuncType([], [_I32]),
+                           self._host_interrupt)
+        linker.define_func("env", "host_module_normalize", wasmtime.FuncType([_I32] * 5, [_I32]),
+                           lambda *_args: 0)
+        linker.define_func("env", "host_module_load", wasmtime.FuncType([_I32] * 3, [_I32]),
+                           lambda *_args: 0)
+        instance = linker.instantiate(self.store, quickjs_module())
+        self._exports = instance.exports(self.store)
+        memory = self._exports["memory"]
+        if not isinstance(memory, wasmtime.Memory):
+            raise GuestTrap("the QuickJS module exports no memory")
+        self.memory = memory
+        self._wasi.attach(memory)
+        self._closed = False
+        self._call("set_max_stack_size", MAX_STACK_SIZE)
+
+    # -- raw calls and memory -------------------------------------------------------------
+    def _call(self, name: str, *args: int) -> int:
+        func = self._exports[name]
+        if not isinstance(func, wasmtime.Func):
+            raise GuestTrap(f"the QuickJS module has no function {name!r}")
+        try:
+            result = func(self.store, *args)
+        except wasmtime.Trap as exc:
+            raise GuestTrap(exc.message) from exc
+        except wasmtime.WasmtimeError as exc:
+            raise GuestTrap(str(exc)) from exc
+        return int(result) if isinstance(result, int) else 0
+
+    def _read(self, ptr: int, length: int) -> bytes:
+        ptr, length = ptr & 0xFFFFFFFF, length & 0xFFFFFFFF
+        if ptr + length > self.memory.data_len(self.store):
+            raise GuestTrap(f"the guest pointed outside its memory ({ptr}+{length})")
+        return read_memory(self.memory, self.store, ptr, length)
+
+    def _write_new(self, data: bytes) -> int:
+        ptr = self._call("qjs_alloc", max(len(data), 1)) & 0xFFFFFFFF
+        if ptr == 0:
+            raise MemoryError("the JavaScript heap is full")
+        if data:
+            self.memory.write(self.store, data, ptr)
+        return ptr
+
+    def _free(self, ptr: int, length: int) -> None:
+        self._call("qjs_free", ptr, max(length, 1))
+
+    def _out_slot(self) -> int:
+        return self._write_new(b"\0\0\0\0")
+
+    def _take_slot(self, slot: int) -> int:
+        value = int(struct.unpack("<i", self._read(slot, 4))[0])
+        self._free(slot, 4)
+        return value
+
+    def _take_result(self) -> bytes:
+        length = self._call("qjs_last_len")
+        data = self._read(self._call("qjs_last_ptr"), length) if length else b""
+        self._call("qjs_result_free")
+        return data
+
+    def _with_bytes(self, name: str, data: bytes, *args: int) -> int:
+        ptr = self._write_new(data)
+        try:
+            return self._call(name, ptr, len(data), *args)
+        finally:
+            self._free(ptr, len(data))
+
+    # -- values -------------------------------------------------------------------------
+    def free_value(self, handle: int) -> None:
+        self._call("free_value", handle)
+
+    def type_of(self, handle: int) -> str:
+        if self._call("type_of", handle) != STATUS_OK:
+            raise GuestTrap("type_of on a dead handle")
+        return self._take_result().decode()
+
+    def get_string(self, handle: int) -> str:
+        if self._call("get_string", handle) != STATUS_OK:
+            return ""
+        return self._take_result().decode("utf-8", "replace")
+
+    def get_number(self, handle: int) -> float:
+        slot = self._write_new(bytes(8))
+        try:
+            self._call("get_number", handle, slot)
+            return float(struct.unpack("<d", self._read(slot, 8))[0])
+        finally:
+            self._free(slot, 8)
+
+    def get_bytes(self, handle: int) -> bytes | None:
+        """A Uint8Array's (or ArrayBuffer's) bytes, else None."""
+        slots = [self._out_slot() for _ in range(3)]
+        try:
+            if self._call("get_typed_array_buffer", handle, *slots) == STATUS_OK:
+                return self._take_result()
+        finally:
+            for slot in slots:
+                self._free(slot, 4)
+        if self._call("get_arraybuffer", handle) == STATUS_OK:
+            return self._take_result()
+        return None
+
+    def get_prop(self, handle: int, key: str) -> int:
+        slot = self._out_slot()
+        data = key.encode()
+        ptr = self._write_new(data)
+        try:
+            status = self._call("get_prop", handle, ptr, len(data), slot)
+        finally:
+            self._free(ptr, len(data))
+        value = self._take_slot(slot)
+        if status != STATUS_OK:
+            raise GuestTrap(f"get_prop({key!r}) failed with status {status}")
+        return value
+
+    def set_prop(self, handle: int, key: str, value: int) -> None:
+        data = key.encode()
+        ptr = self._write_new(data)
+        try:
+            status = self._call("set_prop", handle, ptr, len(data), value)
+        finally:
+            self._free(ptr, len(data))
+        if status != STATUS_OK:
+            raise GuestTrap(f"set_prop({key!r}) failed with status {status}")
+
+    def to_python(self, handle: int) -> JSValue:
+        kind = self.type_of(handle)
+        if kind in ("undefined", "null"):
+            return None
+        if kind == "boolean":
+            slot = self._out_slot()
+            self._call("get_bool", handle, slot)
+            return self._take_slot(slot) != 0
+        if kind == "number":
+            number = self.get_number(handle)
+            return int(number) if number.is_integer() and abs(number) < 2**53 else number
+        if kind == "string":
+            return self.get_string(handle)
+        if kind == "object":
+            data = self.get_bytes(handle)
+            if data is not None:
+                return data
+        raise TypeError(f"a host function was given a JS {kind}; pass a string, number or "
+                        "Uint8Array")
+
+    def from_python(self, value: Any) -> int:
+        if value is UNDEFINED:
+            return self._call("new_undefined")
+        if value is None:
+            return self._call("new_null")
+        if isinstance(value, bool):
+            return self._call("new_bool", int(value))
+        if isinstance(value, int | float):
+            bits = struct.unpack("<Q", struct.pack("<d", float(value)))[0]
+            return self._call("new_number", bits)
+        if isinstance(value, str):
+            return self._with_bytes("new_string", value.encode("utf-8", "surrogatepass"))
+        if isinstance(value, bytes | bytearray | memoryview):
+            slot = self._out_slot()
+            status = self._with_bytes("new_uint8array", bytes(value), slot)
+            handle = self._take_slot(slot)
+            if status != STATUS_OK:
+                raise MemoryError("the JavaScript heap cannot hold the data")
+            return handle
+        slot = self._out_slot()
+        status = self._with_bytes("new_from_json", json.dumps(value).encode(), slot)
+        handle = self._take_slot(slot)
+        if status != STATUS_OK:
+            raise MemoryError("the JavaScript heap cannot hold the data")
+        return handle
+
+    # -- running code -------------------------------------------------------------------
+    def eval(self, source: str) -> int:
+        """Evaluate ``source`` as a global script; the completion value's handle. Raises
+        ``JSThrow`` for an uncaught exception, ``GuestTrap`` when the instance died."""
+        slot = self._out_slot()
+        status = self._with_bytes("eval_code", source.encode("utf-8", "surrogatepass"), slot)
+        handle = self._take_slot(slot)
+        if status == STATUS_JS_ERROR:
+            raise JSThrow(self._take_exception())
+        if status != STATUS_OK:
+            raise GuestTrap(f"eval failed with status {status}")
+        return handle
+
+    def run(self, source: str) -> None:
+        """``eval`` and drop the completion value."""
+        self.free_value(self.eval(source))
+
+    def run_pending_jobs(self) -> None:
+        """Run queued promise jobs (microtasks) until none is left."""
+        self._call("execute_pending_jobs")
+
+    def register(self, name: str) -> None:
+        """Define ``globalThis[name]``: a function whose calls reach ``on_call(name, args)``."""
+        fn = self._with_bytes("new_function", name.encode())
+        glob = self._call("global_object")
+        try:
+            self.set_prop(glob, name, fn)
+        finally:
+            self.free_value(glob)
+            self.free_value(fn)
+
+    def _take_exception(self) -> JSException:
+        slot = self._out_slot()
+        status = self._call("last_exception", slot)
+        exc = self._take_slot(slot)
+        if status != STATUS_OK:
+            return JSException("Error", "unknown JavaScript error", None)
+        try:
+            fields = {}
+            for key in ("name", "message", "stack"):
+                value = self.get_prop(exc, key)
+                try:
+                    fields[key] = self.get_string(value) if self.type_of(value) == "string" \
+                        else None
+                finally:
+                    self.free_value(value)
+            if fields["name"] is None:
+                return JSException("", self._coerce(exc), None)
+            return JSException(fields["name"] or "Error", fields["message"] or "",
+                               fields["stack"])
+        finally:
+            self.free_value(exc)
+
+    def _coerce(self, handle: int) -> str:
+        kind = self.type_of(handle)
+        if kind == "string":
+            return self.get_string(handle)
+        try:
+            value = self.to_python(handle)
+        except TypeError:
+            return f"[{kind}]"
+        if value is None:
+            return kind
+        return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+    # -- imports ------------------------------------------------------------------------
+    def _host_call(self, caller: wasmtime.Caller, name_ptr: int, name_len: int, _this: int,
+                   argc: int, argv_ptr: int) -> int:
+        try:
+            if name_len & 0xFFFFFFFF > 256 or argc & 0xFFFFFFFF > 64:
+                return HOST_CALL_ERROR
+            name = self._read(name_ptr, name_len).decode()
+            handles = struct.unpack(f"<{argc}i", self._read(argv_ptr, 4 * argc)) if argc else ()
+            args = [self.to_python(h) for h in handles]
+        except (GuestTrap, UnicodeDecodeError, TypeError, struct.error):
+            log.debug("a malformed host call from the JavaScript guest", exc_info=True)
+            return HOST_CALL_ERROR
+        result = self._on_call(name, args)  # may raise to end the run (process.exit)
+        return self.from_python(result)
+
+    def _host_interrupt(self) -> int:
+        return 1 if self._should_interrupt() else 0
+
+    def memory_bytes(self) -> int:
+        return self.memory.data_len(self.store)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.store.close()
+
+
+class JSThrow(Exception):
+    """JS code threw and nobody caught it."""
+
+    def __init__(self, exception: JSException) -> None:
+        super().__init__(f"{exception.name}: {exception.message}")
+        self.exception = exception
