@@ -28,6 +28,7 @@ from . import (
     control_exec,
     control_files,
     control_handover,
+    control_network,
     control_packages,
     control_preview_stop,
     control_snapshots,
@@ -57,6 +58,7 @@ ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     *control_preview_stop.ROUTES,
     *control_commands.ROUTES,
     *control_handover.ROUTES,
+    *control_network.ROUTES,
 ]
 
 

@@ -48,6 +48,8 @@ from .artifacts import GUEST_PYTHON_VERSION, guest_artifacts
 from .config import PackagePolicy
 from .errors import COMPILED_REFUSAL, PackageError, SandboxError
 from .guest_files import GUEST_LIB, GUEST_PACKAGES
+from .network.policy import NetworkPolicy
+from .pip_network import administrator_index, check_locations
 from .pip_process import PipProcess, StubDistribution, stub_from_fields
 from .pip_requirements import (
     ARCHIVE_SUFFIXES,
@@ -165,13 +167,17 @@ class PackageManager:
     """
 
     def __init__(self, site: Path, quota: Quota, policy: PackagePolicy,
-                 read_file: ReadGuestFile, list_folder: ListGuestFolder) -> None:
+                 read_file: ReadGuestFile, list_folder: ListGuestFolder,
+                 network: Callable[[], NetworkPolicy] = NetworkPolicy) -> None:
         self.site = site
         self.layer = SiteLayer(site)
         self.quota = quota
         self.policy = policy
         self._read_file = read_file
         self._list_folder = list_folder
+        #: The sandbox's network policy now: where pip fetches from must pass it too
+        #: (``pip_network``).
+        self._network = network
 
     # -- listing ------------------------------------------------------------------------
     def _installed(self) -> dict[str, _Installed]:
@@ -259,6 +265,7 @@ class PackageManager:
         request = arguments.parse(args, cwd)
         if not request.requirements and not request.wheels:
             raise PackageError("%pip install needs at least one package (or -r FILE)")
+        self._check_network(request)
         for name in request.requested():
             self._check_name(name, requested=True)
         with tempfile.TemporaryDirectory(prefix="jupyter-sandbox-pip-") as work_dir:
@@ -270,6 +277,16 @@ class PackageManager:
             data.mkdir()
             options, requirements, local = self._pip_arguments(request, arguments, data)
             return self._install(request, pip, options, requirements, local, output, cancelled)
+
+    def _check_network(self, request: InstallRequest) -> None:
+        """Where pip would fetch from must pass the sandbox's network policy, when it has
+        rules (``pip_network`` says exactly what is checked); PackageError names the rule."""
+        admin = None if request.index_url or request.no_index else administrator_index(
+            self.policy.index_url)
+        named = [request.index_url] if request.index_url else []
+        named += [*request.extra_index_urls, *request.find_links_urls]
+        named += [str(r.url) for r in request.requirements if r.url]
+        check_locations(self._network(), admin, named)
 
     def _pip_arguments(self, request: InstallRequest, arguments: InstallArguments, data: Path
                        ) -> tuple[builtins.list[str], builtins.list[str], _LocalSources]:

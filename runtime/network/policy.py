@@ -634,6 +634,26 @@ def check_name(policy: NetworkPolicy, host: str, port: int) -> Decision:
                            f"{_listing(policy.allow)})")
 
 
+def check_deny(policy: NetworkPolicy, host: str, port: int) -> Decision:
+    """Only the deny rules (the policy's and its ceiling's) against ``host`` as written (a name,
+    or an address for numeric forms) and ``port``: for locations the administrator chose, such
+    as ``%pip``'s index, which the allow list and the special ranges do not apply to."""
+    try:
+        name = canonical_host(host)
+    except ValueError as exc:
+        return Decision(False, str(exc))
+    reached = [] if isinstance(name, str) else destination_addresses(name)
+    layer: NetworkPolicy | None = policy
+    while layer is not None:
+        for rule in layer._deny:
+            if (isinstance(name, str) and rule.matches_name(name, port)) or any(
+                    rule.matches_address(a, port) for a in reached):
+                return Decision(False, f"deny rule {rule.text!r} matches {name}:{port}",
+                                rule.text)
+        layer = layer.ceiling
+    return Decision(True, "no deny rule matches")
+
+
 def check_address(policy: NetworkPolicy, host: str, address: str, port: int) -> Decision:
     """At connect time: may the guest connect to ``address`` (resolved from ``host``) on
     ``port``? ``address`` is what the host's resolver returned (canonical IP text); anything
@@ -679,6 +699,10 @@ def _check_address(policy: NetworkPolicy, host: str, ip: IPAddress, port: int) -
     if decided is None:
         return Decision(False, f"no allow rule matches {_shown(name, where)} (allowed: "
                                f"{_listing(policy.allow)})")
+    if policy.ceiling is not None and not policy._allow:
+        # narrowed without an allow list of its own: the administrator's policy (checked
+        # first) decided about special addresses; an API change only adds deny rules here
+        return Decision(True, "the administrator's policy allows it")
     for a in reached:
         special = special_range(a)
         if special is None:

@@ -133,7 +133,8 @@ class Sandbox:
         self.files = SandboxFiles(self.vfs, self.quota, self._call)
         self.packages = PackageManager(
             self.state_dir / "user-site", self.quota, self.config.packages,
-            self.files.read_bytes, lambda folder: [f.path for f in self.files.list(folder)])
+            self.files.read_bytes, lambda folder: [f.path for f in self.files.list(folder)],
+            network=lambda: self.network.policy)
         limits = self.config.limits
         self.snapshots = SnapshotStore(
             self.config.snapshot_dir or self.state_dir / "snapshots",

@@ -45,6 +45,63 @@ def _body(schema: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": _REF + schema}}}}
 
 
+_RULES = {"type": "array", "items": {"type": "string"},
+          "description": "Rules: 'example.com', '*.example.com', 'api.example.com:443', "
+                         "'10.0.0.0/8', '127.0.0.1:8080', '[::1]:80', '*'"}
+_POSITIVE = {"type": "integer", "minimum": 1}
+_POLICY_FIELDS: dict[str, Any] = {
+    "enabled": {"type": "boolean"}, "allow": _RULES, "deny": _RULES,
+    "max_connections": _POSITIVE, "max_bytes_per_cell": _POSITIVE,
+    "max_bytes_per_sandbox": _POSITIVE,
+}
+_INJECTED = {"type": "array", "items": {
+    "type": "object", "required": ["host", "header"], "additionalProperties": False,
+    "properties": {"host": {"type": "string"}, "header": {"type": "string"}}},
+    "description": "Headers the host adds for these hosts (values are never shown)"}
+_NETWORK_SCHEMAS: dict[str, Any] = {
+    "NetworkRequest": {
+        "type": "object", "additionalProperties": False,
+        "description": "A network policy within the administrator's: the API may turn the "
+                       "network off, set its own allow list (a connection needs both), add "
+                       "deny rules and lower limits, never widen (403 "
+                       "network_not_permitted). Left-out fields keep the administrator's. The "
+                       "read-only fields of NetworkPolicy may be sent back unchanged.",
+        "properties": {**_POLICY_FIELDS, "connect_timeout": {"type": "number"},
+                       "ca_bundle": {"type": "string", "nullable": True},
+                       "inject_headers": _INJECTED, "administrator": {"type": "object"}},
+    },
+    "NetworkPolicy": {
+        "type": "object", "additionalProperties": False,
+        "required": [*_POLICY_FIELDS, "connect_timeout", "ca_bundle", "inject_headers"],
+        "properties": {**_POLICY_FIELDS, "connect_timeout": {"type": "number"},
+                       "ca_bundle": {"type": "string", "nullable": True},
+                       "inject_headers": _INJECTED,
+                       "administrator": {"$ref": _REF + "NetworkPolicy"}},
+    },
+    "ConnectionRecord": {
+        "type": "object", "additionalProperties": False,
+        "required": ["host", "address", "port", "allowed", "reason", "bytes_sent",
+                     "bytes_received", "started_at", "ended_at", "tls"],
+        "properties": {
+            "host": {"type": "string"}, "address": {"type": "string", "nullable": True},
+            "port": {"type": "integer"}, "allowed": {"type": "boolean"},
+            "reason": {"type": "string", "description": "Why, naming the rule"},
+            "bytes_sent": {"type": "integer"}, "bytes_received": {"type": "integer"},
+            "started_at": {"type": "number"}, "ended_at": _TIME, "tls": {"type": "boolean"}},
+    },
+    "Network": {
+        "type": "object", "additionalProperties": False,
+        "required": ["policy", "administrator", "connections", "open_connections", "bytes"],
+        "properties": {
+            "policy": {"$ref": _REF + "NetworkPolicy"},
+            "administrator": {"$ref": _REF + "NetworkPolicy"},
+            "connections": {"type": "array", "items": {"$ref": _REF + "ConnectionRecord"},
+                            "description": "Recent attempts, newest last (at most 100)"},
+            "open_connections": {"type": "integer"},
+            "bytes": {"type": "integer", "description": "Bytes moved so far, both ways"}},
+    },
+}
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object", "required": ["message", "reason", "code", "hint"],
@@ -89,6 +146,7 @@ SCHEMAS: dict[str, Any] = {
             "on_timeout": {"type": "string", "enum": ["stop", "delete"],
                            "description": "stop: snapshot and stop it, the next request "
                                           "resumes it; delete: delete it"},
+            "network": {"$ref": _REF + "NetworkRequest"},
         },
     },
     "KeepAlive": {
@@ -126,6 +184,9 @@ SCHEMAS: dict[str, Any] = {
                                                         "it resumes from) was written"},
             "error": {"type": "string", "nullable": True,
                       "description": "Why it cannot be used (state error)"},
+            "network": {"type": "object", "nullable": True,
+                        "description": "The network policy asked for through the API (within "
+                                       "the administrator's); null: the administrator's"},
         },
     },
     "SandboxList": {
@@ -187,6 +248,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "additionalProperties": False,
         "properties": {"metadata": {"type": "object"}},
     },
+    **_NETWORK_SCHEMAS,
     "Packages": {
         "type": "object", "required": ["action"], "additionalProperties": False,
         "properties": {"action": {"type": "string", "enum": ["install", "uninstall", "list"]},
@@ -315,6 +377,16 @@ PATHS: dict[str, Any] = {
         "post": _op("A new sandbox started from a snapshot of this one",
                     {"201": _json("Sandbox", "The fork, running")},
                     operationId="forkSandbox", requestBody=_body("Fork")),
+    },
+    "/sandboxes/{sandbox_id}/network": {
+        **_SANDBOX,
+        "get": _op("The network policy in force, the administrator's, recent connections",
+                   {"200": _json("Network", "The policy and the audit")},
+                   operationId="getNetwork"),
+        "put": _op("Change the network policy from the next connection on (only narrowing "
+                   "the administrator's)", {"200": _json("Network", "The policy now")},
+                   operationId="updateNetwork",
+                   requestBody={**_body("NetworkRequest"), "required": True}),
     },
     "/sandboxes/{sandbox_id}/packages": {
         **_SANDBOX,

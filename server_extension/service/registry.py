@@ -145,6 +145,10 @@ class SandboxRecord:
     checkpointed_at: float | None = None
     #: Why it cannot be used (state ``error``).
     error: str | None = None
+    #: The network policy asked for through the API (``network`` of POST /sandboxes, PUT
+    #: .../network), applied within the administrator's to every kernel it runs in; None:
+    #: the administrator's policy as it is.
+    network: dict[str, Any] | None = None
     #: Requests using the sandbox right now (it is never stopped while one runs).
     busy: int = 0
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -158,7 +162,8 @@ class SandboxRecord:
                 "expires_at": self.expires_at, "stopped_at": self.stopped_at,
                 "stopped_reason": None if self.stopped_reason is None
                 else self.stopped_reason.value,
-                "checkpointed_at": self.checkpointed_at, "error": self.error}
+                "checkpointed_at": self.checkpointed_at, "error": self.error,
+                "network": self.network}
 
     def persistent(self) -> dict[str, Any]:
         """What the database keeps (``SandboxRegistry.record_from_row`` reads it back)."""
@@ -248,6 +253,10 @@ class SandboxRegistry:
                 raise ServiceError(400, "its metadata is not an object")
             record = SandboxRecord(sandbox_id, self.limits.within(data.get("limits")),
                                    metadata, folder, self.lifecycle.choose(data))
+            network = data.get("network")
+            if network is not None and not isinstance(network, dict):
+                raise ServiceError(400, "its network policy is not an object")
+            record.network = network
             times = {}
             for name in ("created", "last_activity", "started_at", "expires_at", "stopped_at",
                          "checkpointed_at"):
@@ -438,6 +447,7 @@ class SandboxRegistry:
             resume = record.folder / RESUME_FILE
             try:
                 resumed = await self._restore(kernel_id, resume)
+                await self._reapply_network(record, kernel_id)
             except BaseException as exc:
                 with contextlib.suppress(Exception):
                     await self.kernel_manager.shutdown_kernel(kernel_id, now=True)
@@ -470,6 +480,37 @@ class SandboxRegistry:
             return False
         await self.control.request(kernel_id, "PUT", "/snapshot", data)
         return True
+
+    async def set_network(self, record: SandboxRecord, policy: Any) -> dict[str, Any]:
+        """Change the sandbox's network policy (``PUT /network`` of its kernel, which only
+        lets it narrow the administrator's); kept in the record for the kernels it resumes
+        in. The kernel's 400/403 (``ControlError``) is answered as it is."""
+        if not isinstance(policy, dict):
+            raise ServiceError(400, "\"network\" must be an object, e.g. {\"enabled\": true, "
+                                    "\"allow\": [\"api.example.com:443\"]}",
+                               "bad_network_policy")
+        async with self.use(record) as kernel_id:
+            answer: dict[str, Any] = await self.control.json(kernel_id, "PUT", "/network",
+                                                             policy)
+            record.network = policy
+            self._persist(record)
+        return answer
+
+    async def _reapply_network(self, record: SandboxRecord, kernel_id: str) -> None:
+        """Give a (re)started kernel the sandbox's API network policy. One the kernel refuses
+        now (the administrator narrowed the configuration since) turns the network off for
+        this kernel, never wider than asked, and is logged."""
+        if record.network is None:
+            return
+        try:
+            await self.control.json(kernel_id, "PUT", "/network", record.network)
+        except ControlError as exc:
+            if exc.status_code not in (400, 403):
+                raise
+            self.log.error("sandbox %s: its network policy is refused by the kernel now (%s); "
+                           "its network is off until PUT .../network sets one again",
+                           record.id, exc.message)
+            await self.control.json(kernel_id, "PUT", "/network", {"enabled": False})
 
     async def _start_kernel(self, record: SandboxRecord) -> str:
         """A new kernel for ``record``, with its limits, running and reachable (the caller

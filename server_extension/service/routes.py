@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from . import commands, exec, files, openapi, packages, pool_status, sandboxes, templates
+from . import (
+    commands,
+    exec,
+    files,
+    network,
+    openapi,
+    packages,
+    pool_status,
+    sandboxes,
+    templates,
+)
 
 ROUTES = [*sandboxes.ROUTES, *exec.ROUTES, *files.ROUTES, *packages.ROUTES,
-          *commands.ROUTES, *pool_status.ROUTES, *templates.ROUTES, *openapi.ROUTES]
+          *commands.ROUTES, *pool_status.ROUTES, *templates.ROUTES, *network.ROUTES,
+          *openapi.ROUTES]

@@ -4,11 +4,14 @@
 * ``POST /sandboxes/{id}/interrupt``, ``POST /sandboxes/{id}/fork``,
   ``POST /sandboxes/{id}/keep_alive`` (reset its idle timer, restart its lifetime)
 * ``GET/POST /sandboxes/{id}/snapshots``, ``GET /sandboxes/{id}/previews``
+* ``POST /sandboxes`` takes a ``network`` object (``network.py``: the same as its PUT)
 
 ``openapi`` describes each exactly.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -18,6 +21,7 @@ from .base import ServiceHandler
 from .errors import ServiceError
 from .from_template import create_from_template
 from .lifecycle import FIELDS as LIFECYCLE_FIELDS
+from .registry import SandboxRecord
 
 PREFIX = r"/sandbox/api/v1"
 ID = r"(?P<sandbox_id>[^/]+)"
@@ -33,7 +37,7 @@ class SandboxesHandler(ServiceHandler):
     @authorized
     async def post(self) -> None:
         body = self.json_body()
-        unknown = set(body) - {"limits", "metadata", "from_snapshot", "template",
+        unknown = set(body) - {"limits", "metadata", "from_snapshot", "template", "network",
                                *LIFECYCLE_FIELDS}
         if unknown:
             raise ServiceError(400, f"unknown fields: {', '.join(sorted(unknown))}")
@@ -44,6 +48,7 @@ class SandboxesHandler(ServiceHandler):
             record = await create_from_template(
                 self.registry, self.settings["jupyter_sandbox_templates"], body["template"],
                 body.get("limits"), body.get("metadata"), lifecycle)
+            await self._set_network(record, body)
             self.send_json(record.to_json(), 201)
             return
         snapshot = None
@@ -51,7 +56,19 @@ class SandboxesHandler(ServiceHandler):
             snapshot = self.registry.named_snapshot(body["from_snapshot"])
         record = await self.registry.create(body.get("limits"), body.get("metadata"), snapshot,
                                             lifecycle=lifecycle)
+        await self._set_network(record, body)
         self.send_json(record.to_json(), 201)
+
+    async def _set_network(self, record: SandboxRecord, body: dict[str, Any]) -> None:
+        """Apply ``body["network"]`` to the new sandbox; one the kernel refuses (a bad rule,
+        or wider than the administrator's policy) deletes the sandbox and is answered."""
+        if body.get("network") is None:
+            return
+        try:
+            await self.registry.set_network(record, body["network"])
+        except BaseException:
+            await self.registry.delete(record)
+            raise
 
 
 class SandboxHandler(ServiceHandler):
@@ -101,6 +118,8 @@ class ForkHandler(ServiceHandler):
         metadata = body.get("metadata", {**record.metadata, "forked_from": record.id})
         fork = await self.registry.create(record.limits.to_json(), metadata, data,
                                           lifecycle=record.lifecycle)
+        if record.network is not None:  # a fork keeps the network policy asked for
+            await self.registry.set_network(fork, record.network)
         self.send_json(fork.to_json(), 201)
 
 

@@ -380,6 +380,28 @@ class AsyncSandbox:
                                             json={"action": action, "args": list(args)},
                                             what=f"pip {action}"))
 
+    async def network(self) -> dict[str, Any]:
+        """The sandbox's network: ``{"policy", "administrator", "connections",
+        "open_connections", "bytes"}`` (connections: recent attempts, newest last, each with
+        host, address, port, allowed, reason and bytes)."""
+        return dict(await self.client._json("GET", f"sandboxes/{self.id}/network",
+                                            what="network"))
+
+    async def update_network(self, *, enabled: bool | None = None,
+                             allow: list[str] | None = None, deny: list[str] | None = None,
+                             **limits: int) -> dict[str, Any]:
+        """Change the network policy from the next connection on (E2B's ``updateNetwork``):
+        ``allow``/``deny`` rules (``"api.example.com:443"``, ``"*.example.com"``,
+        ``"10.0.0.0/8"``), ``enabled``, lower ``max_connections``/``max_bytes_per_cell``/
+        ``max_bytes_per_sandbox``. Only within the administrator's policy: a wider one raises
+        ``SandboxServiceError`` (403 ``network_not_permitted``), a bad rule 400."""
+        body: dict[str, Any] = dict(limits)
+        for name, value in (("enabled", enabled), ("allow", allow), ("deny", deny)):
+            if value is not None:
+                body[name] = list(value) if isinstance(value, (list, tuple)) else value
+        return dict(await self.client._json("PUT", f"sandboxes/{self.id}/network", json=body,
+                                            what="update the network policy"))
+
     async def fork(self, metadata: dict[str, Any] | None = None) -> AsyncSandbox:
         body = {} if metadata is None else {"metadata": metadata}
         info = await self.client._json("POST", f"sandboxes/{self.id}/fork", json=body,
@@ -427,16 +449,20 @@ class AsyncSandboxClient:
                              from_snapshot: tuple[str, str] | None = None,
                              timeout: float | None = None, idle_timeout: float | None = None,
                              on_timeout: str | None = None,
-                             template: str | None = None) -> AsyncSandbox:
+                             template: str | None = None,
+                             network: dict[str, Any] | None = None) -> AsyncSandbox:
         """A new running sandbox; ``from_snapshot`` = (sandbox id, snapshot name), or
         ``template``: the name of a template (``templates``) it starts from.
         ``timeout`` (seconds it may run from its start, resume or last ``keep_alive``) and
         ``idle_timeout`` (seconds unused; 0: no limit), then ``on_timeout``: ``"stop"``
         (snapshot and stop it; the next call resumes it) or ``"delete"``; unset: the
-        server's defaults."""
+        server's defaults. ``network``: a policy within the administrator's
+        (``{"enabled": True, "allow": ["api.example.com:443"]}``, see ``update_network``)."""
         body: dict[str, Any] = {}
         if limits is not None:
             body["limits"] = limits
+        if network is not None:
+            body["network"] = network
         if metadata is not None:
             body["metadata"] = metadata
         for name, value in (("timeout", timeout), ("idle_timeout", idle_timeout),
@@ -603,6 +629,14 @@ class Sandbox:
     def pip(self, action: str, *args: str) -> dict[str, Any]:
         return self._run(self._async.pip(action, *args))
 
+    def network(self) -> dict[str, Any]:
+        return self._run(self._async.network())
+
+    def update_network(self, *, enabled: bool | None = None, allow: list[str] | None = None,
+                       deny: list[str] | None = None, **limits: int) -> dict[str, Any]:
+        return self._run(self._async.update_network(enabled=enabled, allow=allow, deny=deny,
+                                                    **limits))
+
     def fork(self, metadata: dict[str, Any] | None = None) -> Sandbox:
         return Sandbox(self._client, self._run(self._async.fork(metadata)))
 
@@ -629,10 +663,12 @@ class SandboxClient:
                        metadata: dict[str, Any] | None = None,
                        from_snapshot: tuple[str, str] | None = None,
                        timeout: float | None = None, idle_timeout: float | None = None,
-                       on_timeout: str | None = None, template: str | None = None) -> Sandbox:
+                       on_timeout: str | None = None, template: str | None = None,
+                       network: dict[str, Any] | None = None) -> Sandbox:
         return Sandbox(self, self._loop.run(self._async.create_sandbox(
             limits=limits, metadata=metadata, from_snapshot=from_snapshot, timeout=timeout,
-            idle_timeout=idle_timeout, on_timeout=on_timeout, template=template)))
+            idle_timeout=idle_timeout, on_timeout=on_timeout, template=template,
+            network=network)))
 
     #: ``create(template="name")`` reads as the other services' clients do.
     create = create_sandbox

@@ -339,6 +339,14 @@ def test_narrowing_cannot_widen_the_administrators_policy() -> None:
     assert not check_name(api, "x.example.com", 443).allowed
     assert not check_address(api, "x", "127.0.0.1", 9000).allowed      # admin named 8080 only
     assert check_address(api, "x", "127.0.0.1", 8080).allowed
+    # without an allow list of its own, the API layer leaves special addresses to the admin
+    denied = narrowed(admin, {"deny": ["x.example.com"]})
+    assert check_address(denied, "x", "127.0.0.1", 8080).allowed
+    assert not check_address(denied, "x", "127.0.0.1", 8081).allowed
+    assert not check_address(denied, "x.example.com", "93.184.216.34", 443).allowed
+    # with one, a name it allows never reaches a special address the admin names
+    named = narrowed(admin, {"allow": ["api.example.com"]})
+    assert not check_address(named, "api.example.com", "127.0.0.1", 8080).allowed
     off = narrowed(admin, {"enabled": False})
     assert check_name(off, "api.example.com", 443).reason == NETWORK_OFF_BY_API
     # narrowing again starts from the administrator's policy, not from the last API one
