@@ -55,6 +55,45 @@ export interface IMount {
   host_folder: string | null;
 }
 
+/** A network policy (``NetworkPolicy.to_json()``; injected header values never appear). */
+export interface INetworkPolicy {
+  enabled: boolean;
+  allow: string[];
+  deny: string[];
+  max_connections: number;
+  max_bytes_per_cell: number;
+  max_bytes_per_sandbox: number;
+  connect_timeout: number;
+  ca_bundle: string | null;
+  inject_headers: { host: string; header: string }[];
+  /** The administrator's policy, when this one was narrowed through the API. */
+  administrator?: INetworkPolicy;
+}
+
+/** One connection attempt of the audit (times: seconds since the epoch). */
+export interface IConnectionRecord {
+  host: string;
+  /** null when refused before the name was resolved. */
+  address: string | null;
+  port: number;
+  allowed: boolean;
+  /** Why, naming the rule. */
+  reason: string;
+  bytes_sent: number;
+  bytes_received: number;
+  started_at: number;
+  ended_at: number | null;
+  tls: boolean;
+}
+
+/** ``status.network``: the policy in force and the recent attempts, newest last. */
+export interface ISandboxNetwork {
+  policy: INetworkPolicy;
+  connections: IConnectionRecord[];
+  open_connections: number;
+  bytes: number;
+}
+
 /** ``GET sandbox/api/kernels/{id}/status``: ``Sandbox.status()`` plus the kernel id. */
 export interface ISandboxStatus {
   kernel_id: string;
@@ -63,6 +102,8 @@ export interface ISandboxStatus {
   host_folder_mode: string;
   mounts: IMount[];
   execution_count: number;
+  /** Absent from kernels older than the network policy. */
+  network?: ISandboxNetwork;
 }
 
 export interface ISnapshotInfo {

@@ -1,6 +1,6 @@
 /**
- * The sandbox side panel: limits and usage, mounts, previews, workspace files and snapshots of
- * the current notebook's Sandboxed Python kernel.
+ * The sandbox side panel: limits and usage, mounts, network (``network.ts``), previews,
+ * workspace files and snapshots of the current notebook's Sandboxed Python kernel.
  *
  * Its nodes are built once; every status poll updates them in place (``dom.ts``): text and
  * attributes are written only when they differ, and list rows are kept per item id, so a poll
@@ -32,6 +32,7 @@ import {
   usageFraction
 } from './format';
 import { joinPath, saveBlob, WorkspaceFiles } from './files';
+import { NetworkSection } from './network';
 import { ISandboxModel } from './tokens';
 
 /** Ask for confirmation, then restore ``name`` into the current kernel. */
@@ -128,7 +129,8 @@ export class SandboxPanel extends Widget {
     this._message = el('p', 'jp-SandboxPanel-message');
     this._details = el('div', 'jp-SandboxPanel-details');
     this._details.hidden = true;
-    this._details.append(this._buildUsage(), this._buildMounts());
+    this._network = new NetworkSection(trans);
+    this._details.append(this._buildUsage(), this._buildMounts(), this._network.node);
     this.node.append(
       header,
       this._message,
@@ -565,6 +567,7 @@ export class SandboxPanel extends Widget {
     limit('hostFolder', status.host_folder_mode);
     limit('executionCount', String(status.execution_count));
     this._mounts.update(status.mounts);
+    this._network.update(status.network);
   }
 
   private async _delete(name: string): Promise<void> {
@@ -591,6 +594,7 @@ export class SandboxPanel extends Widget {
   private _meters!: Record<'memory' | 'workspace' | 'files', IMeter>;
   private _limits!: Record<LimitKey, HTMLElement>;
   private _mounts!: KeyedList<api.IMount, IMountRow>;
+  private _network!: NetworkSection;
   private _nameInput!: HTMLInputElement;
   private _createButton!: HTMLButtonElement;
   private _snapshotsSection!: HTMLElement;

@@ -120,6 +120,44 @@ describe('SandboxPanel', () => {
     expect(q('.jp-SandboxPanel-details').hidden).toBe(false);
   });
 
+  it('shows the network in the details: off, then on with a connection', async () => {
+    expect(q('.jp-SandboxPanel-network .jp-SandboxPanel-networkState').textContent).toContain(
+      'Off'
+    );
+    const connection: api.IConnectionRecord = {
+      host: 'api.example.com',
+      address: '93.184.216.34',
+      port: 443,
+      allowed: false,
+      reason: "deny rule 'api.example.com'",
+      bytes_sent: 0,
+      bytes_received: 0,
+      started_at: 5,
+      ended_at: 5,
+      tls: false
+    };
+    const policy: api.INetworkPolicy = {
+      enabled: true,
+      allow: [],
+      deny: ['api.example.com'],
+      max_connections: 8,
+      max_bytes_per_cell: 1 << 20,
+      max_bytes_per_sandbox: 1 << 30,
+      connect_timeout: 30,
+      ca_bundle: null,
+      inject_headers: []
+    };
+    vi.mocked(api.getStatus).mockResolvedValue({
+      ...status(100 << 20),
+      network: { policy, connections: [connection], open_connections: 0, bytes: 0 }
+    });
+    await poll();
+    expect(q('.jp-SandboxPanel-network .jp-SandboxPanel-networkState').textContent).toBe('On');
+    const row = q('.jp-SandboxPanel-network .jp-SandboxPanel-connection');
+    expect(row.textContent).toContain('api.example.com:443 (93.184.216.34)');
+    expect(row.textContent).toContain("deny rule 'api.example.com'");
+  });
+
   it('changes no node on a poll that brings nothing new, and keeps the focus', async () => {
     const nodes = [...panel.node.querySelectorAll('*')];
     const restore = q('.jp-SandboxPanel-snapshot[data-name="old"] .jp-SandboxPanel-restore');
