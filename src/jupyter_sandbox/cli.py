@@ -138,6 +138,13 @@ def _warmup(_args: argparse.Namespace) -> int:
     module_seconds = time.monotonic() - t0
     _say(f"guest module ready in {module_seconds:.1f}s")
 
+    from .runtime.javascript import module as javascript_module
+
+    t0 = time.monotonic()
+    javascript_module.quickjs_module(progress=_say)
+    javascript_seconds = time.monotonic() - t0
+    _say(f"JavaScript engine (node) ready in {javascript_seconds:.2f}s")
+
     t0 = time.monotonic()
     mpl = mpl_data_dir(cache)
     mpl_seconds = time.monotonic() - t0
@@ -166,6 +173,8 @@ def _warmup(_args: argparse.Namespace) -> int:
     print(f"cache:            {cache}")
     print(f"compiled module:  {module_cache.cache_paths().module}")
     print(f"module load:      {module_seconds:.2f} s")
+    print(f"node (QuickJS):   {javascript_module.cache_paths().module}"
+          f" ({javascript_seconds:.2f} s)")
     print(f"matplotlib data:  {mpl_seconds:.2f} s")
     print(f"base image:       {base_image.image_path()}"
           f" ({'reused' if had_image else 'built now'})")
