@@ -419,8 +419,9 @@ class NetworkPolicy:
     connect_timeout: float = 30.0
     #: An extra PEM CA file the host trusts for TLS (an administrator's host path).
     ca_bundle: str | None = None
-    #: (host rule, header, value): headers the host adds to requests to matching hosts.
-    inject_headers: tuple[tuple[str, str, str], ...] = ()
+    #: (host rule, header, value): headers the host adds to requests to matching hosts. Not in
+    #: ``repr`` (a log line or traceback) nor in ``to_json``: the values are secrets.
+    inject_headers: tuple[tuple[str, str, str], ...] = field(default=(), repr=False)
     #: The administrator's policy this one was narrowed from (:func:`narrowed`): a connection
     #: must pass it too. None for the administrator's own policy.
     ceiling: NetworkPolicy | None = None

@@ -10,6 +10,7 @@ import http.server
 import json
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -197,3 +198,33 @@ def test_the_api_cannot_turn_on_a_network_the_administrator_left_off(
             with pytest.raises(SandboxServiceError, match="cannot turn it on"):
                 sandbox.update_network(enabled=True)
             assert sandbox.update_network(enabled=False)["policy"]["enabled"] is False
+
+
+@pytest.fixture(scope="module")
+def idle_network_server(http_port: int) -> Iterator[Server]:
+    """As ``network_server``, but sandboxes stop after 1 s without use (resumed on next use)."""
+    base = short_temp_dir()
+    (base / "cfg").mkdir(parents=True)
+    (base / "cfg" / "jupyter_sandbox_kernel_config.json").write_text(json.dumps({
+        "SandboxKernel": {"network": True, "network_allow": [f"127.0.0.1:{http_port}"]}}))
+    try:
+        yield from configured_server(base, idle_timeout=1.0)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_api_policy_survives_a_stop_and_resume(idle_network_server: Server,
+                                                   http_port: int) -> None:
+    """The record keeps the policy asked for: the kernel a stopped sandbox resumes in gets it
+    again, so a resume never widens what the API narrowed."""
+    with SandboxClient(idle_network_server.url, idle_network_server.token) as client, \
+            client.create(network={"deny": ["127.0.0.1"]}) as sandbox:
+        first_kernel = sandbox.kernel_id
+        deadline = time.monotonic() + 240
+        while sandbox.refresh()["state"] != "stopped":
+            assert time.monotonic() < deadline, "the idle sandbox was never stopped"
+            time.sleep(0.2)
+        refused = sandbox.exec(_fetch(http_port)).stdout   # resumes it in a new kernel
+        assert sandbox.refresh()["kernel_id"] != first_kernel
+        assert refused.startswith("PermissionError") and "deny rule '127.0.0.1'" in refused
+        assert sandbox.network()["policy"]["deny"] == ["127.0.0.1"]
