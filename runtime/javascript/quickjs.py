@@ -301,6 +301,8 @@ class QuickJSInstance:
         if status != STATUS_OK:
             return JSException("Error", "unknown JavaScript error", None)
         try:
+            if self.type_of(exc) != "object":
+                return JSException("", self._coerce(exc), None)
             fields = {}
             for key in ("name", "message", "stack"):
                 value = self.get_prop(exc, key)
