@@ -106,6 +106,8 @@ class SandboxServiceConfig(Configurable):
                           start_timeout=self.sandbox_start_timeout,
                           log=self.log)  # type: ignore[attr-defined]
         registry.pool = pool
+        if registry.unavailable is None:  # its records are known: the rest are leftovers
+            pool.remove_orphans(set(registry.records))
         IOLoop.current().add_callback(pool.start)  # once the server's loop runs
         settings["jupyter_sandbox_service"] = registry
         settings["jupyter_sandbox_pool"] = pool

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import shutil
 import statistics
 import time
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from jupyter_sandbox.kernel.control_protocol import (
+    SNAPSHOT_SUFFIX,
     START_SNAPSHOT_ENV,
     HandoverLimits,
     HandoverRequest,
@@ -41,6 +43,8 @@ from ..control_client import ControlClient, ControlError
 from .errors import ServiceError
 
 KERNEL_NAME = "sandboxed-python"
+#: What ``uuid4().hex`` sandbox ids look like (the registry's rule too).
+SANDBOX_ID = re.compile(r"[0-9a-f]{32}\Z")
 MiB = 1 << 20
 #: Pooled kernels started at once (kernel start is CPU-bound; more would slow every one).
 START_CONCURRENCY = 2
@@ -182,6 +186,23 @@ class KernelPool:
             self.log.debug("jupyter_sandbox: no resident size for pooled kernel %s: %s",
                            kernel_id, exc)
             return None
+
+    def remove_orphans(self, sandbox_ids: set[str]) -> list[str]:
+        """Remove the folders pooled kernels of an earlier server left (one killed before it
+        could stop them): a sandbox-id folder no record names and holding no snapshot. Call
+        only once the registry's records are loaded. Returns the removed ids."""
+        removed = []
+        for folder in self.folder.iterdir() if self.folder.is_dir() else []:
+            if (folder.name in sandbox_ids or not SANDBOX_ID.match(folder.name)
+                    or not folder.is_dir() or folder.is_symlink()
+                    or any(folder.rglob("*" + SNAPSHOT_SUFFIX))):
+                continue
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+        if removed:
+            self.log.info("jupyter_sandbox: removed %d folders of pooled kernels an earlier "
+                          "server left", len(removed))
+        return removed
 
     # -- taking ---------------------------------------------------------------------------
     def take(self) -> PooledKernel | None:

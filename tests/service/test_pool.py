@@ -147,3 +147,30 @@ def test_pool_size_zero_is_off(service_server: Server) -> None:
         stats = http.get("sandbox/api/v1/pool").json()
     assert (stats["size"], stats["idle"], stats["starting"], stats["hits"]) == (0, 0, 0, 0)
     json.dumps(stats)
+
+
+def test_restart_after_sigkill_removes_the_old_pools_folders_only() -> None:
+    """A killed server could not stop its pooled kernels: the next one removes their
+    folders, never a sandbox's."""
+    from .test_lifecycle import kill_server
+
+    base = short_temp_dir()
+    serve = contextlib.contextmanager(configured_server)
+    service = base / "data" / "sandbox" / "service"
+    try:
+        with serve(base, pool_size=2) as first:
+            with SandboxClient(first.url, first.token) as client:
+                wait_for_stats(client, full)
+                kept = client.create_sandbox()
+                kept.exec("x = 1")
+                wait_for_stats(client, full)
+                folders = {p.name for p in service.iterdir() if len(p.name) == 32}
+                assert kept.id in folders and len(folders) == 3
+                kill_server(first)
+        with serve(base, pool_size=2) as second:
+            with SandboxClient(second.url, second.token) as client:
+                assert [s.id for s in client.list_sandboxes()] == [kept.id]
+                now = {p.name for p in service.iterdir() if len(p.name) == 32}
+                assert now & folders == {kept.id}  # the old pool's folders are gone
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
