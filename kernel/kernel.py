@@ -181,6 +181,10 @@ class SandboxKernel(Kernel):
         from jupyter_sandbox.runtime.sandbox import Sandbox
         from jupyter_sandbox.runtime.snapshot import SnapshotError
 
+        from . import network_log
+
+        network_log.attach(self.log)  # every connection attempt in the kernel's log
+
         try:
             config = self._sandbox_config()
             sandbox: Sandbox | None = None

@@ -8,6 +8,7 @@ say the administrator has not enabled the network."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,9 +28,11 @@ def servers() -> Iterator[tuple[HttpServer, HttpServer, SilentServer]]:
 
 
 def _start(folder: Path, config: Path, traits: str) -> tuple[KernelManager, BlockingKernelClient]:
+    """Start a kernel with ``traits``; its stderr (the kernel's log) goes to config/kernel.log."""
     (config / "jupyter_sandbox_kernel_config.py").write_text(traits)
-    return start_new_kernel(kernel_name="sandboxed-python", cwd=str(folder),
-                            env={**os.environ, "JUPYTER_CONFIG_DIR": str(config)})
+    with open(config / "kernel.log", "wb") as log:  # the child keeps its own descriptor
+        return start_new_kernel(kernel_name="sandboxed-python", cwd=str(folder), stderr=log,
+                                env={**os.environ, "JUPYTER_CONFIG_DIR": str(config)})
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +40,13 @@ def kernel(tmp_path_factory, servers) -> Iterator[tuple[KernelManager, BlockingK
     allowed, _, silent = servers
     folder = tmp_path_factory.mktemp("notebook")
     wheel_folder(folder / "wheels")
-    km, kc = _start(folder, tmp_path_factory.mktemp("config"),
+    config = tmp_path_factory.mktemp("config")
+    km, kc = _start(folder, config,
                     "c.SandboxKernel.network = True\n"
                     f"c.SandboxKernel.network_allow = ['127.0.0.1:{allowed.port}', "
                     f"'127.0.0.1:{silent.port}']\n"
                     "c.SandboxKernel.cell_timeout = 20.0\n")
+    km.log_path = config / "kernel.log"  # type: ignore[attr-defined]
     yield km, kc
     kc.stop_channels()
     km.shutdown_kernel(now=True)
@@ -133,3 +138,24 @@ urllib.request.urlopen({allowed.url('/off')!r})
     assert "the administrator has not enabled it" in out and "SandboxKernel.network" in out
     assert content["ename"] == "URLError" and "network access is off" in content["evalue"]
     assert allowed.hits["/off"] == 0
+
+
+def test_the_kernel_log_lists_each_attempt(kernel, servers):
+    km, kc = kernel
+    allowed, internal, _ = servers
+    _ok(kc, f"""
+import urllib.request
+urllib.request.urlopen({allowed.url('/logged')!r}).read()
+try:
+    urllib.request.urlopen({internal.url('/logged')!r})
+except OSError:
+    pass
+""")
+    log_path: Path = km.log_path  # type: ignore[attr-defined]
+    wanted = (f"connected to 127.0.0.1 (127.0.0.1) port {allowed.port}",
+              f"closed connection to 127.0.0.1 (127.0.0.1) port {allowed.port}: sent",
+              f"refused 127.0.0.1 port {internal.port}: no allow rule matches")
+    deadline = time.monotonic() + TIMEOUT
+    while not all(line in log_path.read_text() for line in wanted):
+        assert time.monotonic() < deadline, log_path.read_text()[-3000:]
+        time.sleep(0.05)
