@@ -96,6 +96,7 @@ bench: reinstall warmup
 	$(PIP) install --quiet dill   # the snapshot benchmark's native reference
 	$(VENV_PYTHON) bench/bench_runtime.py
 	$(VENV_PYTHON) bench/bench_kernel.py
+	$(VENV_PYTHON) bench/bench_notebook_kernel_start.py
 	$(VENV_PYTHON) bench/bench_snapshots.py
 	$(VENV_PYTHON) bench/bench_service.py
 	$(VENV_PYTHON) bench/bench_previews.py
