@@ -149,6 +149,20 @@ def test_keep_alive_extends_the_lifetime_and_resets_the_idle_timer(
             assert answer.status_code == 400, (body, answer.text)
 
 
+def test_a_kernel_shut_down_outside_the_service_is_stopped_as_killed(
+        client: SandboxClient, lifecycle_server: Server) -> None:
+    with client.create_sandbox() as sandbox:
+        sandbox.exec("value = 3")
+        used = sandbox.refresh()["last_activity"]
+        wait_for(lambda: (sandbox.refresh()["checkpointed_at"] or 0) >= used,
+                 "the idle recovery point")
+        with lifecycle_server.client() as http:  # as JupyterLab's "shut down kernel"
+            assert http.delete(f"api/kernels/{sandbox.kernel_id}").status_code == 204
+        wait_for(lambda: state_of(sandbox) == "stopped", "the service to notice")
+        assert sandbox.info["stopped_reason"] == "killed"
+        assert sandbox.exec("value * 14").result == "42"
+
+
 def lifecycle_client(client: SandboxClient) -> httpx.Client:
     token = client._async.token
     return httpx.Client(base_url=client.url + API, timeout=60,
@@ -187,17 +201,21 @@ def base() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def server_pid(server: Server) -> int:
-    (info,) = server.runtime_dir.glob("jpserver-*.json")
-    return int(json.loads(info.read_text())["pid"])
+def server_info_file(server: Server) -> Path:
+    """The running server's ``jpserver-<pid>.json`` (a killed server leaves its own behind)."""
+    (info,) = (path for path in server.runtime_dir.glob("jpserver-*.json")
+               if psutil.pid_exists(int(json.loads(path.read_text())["pid"])))
+    return info
 
 
 def kill_server(server: Server) -> None:
-    """SIGKILL the server, then end the kernels it started (nothing stops them otherwise)."""
-    process = psutil.Process(server_pid(server))
+    """SIGKILL the server, then end the kernels it started (they would only notice later)."""
+    info = server_info_file(server)
+    process = psutil.Process(int(json.loads(info.read_text())["pid"]))
     children = process.children(recursive=True)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
+    info.unlink()
     for child in children:
         if child.is_running():
             child.kill()
@@ -234,19 +252,21 @@ def test_clean_stop_then_restart_lists_and_resumes_every_sandbox(base: Path) -> 
 
 
 def test_sigkill_keeps_the_record_files_and_the_last_recovery_point(base: Path) -> None:
-    async def lose_a_running_cell(server: Server, sandbox_id: str) -> None:
+    async def lose_a_running_cell(server: Server, sandbox_id: str, name: str) -> None:
         async with AsyncSandboxClient(server.url, server.token) as client:
             sandbox = await client.get_sandbox(sandbox_id)
-            events = sandbox.exec_stream("lost = 'after the recovery point'\n"
+            events = sandbox.exec_stream(f"{name} = 'after the recovery point'\n"
                                          "import time\nprint('go', flush=True)\n"
                                          "time.sleep(600)")
-            first = await events.__anext__()
-            assert first["content"]["text"] == "go\n"
-            kill_server(server)  # while the cell runs: nothing is saved after it began
-            with contextlib.suppress(httpx.HTTPError):  # the connection just breaks
-                async for _event in events:
-                    pass
+            async with contextlib.aclosing(events):
+                first = await events.__anext__()
+                assert first["content"]["text"] == "go\n"
+                kill_server(server)  # while the cell runs: nothing is saved after it began
+                with contextlib.suppress(httpx.HTTPError):  # the connection just breaks
+                    async for _event in events:
+                        pass
 
+    # 1. An idle recovery point, then a cell that is running when the server is killed.
     with serve(base, checkpoint_idle_seconds=1.0) as first, \
             SandboxClient(first.url, first.token) as client:
         sandbox = client.create_sandbox(metadata={"kind": "survivor"})
@@ -254,17 +274,28 @@ def test_sigkill_keeps_the_record_files_and_the_last_recovery_point(base: Path) 
         used = sandbox.refresh()["last_activity"]
         wait_for(lambda: (sandbox.refresh()["checkpointed_at"] or 0) >= used,
                  "the idle recovery point")
-        sandbox.write_file("data/upload.bin", b"\x00\x01uploaded")  # on disk before 201
-        asyncio.run(lose_a_running_cell(first, sandbox.id))
+        asyncio.run(lose_a_running_cell(first, sandbox.id, "lost"))
 
-    with serve(base) as second, SandboxClient(second.url, second.token) as client:
+    # 2. No idle recovery points at all: a file written through the files API still survives.
+    with serve(base, checkpoint_idle_seconds=0) as second, \
+            SandboxClient(second.url, second.token) as client:
         (listed,) = client.list_sandboxes()
         assert listed.id == sandbox.id and listed.info["metadata"] == {"kind": "survivor"}
         assert listed.info["state"] == "stopped"
         assert listed.info["stopped_reason"] == "server-lost"
         assert listed.exec("kept * 6").result == "42"
-        assert listed.read_file("data/upload.bin") == b"\x00\x01uploaded"
         assert "NameError" in listed.exec("lost").reply["ename"]
+        listed.write_file("data/upload.bin", b"\x00\x01uploaded")  # on disk before 201
+        listed.exec("not_saved = 1")
+        asyncio.run(lose_a_running_cell(second, sandbox.id, "lost_again"))
+
+    with serve(base) as third, SandboxClient(third.url, third.token) as client:
+        (listed,) = client.list_sandboxes()
+        assert listed.info["stopped_reason"] == "server-lost"
+        assert listed.read_file("data/upload.bin") == b"\x00\x01uploaded"
+        assert listed.exec("kept").result == "7"
+        for name in ("not_saved", "lost_again"):
+            assert listed.exec(name).reply["ename"] == "NameError"
         listed.delete()
 
 
