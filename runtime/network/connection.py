@@ -47,14 +47,15 @@ def wait_for(sockets: dict[int, tuple[socket.socket, int]], timeout: float | Non
         for key, (sock, events) in sockets.items():
             selector.register(sock, events, key)
         while True:
-            if wakeup.is_set():
-                return WaitOutcome.INTERRUPTED, {}
+            woken = wakeup.is_set()  # then only look: what is ready still counts
             remaining = None if deadline is None else deadline - time.monotonic()
             slice_ = WAIT_SLICE if remaining is None else max(0.0, min(remaining, WAIT_SLICE))
-            for selected, events in selector.select(slice_):
+            for selected, events in selector.select(0 if woken else slice_):
                 ready[selected.data] = ready.get(selected.data, 0) | events
             if ready:
                 return WaitOutcome.READY, ready
+            if woken or wakeup.is_set():
+                return WaitOutcome.INTERRUPTED, {}
             if remaining is not None and remaining <= 0:
                 return WaitOutcome.TIMEOUT, {}
 
