@@ -246,3 +246,23 @@ u.close()
     assert "b'HTTP/1.1 200 OK'" in out
     assert "connect_ex 0 True" in out
     assert server.hits["/aio"] == 1
+
+
+def test_requests_refused_with_the_default_policy_and_a_deny_rule(box, server):
+    box.set_network_policy(allow(server))
+    ok(box, "%pip install --no-index -f /workspace/wheels requests")
+    rule = f"127.0.0.1:{server.port}"
+    code = f"""
+import requests
+try:
+    requests.get({server.url('/refused-requests')!r}, timeout=10)
+except requests.ConnectionError as e:
+    print('refused:', e)
+"""
+    box.set_network_policy(NetworkPolicy())
+    off = ok(box, code)
+    box.set_network_policy(NetworkPolicy(enabled=True, allow=(rule,), deny=(rule,)))
+    denied = ok(box, code)
+    assert "refused:" in off and "network access is off" in off
+    assert "refused:" in denied and f"deny rule '{rule}'" in denied
+    assert server.hits["/refused-requests"] == 0
