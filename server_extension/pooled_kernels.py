@@ -37,6 +37,7 @@ pool, or a hand-over the kernel refuses.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import statistics
@@ -58,6 +59,7 @@ from jupyter_sandbox.kernel.control_protocol import (
     AWAIT_FOLDER_ENV,
     SESSION_NAME_ENV,
     pending_restore_path,
+    socket_path_for,
 )
 
 from .control_client import ControlClient, ControlError
@@ -144,8 +146,9 @@ class PooledKernelManager(AsyncMappingKernelManager):
         self._refill_task: asyncio.Task[None] | None = None
         self._closing = False
         self._control: ControlClient | None = None
-        #: The waiting kernels' working directory: empty and private, never a user's folder.
-        self._pool_dir = tempfile.mkdtemp(prefix="jupyter-sandbox-pool-")
+        #: The waiting kernels' working directory: empty and private, never a user's folder
+        #: (made with the first pre-start, removed by ``shutdown_all``).
+        self._pool_dir: str | None = None
         if self.prespawn:
             # Two loop turns after the server starts: its own start-up callbacks (the
             # extension publishing its URL into the environment kernels inherit) run first.
@@ -202,7 +205,7 @@ class PooledKernelManager(AsyncMappingKernelManager):
                 parent=self, log=self.log, kernel_name=self.pooled_kernel_name, **specs)
             self._pool_managers[kernel_id] = manager
             await manager.start_kernel(**self._kernel_start_kwargs(
-                kernel_id=kernel_id, cwd=self._pool_dir, env=env))
+                kernel_id=kernel_id, cwd=self._waiting_folder(), env=env))
             await asyncio.wait_for(self._until_warm(kernel_id, manager),
                                    self.pool_ready_timeout)
         except Exception as exc:  # noqa: BLE001 - a failed pre-start costs the pool, not a user
@@ -224,6 +227,11 @@ class PooledKernelManager(AsyncMappingKernelManager):
         self.log.info("jupyter_sandbox: kernel %s waits in the pool for a notebook", kernel_id)
         return True
 
+    def _waiting_folder(self) -> str:
+        if self._pool_dir is None:
+            self._pool_dir = tempfile.mkdtemp(prefix="jupyter-sandbox-pool-")
+        return self._pool_dir
+
     async def _until_warm(self, kernel_id: str, manager: Any) -> None:
         """The kernel answers ``kernel_info`` and its sandbox serves the control socket."""
         client = manager.client()
@@ -234,12 +242,15 @@ class PooledKernelManager(AsyncMappingKernelManager):
             client.stop_channels()
         await self._client().json(kernel_id, "GET", "/status")
 
-    async def _discard(self, manager: Any) -> None:
-        """Stop a pre-started kernel (its shutdown also removes its connection file)."""
+    async def _discard(self, manager: Any, now: bool = True) -> None:
+        """Stop a pre-started kernel. Its shutdown removes its connection file; a kernel
+        stopped ``now`` (killed) leaves its control socket, removed here."""
         try:
-            await manager.shutdown_kernel(now=True)
+            await manager.shutdown_kernel(now=now)
         except Exception as exc:  # noqa: BLE001 - shutting down what failed: log, go on
             self.log.warning("jupyter_sandbox: stopping a pooled kernel failed: %s", exc)
+        with contextlib.suppress(FileNotFoundError):
+            socket_path_for(manager.connection_file).unlink()
 
     # -- hand-over ------------------------------------------------------------------------
     def _why_not_pooled(self, kernel_id: str | None, path: str | None,
@@ -351,10 +362,11 @@ class PooledKernelManager(AsyncMappingKernelManager):
         waiting = list(self._pool_managers.values())
         self._pool_managers.clear()
         self._waiting.clear()
-        await asyncio.gather(*(self._discard(manager) for manager in waiting))
+        await asyncio.gather(*(self._discard(manager, now) for manager in waiting))
         if self._control is not None:
             self._control.close()
-        shutil.rmtree(self._pool_dir, ignore_errors=True)
+        if self._pool_dir is not None:
+            shutil.rmtree(self._pool_dir, ignore_errors=True)
         await super()._async_shutdown_all(now=now)
 
     shutdown_all = _async_shutdown_all  # type: ignore[assignment]

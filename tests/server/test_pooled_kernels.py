@@ -227,5 +227,8 @@ def test_idle_culling_never_takes_a_waiting_kernel():
             # ... while the waiting kernel is still there and can be handed over
             assert pooled in waiting_kernels(server)
             assert open_notebook(server, "pooled.ipynb") == pooled
+            wait_for_pool(server, exclude={pooled})  # a new waiting kernel
+        # the server stopped: the waiting kernel and the handed-over one were shut down
+        assert sorted(p.name for p in server.runtime_dir.glob("kernel-*")) == []
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -1,0 +1,92 @@
+"""A pooled kernel handed over to a notebook takes the notebook folder as the administrator's
+kernel configuration says, as a normal start would: ``SandboxKernel.host_folder_mode`` in
+``jupyter_sandbox_kernel_config.json`` (``readonly``: host files visible and unchangeable;
+``off``: no folder at all), through a real in-process ``PooledKernelManager``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+
+from jupyter_sandbox.kernel.control_protocol import SESSION_NAME_ENV
+from jupyter_sandbox.server_extension.pooled_kernels import PooledKernelManager
+from tests.server.conftest import short_temp_dir
+
+POOL_TIMEOUT = 240.0
+TIMEOUT = 120
+
+
+@pytest.fixture
+def base(monkeypatch) -> Iterator[Path]:
+    folder = short_temp_dir()
+    for name in ("rt", "root/project", "data", "cfg"):
+        (folder / name).mkdir(parents=True)
+    (folder / "root" / "project" / "data.csv").write_text("a,b\n1,2\n")
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(folder / "data"))  # the kernels inherit both
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(folder / "cfg"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stdout(client: BlockingKernelClient, code: str) -> str:
+    outputs: list[dict] = []
+    reply = client.execute_interactive(code, timeout=TIMEOUT, output_hook=outputs.append)
+    assert reply["content"]["status"] == "ok", outputs
+    return "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
+
+
+async def _hand_over(manager: PooledKernelManager, folder: Path) -> str:
+    deadline = time.monotonic() + POOL_TIMEOUT
+    while manager.pool_status()["waiting"] < 1:
+        if time.monotonic() > deadline or manager.pool_status()["failed"]:
+            raise AssertionError(f"no pooled kernel became ready: {manager.pool_status()}")
+        await asyncio.sleep(0.1)
+    kernel_id = await manager.start_kernel(
+        path=folder.name, kernel_name="sandboxed-python",
+        env={**os.environ, SESSION_NAME_ENV: str(folder / "nb.ipynb")})
+    assert manager.pool_status()["hits"] == 1, manager.pool_status()
+    return kernel_id
+
+
+@pytest.mark.parametrize("mode", ["readonly", "off"])
+def test_the_kernels_own_host_folder_mode_applies_at_hand_over(base, mode):
+    (base / "cfg" / "jupyter_sandbox_kernel_config.json").write_text(
+        json.dumps({"SandboxKernel": {"host_folder_mode": mode}}))
+    folder = base / "root" / "project"
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    manager = PooledKernelManager(connection_dir=str(base / "rt"), root_dir=str(base / "root"),
+                                  prespawn=1, refill_delay=3600.0)
+    try:
+        kernel_id = loop.run_until_complete(_hand_over(manager, folder))
+        client = BlockingKernelClient()
+        client.load_connection_file(manager.get_kernel(kernel_id).connection_file)
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=TIMEOUT)
+            listing = _stdout(client, "import os; print(sorted(os.listdir('/workspace')))")
+            status = _stdout(client, "%sandbox")
+            if mode == "off":
+                assert "data.csv" not in listing
+                assert "host folder off" in status
+            else:
+                assert "data.csv" in listing
+                assert "host folder readonly" in status
+                refused = _stdout(client, "try:\n    open('data.csv', 'w')\n"
+                                          "except OSError as e:\n    print(type(e).__name__)")
+                assert refused.strip() in ("PermissionError", "OSError")
+        finally:
+            client.stop_channels()
+    finally:
+        loop.run_until_complete(manager.shutdown_all(now=True))
+        loop.close()
+        asyncio.set_event_loop(None)
+    assert (folder / "data.csv").read_text() == "a,b\n1,2\n"
