@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from jupyter_sandbox.runtime.errors import NetworkRefusedError
 from jupyter_sandbox.runtime.network.broker import NetworkBroker
-from jupyter_sandbox.runtime.network.errors import NetworkRefusedError
 from jupyter_sandbox.runtime.network.policy import NetworkPolicy
 from jupyter_sandbox.runtime.network.resolver import ResolvedAddress, StaticResolver
 from jupyter_sandbox.runtime.sandbox import ExecuteReply, Sandbox
