@@ -44,14 +44,6 @@ _ENCODINGS = {"utf8": "utf-8", "utf-8": "utf-8", "latin1": "latin-1", "binary": 
               "ucs2": "utf-16-le", "ucs-2": "utf-16-le"}
 
 
-class ExitRequested(Exception):
-    """``process.exit(code)``: unwinds the guest at once (raised through wasm frames)."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(f"process.exit({code})")
-        self.code = code
-
-
 def _error(errno: Errno, syscall: str, path: str) -> dict[str, Any]:
     code = "E" + errno.name
     text = _MESSAGES.get(errno, errno.name.lower())
@@ -116,8 +108,8 @@ class NodeHost:
         }
 
     def __call__(self, name: str, args: list[JSValue]) -> Any:
-        if self._guard.reason is not None and name != "exit":
-            raise RunStopped()
+        if self._guard.reason is not None:
+            return UNDEFINED  # stopping (exit, cancel, time limit): no more effects
         if not args or not isinstance(args[0], str) or args[0] not in self._ops:
             return {"__error": {"code": "ERR_INVALID_ARG_VALUE", "message":
                                 f"unknown sandbox operation {args[0] if args else None!r}"}}
@@ -136,9 +128,11 @@ class NodeHost:
             self._write(stream, raw)
         return UNDEFINED
 
-    def exit(self, code: int | float | None = 0) -> None:
-        self._guard.mark_exited()
-        raise ExitRequested(int(code or 0) & 0xFF)
+    def exit(self, code: int | float | None = 0) -> Any:
+        """``process.exit``: the guard makes QuickJS's next interrupt poll (the prelude spins
+        into one at once) throw an uncatchable error, so no more JS runs."""
+        self._guard.mark_exited(int(code or 0) & 0xFF)
+        return UNDEFINED
 
     def sleep(self, ms: int | float) -> bool:
         return self._guard.sleep(float(ms) / 1000)
@@ -270,8 +264,3 @@ class NodeHost:
     def rename(self, src: str, dst: str) -> Any:
         return self._fs("rename", src, lambda guest_src: self._vfs.rename(guest_src,
                                                                           self._path(dst)))
-
-
-class RunStopped(Exception):
-    """A host call after the run was told to stop (cancel, time limit, exit): unwinds the
-    guest at once, so nothing more is written."""

@@ -46,6 +46,8 @@ class RunGuard:
         self._deadline = (time.monotonic() + limits.time_seconds
                           if limits.time_seconds is not None else None)
         self.reason: StopReason | None = None
+        #: The status ``process.exit`` asked for (when ``reason`` is EXITED).
+        self.exit_code = 0
         self._hard_stop_at: float | None = None
         self._done = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="node-run-guard", daemon=True)
@@ -70,10 +72,11 @@ class RunGuard:
     def should_interrupt(self) -> bool:
         return self.stop_reason() is not None
 
-    def mark_exited(self) -> None:
-        """``process.exit`` ran: every later host call and poll stops the run."""
+    def mark_exited(self, code: int) -> None:
+        """``process.exit(code)`` ran: every later host call and poll stops the run."""
         if self.reason is None:
             self.reason = StopReason.EXITED
+            self.exit_code = code
 
     def sleep(self, seconds: float) -> bool:
         """Wait up to ``seconds`` (timers); False when the run must stop instead."""

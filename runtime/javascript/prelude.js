@@ -247,7 +247,8 @@
     stdin: { fd: 0, isTTY: false },
     cwd() { return boot.cwd; },
     chdir() { throw new Error("process.chdir() is not supported in the sandbox's node"); },
-    exit(code) { call("exit", code === undefined ? (process.exitCode || 0) : Number(code)); },
+    // The host stops the run at QuickJS's next interrupt poll, which this loop reaches at once.
+    exit(code) { call("exit", code === undefined ? (process.exitCode || 0) : Number(code)); for (;;) {} },
     hrtime,
     uptime() { return (nowNs() - startNs) / 1e9; },
     nextTick(fn, ...args) { queueMicrotask(() => fn(...args)); },

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import struct
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +30,9 @@ import wasmtime
 
 from .. import module_cache
 from ..vfs import VirtualFS
-from ..wasi import Wasi, WasiState
-from ..wasmtime_private import EpochCallback, read_memory
+from ..wasi import GuestMemory, Wasi, WasiState
+from ..wasi_errno import Errno, WasiError
+from ..wasmtime_private import EpochCallback, memory_view, read_memory
 from .module import quickjs_module
 
 log = logging.getLogger("jupyter_sandbox.runtime.javascript")
@@ -73,6 +75,76 @@ class GuestTrap(Exception):
     """The QuickJS instance trapped (stack overflow, hard stop, allocator abort)."""
 
 
+_current = threading.local()
+
+
+def _active() -> QuickJSInstance:
+    """The instance whose guest code runs on this thread (set by ``QuickJSInstance._call``)."""
+    instance: QuickJSInstance | None = getattr(_current, "instance", None)
+    if instance is None:
+        raise GuestTrap("a QuickJS import was called outside a guest call")
+    return instance
+
+
+class _RoutedWasi(Wasi):
+    """Our WASI for the shared linker: each call serves the WASI state of the instance running
+    on the calling thread, and reads that caller's own memory export."""
+
+    def __init__(self) -> None:  # no state of its own
+        self._memory = None
+
+    def _mem(self, caller: wasmtime.Caller) -> GuestMemory:
+        """The calling instance's memory, looked up per call (never cached: shared)."""
+        export = caller["memory"]
+        if not isinstance(export, wasmtime.Memory):
+            raise WasiError(Errno.FAULT, "the guest's 'memory' export is not a memory")
+        return GuestMemory(memory_view(export, caller))
+
+    @property
+    def state(self) -> WasiState:
+        return _active().wasi_state
+
+    @state.setter
+    def state(self, _value: WasiState) -> None:
+        raise AttributeError("the routed WASI's state is the running instance's")
+
+
+def _tramp_host_call(caller: wasmtime.Caller, *args: int) -> int:
+    return _active()._host_call(*args)
+
+
+def _tramp_host_interrupt() -> int:
+    return _active()._host_interrupt()
+
+
+_linker_lock = threading.Lock()
+_linker: wasmtime.Linker | None = None
+
+
+def _shared_linker() -> wasmtime.Linker:
+    """One linker for every QuickJS instance of the process, its imports defined once.
+
+    wasmtime-py keeps every Python host function in one process-wide table that is not
+    thread-safe (``wasmtime._func.FUNCTIONS``): defining functions per instance, while other
+    threads start and close instances, could corrupt it. Defined once here, the table is never
+    touched again by ``node``; the functions find their instance through ``_current``."""
+    global _linker
+    with _linker_lock:
+        if _linker is None:
+            linker = wasmtime.Linker(module_cache.engine())
+            _RoutedWasi().define(linker)
+            linker.define_func("env", "host_call", wasmtime.FuncType([_I32] * 5, [_I32]),
+                               _tramp_host_call, access_caller=True)
+            linker.define_func("env", "host_interrupt", wasmtime.FuncType([], [_I32]),
+                               _tramp_host_interrupt)
+            linker.define_func("env", "host_module_normalize",
+                               wasmtime.FuncType([_I32] * 5, [_I32]), lambda *_args: 0)
+            linker.define_func("env", "host_module_load", wasmtime.FuncType([_I32] * 3, [_I32]),
+                               lambda *_args: 0)
+            _linker = linker
+        return _linker
+
+
 class QuickJSInstance:
     """Owns one store and instance; use on one thread. ``close()`` is idempotent."""
 
@@ -80,32 +152,26 @@ class QuickJSInstance:
                  should_interrupt: Callable[[], bool],
                  hard_stop: Callable[[], str | None],
                  write_output: Callable[[int, bytes], None]) -> None:
-        engine = module_cache.engine()
-        self.store = wasmtime.Store(engine)
+        self.store = wasmtime.Store(module_cache.engine())
         self.store.set_limits(memory_size=memory_limit)
         self.store.set_epoch_deadline(1)
         self._on_call = on_call
         self._should_interrupt = should_interrupt
         self._epoch = EpochCallback(self.store, hard_stop)
-        self._wasi = Wasi(WasiState(VirtualFS([]), ["node"], {}, write_output))
-        linker = wasmtime.Linker(engine)
-        self._wasi.define(linker)
-        linker.define_func("env", "host_call", wasmtime.FuncType([_I32] * 5, [_I32]),
-                           self._host_call, access_caller=True)
-        linker.define_func("env", "host_interrupt", wasmtime.FuncType([], [_I32]),
-                           self._host_interrupt)
-        linker.define_func("env", "host_module_normalize", wasmtime.FuncType([_I32] * 5, [_I32]),
-                           lambda *_args: 0)
-        linker.define_func("env", "host_module_load", wasmtime.FuncType([_I32] * 3, [_I32]),
-                           lambda *_args: 0)
-        instance = linker.instantiate(self.store, quickjs_module())
+        #: What the guest's nine WASI imports see: no files, stdout/stderr to ``write_output``.
+        self.wasi_state = WasiState(VirtualFS([]), ["node"], {}, write_output)
+        self._closed = False
+        previous = getattr(_current, "instance", None)
+        _current.instance = self  # instantiation may run the guest's start code
+        try:
+            instance = _shared_linker().instantiate(self.store, quickjs_module())
+        finally:
+            _current.instance = previous
         self._exports = instance.exports(self.store)
         memory = self._exports["memory"]
         if not isinstance(memory, wasmtime.Memory):
             raise GuestTrap("the QuickJS module exports no memory")
         self.memory = memory
-        self._wasi.attach(memory)
-        self._closed = False
         self._call("set_max_stack_size", MAX_STACK_SIZE)
 
     # -- raw calls and memory -------------------------------------------------------------
@@ -113,12 +179,16 @@ class QuickJSInstance:
         func = self._exports[name]
         if not isinstance(func, wasmtime.Func):
             raise GuestTrap(f"the QuickJS module has no function {name!r}")
+        previous = getattr(_current, "instance", None)
+        _current.instance = self  # the imports route to this instance while it runs
         try:
             result = func(self.store, *args)
         except wasmtime.Trap as exc:
             raise GuestTrap(exc.message) from exc
         except wasmtime.WasmtimeError as exc:
             raise GuestTrap(str(exc)) from exc
+        finally:
+            _current.instance = previous
         return int(result) if isinstance(result, int) else 0
 
     def _read(self, ptr: int, length: int) -> bytes:
@@ -331,8 +401,11 @@ class QuickJSInstance:
         return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
     # -- imports ------------------------------------------------------------------------
-    def _host_call(self, caller: wasmtime.Caller, name_ptr: int, name_len: int, _this: int,
-                   argc: int, argv_ptr: int) -> int:
+    def _host_call(self, name_ptr: int, name_len: int, _this: int, argc: int,
+                   argv_ptr: int) -> int:
+        """A JS call of a host function. Never raises: a Python exception unwinding through
+        wasm frames goes through wasmtime-py's one process-wide ``LAST_EXCEPTION`` slot, which
+        another thread's trap could take; so a failure is the guest's generic error (-1)."""
         try:
             if name_len & 0xFFFFFFFF > 256 or argc & 0xFFFFFFFF > 64:
                 return HOST_CALL_ERROR
@@ -342,8 +415,11 @@ class QuickJSInstance:
         except (GuestTrap, UnicodeDecodeError, TypeError, struct.error):
             log.debug("a malformed host call from the JavaScript guest", exc_info=True)
             return HOST_CALL_ERROR
-        result = self._on_call(name, args)  # may raise to end the run (process.exit)
-        return self.from_python(result)
+        try:
+            return self.from_python(self._on_call(name, args))
+        except Exception:  # logged; the guest sees a failed call
+            log.exception("a host function of the JavaScript guest failed")
+            return HOST_CALL_ERROR
 
     def _host_interrupt(self) -> int:
         return 1 if self._should_interrupt() else 0

@@ -24,7 +24,7 @@ from importlib.resources import files
 
 from ..vfs import VirtualFS, normalize
 from ..wasi_errno import WasiError
-from .host_functions import ExitRequested, NodeHost, RunStopped
+from .host_functions import NodeHost
 from .limits import JavaScriptLimits, RunGuard, StopReason
 from .module import QUICKJS_RS_VERSION
 from .quickjs import GuestTrap, JSException, JSThrow, JSValue, QuickJSInstance
@@ -211,7 +211,7 @@ def _run(instance: QuickJSInstance, program: _Program, guard: RunGuard, *,
                          f"globalThis.__filename = {json.dumps(program.filename)}; "
                          "globalThis.__dirname = '.';")
         instance.run(_main_source(program))
-        while True:
+        while guard.reason is None:
             instance.run_pending_jobs()
             delay = instance.to_python(instance.eval("__sandbox_loop.nextDelay()"))
             if not isinstance(delay, int | float) or delay < 0:
@@ -219,12 +219,14 @@ def _run(instance: QuickJSInstance, program: _Program, guard: RunGuard, *,
             if delay > 0 and not guard.sleep(delay / 1000):
                 break
             instance.run("__sandbox_loop.runDue()")
-        return _stopped_status(guard, write) or int(
-            instance.to_python(instance.eval("__sandbox_loop.exitCode()")) or 0) & 0xFF
-    except ExitRequested as exc:
-        return exc.code
-    except RunStopped:
-        return _stopped_status(guard, write) or 0
+        stopped = _stopped_status(guard, write)
+        if stopped is not None:
+            return stopped
+        status = instance.to_python(instance.eval("__sandbox_loop.exitCode()"))
+        stopped = _stopped_status(guard, write)  # an 'exit' listener may call process.exit
+        if stopped is not None:
+            return stopped
+        return int(status) & 0xFF if isinstance(status, int | float) else 0
     except JSThrow as exc:
         stopped = _stopped_status(guard, write)
         if stopped is not None:
@@ -256,7 +258,10 @@ def _run(instance: QuickJSInstance, program: _Program, guard: RunGuard, *,
 
 
 def _stopped_status(guard: RunGuard, write: Callable[[str, bytes], None]) -> int | None:
+    """The exit status when the run was stopped (exit, cancel, time limit), else None."""
     reason = guard.reason
+    if reason is StopReason.EXITED:
+        return guard.exit_code
     if reason is StopReason.CANCELLED:
         return EXIT_CANCELLED
     if reason is StopReason.TIME_LIMIT:

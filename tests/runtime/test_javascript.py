@@ -259,3 +259,50 @@ def test_memory_limit_is_the_engine_store_limit(vfs):
     ok = node(vfs, "-e", "const a = new Uint8Array(8 * 1024 * 1024); console.log(a.length)",
               limits=JavaScriptLimits(memory_bytes=32 << 20))
     assert ok.out == f"{8 * 1024 * 1024}\n"
+
+
+def test_runs_on_many_threads_at_once_keep_their_own_output_and_status(vfs):
+    results: dict[int, object] = {}
+
+    def worker(n: int) -> None:
+        code = (f"let s = 0; for (let i = 0; i < 20000; i++) s += i; "
+                f"setTimeout(() => {{ console.log('run {n}', s); process.exit({n}) }}, 1)")
+        results[n] = [node(vfs, "-e", code) for _ in range(3)]
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(1, 7)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert sorted(results) == list(range(1, 7))
+    for n, runs in results.items():
+        assert [(r.status, r.out, r.err) for r in runs] == [(n, f"run {n} 199990000\n", "")] * 3
+
+
+def test_exit_code_rules(vfs):
+    assert node(vfs, "-e", "process.exitCode = 3; process.exit(0)").status == 0
+    listener = node(vfs, "-e", "process.on('exit', (c) => console.log('exiting', c)); "
+                               "process.exitCode = 2")
+    assert (listener.status, listener.out) == (2, "exiting 2\n")
+    spin = node(vfs, "-e", "try { process.exit(6) } catch (e) {} console.log('after')")
+    assert (spin.status, spin.out) == (6, "")
+
+
+def test_the_guest_abi_is_the_one_quickjs_py_speaks():
+    """quickjs-rs's _guest.wasm is not a public API: an upgrade that changes its imports or the
+    exports we call must fail here, not in a user's notebook."""
+    module = javascript_module.quickjs_module()
+    imports = {(i.module, i.name) for i in module.imports}
+    assert {name for mod, name in imports if mod == "env"} == {
+        "host_call", "host_interrupt", "host_module_normalize", "host_module_load"}
+    assert {mod for mod, _ in imports} == {"env", "wasi_snapshot_preview1"}
+    exports = {e.name for e in module.exports}
+    used = {"memory", "qjs_alloc", "qjs_free", "qjs_last_len", "qjs_last_ptr",
+            "qjs_result_free", "eval_code", "execute_pending_jobs", "last_exception", "type_of",
+            "get_string", "get_number", "get_bool", "get_prop", "set_prop",
+            "get_typed_array_buffer", "get_arraybuffer", "new_undefined", "new_null",
+            "new_bool", "new_number", "new_string", "new_uint8array", "new_from_json",
+            "new_function", "global_object", "free_value", "set_max_stack_size"}
+    assert used <= exports
+    assert javascript_module.quickjs_artifact().package_version == \
+        javascript_module.QUICKJS_RS_VERSION

@@ -168,3 +168,17 @@ def test_cancelled_runs_leave_no_thread_behind(shared_sandbox):
     for _ in range(5):
         _assert_stopped_by_cancel(shared_sandbox.vfs, "while (true) {}")
     _wait_until(lambda: threading.active_count() <= before, "the watcher threads ended")
+
+
+def test_the_epoch_hard_stop_ends_a_run_that_ignores_the_soft_interrupt(shared_sandbox,
+                                                                       monkeypatch):
+    """Should QuickJS never poll its interrupt handler (a long call inside the engine), the
+    guard's watcher arms the hard stop and ticks the epoch: the instance traps, the run ends
+    with 130 and the next run works."""
+    from jupyter_sandbox.runtime.javascript import limits
+
+    monkeypatch.setattr(limits.RunGuard, "should_interrupt", lambda self: False)
+    monkeypatch.setattr(limits, "HARD_STOP_GRACE", 0.1)
+    _assert_stopped_by_cancel(shared_sandbox.vfs, "while (true) {}")
+    monkeypatch.undo()
+    assert node(shared_sandbox.vfs, "-e", "console.log('next')").out == "next\n"
