@@ -64,7 +64,7 @@ SANDBOX_ID = re.compile(r"[0-9a-f]{32}\Z")
 #: How often the reaper looks at the sandboxes' timers.
 TICK_SECONDS = 0.5
 #: Seconds the server's stop waits for each running sandbox's snapshot.
-SHUTDOWN_SNAPSHOT_TIMEOUT = 120.0
+SHUTDOWN_SNAPSHOT_TIMEOUT = 30.0
 
 
 class SandboxState(str, Enum):
@@ -361,7 +361,10 @@ class SandboxRegistry:
         self.records.pop(record.id, None)
         record.deleted = True
         if self.store is not None:
-            self.store.delete(record.id)
+            try:
+                self.store.delete(record.id)
+            except sqlite3.Error as exc:  # gone from this server run, not from the database
+                self.log.error("could not delete the record of sandbox %s: %s", record.id, exc)
         async with record.lock:
             if record.kernel_id is not None and record.kernel_id in self.kernel_manager:
                 with contextlib.suppress(KeyError):
@@ -443,8 +446,12 @@ class SandboxRegistry:
                 return kernel_id
             if record.state is SandboxState.RUNNING and record.kernel_id is not None:
                 self._kernel_lost(record)
-            kernel_id = await self._start_kernel(record)
             resume = record.folder / RESUME_FILE
+            if record.checkpointed_at is not None and not resume.exists():
+                self._mark_broken(record, f"its recovery point {resume} is missing (it was "
+                                          f"written at {time.ctime(record.checkpointed_at)})")
+                self._check_usable(record)
+            kernel_id = await self._start_kernel(record)
             try:
                 resumed = await self._restore(kernel_id, resume)
                 await self._reapply_network(record, kernel_id)

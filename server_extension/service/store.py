@@ -51,7 +51,9 @@ class RegistryStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        created = not path.exists()
+        if not path.exists():  # private from the start, and so are its -wal/-shm files
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         try:
             self._db = sqlite3.connect(path, timeout=10.0)
         except sqlite3.Error as exc:
@@ -64,9 +66,6 @@ class RegistryStore:
         except RegistryStoreError:
             self._db.close()
             raise
-        if created:
-            with contextlib.suppress(OSError):
-                os.chmod(path, 0o600)
 
     def _prepare(self) -> None:
         db = self._db

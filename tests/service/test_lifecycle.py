@@ -302,7 +302,7 @@ def test_sigkill_keeps_the_record_files_and_the_last_recovery_point(base: Path) 
 def test_tampered_snapshot_or_record_breaks_only_that_sandbox(base: Path) -> None:
     with serve(base) as first, SandboxClient(first.url, first.token) as client:
         ids = {}
-        for name in ("good", "bad_snapshot", "bad_record"):
+        for name in ("good", "bad_snapshot", "bad_record", "no_snapshot"):
             sandbox = client.create_sandbox(metadata={"name": name})
             sandbox.exec(f"who = {name!r}")
             ids[name] = sandbox.id
@@ -314,6 +314,7 @@ def test_tampered_snapshot_or_record_breaks_only_that_sandbox(base: Path) -> Non
     body_end = len(data) - TRAILER
     data[body_end:body_end + 32] = hashlib.sha256(data[:body_end]).digest()
     snapshot.write_bytes(bytes(data))
+    (folder / ids["no_snapshot"] / RESUME_FILE).unlink()
     with sqlite3.connect(folder / "service.sqlite3") as db:
         db.execute("UPDATE sandboxes SET record = ? WHERE id = ?",
                    (json.dumps({"id": ids["bad_record"], "state": "stopped",
@@ -343,6 +344,9 @@ def test_tampered_snapshot_or_record_breaks_only_that_sandbox(base: Path) -> Non
         with pytest.raises(SandboxServiceError) as again:
             bad.read_file("ran.txt")
         assert again.value.status == 409
+        with pytest.raises(SandboxServiceError) as missing:
+            client.get_sandbox(ids["no_snapshot"]).exec("1")
+        assert missing.value.status == 409 and "is missing" in missing.value.message
         with pytest.raises(SandboxServiceError) as refused_record:
             client.get_sandbox(ids["bad_record"]).exec("1")
         assert refused_record.value.status == 409
@@ -353,7 +357,8 @@ def test_tampered_snapshot_or_record_breaks_only_that_sandbox(base: Path) -> Non
         assert (folder / ids["good"]).is_dir() and folder.is_dir()
         client.get_sandbox(ids["bad_record"]).delete()
         assert not (folder / ids["bad_record"]).exists()
-        assert {s.id for s in client.list_sandboxes()} == {ids["good"], ids["bad_snapshot"]}
+        assert {s.id for s in client.list_sandboxes()} == {
+            ids["good"], ids["bad_snapshot"], ids["no_snapshot"]}
 
 
 def test_corrupt_database_refuses_the_service_and_keeps_the_file(base: Path) -> None:
