@@ -41,7 +41,9 @@ _I32 = wasmtime.ValType.i32()
 STATUS_OK = 0
 STATUS_JS_ERROR = 1
 HOST_CALL_ERROR = -1
-#: QuickJS's recursion guard, in bytes of the guest's 1 MiB shadow stack.
+#: QuickJS's recursion limit in bytes of the guest's 1 MiB shadow stack, as quickjs-rs sets it.
+#: This WASI build does not check it (see the module doc: recursion traps instead); it is set
+#: so that a build that does check stops well before the shadow stack runs out.
 MAX_STACK_SIZE = 512 << 10
 #: The largest string or byte array one host call reads out of the guest.
 MAX_ARGUMENT_BYTES = 256 << 20

@@ -231,8 +231,15 @@ def _run(instance: QuickJSInstance, program: _Program, guard: RunGuard, *,
         stopped = _stopped_status(guard, write)
         if stopped is not None:
             return stopped
-        message = _format_uncaught(exc.exception, program.filename)
-        if exc.exception.name == "InternalError" and "out of memory" in exc.exception.message:
+        thrown = exc.exception
+        out_of_memory = thrown.name == "InternalError" and "out of memory" in thrown.message
+        # Out of memory so deep that QuickJS could not even make the error: it throws null.
+        if not thrown.name and thrown.message == "null" and \
+                instance.memory_bytes() > limits.memory_bytes // 2:
+            out_of_memory = True
+            thrown = JSException("InternalError", "out of memory", None)
+        message = _format_uncaught(thrown, program.filename)
+        if out_of_memory:
             message += (f"node: the JavaScript memory limit "
                         f"({limits.memory_bytes >> 20} MiB) was reached\n")
         write("stderr", message.encode("utf-8", "replace"))

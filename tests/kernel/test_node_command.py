@@ -87,3 +87,19 @@ def test_interrupt_stops_an_endless_script_and_the_kernel_goes_on(kernel):
     content, out, err = _run(client, '!node -p "6*7"')
     assert content["status"] == "ok", err
     assert out == "42\n"
+
+
+def test_a_javascript_memory_bomb_fails_alone_and_the_notebook_keeps_its_state(kernel):
+    _manager, client = kernel
+    content, _out, err = _run(client, "kept = 41")
+    assert content["status"] == "ok", err
+    content, out, err = _run(client, "\n".join([
+        "import subprocess",
+        "r = subprocess.run(['node', '-e', 'let a = []; while (1) a.push(new Array(1e6))'],"
+        " capture_output=True, text=True)",
+        "print(r.returncode, 'out of memory' in r.stderr, 'memory limit' in r.stderr)",
+    ]))
+    assert content["status"] == "ok", err
+    assert out == "1 True True\n"
+    content, out, err = _run(client, "print(kept + 1)")
+    assert (content["status"], out) == ("ok", "42\n"), err

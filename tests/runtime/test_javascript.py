@@ -76,6 +76,7 @@ def test_uncaught_exception_prints_its_stack_and_exits_1(vfs):
     assert "at inner ([eval]:1:" in lines[1]
     thrown = node(vfs, "-e", "throw 'just a string'")
     assert (thrown.status, thrown.err) == (1, "Uncaught just a string\n")
+    assert node(vfs, "-e", "throw null").err == "Uncaught null\n"
 
 
 def test_syntax_error_exits_1(vfs):
