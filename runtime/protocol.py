@@ -53,7 +53,8 @@ and ends with ``{"op": "reply", "content": {...}}``. While working it may send:
   exception), ``NetWaitAnswer`` (``wait``: ``timeout``, or ``interrupted`` when an interrupt
   or the cell deadline woke the host: the guest calls again and meets the interrupt), or
   the call's own answer. Calls (``NetCall``): ``enabled`` → ``{}`` or the error;
-  ``resolve`` (``host``, ``port``) → ``addresses`` ([version, address] pairs the policy
+  ``resolve`` (``host``, ``port``, ``timeout``: ignored, a lookup is bounded by the
+  policy's ``connect_timeout``) → ``addresses`` ([version, address] pairs the policy
   allows; version 4 or 6, as the guest's socket constants differ from the host's);
   ``connect`` (``host``, ``port``, ``timeout``) → ``conn``, ``address``, ``version``; ``send`` (``conn``, ``timeout``) + payload → ``sent``; ``recv`` (``conn``,
   ``size``, ``timeout``); ``poll`` (``read``, ``write``: lists of conn ids; ``timeout``) →
@@ -430,6 +431,7 @@ class NetResolveCall(TypedDict):
     call: Literal["resolve"]
     host: str
     port: int
+    timeout: float | None
 
 
 class NetConnectCall(TypedDict):

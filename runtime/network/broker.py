@@ -19,6 +19,7 @@ audit keeps the last ``AUDIT_SIZE`` attempts (``status()``) and logs each one.
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import logging
 import secrets
@@ -29,7 +30,8 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
-from .connection import Connection, ConnectionRecord, WaitOutcome, wait_for
+from .audit_log import AuditLog
+from .connection import WAIT_SLICE, Connection, ConnectionRecord, WaitOutcome, wait_for
 from .errors import (
     ConnectionLostError,
     NetworkDisabledError,
@@ -39,7 +41,8 @@ from .errors import (
 from .policy import Decision, NetworkPolicy, check_address, check_name
 from .resolver import ResolvedAddress, Resolver, SystemResolver, literal_address
 
-log = logging.getLogger("jupyter_sandbox.network")
+#: Rate-limited per sandbox: a guest looping over connects cannot flood the kernel log.
+log = AuditLog(logging.getLogger("jupyter_sandbox.network"))
 
 #: Attempts kept for ``status()`` (the newest).
 AUDIT_SIZE = 100
@@ -100,13 +103,18 @@ class NetworkBroker:
             raise NetworkDisabledError()
 
     # -- resolving and connecting ----------------------------------------------------------
-    def resolve(self, host: str, port: int) -> list[ResolvedAddress]:
+    def resolve(self, host: str, port: int,
+                wakeup: threading.Event | None = None) -> list[ResolvedAddress] | WaitOutcome:
         """The addresses of ``host`` the policy allows (refused ones are not revealed); raises
-        ``NetworkRefusedError`` when it allows none, ``socket.gaierror`` for an unknown name."""
+        ``NetworkRefusedError`` when it allows none, ``socket.gaierror`` for an unknown name
+        or one that takes longer than the policy's ``connect_timeout`` to resolve.
+        INTERRUPTED when ``wakeup`` is set first (the lookup runs on a resolver thread)."""
         policy = self._policy
         self._check_enabled(policy, host, port)
         self._check(check_name(policy, host, port), host, None, port)
-        addresses = self.resolver.resolve(host, port)
+        addresses = self._lookup(host, port, wakeup, time.monotonic() + policy.connect_timeout)
+        if isinstance(addresses, WaitOutcome):
+            return addresses
         allowed, refusal = [], None
         for address in addresses:
             decision = check_address(policy, host, address.address, port)
@@ -143,10 +151,13 @@ class NetworkBroker:
                 f"this sandbox already has {open_now} open connections, the most its network "
                 f"policy allows (max_connections = {policy.max_connections}); close the ones "
                 "you are done with (use `with` blocks or .close()) and try again")
-        targets = self._targets(policy, host, port)
         limit = policy.connect_timeout
         budget = limit if timeout is None else min(timeout, limit)
         deadline = time.monotonic() + budget
+        try:
+            targets = self._targets(policy, host, port, wakeup, deadline)
+        except _Stopped as stopped:
+            return stopped.outcome
         error: OSError | None = None
         for name, address, decision in targets:
             record = ConnectionRecord(name, address.address, port, True, decision.reason)
@@ -176,18 +187,22 @@ class NetworkBroker:
             raise OSError(113, f"no address of {host} could be reached")
         raise error
 
-    def _targets(self, policy: NetworkPolicy, host: str,
-                 port: int) -> list[tuple[str, ResolvedAddress, Decision]]:
-        """(name for the audit, address, decision) to try, each one allowed by the policy."""
+    def _targets(self, policy: NetworkPolicy, host: str, port: int,
+                 wakeup: threading.Event | None = None, deadline: float | None = None,
+                 ) -> list[tuple[str, ResolvedAddress, Decision]]:
+        """(name for the audit, address, decision) to try, each one allowed by the policy.
+        Raises ``_Stopped`` when the lookup was interrupted or ran out of time."""
         literal = literal_address(host)
         if literal is None:
             self._check(check_name(policy, host, port), host, None, port)
             try:
-                addresses = self.resolver.resolve(host, port)
+                addresses = self._lookup(host, port, wakeup, deadline)
             except OSError as exc:
                 self._remember(ConnectionRecord(host, None, port, False,
                                                 f"name did not resolve: {exc}"))
                 raise
+            if isinstance(addresses, WaitOutcome):
+                raise _Stopped(addresses)
             allowed = []
             first_refusal: tuple[str, Decision] | None = None
             for address in addresses:
@@ -215,6 +230,27 @@ class NetworkBroker:
             if by_name.allowed:
                 return [(name, literal, by_name)]
         raise self._refusal(number, number, port, decision)
+
+    def _lookup(self, host: str, port: int, wakeup: threading.Event | None,
+                deadline: float | None) -> list[ResolvedAddress] | WaitOutcome:
+        """``resolver.resolve`` on a resolver thread, so a slow name server never holds the
+        guest past an interrupt or the cell deadline (INTERRUPTED), nor past ``deadline``
+        (``socket.gaierror`` EAI_AGAIN)."""
+        future = _RESOLVERS.submit(self.resolver.resolve, host, port)
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            try:
+                return future.result(timeout=WAIT_SLICE if remaining is None
+                                     else max(0.0, min(remaining, WAIT_SLICE)))
+            except concurrent.futures.TimeoutError:
+                if wakeup is not None and wakeup.is_set():
+                    future.cancel()
+                    return WaitOutcome.INTERRUPTED
+                if remaining is not None and remaining <= 0:
+                    future.cancel()
+                    raise socket.gaierror(socket.EAI_AGAIN,
+                                          f"resolving {host} took longer than the network "
+                                          "policy's connect_timeout") from None
 
     # -- using a connection ----------------------------------------------------------------
     def get(self, conn_id: int) -> Connection:
@@ -358,6 +394,19 @@ class NetworkBroker:
         log.info("%s: closed connection to %s (%s) port %s: sent %d, received %d bytes%s",
                  self._label, record.host, record.address, record.port, record.bytes_sent,
                  record.bytes_received, ", tls" if record.tls else "")
+
+
+class _Stopped(Exception):
+    """A name lookup ended by the guest's wake-up or the connect deadline."""
+
+    def __init__(self, outcome: WaitOutcome) -> None:
+        super().__init__(outcome.value)
+        self.outcome = outcome
+
+
+#: Name lookups run here (``getaddrinfo`` cannot be interrupted), shared by all sandboxes.
+_RESOLVERS = concurrent.futures.ThreadPoolExecutor(max_workers=8,
+                                                   thread_name_prefix="sandbox-resolver")
 
 
 def _both(policy: NetworkPolicy, host: str, address: str, port: int) -> Decision:

@@ -83,7 +83,9 @@ class NetworkRouter:
             broker.require_enabled()
             return _ANSWER_EMPTY
         if call == "resolve":
-            addresses = broker.resolve(_host(request), _port(request))
+            addresses = broker.resolve(_host(request), _port(request), self._wakeup())
+            if isinstance(addresses, WaitOutcome):
+                return _wait(addresses)
             answer: NetResolveAnswer = {"addresses": [(_version(a.family), a.address)
                                                       for a in addresses]}
             return protocol.encode(answer)

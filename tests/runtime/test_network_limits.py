@@ -5,6 +5,7 @@ not survive a snapshot restore, a fork or the sandbox's close."""
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -195,3 +196,60 @@ def test_closing_the_sandbox_closes_its_connections(tmp_path, silent):
     peer = silent.accepted[0]
     peer.settimeout(10)
     assert peer.recv(1) == b""  # the host closed its end
+
+
+class StuckResolver:
+    """A name server that never answers (until the test lets it go)."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def resolve(self, host: str, port: int) -> list:
+        self.entered.set()
+        self.release.wait(120)
+        raise socket.gaierror(socket.EAI_NONAME, "released")
+
+
+def test_a_name_server_that_never_answers_is_cut_by_interrupt_and_timeout(sandbox):
+    stuck = StuckResolver()
+    sandbox.network.resolver = stuck
+    try:
+        sandbox.set_network_policy(NetworkPolicy(enabled=True, allow=("slow.test:80",)))
+        for code in ("import socket\nsocket.getaddrinfo('slow.test', 80)",
+                     "import socket\nsocket.create_connection(('slow.test', 80))"):
+            stuck.entered.clear()
+            result: list[ExecuteReply] = []
+            cell = threading.Thread(target=lambda c=code, r=result: r.append(sandbox.execute(c)))
+            cell.start()
+            wait_until(stuck.entered.is_set, "the lookup to start")
+            sandbox.interrupt()
+            cell.join(timeout=60)
+            assert not cell.is_alive() and result[0].ename == "KeyboardInterrupt"
+        sandbox.set_network_policy(NetworkPolicy(enabled=True, allow=("slow.test:80",),
+                                                 connect_timeout=0.3))
+        reply, _ = run(sandbox, "socket.getaddrinfo('slow.test', 80)")
+        assert reply.ename == "gaierror" and "longer than" in reply.evalue
+    finally:
+        stuck.release.set()
+    still_usable(sandbox)
+
+
+def test_a_connect_loop_cannot_flood_the_log(sandbox, caplog):
+    sandbox.set_network_policy(NetworkPolicy(enabled=True))
+    with caplog.at_level("INFO", logger="jupyter_sandbox.network"):
+        reply, out = run(sandbox, """
+import socket
+refused = 0
+for _ in range(300):
+    try:
+        socket.create_connection(('10.0.0.1', 80))
+    except PermissionError:
+        refused += 1
+print(refused)
+""")
+    assert out == "300\n"
+    lines = [r for r in caplog.records if r.name == "jupyter_sandbox.network"]
+    assert 10 <= len(lines) <= 60
+    audit = sandbox.status()["network"]["connections"]
+    assert len(audit) == 100 and all(not r["allowed"] for r in audit)

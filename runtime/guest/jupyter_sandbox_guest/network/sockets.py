@@ -383,8 +383,8 @@ def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int
     elif flags & getattr(socket, "AI_NUMERICHOST", 4):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     else:
-        answer = host_calls.fields(
-            host_calls.call({"call": "resolve", "host": str(host), "port": number}))
+        answer = host_calls.fields(host_calls.waiting(  # a slow lookup stays interruptible
+            {"call": "resolve", "host": str(host), "port": number}, None))
         found = [(int(v), str(a)) for v, a in answer.get("addresses", [])]
     kinds = [socket.SOCK_STREAM] if type in (0, socket.SOCK_STREAM) else [type]
     result = []
