@@ -236,7 +236,9 @@ class NetworkBroker:
         """``resolver.resolve`` on a resolver thread, so a slow name server never holds the
         guest past an interrupt or the cell deadline (INTERRUPTED), nor past ``deadline``
         (``socket.gaierror`` EAI_AGAIN)."""
-        future = _RESOLVERS.submit(self.resolver.resolve, host, port)
+        future: concurrent.futures.Future[list[ResolvedAddress]] = concurrent.futures.Future()
+        threading.Thread(target=_resolve_into, args=(future, self.resolver, host, port),
+                         name="sandbox-resolver", daemon=True).start()
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()
             try:
@@ -404,9 +406,16 @@ class _Stopped(Exception):
         self.outcome = outcome
 
 
-#: Name lookups run here (``getaddrinfo`` cannot be interrupted), shared by all sandboxes.
-_RESOLVERS = concurrent.futures.ThreadPoolExecutor(max_workers=8,
-                                                   thread_name_prefix="sandbox-resolver")
+def _resolve_into(future: concurrent.futures.Future[list[ResolvedAddress]],
+                  resolver: Resolver, host: str, port: int) -> None:
+    """One lookup on its own daemon thread (``getaddrinfo`` cannot be interrupted; a pool's
+    threads would hold up the kernel's exit behind a name server that never answers)."""
+    if not future.set_running_or_notify_cancel():
+        return
+    try:
+        future.set_result(resolver.resolve(host, port))
+    except BaseException as exc:  # noqa: BLE001 - handed to the waiting guest call
+        future.set_exception(exc)
 
 
 def _both(policy: NetworkPolicy, host: str, address: str, port: int) -> Decision:
