@@ -4,8 +4,9 @@
   ``/bytes/N`` (N bytes), ``/redirect?to=URL`` (302), ``/forever`` (a body that never ends),
   ``/echo`` (POST body back), anything else: ``hello from PATH``. Counts requests per path.
 * ``SilentServer``: accepts connections and never sends a byte (a server that never answers).
-* ``wheel_folder``: the pure-Python wheels of requests and its dependencies, downloaded from
-  PyPI once into the repository's .cache (registries are the only network tests may use).
+* ``wheel_folder``: the pure-Python wheels of requests, httpx and their dependencies,
+  downloaded from PyPI once into the repository's .cache (registries are the only network
+  tests may use).
 """
 
 from __future__ import annotations
@@ -151,19 +152,29 @@ ROOT = Path(__file__).resolve().parent.parent
 #: requests and its dependencies, pinned to the versions the host's test extra uses.
 REQUESTS_WHEELS = ("requests==2.34.2", "urllib3==2.8.0", "idna==3.20",
                    "certifi==2026.10.19.post1", "charset-normalizer==3.5.3")
+#: httpx (sync client) and what it needs beyond idna and certifi.
+HTTPX_WHEELS = ("httpx==0.28.1", "httpcore==1.0.9", "h11==0.16.0", "anyio==4.16.0",
+                "sniffio==1.3.1")
 
 
-def wheel_folder(target: Path) -> Path:
-    """Copy requests' pure wheels into ``target`` (downloaded once into .cache from PyPI with
-    ``pip download --only-binary :all: --platform any``: the pure variants only)."""
+def _wheel_prefix(pin: str) -> str:
+    name, version = pin.split("==")
+    return f"{name.replace('-', '_')}-{version}-"
+
+
+def wheel_folder(target: Path, pins: tuple[str, ...] = REQUESTS_WHEELS + HTTPX_WHEELS) -> Path:
+    """Copy the pure wheels of ``pins`` into ``target`` (downloaded once into .cache from PyPI
+    with ``pip download --only-binary :all: --platform any``: the pure variants only)."""
     cache = ROOT / ".cache" / "network-test-wheels"
-    if len(list(cache.glob("*.whl"))) < len(REQUESTS_WHEELS):
-        cache.mkdir(parents=True, exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    missing = [pin for pin in pins if not list(cache.glob(_wheel_prefix(pin) + "*.whl"))]
+    if missing:
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
                         "--only-binary", ":all:", "--platform", "any", "--python-version",
                         "3.15", "--implementation", "py", "--abi", "none", "-d", str(cache),
-                        *REQUESTS_WHEELS], check=True, capture_output=True, timeout=240)
+                        *missing], check=True, capture_output=True, timeout=240)
     target.mkdir(parents=True, exist_ok=True)
-    for wheel in cache.glob("*.whl"):
-        (target / wheel.name).write_bytes(wheel.read_bytes())
+    for pin in pins:
+        for wheel in cache.glob(_wheel_prefix(pin) + "*.whl"):
+            (target / wheel.name).write_bytes(wheel.read_bytes())
     return target

@@ -266,3 +266,16 @@ except requests.ConnectionError as e:
     assert "refused:" in off and "network access is off" in off
     assert "refused:" in denied and f"deny rule '{rule}'" in denied
     assert server.hits["/refused-requests"] == 0
+
+
+def test_httpx_sync_client(box, server):
+    """httpx imports ``ssl`` at once: this needs the guest's ssl shim (host TLS) to import."""
+    box.set_network_policy(allow(server))
+    ok(box, "%pip install --no-index -f /workspace/wheels httpx")
+    out = ok(box, f"""
+import httpx
+with httpx.Client(timeout=30) as client:
+    print(client.get({server.url('/hx')!r}).text, client.post({server.url('/echo')!r},
+          content=b'xyz').content)
+""")
+    assert "hello from /hx b'xyz'" in out
