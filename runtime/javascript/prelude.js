@@ -303,6 +303,20 @@
     },
     exitCode() { process.emit("exit", process.exitCode || 0); return process.exitCode || 0; },
     printValue(v) { call("write", "stdout", wellFormed(inspect(v)) + "\n"); },
+    // The -e program's last value: a promise that rejects (async main() that throws) is an
+    // uncaught error, as in node (which reports every unhandled rejection; QuickJS here gives
+    // no hook for the others).
+    watch(v) {
+      if (v instanceof Promise) {
+        v.then(undefined, (e) => {
+          const text = e instanceof Error ? `${e.name}: ${e.message}\n${String(e.stack || "")}` : `Uncaught ${inspect(e)}\n`;
+          const named = text.replace(/\(<input>:/g, `(${boot.filename}:`).replace(/\(eval_script:/g, "(node:internal/sandbox:");
+          const frames = named.split("\n").filter((line) => !/^\s+at (eval \(native\)|<eval> \(node:internal\/sandbox:1:\d+\))$/.test(line));
+          call("write", "stderr", wellFormed(frames.join("\n")));
+          process.exitCode = 1;
+        });
+      }
+    },
   };
 
   // -- fs -------------------------------------------------------------------------------

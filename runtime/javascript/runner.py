@@ -46,12 +46,10 @@ USAGE = ("usage: node [-e CODE | -p EXPR | FILE | -] [args...]\n"
 _prelude: str | None = None
 
 
-def _prelude_json() -> str:
-    """prelude.js as a JSON string literal, evaluated by indirect ``eval`` so that its stack
-    frames name another file than the user's code and can be left out of printed stacks."""
+def _prelude_source() -> str:
     global _prelude
     if _prelude is None:
-        _prelude = json.dumps((files(__package__) / "prelude.js").read_text(encoding="utf-8"))
+        _prelude = (files(__package__) / "prelude.js").read_text(encoding="utf-8")
     return _prelude
 
 
@@ -113,26 +111,43 @@ def _parse(argv: list[str], *, cwd: str, vfs: VirtualFS,
 
 
 def _main_source(program: _Program) -> str:
-    """The script QuickJS evaluates: the user's code, in node's scope for its kind."""
+    """The script QuickJS evaluates for the user's code, in node's scope for its kind.
+
+    The user's code goes through an indirect ``eval``: it runs as sloppy-mode global code as in
+    node (the guest's ``eval_code`` is strict), and its stack frames name the file ``<input>``,
+    told apart from the prelude's (``eval_script``) when a stack is printed."""
     if program.print_result:
         return f"__sandbox_loop.printValue((0, eval)({json.dumps(program.source)}))"
     if not program.wrap:
-        return program.source
+        return f"(0, eval)({json.dumps(program.source)})"
     folder = program.filename.rsplit("/", 1)[0] or "/"
     source = program.source
     body = "//" + source[2:] if source.startswith("#!") else source  # keeps line numbers
-    return ("(function (exports, require, module, __filename, __dirname) {" + body +
-            "\n}).call(globalThis.__sandbox_module.exports, globalThis.__sandbox_module.exports, "
+    wrapper = "(function (exports, require, module, __filename, __dirname) {" + body + "\n})"
+    return (f"(0, eval)({json.dumps(wrapper)})"
+            ".call(globalThis.__sandbox_module.exports, globalThis.__sandbox_module.exports, "
             f"__sandbox_require({json.dumps(folder)}), globalThis.__sandbox_module, "
             f"{json.dumps(program.filename)}, {json.dumps(folder)})")
+
+
+def user_frames(stack: str, filename: str) -> str:
+    """A QuickJS stack with the user's frames named after their file, the prelude's as
+    ``node:internal/sandbox`` (as node names its own)."""
+    named = stack.replace("(<input>:", f"({filename}:").replace(
+        "(eval_script:", "(node:internal/sandbox:")
+    return "\n".join(line for line in named.split("\n") if not _BOOTSTRAP_FRAME.match(line))
+
+
+#: The frames of our one-line bootstrap that evals the user's code (line 1 of eval_script;
+#: line 1 of prelude.js is a comment, so no prelude frame is there).
+_BOOTSTRAP_FRAME = re.compile(r"\s+at (eval \(native\)|<eval> \(node:internal/sandbox:1:\d+\))$")
 
 
 def _format_uncaught(exc: JSException, filename: str) -> str:
     if not exc.name:
         return f"Uncaught {exc.message}\n"
     head = f"{exc.name}: {exc.message}" if exc.message else exc.name
-    stack = (exc.stack or "").replace("(eval_script:", f"({filename}:").replace(
-        "(<input>:", "(node:internal/sandbox:").rstrip()
+    stack = user_frames(exc.stack or "", filename).rstrip()
     return head + ("\n" + stack if stack else "") + "\n"
 
 
@@ -196,11 +211,11 @@ def _run(instance: QuickJSInstance, program: _Program, guard: RunGuard, *,
                      *program.args],
             "env": dict(env), "cwd": cwd, "pid": 0, "version": NODE_VERSION,
             "versions": {"node": NODE_VERSION[1:], "quickjs_rs": QUICKJS_RS_VERSION},
-            "memoryLimit": limits.memory_bytes}
+            "memoryLimit": limits.memory_bytes, "filename": program.filename}
     try:
         instance.register(HOST_FUNCTION)
         instance.run(f"globalThis.__sandbox_boot = {json.dumps(boot)};")
-        instance.run(f"(0, eval)({_prelude_json()})")  # its frames: file "<input>"
+        instance.run(_prelude_source())  # its frames: file "eval_script"
         if program.wrap:
             instance.run(f"globalThis.__sandbox_module = {{exports: {{}}, filename: "
                          f"{json.dumps(program.filename)}, loaded: false}};")
@@ -210,7 +225,16 @@ def _run(instance: QuickJSInstance, program: _Program, guard: RunGuard, *,
                          "globalThis.exports = globalThis.module.exports; "
                          f"globalThis.__filename = {json.dumps(program.filename)}; "
                          "globalThis.__dirname = '.';")
-        instance.run(_main_source(program))
+        completion = instance.eval(_main_source(program))
+        if not program.wrap and not program.print_result:
+            glob = instance.eval("globalThis")
+            try:
+                instance.set_prop(glob, "__sandbox_completion", completion)
+            finally:
+                instance.free_value(glob)
+            instance.run("__sandbox_loop.watch(globalThis.__sandbox_completion); "
+                         "delete globalThis.__sandbox_completion;")
+        instance.free_value(completion)
         while guard.reason is None:
             instance.run_pending_jobs()
             delay = instance.to_python(instance.eval("__sandbox_loop.nextDelay()"))

@@ -307,3 +307,28 @@ def test_the_guest_abi_is_the_one_quickjs_py_speaks():
     assert used <= exports
     assert javascript_module.quickjs_artifact().package_version == \
         javascript_module.QUICKJS_RS_VERSION
+
+
+def test_a_rejected_async_main_is_an_uncaught_error(vfs):
+    result = node(vfs, "-e", "async function main() { await null; throw new Error('async boom') }"
+                             "\nmain()")
+    assert result.status == 1
+    assert result.err.splitlines()[0] == "Error: async boom"
+    assert result.err.splitlines()[1].startswith("    at main ([eval]:1:")
+    handled = node(vfs, "-e", "(async () => { throw new Error('x') })().catch(e => "
+                              "console.log('caught', e.message))")
+    assert (handled.status, handled.out, handled.err) == (0, "caught x\n", "")
+
+
+def test_code_runs_in_sloppy_mode_as_in_node(vfs):
+    result = node(vfs, "-e", "implicitGlobal = 5; console.log(implicitGlobal, this === globalThis)")
+    assert result.out == "5 true\n"
+
+
+def test_a_script_error_names_the_script_file_and_line(shared_sandbox):
+    shared_sandbox.files.write_text("/workspace/fails.js", "const x = 1;\n\nnull.boom;\n")
+    result = node(shared_sandbox.vfs, "fails.js")
+    assert result.status == 1
+    assert result.err.splitlines()[0].startswith("TypeError")
+    assert "(/workspace/fails.js:3:" in result.err
+    assert "node:internal/sandbox:1:" not in result.err
