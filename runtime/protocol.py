@@ -56,10 +56,15 @@ and ends with ``{"op": "reply", "content": {...}}``. While working it may send:
   ``resolve`` (``host``, ``port``, ``timeout``: ignored, a lookup is bounded by the
   policy's ``connect_timeout``) → ``addresses`` ([version, address] pairs the policy
   allows; version 4 or 6, as the guest's socket constants differ from the host's);
-  ``connect`` (``host``, ``port``, ``timeout``) → ``conn``, ``address``, ``version``; ``send`` (``conn``, ``timeout``) + payload → ``sent``; ``recv`` (``conn``,
+  ``connect`` (``host``, ``port``, ``timeout``) → ``conn``, ``address``, ``version``;
+  ``send`` (``conn``, ``timeout``) + payload → ``sent``; ``recv`` (``conn``,
   ``size``, ``timeout``); ``poll`` (``read``, ``write``: lists of conn ids; ``timeout``) →
   ``read``, ``write`` (the ready ones); ``shutdown`` (``conn``, ``how``), ``close``
-  (``conn``) → ``{}``. ``timeout`` is seconds or null (wait until interrupted).
+  (``conn``) → ``{}``; ``tls`` (``conn``, ``server_hostname``, ``alpn``, ``timeout``) →
+  ``NetTlsAnswer`` once the host's handshake verified the certificate (``network/tls.py``;
+  the connection then carries plaintext both ways; errors ``cert`` → the guest's
+  ``ssl.SSLCertVerificationError``, ``ssl`` → ``ssl.SSLError``; ``interrupted``: call again
+  to resume the handshake). ``timeout`` is seconds or null (wait until interrupted).
 
 Requests (``"type"`` field) and their replies:
 
@@ -475,14 +480,28 @@ class NetCloseCall(TypedDict):
     conn: int
 
 
+class NetTlsCall(TypedDict):
+    """Upgrade a connection to TLS, done by the host (the guest has no ``_ssl`` and no keys)."""
+
+    call: Literal["tls"]
+    conn: int
+    #: SNI and the name the certificate must be valid for; null: the address connected to.
+    server_hostname: str | None
+    #: ALPN protocols to offer (``SSLContext.set_alpn_protocols``), or null.
+    alpn: list[str] | None
+    timeout: float | None
+
+
 NetCall = (NetEnabledCall | NetResolveCall | NetConnectCall | NetSendCall | NetRecvCall
-           | NetPollCall | NetShutdownCall | NetCloseCall)
+           | NetPollCall | NetShutdownCall | NetCloseCall | NetTlsCall)
 
 
 class NetErrorAnswer(TypedDict):
     """``kind``: ``disabled``/``refused`` (PermissionError), ``limit`` (the policy's connection
     or byte limit), ``lost`` (ConnectionResetError: not kept across a snapshot restore),
-    ``gaierror``, ``timeout``, ``value`` (a malformed call), ``os`` (OSError with ``errno``)."""
+    ``gaierror``, ``timeout``, ``value`` (a malformed call), ``os`` (OSError with ``errno``),
+    ``cert`` (ssl.SSLCertVerificationError; ``errno`` is OpenSSL's verify code), ``ssl``
+    (ssl.SSLError)."""
 
     error: str
     kind: str
@@ -512,6 +531,19 @@ class NetSendAnswer(TypedDict):
 class NetPollAnswer(TypedDict):
     read: list[int]
     write: list[int]
+
+
+class NetTlsAnswer(TypedDict):
+    """The verified session's public facts (``SSLSocket.version()``, ``cipher()``,
+    ``selected_alpn_protocol()``, ``getpeercert()`` and its DER, base64)."""
+
+    version: str | None
+    cipher: list[str | int] | None
+    alpn: str | None
+    #: The host name (or address) the certificate was verified for.
+    peer: str
+    cert: dict[str, Any]
+    der: str
 
 
 # -- processes (runtime/processes/guest_ops.py, child_calls.py) -------------------------------

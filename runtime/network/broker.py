@@ -38,6 +38,7 @@ from .errors import (
     NetworkLimitError,
     NetworkRefusedError,
 )
+from .header_injection import RequestRefusedError, rewriter_for
 from .policy import Decision, NetworkPolicy, check_address, check_name
 from .resolver import ResolvedAddress, Resolver, SystemResolver, literal_address
 
@@ -178,10 +179,11 @@ class NetworkBroker:
                                  else "allowed; connect interrupted")
                 record.ended_at = time.time()
                 return opened
+            opened.rewriter = rewriter_for(policy.headers_for(name, port), name)
             with self._lock:
                 self._connections[conn_id] = opened
-            log.info("%s: connected to %s (%s) port %s", self._label, name, address.address,
-                     port)
+            log.info("%s: connected to %s (%s) port %s%s", self._label, name, address.address,
+                     port, ", headers injected" if opened.rewriter else "")
             return opened
         if error is None:
             raise OSError(113, f"no address of {host} could be reached")
@@ -266,7 +268,14 @@ class NetworkBroker:
              wakeup: threading.Event) -> int | WaitOutcome:
         conn = self.get(conn_id)
         allowed = self._budget(conn, len(data))
-        result = conn.send(memoryview(data)[:allowed], timeout, wakeup)
+        try:
+            result = conn.send(memoryview(data)[:allowed], timeout, wakeup)
+        except RequestRefusedError as exc:
+            self.close(conn_id)
+            conn.record.reason = f"{conn.record.reason}; closed: malformed request"
+            log.info("%s: closed connection to %s: %s", self._label, conn.record.host,
+                     exc.message)
+            raise
         if isinstance(result, int):
             self._count(result)
         return result
@@ -294,6 +303,10 @@ class NetworkBroker:
                 if conn is None:
                     gone.add(conn_id)
                     continue
+                if conn.rewriter is not None and conn.rewriter.output:
+                    flushed = conn.flush(timeout, wakeup)  # a request head still held
+                    if flushed is not WaitOutcome.READY:
+                        return Readiness(flushed, [], [])
                 sock, events = watched.get(conn_id, (conn.sock, 0))
                 watched[conn_id] = (sock, events | event)
         if gone:  # something to report now: only look at the others in passing

@@ -19,6 +19,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .header_injection import RequestRewriter
 
 log = logging.getLogger("jupyter_sandbox.network")
 #: How long one wait sleeps before it looks at the wake-up event again (interrupt latency).
@@ -78,12 +82,15 @@ class ConnectionRecord:
     started_at: float = field(default_factory=time.time)
     ended_at: float | None = None
     tls: bool = False
+    #: The host name the certificate was verified for (``tls.py``), when ``tls``.
+    tls_peer: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {"host": self.host, "address": self.address, "port": self.port,
                 "allowed": self.allowed, "reason": self.reason,
                 "bytes_sent": self.bytes_sent, "bytes_received": self.bytes_received,
-                "started_at": self.started_at, "ended_at": self.ended_at, "tls": self.tls}
+                "started_at": self.started_at, "ended_at": self.ended_at, "tls": self.tls,
+                "tls_peer": self.tls_peer}
 
 
 class Connection:
@@ -94,6 +101,10 @@ class Connection:
         self.sock = sock
         self.record = record
         self.closed = False
+        #: Rewrites request heads for a host with injected headers (``header_injection.py``).
+        self.rewriter: RequestRewriter | None = None
+        #: A TLS handshake was started and has not finished (``tls.py`` resumes it).
+        self.tls_handshaking = False
 
     @classmethod
     def open(cls, conn_id: int, family: int, address: str, port: int, timeout: float,
@@ -123,7 +134,57 @@ class Connection:
     def send(self, data: bytes | memoryview, timeout: float | None,
              wakeup: threading.Event) -> int | WaitOutcome:
         """Send as much of ``data`` as the peer takes before ``timeout`` (at least one byte,
-        or the outcome that stopped the wait): ``socket.send`` semantics."""
+        or the outcome that stopped the wait): ``socket.send`` semantics. With a rewriter,
+        request heads go out rewritten (``header_injection.py``)."""
+        if self.rewriter is not None:
+            result = self._send_rewritten(self.rewriter, memoryview(data), timeout, wakeup)
+        else:
+            result = self._send_raw(data, timeout, wakeup)
+        if isinstance(result, int):  # the guest's bytes (not the injected ones: no secret's
+            self.record.bytes_sent += result  # length shows in the audit)
+        return result
+
+    def _send_rewritten(self, rewriter: RequestRewriter, view: memoryview,
+                        timeout: float | None, wakeup: threading.Event) -> int | WaitOutcome:
+        """Framing bytes are taken into the rewriter and go out in their rewritten form (held
+        in ``rewriter.output`` until sent, before anything later); body bytes go as they are.
+        Returns how many of the guest's bytes were taken."""
+        flushed = self.flush(timeout, wakeup)
+        if flushed is not WaitOutcome.READY:
+            return flushed
+        taken = 0
+        while taken < len(view):
+            step = rewriter.step(view[taken:])
+            if step.framing:
+                taken += step.framing
+                if rewriter.output and self.flush(
+                        timeout if taken == step.framing else 0.0, wakeup) is not WaitOutcome.READY:
+                    break  # taken: the rest of the output goes before the next bytes
+                continue
+            sent = self._send_raw(view[taken:taken + step.body],
+                                  timeout if taken == 0 else 0.0, wakeup)
+            if isinstance(sent, WaitOutcome):
+                if taken:
+                    break
+                return sent
+            rewriter.sent_body(sent)
+            taken += sent
+            if sent < step.body:
+                break
+        return taken
+
+    def flush(self, timeout: float | None, wakeup: threading.Event) -> WaitOutcome:
+        """Send the rewritten bytes still held (READY once none are left)."""
+        rewriter = self.rewriter
+        while rewriter is not None and rewriter.output:
+            sent = self._send_raw(rewriter.output, timeout, wakeup)
+            if isinstance(sent, WaitOutcome):
+                return sent
+            del rewriter.output[:sent]
+        return WaitOutcome.READY
+
+    def _send_raw(self, data: bytes | memoryview | bytearray, timeout: float | None,
+                  wakeup: threading.Event) -> int | WaitOutcome:
         view = memoryview(data)
         sent = 0
         while sent < len(view):
@@ -137,13 +198,16 @@ class Connection:
                     return outcome
                 continue
             sent += count
-            self.record.bytes_sent += count
         return sent
 
     def recv(self, size: int, timeout: float | None,
              wakeup: threading.Event) -> bytes | WaitOutcome:
         """Up to ``size`` bytes: waits for the first, then takes what is already there;
         ``b""`` at the end of the stream."""
+        if self.rewriter is not None and self.rewriter.output:
+            flushed = self.flush(timeout, wakeup)  # the request goes out before its answer
+            if flushed is not WaitOutcome.READY:
+                return flushed
         while True:
             try:
                 data = self.sock.recv(size)
@@ -169,7 +233,9 @@ class Connection:
         return data
 
     def shutdown(self, how: int) -> None:
-        self.sock.shutdown(how)
+        # The plain socket's shutdown, also under TLS: SSLSocket.shutdown drops its TLS state,
+        # and later reads would hand the guest the raw ciphertext.
+        socket.socket.shutdown(self.sock, how)
 
     def close(self) -> None:
         if self.closed:

@@ -25,8 +25,10 @@ from ..protocol import (
     NetPollAnswer,
     NetResolveAnswer,
     NetSendAnswer,
+    NetTlsAnswer,
     NetWaitAnswer,
 )
+from . import tls
 from .broker import NetworkBroker
 from .connection import Connection, WaitOutcome
 from .errors import NetworkError
@@ -125,6 +127,13 @@ class NetworkRouter:
         if call == "close":
             broker.close(_conn(request))
             return _ANSWER_EMPTY
+        if call == "tls":
+            session = tls.upgrade(broker, _conn(request), _server_hostname(request),
+                                  _alpn(request), _timeout(request), self._wakeup())
+            if isinstance(session, WaitOutcome):
+                return _wait(session)
+            answer_tls: NetTlsAnswer = session.to_json()
+            return protocol.encode(answer_tls)
         raise BadCall(f"unknown network call {str(call)[:40]!r}")
 
 
@@ -181,6 +190,25 @@ def _timeout(request: dict[str, Any]) -> float | None:
             value) or value < 0:
         raise BadCall("timeout must be a non-negative number of seconds or null")
     return float(value)
+
+
+def _server_hostname(request: dict[str, Any]) -> str | None:
+    value = request.get("server_hostname")
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 260:
+        raise BadCall("server_hostname must be a string of at most 260 characters or null")
+    return value
+
+
+def _alpn(request: dict[str, Any]) -> list[str] | None:
+    value = request.get("alpn")
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > tls.MAX_ALPN or not all(
+            isinstance(p, str) and 0 < len(p) < 256 for p in value):
+        raise BadCall(f"alpn must be a list of at most {tls.MAX_ALPN} protocol names or null")
+    return value
 
 
 def _ids(request: dict[str, Any], key: str) -> list[int]:

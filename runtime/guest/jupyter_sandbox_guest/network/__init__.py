@@ -10,7 +10,8 @@ and every socket says why when it is off.
 
 * ``host_calls``: the binary network calls and the exceptions their errors become;
 * ``sockets``: ``BrokeredSocket`` and the module-level functions;
-* ``selecting``: ``select``, ``poll`` and the selectors over brokered and ordinary fds.
+* ``selecting``: ``select``, ``poll`` and the selectors over brokered and ordinary fds;
+* ``ssl_shim``: the ``ssl`` module, whose TLS the host does (the guest has no ``_ssl``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ def install() -> None:
     """Patch ``socket``, ``select`` and ``selectors`` (once, at the guest's set-up)."""
     from .selecting import install as install_selecting
     from .sockets import install as install_sockets
+    from .ssl_shim import install as install_ssl
 
     install_sockets()
     install_selecting()
+    install_ssl()  # `import ssl`: TLS done by the host

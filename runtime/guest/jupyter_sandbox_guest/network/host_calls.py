@@ -9,6 +9,7 @@ import errno
 import json
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import _host
@@ -23,6 +24,8 @@ class NetworkLimitError(OSError):
 
 
 Answer = dict[str, Any]
+#: Error kinds of other modules → the exception (``ssl_shim``: ``cert``, ``ssl``).
+ERROR_KINDS: dict[str, Callable[[str, int | None], OSError]] = {}
 
 
 def call(header: dict[str, Any], payload: bytes | memoryview = b"") -> Answer | bytes:
@@ -75,6 +78,8 @@ def error(answer: Answer) -> OSError:
     message = str(answer.get("error") or "network call failed")
     kind = answer.get("kind")
     number = answer.get("errno")
+    if kind in ERROR_KINDS:  # ssl's errors (the ssl shim registers them)
+        return ERROR_KINDS[str(kind)](message, number if isinstance(number, int) else None)
     if kind == "gaierror":
         again = number == -3  # the host's EAI_AGAIN (temporary failure); else not found
         return socket.gaierror(socket.EAI_AGAIN if again else socket.EAI_NONAME, message)
