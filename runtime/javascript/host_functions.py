@@ -35,7 +35,7 @@ _MESSAGES = {
     Errno.NOSPC: "no space left on device",
     Errno.NAMETOOLONG: "name too long",
     Errno.INVAL: "invalid argument",
-    Errno.NOMEM: "not enough memory (larger than the JavaScript memory limit)",
+    Errno.NOMEM: "not enough memory (the file is more than half the JavaScript memory limit)",
 }
 _STDIN_PATHS = ("/dev/stdin",)
 #: Names of the encodings ``Buffer``/``TextDecoder`` accept, onto Python codecs.

@@ -45,8 +45,6 @@ HOST_CALL_ERROR = -1
 #: This WASI build does not check it (see the module doc: recursion traps instead); it is set
 #: so that a build that does check stops well before the shadow stack runs out.
 MAX_STACK_SIZE = 512 << 10
-#: The largest string or byte array one host call reads out of the guest.
-MAX_ARGUMENT_BYTES = 256 << 20
 
 #: A JS value as the host sees it: None (undefined/null), bool, int, float, str, bytes.
 JSValue = None | bool | int | float | str | bytes

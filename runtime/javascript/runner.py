@@ -183,7 +183,7 @@ def run_javascript(*, argv: list[str], env: dict[str, str], cwd: str, vfs: Virtu
         return 0
     with RunGuard(limits, cancel) as guard:
         host = NodeHost(vfs=vfs, cwd=cwd, stdin=stdin, write=write, guard=guard,
-                        read_limit=limits.memory_bytes)
+                        read_limit=limits.memory_bytes // 2)  # the copy must fit too
 
         def on_call(name: str, args: list[JSValue]) -> object:
             if name != HOST_FUNCTION:

@@ -186,3 +186,12 @@ def test_the_epoch_hard_stop_ends_a_run_that_ignores_the_soft_interrupt(shared_s
     _assert_stopped_by_cancel(shared_sandbox.vfs, "while (true) {}")
     monkeypatch.undo()
     assert node(shared_sandbox.vfs, "-e", "console.log('next')").out == "next\n"
+
+
+def test_reading_a_file_larger_than_the_memory_allows_is_enomem(shared_sandbox):
+    shared_sandbox.files.write_bytes("/tmp/large.bin", bytes(24 << 20))
+    result = node(shared_sandbox.vfs, "-e", "try { require('fs').readFileSync('/tmp/large.bin') }"
+                                            " catch (e) { console.log(e.code) }",
+                  limits=JavaScriptLimits(memory_bytes=32 << 20))
+    assert (result.status, result.out) == (0, "ENOMEM\n")
+    shared_sandbox.files.delete("/tmp/large.bin")
