@@ -99,6 +99,7 @@ bench: reinstall warmup
 	$(VENV_PYTHON) bench/bench_notebook_kernel_start.py
 	$(VENV_PYTHON) bench/bench_snapshots.py
 	$(VENV_PYTHON) bench/bench_service.py
+	$(VENV_PYTHON) bench/bench_service_lifecycle.py
 	$(VENV_PYTHON) bench/bench_previews.py
 	$(VENV_PYTHON) bench/bench_notebooks.py --jobs 2
 
