@@ -15,7 +15,6 @@ options; 130 when ``cancel`` is set (interrupt or kill); 124 when the time limit
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import threading
@@ -28,8 +27,6 @@ from .host_functions import NodeHost
 from .limits import JavaScriptLimits, RunGuard, StopReason
 from .module import QUICKJS_RS_VERSION
 from .quickjs import GuestTrap, JSException, JSThrow, JSValue, QuickJSInstance
-
-log = logging.getLogger("jupyter_sandbox.runtime.javascript")
 
 #: What ``process.version`` says: the Node API level the prelude imitates, marked as ours.
 NODE_VERSION = "v22.0.0-sandbox"
