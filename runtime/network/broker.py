@@ -20,6 +20,7 @@ audit keeps the last ``AUDIT_SIZE`` attempts (``status()``) and logs each one.
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import itertools
 import logging
 import secrets
@@ -144,7 +145,7 @@ class NetworkBroker:
         policy = self._policy
         self._check_enabled(policy, host, port)
         if not 0 < port < 65536:
-            raise OSError(22, f"port {port} is out of range (1-65535)")
+            raise OSError(errno.EINVAL, f"port {port} is out of range (1-65535)")
         with self._lock:
             open_now = len(self._connections)
         if open_now >= policy.max_connections:
@@ -186,7 +187,7 @@ class NetworkBroker:
                      port, ", headers injected" if opened.rewriter else "")
             return opened
         if error is None:
-            raise OSError(113, f"no address of {host} could be reached")
+            raise OSError(errno.EHOSTUNREACH, f"no address of {host} could be reached")
         raise error
 
     def _targets(self, policy: NetworkPolicy, host: str, port: int,
