@@ -72,7 +72,10 @@ class _RecordingHandler(_Handler):
     def parse_request(self) -> bool:
         parsed = super().parse_request()
         if parsed:
-            self.server.seen.append((self.command, self.path, dict(self.headers.items())))
+            headers: dict[str, str] = {}
+            for name, value in self.headers.items():  # a repeated header: values joined
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            self.server.seen.append((self.command, self.path, headers))
         return parsed
 
 

@@ -1,0 +1,350 @@
+"""Issue 16, TLS and header injection, bad input: a TLS server the administrator's trust does
+not vouch for is refused whatever sandbox code does (a self-signed certificate, a certificate for
+another name, the guest's own CA, verification turned off), before any request reaches it; a
+header the administrator injects reaches the server but never the guest (not its request
+objects, not the bytes an echoing server sends back from a body, not status/audit/%sandbox/the
+log, not the guest's memory); request streams that a server could read differently from the
+host (request smuggling) are refused, never forwarded with the secret in them.
+
+The parser's own cases run on ``RequestRewriter`` directly; the rest in a real sandbox against
+servers on 127.0.0.1 that each policy allows explicitly."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from jupyter_sandbox.runtime import snapshot as snapshot_format
+from jupyter_sandbox.runtime.network.header_injection import (
+    MAX_HEAD,
+    RequestRefusedError,
+    RequestRewriter,
+)
+from jupyter_sandbox.runtime.network.policy import NetworkPolicy
+from jupyter_sandbox.runtime.network.resolver import StaticResolver
+from jupyter_sandbox.runtime.sandbox import ExecuteReply, Sandbox
+from tests.conftest import stream_text
+from tests.tls_servers import HOSTNAME, HttpsServer, TestCA, self_signed_context
+
+SECRET = "Bearer s3cr3t-6c1f0e9a-never-in-the-guest"
+INJECT = ((HOSTNAME, "Authorization", SECRET),)
+
+
+# -- the request parser ----------------------------------------------------------------------
+def rewrite(*pieces: bytes) -> bytes:
+    """Feed ``pieces`` as separate sends; the bytes that would go out."""
+    rewriter = RequestRewriter(HOSTNAME, [("Authorization", SECRET)])
+    out = bytearray()
+    for piece in pieces:
+        view = memoryview(piece)
+        while view:
+            step = rewriter.step(view)
+            if step.framing:
+                view = view[step.framing:]
+            else:
+                out += rewriter.output
+                rewriter.output.clear()
+                out += view[:step.body]
+                rewriter.sent_body(step.body)
+                view = view[step.body:]
+            out += rewriter.output
+            rewriter.output.clear()
+    return bytes(out)
+
+
+AUTH = b"Authorization: " + SECRET.encode()
+
+
+def test_the_header_is_added_or_replaced_in_every_pipelined_head():
+    stream = (b"GET /a HTTP/1.1\r\nHost: x\r\nauthorization: guest-value\r\n\r\n"
+              b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+              b"GET /c HTTP/1.0\r\n\r\n")
+    out = rewrite(stream)
+    assert out.count(AUTH) == 3
+    assert b"guest-value" not in out
+    assert out.startswith(b"GET /a HTTP/1.1\r\nHost: x\r\n" + AUTH + b"\r\n\r\nPOST /b")
+    assert b"\r\n\r\nhelloGET /c HTTP/1.0\r\n" + AUTH + b"\r\n\r\n" in out
+
+
+def test_sends_split_anywhere_give_the_same_bytes():
+    stream = (b"PUT /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"5;ext=1\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n"
+              b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+    whole = rewrite(stream)
+    assert whole.count(AUTH) == 2
+    assert rewrite(*(stream[i:i + 1] for i in range(len(stream)))) == whole
+    assert rewrite(stream[:7], stream[7:61], stream[61:]) == whole
+
+
+@pytest.mark.parametrize("body_kind", ["length", "chunked"])
+def test_a_request_inside_a_body_is_forwarded_untouched(body_kind):
+    inner = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+    if body_kind == "length":
+        stream = b"POST /echo HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(inner) + inner
+    else:
+        stream = (b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  + b"%x\r\n" % len(inner) + inner + b"\r\n0\r\n\r\n")
+    out = rewrite(stream)
+    assert out.count(AUTH) == 1 and inner in out
+    assert out.index(AUTH) < out.index(inner)
+
+
+def test_after_an_upgrade_request_nothing_more_is_injected():
+    stream = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+              b"GET /after HTTP/1.1\r\n\r\n")
+    out = rewrite(stream)
+    assert out.count(AUTH) == 1
+    assert out.endswith(b"GET /after HTTP/1.1\r\n\r\n")
+
+
+@pytest.mark.parametrize("stream, why", [
+    (b"GET / HTTP/1.1\nHost: x\n\n", "bare LF"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", "folded"),
+    (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", "no whitespace before the colon"),
+    (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+     "both Content-Length and Transfer-Encoding"),
+    (b"POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 30\r\n\r\n", "several"),
+    (b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "not a number"),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", "single 'chunked'"),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+     "single 'chunked'"),
+    (b"POST / HTTP/1.1\r\nHost: x\r\n\r\n", "needs a Content-Length"),
+    (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP/2"),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\r\n\r\n", "request line"),
+    (b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n", "control characters"),
+    (b"GET /a b HTTP/1.1\r\n\r\n", "request line"),
+    (b"GET / HTTP/1.1\r\nX: " + b"a" * MAX_HEAD + b"\r\n\r\n", "longer than"),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunk-size line"),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n",
+     "longer than its size"),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nAuthorization: x\r\n\r\n",
+     "trailer names an injected header"),
+])
+def test_ambiguous_request_streams_are_refused(stream, why):
+    with pytest.raises(RequestRefusedError, match=why) as caught:
+        rewrite(stream)
+    assert isinstance(caught.value, PermissionError)
+    assert SECRET not in str(caught.value)
+
+
+# -- real sandboxes --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory) -> TestCA:
+    return TestCA(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="module")
+def server(ca) -> Iterator[HttpsServer]:
+    with HttpsServer(ca.server_context(HOSTNAME)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def box(tmp_path_factory) -> Iterator[Sandbox]:
+    from jupyter_sandbox.runtime.config import SandboxConfig
+
+    config = SandboxConfig(host_folder=tmp_path_factory.mktemp("notebook"),
+                           state_dir=tmp_path_factory.mktemp("state"))
+    with Sandbox(config) as sandbox:
+        sandbox.network.resolver = StaticResolver({HOSTNAME: ["127.0.0.1"],
+                                                   "other.test": ["127.0.0.1"]})
+        yield sandbox
+
+
+def policy_for(port: int, ca: TestCA | None, **kw) -> NetworkPolicy:
+    return NetworkPolicy(enabled=True, allow=(f"{HOSTNAME}:{port}", f"127.0.0.1:{port}"),
+                         ca_bundle=str(ca.pem) if ca else None, **kw)
+
+
+def run(sandbox: Sandbox, code: str) -> tuple[ExecuteReply, str]:
+    messages: list[dict] = []
+    reply = sandbox.execute(code, messages.append)
+    assert reply.status == "ok", (reply.ename, reply.evalue, "\n".join(reply.traceback))
+    return reply, stream_text(messages)
+
+
+REFUSALS = """
+import ssl, socket, urllib.request, urllib.error
+def attempt(url, host, port):
+    try:
+        urllib.request.urlopen(url, timeout=30)
+        print('urllib REACHED')
+    except urllib.error.URLError as e:
+        print('urllib', type(e.reason).__name__, getattr(e.reason, 'verify_message', ''))
+    for how in ('unverified', 'cert_none'):
+        if how == 'unverified':
+            ctx = ssl._create_unverified_context()
+        else:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        try:
+            s = ctx.wrap_socket(socket.create_connection((host, port), timeout=30),
+                                server_hostname=host)
+            s.sendall(b'GET /reached HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')
+            print(how, 'REACHED')
+        except ssl.SSLCertVerificationError as e:
+            print(how, 'refused:', e.verify_message)
+"""
+
+
+def test_a_self_signed_certificate_is_refused_even_with_verification_off(box, ca,
+                                                                         tmp_path):
+    with HttpsServer(self_signed_context(HOSTNAME, tmp_path)) as rogue:
+        box.set_network_policy(policy_for(rogue.port, ca))  # a CA is configured: not this one
+        _, out = run(box, REFUSALS + f"attempt({rogue.url('/reached')!r}, {HOSTNAME!r}, "
+                     f"{rogue.port})")
+        assert "REACHED" not in out
+        assert "urllib SSLCertVerificationError self-signed certificate" in out
+        assert "unverified refused: self-signed certificate" in out
+        assert "cert_none refused: self-signed certificate" in out
+        assert rogue.seen == []
+
+
+def test_a_certificate_for_another_name_is_refused(box, ca):
+    with HttpsServer(ca.server_context("other.test")) as wrong:
+        box.set_network_policy(policy_for(wrong.port, ca))
+        _, out = run(box, REFUSALS + f"attempt({wrong.url('/reached')!r}, {HOSTNAME!r}, "
+                     f"{wrong.port})")
+        assert "REACHED" not in out
+        assert out.count("Hostname mismatch") == 3, out
+        assert wrong.seen == []
+
+
+def test_a_wrong_server_hostname_gets_no_injected_header(box, ca):
+    """SNI is the name verified; a guest that names another host the certificate is valid for
+    gets no header meant for HOSTNAME (injection follows the verified name)."""
+    with HttpsServer(ca.server_context(HOSTNAME, "other.test")) as both:
+        box.set_network_policy(policy_for(both.port, ca, inject_headers=INJECT))
+        _, out = run(box, f"""
+import ssl, socket
+ctx = ssl.create_default_context()
+s = ctx.wrap_socket(socket.create_connection(({HOSTNAME!r}, {both.port}), timeout=30),
+                    server_hostname='other.test')
+s.sendall(b'GET /as-other HTTP/1.1\\r\\nHost: other.test\\r\\nConnection: close\\r\\n\\r\\n')
+print(s.makefile('rb').readline())
+""")
+        assert "200 OK" in out
+        assert [h.get("Authorization") for _, p, h in both.seen if p == "/as-other"] == [None]
+
+
+def _secret_in_memory(sandbox: Sandbox, needle: bytes) -> bool:
+    image = snapshot_format.decode(sandbox.snapshot(), sandbox._snapshot_key,
+                                   snapshot_format.Bounds.of(1 << 36, 1 << 36, 1 << 24))
+    pages = sorted(image.pages)
+    for index in pages:  # a needle split across two pages is found in the joined pair
+        page = bytes(image.pages[index])
+        following = bytes(image.pages.get(index + 1, b""))[:len(needle)]
+        if needle in page + following:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_an_injected_header_reaches_the_server_and_never_the_guest(box, ca, scheme, caplog):
+    context = ca.server_context(HOSTNAME) if scheme == "https" else None
+    caplog.set_level(logging.DEBUG, logger="jupyter_sandbox")
+    with HttpsServer(context) as api:
+        box.set_network_policy(policy_for(api.port, ca, inject_headers=INJECT))
+        _, out = run(box, f"""
+import urllib.request, http.client
+req = urllib.request.Request({api.url('/api')!r}, headers={{'Authorization': 'guest-own'}})
+with urllib.request.urlopen(req, timeout=30) as r:
+    print('status', r.status, r.read())
+print('guest request headers', req.header_items())
+Conn = http.client.HTTPSConnection if {scheme!r} == 'https' else http.client.HTTPConnection
+c = Conn({HOSTNAME!r}, {api.port}, timeout=30)
+for n in range(2):  # keep-alive: every request on the connection
+    c.request('GET', f'/keep/{{n}}')
+    print('keep', c.getresponse().read())
+inner = b'GET /smuggled HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'
+c.request('POST', '/echo', body=inner)  # an echoing route: the body comes back untouched
+echoed = c.getresponse().read()
+print('echo', echoed == inner, b's3cr3t' in echoed)
+c.close()
+marker = 'CANARY-' + 'a41d7be0'
+""")
+        assert "status 200 b'hello from /api'" in out
+        assert "'Authorization', 'guest-own'" in out  # the guest's own object: its own value
+        assert out.count("keep b'hello from /keep/") == 2
+        assert "echo True False" in out
+        seen = {path: headers for _, path, headers in api.seen}
+        assert seen["/api"]["Authorization"] == SECRET  # replaced, not doubled
+        assert seen["/keep/0"]["Authorization"] == seen["/keep/1"]["Authorization"] == SECRET
+        assert "/smuggled" not in seen
+        # Nowhere the guest or an API caller can look: status, audit, %sandbox, the log.
+        status = json.dumps(box.status())
+        assert "s3cr3t" not in status and '"header": "Authorization"' in status
+        _, shown = run(box, "%sandbox network")
+        assert "s3cr3t" not in shown
+        assert not any("s3cr3t" in record.getMessage() for record in caplog.records)
+        # Nor anywhere in the guest's memory (the control string is found by the same scan).
+        assert _secret_in_memory(box, b"CANARY-a41d7be0")
+        assert not _secret_in_memory(box, b"s3cr3t-6c1f0e9a")
+
+
+def test_a_malformed_request_to_an_injected_host_is_refused_not_forwarded(box, ca, server):
+    box.set_network_policy(policy_for(server.port, ca, inject_headers=INJECT))
+    _, out = run(box, f"""
+import ssl, socket
+ctx = ssl.create_default_context()
+def send(data):
+    s = ctx.wrap_socket(socket.create_connection(({HOSTNAME!r}, {server.port}), timeout=30),
+                        server_hostname={HOSTNAME!r})
+    try:
+        s.sendall(data)
+        s.sendall(b'GET /after HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')
+        print('SENT')
+    except PermissionError as e:
+        print('refused:', e)
+    try:
+        s.sendall(b'x')
+    except OSError as e:
+        print('then', type(e).__name__)
+send(b'POST /echo HTTP/1.1\\r\\nContent-Length: 0\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n'
+     b'GET /smuggled HTTP/1.1\\r\\n\\r\\n')
+send(b'GET /lf HTTP/1.1\\nHost: x\\n\\n')
+""")
+    assert "SENT" not in out
+    assert "both Content-Length and Transfer-Encoding" in out and "bare LF" in out
+    assert out.count("then ConnectionResetError") == 2
+    assert not {"/echo", "/smuggled", "/after", "/lf"} & {p for _, p, _ in server.seen}
+    refused = [r for r in box.status()["network"]["connections"]
+               if r["port"] == server.port and "malformed request" in r["reason"]]
+    assert len(refused) == 2
+
+
+def test_http2_is_not_offered_to_a_host_with_injected_headers(box, ca):
+    context = ca.server_context(HOSTNAME)
+    context.set_alpn_protocols(["h2", "http/1.1"])  # the server prefers HTTP/2
+    with HttpsServer(context) as api:
+        check = f"""
+import ssl, socket
+ctx = ssl.create_default_context()
+ctx.set_alpn_protocols(['h2', 'http/1.1'])
+s = ctx.wrap_socket(socket.create_connection(({HOSTNAME!r}, {api.port}), timeout=30),
+                    server_hostname={HOSTNAME!r})
+print('alpn', s.selected_alpn_protocol())
+s.close()
+"""
+        box.set_network_policy(policy_for(api.port, ca))
+        assert "alpn h2" in run(box, check)[1]
+        box.set_network_policy(policy_for(api.port, ca, inject_headers=INJECT))
+        assert "alpn http/1.1" in run(box, check)[1]
+
+
+def test_the_guest_cannot_name_a_host_ca_file(box, server, ca):
+    """A policy with no CA: a host path the guest names (the real CA file on the host) is
+    not trusted either; load_verify_locations only sees the sandbox's own files."""
+    box.set_network_policy(policy_for(server.port, None))
+    _, out = run(box, f"""
+import ssl
+try:
+    ssl.create_default_context(cafile={str(ca.pem)!r})
+except FileNotFoundError:
+    print('not in the sandbox')
+""")
+    assert "not in the sandbox" in out
