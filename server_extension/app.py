@@ -17,7 +17,7 @@ from . import errors as api_errors
 from . import pooled_kernels
 from .checkpoints import SandboxCheckpoints
 from .control_client import ControlClient
-from .handlers import files, preview_settings, snapshots, status
+from .handlers import files, notebook_pool, preview_settings, snapshots, status
 from .handlers import previews as kernel_previews
 from .previews import capability, origin
 from .previews.grants import PreviewGrants
@@ -159,6 +159,7 @@ class SandboxExtensionApp(SandboxServiceConfig, ExtensionApp):
                           hosts.pattern)
         self.handlers.append((snapshots.ROUTE, snapshots.SnapshotsHandler))
         self.handlers.append((status.ROUTE, status.StatusHandler))
+        self.handlers.append((notebook_pool.ROUTE, notebook_pool.NotebookPoolHandler))
         self.handlers.extend(kernel_previews.HANDLERS + files.HANDLERS + preview_settings.HANDLERS)
         self.handlers.extend(self.service_routes())
         self.handlers.extend(api_errors.HANDLERS)  # last: any other path under sandbox/api/

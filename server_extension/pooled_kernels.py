@@ -257,12 +257,10 @@ class PooledKernelManager(AsyncMappingKernelManager):
                         kwargs: dict[str, Any]) -> str | None:
         """Why this start must be a normal one, or None when a hand-over is equivalent."""
         name = kwargs.get("kernel_name") or self.default_kernel_name
-        if not self.prespawn or name != self.pooled_kernel_name:
-            return "not pooled"
+        if not self.prespawn or name != self.pooled_kernel_name or path is None:
+            return "not pooled"  # (no path: not a notebook's kernel, e.g. the service's)
         if kernel_id is not None:
             return "kernel id chosen by the client"
-        if path is None:
-            return "no notebook path"
         if set(kwargs) - {"kernel_name", "env"}:
             return "other launch arguments"
         return None
@@ -354,6 +352,12 @@ class PooledKernelManager(AsyncMappingKernelManager):
             self.initialize_culler()
 
     # -- stopping -------------------------------------------------------------------------
+    def __bool__(self) -> bool:
+        """Always true. A ``MultiKernelManager`` is as true as it is long (its listed
+        kernels), and ``ServerApp.cleanup_kernels`` skips ``shutdown_all`` for a false one:
+        with only waiting kernels, the server would exit without stopping them."""
+        return True
+
     async def _async_shutdown_all(self, now: bool = False) -> None:
         """The server stops: the waiting kernels too, then every handed-over one."""
         self._closing = True

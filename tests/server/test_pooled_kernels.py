@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from jupyter_sandbox.kernel.control_protocol import (
@@ -152,6 +153,13 @@ def test_a_notebook_gets_a_pooled_kernel_that_sees_its_folder(server: Server, pr
     # the pool refills with another kernel
     assert wait_for_pool(server, exclude={kernel_id}) != kernel_id
     close_session(server, kernel_id)
+    with server.client() as http:
+        stats = http.get("sandbox/api/notebook-pool")
+    assert stats.status_code == 200, stats.text
+    assert stats.json()["hits"] >= 1 and stats.json()["kernel_name"] == "sandboxed-python"
+    assert stats.json()["handover_seconds"]["median"] > 0
+    with httpx.Client(base_url=server.url, timeout=60) as anonymous:
+        assert anonymous.get("sandbox/api/notebook-pool").status_code == 403
 
 
 def test_restart_and_shutdown_through_the_rest_api(server: Server, project: Path):
@@ -205,6 +213,16 @@ def test_other_kernels_and_a_waiting_checkpoint_start_normally(server: Server, p
         kernel.client.stop_channels()
     assert not pending.exists()  # consumed by the normal start
     close_session(server, normal)
+    with server.client() as http:
+        reasons = http.get("sandbox/api/notebook-pool").json()["miss_reasons"]
+    assert reasons.get("checkpoint to restore", 0) >= 1
+
+
+def test_the_pool_route_says_when_there_is_no_pool(jupyter_server: Server):
+    with jupyter_server.client() as http:
+        answer = http.get("sandbox/api/notebook-pool")
+    assert answer.status_code == 404
+    assert "notebook_kernel_pool" in answer.json()["hint"]
 
 
 def test_idle_culling_never_takes_a_waiting_kernel():
@@ -228,7 +246,9 @@ def test_idle_culling_never_takes_a_waiting_kernel():
             assert pooled in waiting_kernels(server)
             assert open_notebook(server, "pooled.ipynb") == pooled
             wait_for_pool(server, exclude={pooled})  # a new waiting kernel
-        # the server stopped: the waiting kernel and the handed-over one were shut down
-        assert sorted(p.name for p in server.runtime_dir.glob("kernel-*")) == []
+        # the server stopped: the waiting kernel (the only kernel left: the handed-over one
+        # is idle and unconnected, so it was culled) was shut down
+        left = sorted(p.name for p in server.runtime_dir.glob("kernel-*"))
+        assert left == [], "".join(server.log_lines[-60:])
     finally:
         shutil.rmtree(base, ignore_errors=True)
