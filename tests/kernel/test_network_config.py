@@ -3,9 +3,11 @@ message naming the trait (kernel/network_config.py)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from jupyter_client.manager import start_new_kernel
 
 from jupyter_sandbox.kernel.kernel import SandboxKernel
 from jupyter_sandbox.kernel.network_config import NetworkConfigError, policy_from_traits
@@ -66,3 +68,27 @@ def test_bad_traits_name_the_trait(values: dict, trait: str, text: str) -> None:
     assert f"SandboxKernel.{trait} is invalid" in message and text in message
     assert "restart the kernel" in message
     assert "Injected" not in message  # a header value (a secret) is never echoed
+
+
+def test_a_real_kernel_with_a_bad_rule_says_which_trait(tmp_path: Path) -> None:
+    """The traits are checked when the sandbox starts: a bad rule never becomes a silently
+    open or closed network; every cell says which trait to fix."""
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "jupyter_sandbox_kernel_config.py").write_text(
+        "c.SandboxKernel.network = True\n"
+        "c.SandboxKernel.network_allow = ['https://api.example.com/v1']\n")
+    km, kc = start_new_kernel(kernel_name="sandboxed-python", cwd=str(tmp_path),
+                              env={**os.environ, "JUPYTER_CONFIG_DIR": str(config)})
+    try:
+        outputs: list[dict] = []
+        reply = kc.execute_interactive("1 + 1", output_hook=outputs.append, timeout=120)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    content = reply["content"]
+    text = content.get("evalue", "") + "".join(
+        str(m["content"].get("text", "")) + str(m["content"].get("evalue", "")) for m in outputs)
+    assert content["status"] == "error"
+    assert "SandboxKernel.network_allow is invalid" in text
+    assert "'https://api.example.com/v1'" in text and "rules look like" in text
