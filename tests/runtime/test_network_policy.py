@@ -383,3 +383,18 @@ def test_get_then_put_round_trips_through_narrowing() -> None:
     current["deny"] = ["a.example.com"]
     changed = narrowed(admin, current)
     assert changed.deny == ("a.example.com",) and changed.ca_bundle == "/etc/ca.pem"
+
+
+@pytest.mark.parametrize("host", ["ⓛⓞⓒⓐⓛⓗⓞⓢⓣ", "LOCALHOST.", " localhost ", "ｌｏｃａｌｈｏｓｔ",
+                                  "localhost"])
+def test_a_deny_rule_for_a_name_holds_in_every_spelling(host: str) -> None:
+    policy = NetworkPolicy(enabled=True, deny=("localhost",))
+    decision = check_name(policy, host, 80)
+    assert not decision.allowed and decision.rule == "localhost"
+
+
+@pytest.mark.parametrize("host", ["[::FFFF:7F00:1]", "::FFFF:127.0.0.1", " 127.0.0.1 ",
+                                  "127.0.0.01", "[0:0:0:0:0:ffff:127.0.0.1]", "0X7F.1"])
+def test_more_loopback_spellings_are_the_loopback_address(host: str) -> None:
+    assert canonical_host(host) == ipaddress.IPv4Address("127.0.0.1")
+    assert not check_name(NetworkPolicy(enabled=True, allow=("*",)), host, 80).allowed
