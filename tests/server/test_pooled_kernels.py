@@ -6,6 +6,7 @@ hand-over could not match exactly (another kernel, a checkpoint waiting) are nor
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -168,6 +169,21 @@ def test_restart_and_shutdown_through_the_rest_api(server: Server, project: Path
     kernel = attach(server, kernel_id)
     try:
         kernel.run("before_restart = 42")
+        # interrupt through the REST API, as JupyterLab's stop button
+        msg_id = kernel.client.execute("print('looping', flush=True)\nwhile True:\n    pass")
+        while True:
+            message = kernel.client.get_iopub_msg(timeout=120)
+            if message["parent_header"].get("msg_id") == msg_id and \
+                    message["msg_type"] == "stream":
+                break
+        with server.client() as http:
+            assert http.post(f"api/kernels/{kernel_id}/interrupt").status_code == 204
+        while True:
+            reply = kernel.client.get_shell_msg(timeout=120)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        assert kernel.stdout("print(before_restart)").strip() == "42"
     finally:
         kernel.client.stop_channels()
     with server.client() as http:
@@ -216,6 +232,24 @@ def test_other_kernels_and_a_waiting_checkpoint_start_normally(server: Server, p
     with server.client() as http:
         reasons = http.get("sandbox/api/notebook-pool").json()["miss_reasons"]
     assert reasons.get("checkpoint to restore", 0) >= 1
+
+
+def test_two_notebooks_at_once_one_gets_the_waiting_kernel(server: Server, project: Path):
+    """The pool holds one kernel: of two sessions asked for together, one gets it, the other
+    a normal start; both see their folder."""
+    pooled = wait_for_pool(server)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        ids = list(pool.map(lambda name: open_notebook(server, f"project/{name}.ipynb"),
+                            ["first", "second"]))
+    assert len(set(ids)) == 2 and pooled in ids
+    for kernel_id in ids:
+        kernel = attach(server, kernel_id)
+        try:
+            assert kernel.stdout("print(open('data.csv').read().splitlines()[1])").strip() \
+                == "Lyon,522000"
+        finally:
+            kernel.client.stop_channels()
+        close_session(server, kernel_id)
 
 
 def test_the_pool_route_says_when_there_is_no_pool(jupyter_server: Server):
