@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -27,6 +29,7 @@ from jupyter_sandbox.runtime.network.policy import NetworkPolicy
 from jupyter_sandbox.runtime.network.resolver import StaticResolver
 from jupyter_sandbox.runtime.sandbox import ExecuteReply, Sandbox
 from tests.conftest import stream_text
+from tests.network_servers import SilentServer
 from tests.tls_servers import HOSTNAME, HttpsServer, TestCA, self_signed_context
 
 SECRET = "Bearer s3cr3t-6c1f0e9a-never-in-the-guest"
@@ -348,3 +351,43 @@ except FileNotFoundError:
     print('not in the sandbox')
 """)
     assert "not in the sandbox" in out
+
+
+def _wait_until(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_a_server_that_never_answers_the_handshake_is_cut_by_timeout_and_interrupt(box, ca):
+    with SilentServer() as silent:
+        box.set_network_policy(policy_for(silent.port, ca))
+        _, out = run(box, f"""
+import ssl, socket
+ctx = ssl.create_default_context()
+try:
+    ctx.wrap_socket(socket.create_connection(('127.0.0.1', {silent.port}), timeout=0.5),
+                    server_hostname={HOSTNAME!r})
+except TimeoutError as e:
+    print('timeout:', e)
+""")
+        assert "timeout: _ssl.c: The handshake operation timed out" in out
+        result: list[ExecuteReply] = []
+        cell = threading.Thread(target=lambda: result.append(box.execute(
+            "s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', "
+            f"{silent.port})), server_hostname={HOSTNAME!r})")))
+        cell.start()
+
+        def handshaking() -> bool:
+            return any(r["port"] == silent.port and r["tls_peer"] and r["ended_at"] is None
+                       for r in box.status()["network"]["connections"])
+
+        _wait_until(handshaking, "the handshake to start")
+        box.interrupt()
+        cell.join(timeout=60)
+        assert not cell.is_alive() and result[0].ename == "KeyboardInterrupt"
+        _wait_until(lambda: box.status()["network"]["open_connections"] == 0,
+                    "the half-open TLS connection to close")
+        assert "42" in run(box, "print(40 + 2)")[1]
