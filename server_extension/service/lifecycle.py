@@ -27,6 +27,16 @@ from .errors import ServiceError
 FIELDS = ("timeout", "idle_timeout", "on_timeout")
 
 
+def is_finite_number(value: Any) -> bool:
+    """A JSON number a float can hold (not a bool, NaN, infinity or a 400-digit integer)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 class OnTimeout(str, Enum):
     STOP = "stop"
     DELETE = "delete"
@@ -105,8 +115,7 @@ class LifecyclePolicy:
         value = body.get(name, default)
         if value is None:
             value = default
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
-                value):
+        if not is_finite_number(value):
             raise ServiceError(400, f"\"{name}\" must be a number of seconds (0: none)")
         if value < 0:
             raise ServiceError(400, f"\"{name}\" must not be negative (0: none)")

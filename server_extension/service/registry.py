@@ -26,7 +26,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import math
 import os
 import re
 import shutil
@@ -51,7 +50,7 @@ from jupyter_sandbox.kernel.control_protocol import (
 
 from ..control_client import ControlError
 from .errors import ServiceError
-from .lifecycle import Lifecycle, LifecyclePolicy, OnTimeout, StopReason
+from .lifecycle import Lifecycle, LifecyclePolicy, OnTimeout, StopReason, is_finite_number
 from .store import RegistryStore
 
 if TYPE_CHECKING:
@@ -261,8 +260,7 @@ class SandboxRegistry:
             for name in ("created", "last_activity", "started_at", "expires_at", "stopped_at",
                          "checkpointed_at"):
                 value = data.get(name)
-                if value is not None and (isinstance(value, bool) or not isinstance(
-                        value, int | float) or not math.isfinite(value)):
+                if value is not None and not is_finite_number(value):
                     raise ServiceError(400, f"its {name} is not a time")
                 times[name] = value
             reason = data.get("stopped_reason")
