@@ -73,12 +73,14 @@ _PER_NOTEBOOK_ENV = frozenset({SESSION_NAME_ENV, AWAIT_FOLDER_ENV})
 
 @dataclass
 class PoolStats:
-    """What the pool did: hand-overs (hits), normal starts of the pooled kernel name
-    (misses, with why) and how long each hand-over took."""
+    """What the pool did: hand-overs (hits), normal starts of a notebook's pooled kernel
+    (misses, by why), waiting kernels given up at a hand-over (discarded, by why), pre-starts
+    done and failed, and how long each hand-over took."""
 
     hits: int = 0
     misses: int = 0
     miss_reasons: dict[str, int] = field(default_factory=dict)
+    discarded: dict[str, int] = field(default_factory=dict)
     handover_seconds: list[float] = field(default_factory=list)
     started: int = 0
     failed: int = 0
@@ -86,6 +88,9 @@ class PoolStats:
     def miss(self, reason: str) -> None:
         self.misses += 1
         self.miss_reasons[reason] = self.miss_reasons.get(reason, 0) + 1
+
+    def discard(self, reason: str) -> None:
+        self.discarded[reason] = self.discarded.get(reason, 0) + 1
 
 
 @dataclass
@@ -164,7 +169,8 @@ class PooledKernelManager(AsyncMappingKernelManager):
                 "waiting": len(self._waiting),
                 "starting": len(self._pool_managers) - len(self._waiting),
                 "hits": stats.hits, "misses": stats.misses,
-                "miss_reasons": dict(stats.miss_reasons), "started": stats.started,
+                "miss_reasons": dict(stats.miss_reasons),
+                "discarded": dict(stats.discarded), "started": stats.started,
                 "failed": stats.failed,
                 "handover_seconds": {"last": times[-1] if times else None,
                                      "median": statistics.median(times) if times else None}}
@@ -292,12 +298,12 @@ class PooledKernelManager(AsyncMappingKernelManager):
         while self._waiting:
             waiting = self._waiting.pop(0)
             if _without(waiting.env) != _without(env):
-                self.pool_stats.miss("environment changed")
+                self.pool_stats.discard("environment changed")
                 await self._drop(waiting)
                 continue
             if await self._offer(waiting, cwd, notebook):
                 break
-        else:
+        else:  # (every waiting kernel, if any, was discarded)
             self.pool_stats.miss("pool empty")
             self._schedule_refill()
             return None
@@ -332,7 +338,7 @@ class PooledKernelManager(AsyncMappingKernelManager):
             self.log.warning("jupyter_sandbox: the pooled kernel %s refused the hand-over "
                              "(%s); trying another or starting one", waiting.kernel_id, exc)
             reason = "hand-over refused"
-        self.pool_stats.miss(reason)
+        self.pool_stats.discard(reason)
         await self._drop(waiting)
         return False
 

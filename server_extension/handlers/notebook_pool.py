@@ -3,7 +3,8 @@ Jupyter auth (``kernels`` permission):
 
 * ``GET {base_url}sandbox/api/notebook-pool`` → ``PooledKernelManager.pool_status()``: kernels
   waiting and starting, hand-overs (hits), normal starts of the pooled kernel name for
-  notebooks (misses, by reason), pre-starts done and failed, hand-over latency in seconds.
+  notebooks (misses, by reason), waiting kernels given up at a hand-over (discarded, by
+  reason), pre-starts done and failed, hand-over latency in seconds.
 
 404 (the protocol's error envelope) when the server's kernel manager has no pool.
 """

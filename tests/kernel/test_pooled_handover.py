@@ -1,7 +1,8 @@
 """A pooled kernel handed over to a notebook takes the notebook folder as the administrator's
 kernel configuration says, as a normal start would: ``SandboxKernel.host_folder_mode`` in
 ``jupyter_sandbox_kernel_config.json`` (``readonly``: host files visible and unchangeable;
-``off``: no folder at all), through a real in-process ``PooledKernelManager``."""
+``off``: no folder at all); and where a hand-over could differ from a normal start, the
+notebook gets a normal start. Through a real in-process ``PooledKernelManager``."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 
-from jupyter_sandbox.kernel.control_protocol import SESSION_NAME_ENV
+from jupyter_sandbox.kernel.control_protocol import SESSION_NAME_ENV, socket_path_for
 from jupyter_sandbox.server_extension.pooled_kernels import PooledKernelManager
 from tests.server.conftest import short_temp_dir
 
@@ -90,3 +92,56 @@ def test_the_kernels_own_host_folder_mode_applies_at_hand_over(base, mode):
         loop.close()
         asyncio.set_event_loop(None)
     assert (folder / "data.csv").read_text() == "a,b\n1,2\n"
+
+
+def test_a_changed_environment_or_a_refused_hand_over_means_a_normal_start(base):
+    """A waiting kernel started with another environment than the session's, or one that
+    refuses the hand-over (here: already handed over by someone else), is shut down and the
+    notebook gets a normally started kernel, which works; the pool refills."""
+    folder = base / "root" / "project"
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    manager = PooledKernelManager(connection_dir=str(base / "rt"), root_dir=str(base / "root"),
+                                  prespawn=1, refill_delay=0.0)
+
+    async def ready() -> str:
+        deadline = time.monotonic() + POOL_TIMEOUT
+        while manager.pool_status()["waiting"] < 1:
+            assert time.monotonic() < deadline and not manager.pool_status()["failed"]
+            await asyncio.sleep(0.1)
+        return next(iter(manager._pool_managers))
+
+    async def start(env: dict[str, str]) -> str:
+        return await manager.start_kernel(path=folder.name, kernel_name="sandboxed-python",
+                                          env={**env, SESSION_NAME_ENV: str(folder / "n.ipynb")})
+
+    try:
+        waiting = loop.run_until_complete(ready())
+        normal = loop.run_until_complete(start({**os.environ, "CHANGED_SINCE": "1"}))
+        assert normal != waiting
+        assert manager.pool_status()["discarded"] == {"environment changed": 1}
+        assert manager.pool_status()["miss_reasons"] == {"pool empty": 1}
+
+        waiting = loop.run_until_complete(ready())  # refilled
+        sock = socket_path_for(manager._pool_managers[waiting].connection_file)
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), base_url="http://k",
+                          timeout=60) as http:
+            assert http.post("/handover", json={}).status_code == 200  # taken by someone
+        second = loop.run_until_complete(start(dict(os.environ)))
+        assert second not in (waiting, normal)
+        assert manager.pool_status()["discarded"] == {"environment changed": 1,
+                                                      "hand-over refused": 1}
+        assert manager.pool_status()["hits"] == 0
+        client = BlockingKernelClient()
+        client.load_connection_file(manager.get_kernel(second).connection_file)
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=TIMEOUT)
+            assert "data.csv" in _stdout(client, "import os; print(os.listdir('/workspace'))")
+        finally:
+            client.stop_channels()
+        assert sorted(manager.list_kernel_ids()) == sorted([normal, second])
+    finally:
+        loop.run_until_complete(manager.shutdown_all(now=True))
+        loop.close()
+        asyncio.set_event_loop(None)
