@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
@@ -128,3 +130,24 @@ class HttpsServer:
         self._server.stopping.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+#: httpx and the dependencies requests' wheels do not bring (pure wheels, pinned).
+HTTPX_WHEELS = ("httpx==0.28.1", "httpcore==1.0.9", "h11==0.16.0", "anyio==4.16.0",
+                "sniffio==1.3.1")
+
+
+def httpx_wheels(target: Path) -> Path:
+    """Copy httpx's pure wheels into ``target`` (downloaded from PyPI once into .cache, as
+    ``tests.network_servers.wheel_folder`` does for requests)."""
+    cache = Path(__file__).resolve().parent.parent / ".cache" / "network-test-wheels-httpx"
+    if len(list(cache.glob("*.whl"))) < len(HTTPX_WHEELS):
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                        "--only-binary", ":all:", "--platform", "any", "--python-version",
+                        "3.15", "--implementation", "py", "--abi", "none", "-d", str(cache),
+                        *HTTPX_WHEELS], check=True, capture_output=True, timeout=240)
+    target.mkdir(parents=True, exist_ok=True)
+    for wheel in cache.glob("*.whl"):
+        (target / wheel.name).write_bytes(wheel.read_bytes())
+    return target

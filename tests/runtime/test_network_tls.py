@@ -18,7 +18,7 @@ from jupyter_sandbox.runtime.network.resolver import StaticResolver
 from jupyter_sandbox.runtime.sandbox import ExecuteReply, Sandbox
 from tests.conftest import stream_text
 from tests.network_servers import CSV, wheel_folder
-from tests.tls_servers import HOSTNAME, HttpsServer, TestCA
+from tests.tls_servers import HOSTNAME, HttpsServer, TestCA, httpx_wheels
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,7 @@ def server(ca) -> Iterator[HttpsServer]:
 def notebook_folder(tmp_path_factory, ca) -> Path:
     folder = tmp_path_factory.mktemp("notebook")
     wheel_folder(folder / "wheels")
+    httpx_wheels(folder / "wheels")
     (folder / "test-ca.pem").write_bytes(ca.pem.read_bytes())  # the CA, inside the sandbox
     return folder
 
@@ -135,6 +136,24 @@ print(requests.post({server.url('/echo')!r}, data=b'abc', timeout=30).content)
     assert "200 alpha,1" in out
     assert "['hello from /n', 'hello from /n', 'hello from /n']" in out
     assert "b'abc'" in out
+
+
+def test_httpx_sync_over_https(with_requests, server, ca):
+    box = with_requests
+    box.set_network_policy(allow(server, ca))
+    out = ok(box, "%pip install --no-index -f /workspace/wheels httpx")
+    assert "httpx" in out
+    out = ok(box, f"""
+import httpx
+r = httpx.get({server.url('/data.csv')!r}, timeout=30)
+print(r.status_code, r.http_version, r.text.splitlines()[1])
+with httpx.Client(timeout=30) as client:
+    print([client.get({server.url('/x')!r}).text for _ in range(2)])
+print(httpx.post({server.url('/echo')!r}, content=b'xyz', timeout=30).content)
+""")
+    assert "200 HTTP/1.1 alpha,1" in out
+    assert "['hello from /x', 'hello from /x']" in out
+    assert "b'xyz'" in out
 
 
 def test_without_the_ca_every_client_gets_the_certificate_error(with_requests, server):

@@ -408,6 +408,12 @@ class SSLSocket(BrokeredSocket):
     def context(self) -> SSLContext:
         return self._context
 
+    @property
+    def _sslobj(self) -> SSLSocket | None:
+        """CPython's SSLObject behind the socket, which httpcore reads ALPN from: here the
+        socket itself answers the same questions (None before the handshake, as natively)."""
+        return None if self._session_info is None else self
+
     def connect(self, address: tuple[Any, ...]) -> None:
         super().connect(address)
         if self.do_handshake_on_connect:
