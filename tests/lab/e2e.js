@@ -186,6 +186,8 @@ async function main() {
     const panel = page.locator('#jupyter-sandbox-panel');
     await panel.locator('.jp-SandboxPanel-meter-memory .jp-SandboxPanel-value').filter({ hasText: '/' }).waitFor();
     await panel.locator('.jp-SandboxPanel-mounts li').first().waitFor();
+    // the network section: this lab's kernels have the network off (the default)
+    await panel.locator('.jp-SandboxPanel-network .jp-SandboxPanel-networkState').filter({ hasText: 'Off' }).waitFor();
     await page.locator('.jp-SandboxStatusItem').filter({ hasText: 'Sandbox:' }).waitFor();
     // The running preview is listed; "Open" reuses the preview tab opened above.
     const running = panel.locator('.jp-SandboxPanel-preview[data-port="8000"]');
