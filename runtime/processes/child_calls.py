@@ -8,7 +8,11 @@
   policy (``pip install`` as a program; never a host process running sandbox input);
 * ``proc_*``: the process starts and drives processes of its own (``guest_ops.py``);
 * ``message``: Jupyter output from a process (``display()`` in a script) has no cell: dropped;
-* ``interrupt_reason``: a process's SIGINT is always an interrupt.
+* ``interrupt_reason``: a process's SIGINT is always an interrupt;
+* network calls (binary, ``protocol.NET_CALL_PREFIX``, sockets of a ``!python`` child): the
+  sandbox's own broker, so a process has the notebook's network policy, limits and audit
+  (bytes count for the sandbox, not a cell); its waits are cut by the process's wake-up,
+  and the connections it opened are closed when it ends (a killed child leaves none open).
 """
 
 from __future__ import annotations
@@ -16,10 +20,13 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import protocol
 from ..errors import PackageError
+from ..network.broker import NetworkBroker
+from ..network.connection import Connection
+from ..network.router import NetworkRouter
 from ..packages import USER_SITE_GUEST_PATH
 from ..protocol import ErrorAnswer
 
@@ -40,8 +47,20 @@ class ChildCalls:
         self._table = table
         self.process: Process | None = None
         self._caller: Caller | None = None
+        self._connections = _ProcessConnections(table._sandbox.network)
+        self._network = NetworkRouter(cast(NetworkBroker, self._connections), self._wakeup)
+
+    def _wakeup(self) -> threading.Event:
+        """The process's wake-up (interrupt, kill) for a blocking network wait."""
+        event = self.caller().wakeup() if self.process is not None else None
+        return event if event is not None else threading.Event()
 
     def on_call(self, raw: bytes) -> bytes:
+        if raw[:1] == protocol.NET_CALL_PREFIX:  # sockets: binary, see protocol.py
+            if self.process is not None and self._connections.owner is not self.process:
+                self._connections.owner = self.process
+                self.process.on_end(lambda _process: self._connections.close_all())
+            return self._network.on_call(raw, None)
         request = protocol.decode(raw)
         if not isinstance(request, dict):
             return _error("a request must be a JSON object")
@@ -97,6 +116,38 @@ class ChildCalls:
         except (OSError, ValueError, subprocess.SubprocessError) as exc:
             return {"error": f"pip {action} failed on the host: {exc}"}
         return {"error": f"unknown pip command {action!r}: use install, uninstall or list"}
+
+
+class _ProcessConnections:
+    """The sandbox's broker as one process uses it: remembers the connections the process
+    opened (and has not closed), so that they are closed when it ends."""
+
+    def __init__(self, broker: NetworkBroker) -> None:
+        self._broker = broker
+        self._open: set[int] = set()
+        self._lock = threading.Lock()
+        self.owner: Process | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._broker, name)
+
+    def connect(self, *args: Any, **kwargs: Any) -> Any:
+        opened = self._broker.connect(*args, **kwargs)
+        if isinstance(opened, Connection):
+            with self._lock:
+                self._open.add(opened.id)
+        return opened
+
+    def close(self, conn_id: int) -> None:
+        with self._lock:
+            self._open.discard(conn_id)
+        self._broker.close(conn_id)
+
+    def close_all(self) -> None:
+        with self._lock:
+            ids, self._open = self._open, set()
+        for conn_id in ids:
+            self._broker.close(conn_id)
 
 
 def _error(text: str) -> bytes:
