@@ -213,6 +213,7 @@ ctx.set_alpn_protocols(['http/1.1'])
 raw = socket.create_connection(({HOSTNAME!r}, {server.port}), timeout=30)
 s = ctx.wrap_socket(raw, server_hostname={HOSTNAME!r})
 print('detached', raw.fileno(), s.fileno() > 0, s.server_hostname)
+raw.close()  # closing the detached socket leaves the TLS one working
 s.sendall(b'GET /raw HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')
 print('readable', select.select([s], [], [], 30)[0] == [s])
 f = s.makefile('rb')

@@ -389,7 +389,9 @@ class SSLSocket(BrokeredSocket):
                            "server's first byte is read")
         self = object.__new__(cls)
         self.__dict__.update(sock.__dict__)
-        sock.__dict__.update(_released=True, _closed=True, connection_id=None)  # detached
+        # The original is detached, as natively: closed, fileno -1, and closing it later
+        # (a `with` block around both) leaves the new socket's connection and fd alone.
+        sock.__dict__.update(_released=True, _closed=True, connection_id=None, _fileno=-1)
         open_sockets[self._fileno] = self
         self._context = context
         self.server_hostname = server_hostname
