@@ -229,6 +229,7 @@ def test_clean_stop_then_restart_lists_and_resumes_every_sandbox(base: Path) -> 
         running = client.create_sandbox(metadata={"name": "running"})
         running.exec("value = 'set before the stop'")
         running.write_file("notes/a.txt", b"kept")
+        running.snapshot("named")
         stopped = client.create_sandbox(idle_timeout=1)
         stopped.exec("other = 2")
         wait_for(lambda: state_of(stopped) == "stopped", "the idle stop")
@@ -249,6 +250,7 @@ def test_clean_stop_then_restart_lists_and_resumes_every_sandbox(base: Path) -> 
         again = client.get_sandbox(running.id)
         assert again.exec("value").result == "'set before the stop'"
         assert again.read_file("notes/a.txt") == b"kept"
+        assert [s["name"] for s in again.snapshots()] == ["named"]
         assert client.get_sandbox(stopped.id).exec("other * 21").result == "42"
         again.delete()
 
