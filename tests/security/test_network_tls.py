@@ -391,3 +391,32 @@ except TimeoutError as e:
         _wait_until(lambda: box.status()["network"]["open_connections"] == 0,
                     "the half-open TLS connection to close")
         assert "42" in run(box, "print(40 + 2)")[1]
+
+
+def test_forged_tls_calls_fail_cleanly(box, ca, server, caplog):
+    box.set_network_policy(policy_for(server.port, ca))
+    _, out = run(box, f"""
+import _host, json, socket
+s = socket.create_connection(({HOSTNAME!r}, {server.port}), timeout=30)
+conn = s.connection_id
+def tls(**fields):
+    header = {{"call": "tls", "conn": conn, "server_hostname": {HOSTNAME!r}, "alpn": None,
+              "timeout": 30, **fields}}
+    answer = json.loads(_host.call(b'N' + json.dumps(header).encode() + b'\\n'))
+    print(answer.get('kind', 'ok'), str(answer.get('error', answer.get('peer')))[:70])
+tls(conn=987654321)                       # no such connection
+tls(conn=True)
+tls(alpn='h2')                            # not a list
+tls(alpn=['x'] * 50)
+tls(server_hostname='a' * 300)
+tls(server_hostname='bad\\x00name')       # a control character: refused, connection closed
+s = socket.create_connection(({HOSTNAME!r}, {server.port}), timeout=30)
+conn = s.connection_id
+tls()                                     # a real upgrade
+tls()                                     # twice: refused
+""")
+    kinds = [line.split()[0] for line in out.splitlines()]
+    assert kinds == ["lost", "value", "value", "value", "value", "ssl", "ok", "ssl"], out
+    assert "ok secure.test" in out and "already TLS" in out
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert "42" in run(box, "print(6 * 7)")[1]
