@@ -25,6 +25,7 @@ from jupyter_sandbox.server_extension.control_client import (
     ControlClientClosedError,
     ControlError,
 )
+from jupyter_sandbox.server_extension.service.lifecycle import LifecyclePolicy
 from jupyter_sandbox.server_extension.service.registry import SandboxLimits, SandboxRegistry
 
 
@@ -126,7 +127,8 @@ def test_stop_extension_stops_the_reaper_and_closes_the_client(tmp_path: Path) -
         app = SandboxExtensionApp()
         control = ControlClient(FakeKernelManager())
         registry = SandboxRegistry(FakeKernelManager(), control, tmp_path, max_sandboxes=1,
-                                   idle_timeout=60, limits=SandboxLimits(512, 64, 0),
+                                   lifecycle=LifecyclePolicy.of(0, 60, "stop", 0, 0),
+                                   limits=SandboxLimits(512, 64, 0),
                                    start_timeout=10, log=FakeKernelManager.log)
         registry.start_reaper()
         reaper = registry._reaper
