@@ -66,8 +66,10 @@ class SandboxServiceConfig(Configurable):
                                  "together, in MiB (each counted at the largest resident size "
                                  "measured of one); the pool keeps fewer than pool_size when "
                                  "they would not fit. 0: no budget.").tag(config=True)
-    service_state_dir = Unicode("", help="Where service sandboxes keep snapshots; default: "
-                                "Jupyter's data dir, sandbox/service.").tag(config=True)
+    service_state_dir = Unicode("", help="Where the sandbox service keeps its database of "
+                                "sandboxes (service.sqlite3) and each sandbox's recovery point "
+                                "and named snapshots; default: Jupyter's data dir, "
+                                "sandbox/service.").tag(config=True)
 
     def _open_store(self, path: Path) -> tuple[RegistryStore | None, str | None]:
         """The service's database, or why it cannot be used (the service then answers 503;
