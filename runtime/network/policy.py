@@ -316,6 +316,8 @@ def parse_rule(rule: object) -> Rule:
                          "characters")
     if any(c.isspace() or not c.isprintable() for c in text):
         raise ValueError(f"bad network rule {text!r}: no spaces or control characters")
+    if "%" in text:
+        raise ValueError(f"bad network rule {text!r}: IPv6 zone ids ('%eth0') are not accepted")
     if any(c in text for c in "/@\\#&|,;") and not re.fullmatch(r"[0-9a-fA-F.:\[\]/]+", text):
         raise ValueError(f"bad network rule {text!r}: {RULE_FORMS}")
     host, port = text, None

@@ -257,6 +257,7 @@ def test_bad_ports_are_refused(port: object) -> None:
     ("x" * 400, "longer than"), ("1.2.3.4.5", "not an IPv4"), ("a..b", "bad host"),
     (":80", "no host"), ("[*]:1", "brackets"), ("*.[a].com", "bad host"),
     ("*a[b].com", "wildcard label"),
+    ("fe80::1%eth0", "zone ids"), ("[fe80::1%25eth0]:80", "zone ids"),
     ("10.0.0.0/33", "bad network rule"), ("a:b:c", "bad network rule"), ("host:١٢", "1-65535"),
 ])
 def test_bad_rules_raise_value_error_with_a_clear_message(rule: str, message: str) -> None:
@@ -398,3 +399,52 @@ def test_a_deny_rule_for_a_name_holds_in_every_spelling(host: str) -> None:
 def test_more_loopback_spellings_are_the_loopback_address(host: str) -> None:
     assert canonical_host(host) == ipaddress.IPv4Address("127.0.0.1")
     assert not check_name(NetworkPolicy(enabled=True, allow=("*",)), host, 80).allowed
+
+
+_RULES = st.sampled_from([
+    "*", "*:443", "example.com", "*.example.com", "api.example.com:443", "127.0.0.1",
+    "127.0.0.1:8080", "127.0.0.0/8", "10.0.0.0/8", "10.1.0.0/16", "0.0.0.0/0", "::/0", "[::1]:80",
+    "169.254.169.254", "169.254.0.0/16", "93.184.216.0/24", "93.184.216.34:443", "fd00::/8",
+    "localhost", "secret.example.com"])
+_HOSTS = st.sampled_from(["example.com", "api.example.com", "secret.example.com", "localhost",
+                          "evil.org", "127.0.0.1", "10.1.2.3", "[::1]", "169.254.169.254"])
+
+
+@given(admin_allow=st.lists(_RULES, max_size=4), admin_deny=st.lists(_RULES, max_size=2),
+       api_allow=st.lists(_RULES, max_size=4), api_deny=st.lists(_RULES, max_size=2),
+       host=_HOSTS, address=st.ip_addresses(), port=st.sampled_from([80, 443, 8080, 22]))
+@settings(max_examples=1500, deadline=None)
+def test_narrowing_never_allows_what_the_administrator_refuses(
+        admin_allow: list[str], admin_deny: list[str], api_allow: list[str],
+        api_deny: list[str], host: str, address: object, port: int) -> None:
+    admin = NetworkPolicy(enabled=True, allow=tuple(admin_allow), deny=tuple(admin_deny))
+    api = narrowed(admin, {"allow": api_allow, "deny": api_deny})
+    text = str(address)
+    if check_address(api, host, text, port).allowed:
+        assert check_address(admin, host, text, port).allowed
+    if check_name(api, host, port).allowed:
+        assert check_name(admin, host, port).allowed
+
+
+_NAME_OR_BROAD = st.sampled_from(["*", "*:80", "example.com", "*.example.com", "localhost",
+                                  "0.0.0.0/0", "::/0", "0.0.0.0/1", "128.0.0.0/1", "::/1"])
+
+
+@given(allow=st.lists(_NAME_OR_BROAD, max_size=5), host=_HOSTS, address=st.ip_addresses(),
+       port=st.sampled_from([80, 443]))
+@settings(max_examples=1500, deadline=None)
+def test_no_name_rule_or_broad_range_ever_reaches_a_special_address(
+        allow: list[str], host: str, address: object, port: int) -> None:
+    """The SSRF boundary as a property: without a rule naming the address, no special address
+    (in any IPv6 wrapping) is reachable, whatever names and broad ranges are allowed."""
+    ip = ipaddress.ip_address(address)  # type: ignore[arg-type]
+    reached: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = [ip]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None or (int(ip) >> 32 == 0 and int(ip) > 1):
+            # mapped (::ffff:a.b.c.d) and compatible (::a.b.c.d) forms are the IPv4 address
+            reached = [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+        elif ip.sixtofour is not None:
+            reached.append(ip.sixtofour)
+    if any(special_range(a) is not None for a in reached):
+        policy = NetworkPolicy(enabled=True, allow=tuple(allow))
+        assert not check_address(policy, host, str(ip), port).allowed
