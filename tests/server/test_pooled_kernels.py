@@ -183,6 +183,12 @@ def test_restart_and_shutdown_through_the_rest_api(server: Server, project: Path
             if reply["parent_header"].get("msg_id") == msg_id:
                 break
         assert reply["content"]["ename"] == "KeyboardInterrupt"
+        while True:  # idle first: a request that comes before is aborted (stop_on_error)
+            message = kernel.client.get_iopub_msg(timeout=120)
+            if message["parent_header"].get("msg_id") == msg_id and \
+                    message["msg_type"] == "status" and \
+                    message["content"]["execution_state"] == "idle":
+                break
         assert kernel.stdout("print(before_restart)").strip() == "42"
     finally:
         kernel.client.stop_channels()
