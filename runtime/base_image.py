@@ -108,6 +108,33 @@ def load(bounds: snapshot.Bounds) -> snapshot.SnapshotImage | None:
         return _loaded
 
 
+_build_lock = threading.Lock()
+
+
+def load_or_build(bounds: snapshot.Bounds) -> snapshot.SnapshotImage | None:
+    """The base image as ``load``; when there is none yet, build it first (boot a throwaway
+    sandbox with the default configuration, which saves one, as ``jupyter-sandbox warmup``
+    does; a few seconds, once per machine and guest build). For whoever needs the image
+    itself rather than a started sandbox: a process of a sandbox that did not write one (it
+    started from a snapshot, with its own environment, or without the base image) would
+    otherwise be refused until some other sandbox boots. None when no image can be had: no
+    signing key, or the image there is too large for ``bounds``."""
+    image = load(bounds)
+    if image is not None or key() is None:
+        return image
+    with _build_lock:  # one build per host process; concurrent ones are only wasted work
+        image = load(bounds)
+        if image is not None or image_path().is_file():
+            return image  # built meanwhile, or present but too large for these bounds
+        from .sandbox import Sandbox
+
+        log.info("no base image at %s: building it (booting a sandbox, a few seconds)",
+                 image_path())
+        with Sandbox():
+            pass
+        return load(bounds)
+
+
 def discard(image: snapshot.SnapshotImage) -> None:
     """Forget ``image`` (and remove its file): it could not be restored."""
     global _loaded

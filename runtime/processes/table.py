@@ -280,11 +280,15 @@ class ProcessTable:
         self._refill_spare(image)
 
     def _image(self) -> SnapshotImage:
-        image = base_image.load(self._sandbox.snapshot_bounds)
+        # Built when missing (this sandbox may not have written one: started from a snapshot,
+        # with its own environment, or without the base image), so a first process works.
+        image = base_image.load_or_build(self._sandbox.snapshot_bounds)
         if image is None:
             raise ProcessError("the sandbox cannot start processes without the machine's base "
-                               "image (run `jupyter-sandbox warmup`, or start one sandbox with "
-                               "the base image enabled, then try again)")
+                               "image, and none could be built here (no snapshot signing key, "
+                               "or the image is larger than this sandbox's snapshot bounds): "
+                               "see the kernel's log, run `jupyter-sandbox warmup`, then try "
+                               "again")
         return image
 
     def _refill_spare(self, image: SnapshotImage) -> None:
