@@ -219,9 +219,9 @@ class GuestInstance:
             raise GuestDiedError(self.dead)
         self._apply_memory_limit()
         data = source.encode()
-        address = self._alloc(self.store, len(data)) & 0xFFFFFFFF
-        self.memory.write(self.store, data, address)
-        try:
+        try:  # a hard stop may already trap the allocation of the source
+            address = self._alloc(self.store, len(data)) & 0xFFFFFFFF
+            self.memory.write(self.store, data, address)
             status = int(self._turn(self.store, address, len(data)))
             self.observed_memory_bytes = self.memory.data_len(self.store)
             return status

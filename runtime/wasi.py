@@ -21,6 +21,7 @@ import wasmtime
 from .vfs import (
     FILETYPE_DIRECTORY,
     FILETYPE_REGULAR,
+    FILETYPE_UNKNOWN,
     LayeredMount,
     Stat,
     VirtualFS,
@@ -110,9 +111,14 @@ class ProcExit(Exception):
 
 @dataclass
 class StdStream:
-    """fd 0, 1 or 2. Writes go to the sink; reads see end of file."""
+    """fd 0, 1 or 2. Writes go to the sink; reads see end of file (or ``read_input``).
+
+    ``tty``: shown as a terminal (a character device: ``isatty()`` is true), as the
+    notebook's streams are; a sandbox process's stdio are pipes (unknown file type, so
+    ``isatty()`` is false and programs neither colour nor line-buffer their output)."""
 
     fileno: int
+    tty: bool = True
 
 
 @dataclass
@@ -460,7 +466,8 @@ class Wasi:
         handle = self._handle(fd)
         flags = 0
         if isinstance(handle, StdStream):
-            kind, rights = FILETYPE_CHARACTER_DEVICE, RIGHTS_STDIO
+            kind = FILETYPE_CHARACTER_DEVICE if handle.tty else FILETYPE_UNKNOWN
+            rights = RIGHTS_STDIO
         elif isinstance(handle, DirHandle):
             kind, rights = FILETYPE_DIRECTORY, RIGHTS_ALL
         else:
@@ -481,7 +488,8 @@ class Wasi:
 
     def _handle_stat(self, handle: Handle) -> Stat:
         if isinstance(handle, StdStream):
-            return Stat(FILETYPE_CHARACTER_DEVICE, 0, 0, 0, 0, 10 + handle.fileno)
+            kind = FILETYPE_CHARACTER_DEVICE if handle.tty else FILETYPE_UNKNOWN
+            return Stat(kind, 0, 0, 0, 0, 10 + handle.fileno)
         if isinstance(handle, DirHandle):
             return self.state.vfs.stat(handle.guest_path)
         st = os.fstat(handle.host_fd)

@@ -13,11 +13,16 @@ So do the raw views of guest memory (``memory_view``, ``read_memory``): the one 
 from __future__ import annotations
 
 import ctypes
+import threading
 from collections.abc import Callable
 from importlib.metadata import version as _installed_version
+from typing import Any
 
 import wasmtime
 from wasmtime import _bindings, _ffi
+from wasmtime import _func as _wasmtime_func
+from wasmtime import _slab as _wasmtime_slab
+from wasmtime import _value as _wasmtime_value
 
 SUPPORTED = "wasmtime>=49,<50"
 
@@ -30,6 +35,9 @@ _NEEDED = (
     (wasmtime.Config, "ptr"),
     (wasmtime.Store, "ptr"),
     (wasmtime.Caller, "_context"),
+    (_wasmtime_slab, "Slab"),
+    (_wasmtime_func, "FUNCTIONS"),
+    (_wasmtime_value, "SLAB"),
 )
 
 
@@ -45,6 +53,37 @@ def check() -> None:
 
 
 check()
+
+
+class _LockedSlab(_wasmtime_slab.Slab):  # type: ignore[type-arg]
+    """wasmtime-py keeps every host function (``define_func``) and externref in a global
+    ``Slab`` whose ``allocate``/``deallocate`` are not atomic: the sandbox's processes create
+    and free stores on several threads at once (runtime/processes/), and two threads in
+    ``allocate`` corrupted its free list (``TypeError: list indices must be integers``).
+    The slabs get this class, which takes one lock around each operation."""
+
+    _lock = threading.RLock()
+
+    def allocate(self, val: Any) -> int:
+        with self._lock:
+            return super().allocate(val)
+
+    def get(self, idx: int) -> Any:
+        with self._lock:
+            return super().get(idx)
+
+    def deallocate(self, idx: int) -> None:
+        with self._lock:
+            super().deallocate(idx)
+
+
+def _lock_slabs() -> None:
+    for slab in (_wasmtime_func.FUNCTIONS, _wasmtime_value.SLAB):
+        if type(slab) is _wasmtime_slab.Slab:
+            slab.__class__ = _LockedSlab
+
+
+_lock_slabs()
 
 # (context, data, out: next deadline delta, out: update kind) -> error pointer or 0
 _EPOCH_CALLBACK_TYPE = _bindings._wasmtime_store_epoch_deadline_callback.argtypes[1]

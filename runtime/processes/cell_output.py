@@ -33,11 +33,13 @@ class CellOutput:
     def sink(self, fd: int) -> Sink:
         def write(data: bytes) -> None:
             with self._lock:
-                if self._bytes + len(data) > self._cap:
-                    self._dropped += len(data)
-                    return
-                self._queue.append((fd, bytes(data)))
-                self._bytes += len(data)
+                room = self._cap - self._bytes
+                if len(data) > room:
+                    self._dropped += len(data) - max(room, 0)
+                    data = data[:max(room, 0)]
+                if data:
+                    self._queue.append((fd, bytes(data)))
+                    self._bytes += len(data)
 
         return write
 
@@ -55,5 +57,6 @@ class CellOutput:
         for fd, data in items:
             cell.fd_write(fd, data)
         if dropped:
-            cell.notify(f"[{dropped} bytes of output from background processes were dropped: "
-                        "more than the output limit waited while no cell read it]")
+            cell.notify(f"[{dropped} bytes of output from the sandbox's processes were "
+                        "dropped: more than the cell's output limit (Limits.output_bytes) "
+                        "arrived before the cell could show it]")

@@ -4,11 +4,11 @@ Every process is a guest instance with its own linear memory, and all of them to
 stay within ``Limits.memory_bytes``. A wasmtime store cannot ask "is there room?" as it grows,
 so the limit is split up front: a process is *granted* a store limit when it starts (at most
 ``Limits.process_memory_bytes``, at least enough to hold the base image and some headroom, and
-never more than is free now), and the notebook's own store limit is lowered by what the
-running processes were granted, raised back when they end (``GuestInstance.set_memory_limit``:
-wasmtime accepts a new limit at any time). A process that cannot get its minimum is refused
-with ``ProcessMemoryError`` naming the numbers; one that outgrows its grant gets
-``MemoryError`` inside itself, alone.
+otherwise at most half of what is free now, so the notebook keeps room to grow), and the
+notebook's own store limit is lowered by what the running processes were granted, raised
+back when they end (``GuestInstance.set_memory_limit``: wasmtime accepts a new limit at any
+time). A process that cannot get its minimum is refused with ``ProcessMemoryError`` naming
+the numbers; one that outgrows its grant gets ``MemoryError`` inside itself, alone.
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ class MemoryBudget:
             given_back = self._grants.get(replaces, 0) if replaces is not None else 0
             used = self._parent_used() + sum(self._grants.values()) - given_back
             free = self.limit - used
-            wanted = exactly if exactly is not None else self._per_process
+            # Half of what is free at most, so the notebook (and the next process) keeps room.
+            wanted = exactly if exactly is not None else min(self._per_process,
+                                                             max(minimum, free // 2))
             amount = min(wanted, free)
             if amount < minimum:
                 raise ProcessMemoryError(minimum, max(free, 0), self.limit, used)

@@ -27,7 +27,7 @@ from .. import module_cache
 from .. import snapshot as snapshot_format
 from ..errors import GuestDiedError
 from ..guest_instance import GuestInstance
-from ..wasi import FileHandle, WasiState
+from ..wasi import FileHandle, StdStream, WasiState
 from ..wasi_errno import WasiError
 from .child_calls import ChildCalls
 from .memory import HEADROOM
@@ -89,27 +89,34 @@ class GuestRunner:
         finally:
             self.ready.set()
         job = self._jobs.get()
+        process: Process | None = None
+        status = FAILED_STATUS
         try:
             if job is None:
                 return
             process, grant = job
             if instance is None:
                 process.write("stderr", f"the process could not start: {self.error}\n".encode())
-                process.finish(FAILED_STATUS)
                 return
-            self._run(instance, process, grant)
+            status = self._run(instance, process, grant)
         finally:
+            # Memory and thread are given back before the process is seen to end, so a
+            # caller's wait() that returns finds the sandbox as it was before the start.
             if instance is not None:
                 try:
                     instance.close()
                 except Exception:
                     log.exception("closing a sandbox process's instance failed")
             self._table.runner_ended(self.budget_key)
+            if process is not None:
+                process.finish(status)
 
     def _restore(self) -> GuestInstance:
         image = self._image
         state = self._state = WasiState(self._table.vfs, ["python"], {}, self._write)
         state.read_input = self._read_input
+        for fd in (0, 1, 2):
+            state.fds[fd] = StdStream(fd, tty=False)  # pipes, not a terminal
         state.monotonic_offset_ns = max(
             0, int(image.header.get("monotonic_ns", 0)) - time.monotonic_ns())
         instance = GuestInstance(state, image.memory_bytes + HEADROOM, self._calls.on_call)
@@ -135,7 +142,8 @@ class GuestRunner:
             return b""
         return process.read_stdin(size, self._state.wakeup)
 
-    def _run(self, instance: GuestInstance, process: Process, grant: int) -> None:
+    def _run(self, instance: GuestInstance, process: Process, grant: int) -> int:
+        """Run ``process`` in ``instance``; its exit status."""
         state = self._state
         assert state is not None  # noqa: S101 - set by _restore, which succeeded
         self._calls.process = process
@@ -148,7 +156,7 @@ class GuestRunner:
             process.memory_bytes = instance.memory_bytes()
             instance.disarm()  # a wake-up left from preparing is not for this program
             if not process.attach(instance):
-                return
+                return status
             turn_status = instance.turn(MAIN_SOURCE)
             status = process.reported_status if process.reported_status is not None else (
                 turn_status)
@@ -164,8 +172,7 @@ class GuestRunner:
             process.write("stderr", f"{process.argv[0]}: cannot open a redirection: "
                           f"{exc}\n".encode())
             status = FAILED_STATUS
-        finally:
-            process.finish(status)
+        return status
 
     def _open_redirects(self, state: WasiState, files: dict[int, Redirect]) -> None:
         """``stdout=open(path)``: the process's fd 1/2 is that file of the sandbox."""
@@ -201,7 +208,7 @@ class JavaScriptRunner:
                 return
             status = run_javascript(
                 argv=list(process.argv), env=dict(process.env), cwd=process.cwd,
-                vfs=self._table.vfs, stdin=lambda: process.read_stdin(1 << 16),
+                vfs=self._table.vfs, stdin=lambda: _read_or_end(process),
                 write=process.write, limits=JavaScriptLimits(memory_bytes=self._grant),
                 cancel=process.cancel)
         except ImportError:
@@ -212,5 +219,13 @@ class JavaScriptRunner:
             log.exception("a JavaScript process failed on the host")
             process.write("stderr", f"node: the JavaScript engine failed: {exc}\n".encode())
         finally:
-            process.finish(status)
             self._table.runner_ended(self.budget_key)
+            process.finish(status)
+
+
+def _read_or_end(process: Process) -> bytes:
+    """stdin for the JavaScript engine: a kill or interrupt ends the input."""
+    try:
+        return process.read_stdin(1 << 16)
+    except WasiError:
+        return b""

@@ -250,6 +250,7 @@ class ProcessTable:
             self._track(process.pid, script.thread)
             return
         image = self._image()
+        process.memory_bytes = image.memory_bytes  # until its runner reports
         minimum = image.memory_bytes + HEADROOM
         with self._lock:
             spare, self._spare = self._spare, None

@@ -19,7 +19,8 @@ def _status_text(status: dict[str, Any]) -> str:
     limits, usage = status["limits"], status["usage"]
     timeout = f"{limits['cell_timeout']:g} s" if limits.get("cell_timeout") else "none"
     lines = [
-        "Sandboxed Python: CPython in a WebAssembly sandbox (no network, no processes)",
+        "Sandboxed Python: CPython in a WebAssembly sandbox (no host programs: its processes "
+        "are sandbox instances)",
         f"  memory      {_mib(usage['memory_bytes'])} used of {_mib(limits['memory_bytes'])}",
         f"  workspace   {_mib(usage['workspace_bytes'])} of {_mib(limits['workspace_bytes'])}, "
         f"{usage['workspace_files']} of {limits['workspace_files']} files",
@@ -32,6 +33,14 @@ def _status_text(status: dict[str, Any]) -> str:
         access = "read-write" if mount["writable"] else "read-only"
         origin = f"  (notebook folder {mount['host_folder']})" if mount.get("host_folder") else ""
         lines.append(f"    {mount['path']:<55} {access}{origin}")
+    processes = status.get("processes") or []
+    lines.append(f"  processes   {len(processes)} running" + (":" if processes else ""))
+    for info in processes:
+        command = " ".join(info["argv"])
+        command = command if len(command) <= 60 else command[:57] + "..."
+        kind = "background" if info.get("background") else "foreground"
+        lines.append(f"    {info['pid']:>6}  {command:<60} {_mib(info['memory_bytes'])}  "
+                     f"{info['origin']}, {kind}")
     lines += _network_lines(status.get("network"), RECENT_CONNECTIONS)
     return "\n".join(lines)
 

@@ -160,10 +160,30 @@ def _fresh_main(file: str | None) -> dict[str, Any]:
     return module.__dict__
 
 
+def _unbuffered() -> None:
+    """``-u`` / ``PYTHONUNBUFFERED``: stdout and stderr written through at once."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        stream = getattr(sys, name)
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+        unbuffered = io.TextIOWrapper(io.FileIO(fd, "w", closefd=False),  # type: ignore[type-var]
+                                      encoding="utf-8", write_through=True,
+                                      errors="backslashreplace" if fd == 2 else "strict")
+        setattr(sys, name, unbuffered)
+        setattr(sys, f"__{name}__", unbuffered)
+
+
 def _python(argv: list[str]) -> None:
     import runpy
 
     args = argv[1:]
+    flags = "".join(a[1:] for a in args[:next((i for i, a in enumerate(args)
+                                               if not a.startswith("-") or a in ("-c", "-m")),
+                                              len(args))] if not a.startswith("--"))
+    if "u" in flags or os.environ.get("PYTHONUNBUFFERED"):
+        _unbuffered()
     index = 0
     while index < len(args):
         arg = args[index]

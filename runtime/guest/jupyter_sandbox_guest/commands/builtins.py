@@ -1172,9 +1172,13 @@ PROGRAMS: dict[str, Program] = {
 _BIN_FOLDERS = ("/bin", "/usr/bin", "/usr/local/bin")
 
 
+#: Names not shown in the not-found message: aliases of listed programs.
+_UNLISTED = frozenset({":", "python3.15", "python.wasm", "pip3", "nodejs"})
+
+
 def not_found_message(name: str) -> str:
     """Says what the sandbox can run instead, since no program files exist in it."""
-    names = ", ".join(sorted(n for n in PROGRAMS if n != ":"))
+    names = ", ".join(sorted(n for n in PROGRAMS if n not in _UNLISTED))
     return (f"{name}: command not found in the sandbox (it can run: {names}; no host "
             "programs)\n")
 
