@@ -66,8 +66,7 @@ from ..snapshot_store import SnapshotBudget, SnapshotInfo, SnapshotStore, valida
 from ..vfs import Quota, VirtualFS
 from ..wasi import WasiState
 from . import limits as limits_module
-from . import magics, operations, preview_jobs, recovery, snapshots, start, status
-from . import workspace_mount
+from . import magics, operations, preview_jobs, recovery, snapshots, start, status, workspace_mount
 from .guest_calls import GuestCalls
 from .layout import TMP, WORKSPACE, guest_env, make_mounts
 from .messages import (
