@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -422,3 +424,28 @@ tls()                                     # twice: refused
     assert "ok secure.test" in out and "already TLS" in out
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
     assert "42" in run(box, "print(6 * 7)")[1]
+
+
+def test_a_server_below_tls_1_2_is_refused_whatever_the_guest_allows(box, ca):
+    context = ca.server_context(HOSTNAME)
+    with warnings.catch_warnings():  # the old versions are deprecated: that is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.TLSv1
+        context.maximum_version = ssl.TLSVersion.TLSv1_1
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with HttpsServer(context) as old:
+        box.set_network_policy(policy_for(old.port, ca))
+        _, out = run(box, f"""
+import ssl, socket
+ctx = ssl.create_default_context()
+ctx.minimum_version = ssl.TLSVersion.TLSv1  # asks for less: the host keeps TLS 1.2
+try:
+    ctx.wrap_socket(socket.create_connection(({HOSTNAME!r}, {old.port}), timeout=30),
+                    server_hostname={HOSTNAME!r})
+    print('CONNECTED')
+except ssl.SSLError as e:
+    print('refused:', type(e).__name__, e)
+""")
+        assert "CONNECTED" not in out
+        assert "refused: SSLError" in out and "PROTOCOL_VERSION" in out, out
+        assert old.seen == []
