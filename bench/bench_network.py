@@ -11,7 +11,7 @@ Measured, sandbox and native in turns, with ``urllib.request`` in both:
 * the same download over https (the host's TLS, a ``trustme`` test CA as the policy's
   ``ca_bundle``; skipped when trustme is not installed);
 * connect latency: ``--requests`` small requests, a new connection each (``Connection: close``),
-  p50 and p90 in the sandbox and natively.
+  p50 and p90 in the sandbox and natively, over http and (a TLS handshake each) https.
 
 Times are taken around the transfer with ``time.perf_counter`` on each side (inside the guest
 for the sandbox), so cell overhead is not counted. The server is a threaded stdlib HTTP server
@@ -186,9 +186,15 @@ def main() -> None:
                 # back): steadier than a ratio of medians on a machine whose load changes.
                 pairs = statistics.median(h / g for g, h in zip(guest, host, strict=True))
                 rows.append((name, throughput(size, guest), throughput(size, host), pairs))
-        small = f"http://127.0.0.1:{plain.server_address[1]}/small"
-        guest_lat = in_sandbox(box, f"latencies({small!r}, {args.requests})")
-        host_lat = native["latencies"](small, args.requests)
+        latency_rows: list[tuple[str, list[float], list[float]]] = []
+        for scheme, server, _ in servers:
+            small = f"{scheme}://127.0.0.1:{server.server_address[1]}/small"
+            guest_context = "ssl.create_default_context()" if scheme == "https" else "None"
+            guest_lat = in_sandbox(box, f"latencies({small!r}, {args.requests}, "
+                                        f"{guest_context})")
+            host_lat = native["latencies"](small, args.requests,
+                                           native_tls if scheme == "https" else None)
+            latency_rows.append((scheme, guest_lat, host_lat))
 
     print(f"{args.mb} MB from a local server, median of {args.repeat}, sandbox and native "
           "in turns:")
@@ -196,12 +202,14 @@ def main() -> None:
     for name, guest_mbs, host_mbs, ratio in rows:
         print(f"{name:44} {guest_mbs:9.0f} MB/s {host_mbs:9.0f} MB/s {ratio:6.2f}x")
         results[name] = {"sandbox_mb_s": guest_mbs, "native_mb_s": host_mbs, "ratio": ratio}
-    for label, values in (("p50", 0.5), ("p90", 0.9)):
-        guest_ms = statistics.quantiles(guest_lat, n=100)[int(values * 100) - 1] * 1e3
-        host_ms = statistics.quantiles(host_lat, n=100)[int(values * 100) - 1] * 1e3
-        name = f"request on a new connection, {label}"
-        print(f"{name:44} {guest_ms:10.2f} ms {host_ms:10.2f} ms {guest_ms / host_ms:6.2f}x")
-        results[name] = {"sandbox_ms": guest_ms, "native_ms": host_ms}
+    for scheme, guest_lat, host_lat in latency_rows:
+        for label, values in (("p50", 0.5), ("p90", 0.9)):
+            guest_ms = statistics.quantiles(guest_lat, n=100)[int(values * 100) - 1] * 1e3
+            host_ms = statistics.quantiles(host_lat, n=100)[int(values * 100) - 1] * 1e3
+            name = f"{scheme} request on a new connection, {label}"
+            print(f"{name:44} {guest_ms:10.2f} ms {host_ms:10.2f} ms "
+                  f"{guest_ms / host_ms:6.2f}x")
+            results[name] = {"sandbox_ms": guest_ms, "native_ms": host_ms}
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
