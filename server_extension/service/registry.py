@@ -643,6 +643,11 @@ class SandboxRegistry:
 
     async def _act(self, record: SandboxRecord, action: str, reason: StopReason | None) -> None:
         try:
+            if reason is StopReason.IDLE and await self._processes_running(record):
+                # Stopping would kill its background processes (a snapshot does not carry
+                # them): a sandbox running one is in use, and its idle time starts over.
+                record.last_activity = time.time()
+                return
             if action == "delete":
                 self.log.info("sandbox %s: %s, deleted (on_timeout: delete)", record.id,
                               "its timeout passed" if reason is StopReason.TIMEOUT
@@ -658,6 +663,20 @@ class SandboxRegistry:
                         self._persist(record)
         except (ControlError, OSError, ServiceError, sqlite3.Error) as exc:
             self.log.warning("sandbox %s: could not %s it: %s", record.id, action, exc)
+
+    async def _processes_running(self, record: SandboxRecord) -> bool:
+        """Whether the sandbox's kernel reports running processes (GET /status); False when
+        it cannot say (the idle stop then goes ahead, as before processes existed)."""
+        kernel_id = self._running_kernel(record)
+        if kernel_id is None:
+            return False
+        try:
+            status = await self.control.json(kernel_id, "GET", "/status")
+        except (ControlError, OSError, ValueError) as exc:
+            self.log.warning("sandbox %s: could not ask its kernel for running processes: %s",
+                             record.id, exc)
+            return False
+        return isinstance(status, dict) and bool(status.get("processes"))
 
     async def _stop(self, record: SandboxRecord, reason: StopReason, *,
                     wait_for_requests: bool = True) -> None:
