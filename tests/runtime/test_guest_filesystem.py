@@ -124,16 +124,20 @@ def test_read_only_places_refuse_writes(run) -> None:
 
 
 def test_sockets_fail_cleanly(run) -> None:
+    """With the network off (the default) a socket is refused with a PermissionError that
+    says who can turn it on, and the session goes on."""
     result = run_json(run, """
         import json, socket
         try:
             socket.socket()
-            outcome = 'OPENED'
+            outcome = ['OPENED', '']
         except OSError as exc:
-            outcome = type(exc).__name__
+            outcome = [type(exc).__name__, str(exc)]
         print(json.dumps([outcome, 1 + 1]))
     """)
-    assert result == ["OSError", 2]
+    (name, message), two = result
+    assert (name, two) == ("PermissionError", 2)
+    assert "SandboxKernel.network" in message
 
 
 def test_invalid_utf8_on_stdout_does_not_break_the_host(run) -> None:
