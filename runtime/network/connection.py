@@ -136,6 +136,7 @@ class Connection:
         """Send as much of ``data`` as the peer takes before ``timeout`` (at least one byte,
         or the outcome that stopped the wait): ``socket.send`` semantics. With a rewriter,
         request heads go out rewritten (``header_injection.py``)."""
+        self._check_handshake()
         if self.rewriter is not None:
             result = self._send_rewritten(self.rewriter, memoryview(data), timeout, wakeup)
         else:
@@ -204,6 +205,7 @@ class Connection:
              wakeup: threading.Event) -> bytes | WaitOutcome:
         """Up to ``size`` bytes: waits for the first, then takes what is already there;
         ``b""`` at the end of the stream."""
+        self._check_handshake()
         if self.rewriter is not None and self.rewriter.output:
             flushed = self.flush(timeout, wakeup)  # the request goes out before its answer
             if flushed is not WaitOutcome.READY:
@@ -231,6 +233,14 @@ class Connection:
             data = b"".join(parts)
         self.record.bytes_received += len(data)
         return data
+
+    def _check_handshake(self) -> None:
+        """No bytes while a TLS handshake ``tls.py`` started is unfinished (OpenSSL would
+        finish it inside the read or write, outside the host's checks and audit)."""
+        if self.tls_handshaking:
+            raise OSError(errno.ENOTCONN, "the TLS handshake on this connection has not "
+                          "finished; complete it (SSLSocket.do_handshake()) or open a new "
+                          "connection")
 
     def shutdown(self, how: int) -> None:
         # The plain socket's shutdown, also under TLS: SSLSocket.shutdown drops its TLS state,

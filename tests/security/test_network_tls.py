@@ -449,3 +449,34 @@ except ssl.SSLError as e:
         assert "CONNECTED" not in out
         assert "refused: SSLError" in out and "PROTOCOL_VERSION" in out, out
         assert old.seen == []
+
+
+def test_no_bytes_move_while_a_handshake_is_unfinished(box, ca):
+    """A guest that starts the host's handshake, lets an interrupt cut it and then writes
+    directly gets an error: OpenSSL would otherwise finish the handshake inside the write."""
+    with SilentServer() as silent:
+        box.set_network_policy(policy_for(silent.port, ca))
+        run(box, f"import _host, json, socket\n"
+                 f"s = socket.create_connection(('127.0.0.1', {silent.port}), timeout=30)")
+        raw_tls = ("header = {'call': 'tls', 'conn': s.connection_id, 'server_hostname': "
+                   f"{HOSTNAME!r}, 'alpn': None, 'timeout': None}}\n"
+                   "_host.call(b'N' + json.dumps(header).encode() + b'\\n')\n"
+                   "import time\ntime.sleep(60)")  # the interrupt lands here at the latest
+        result: list[ExecuteReply] = []
+        cell = threading.Thread(target=lambda: result.append(box.execute(raw_tls)))
+        cell.start()
+        _wait_until(lambda: any(r["port"] == silent.port and r["tls_peer"]
+                                for r in box.status()["network"]["connections"]),
+                    "the handshake to start")
+        box.interrupt()
+        cell.join(timeout=60)
+        assert not cell.is_alive() and result[0].ename == "KeyboardInterrupt"
+        _, out = run(box, """
+for what in ('send', 'recv'):
+    try:
+        s.send(b'GET / HTTP/1.1\\r\\n\\r\\n') if what == 'send' else s.recv(10)
+    except OSError as e:
+        print(what, e)
+s.close()
+""")
+        assert out.count("the TLS handshake on this connection has not finished") == 2, out
