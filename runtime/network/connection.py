@@ -64,6 +64,16 @@ def wait_for(sockets: dict[int, tuple[socket.socket, int]], timeout: float | Non
                 return WaitOutcome.TIMEOUT, {}
 
 
+def _wanted(exc: OSError, usual: int) -> int:
+    """What to wait for after a would-block: TLS may need the other direction first (a
+    write that must read a TLS record, a read that must write one)."""
+    if isinstance(exc, ssl.SSLWantReadError):
+        return selectors.EVENT_READ
+    if isinstance(exc, ssl.SSLWantWriteError):
+        return selectors.EVENT_WRITE
+    return usual
+
+
 def _holds_decrypted(sock: socket.socket) -> bool:
     return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 
@@ -191,10 +201,11 @@ class Connection:
         while sent < len(view):
             try:
                 count = self.sock.send(view[sent:])
-            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError) as exc:
                 if sent:
                     break
-                outcome, _ = wait_for({0: (self.sock, selectors.EVENT_WRITE)}, timeout, wakeup)
+                outcome, _ = wait_for({0: (self.sock, _wanted(exc, selectors.EVENT_WRITE))},
+                                      timeout, wakeup)
                 if outcome is not WaitOutcome.READY:
                     return outcome
                 continue
@@ -214,8 +225,9 @@ class Connection:
             try:
                 data = self.sock.recv(size)
                 break
-            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                outcome, _ = wait_for({0: (self.sock, selectors.EVENT_READ)}, timeout, wakeup)
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError) as exc:
+                outcome, _ = wait_for({0: (self.sock, _wanted(exc, selectors.EVENT_READ))},
+                                      timeout, wakeup)
                 if outcome is not WaitOutcome.READY:
                     return outcome
         if data and len(data) < size:
