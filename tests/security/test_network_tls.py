@@ -20,6 +20,8 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jupyter_sandbox.runtime import snapshot as snapshot_format
 from jupyter_sandbox.runtime.network.header_injection import (
@@ -103,6 +105,45 @@ def test_after_an_upgrade_request_nothing_more_is_injected():
     out = rewrite(stream)
     assert out.count(AUTH) == 1
     assert out.endswith(b"GET /after HTTP/1.1\r\n\r\n")
+
+
+_BODY = st.binary(max_size=300).map(
+    lambda b: b + b"\r\n\r\nGET /inner HTTP/1.1\r\nHost: x\r\n\r\n" if len(b) % 3 == 0 else b)
+
+
+@st.composite
+def _requests(draw) -> tuple[bytes, bytes]:
+    """A stream of well-formed requests and what the host must forward: each head with the
+    header added, each body byte for byte (whatever it contains)."""
+    sent, forwarded = bytearray(), bytearray()
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["get", "length", "chunked"]))
+        method = b"GET" if kind == "get" else draw(st.sampled_from([b"POST", b"PUT"]))
+        head = method + b" /p HTTP/1.1\r\nHost: x\r\n"
+        body = b""
+        if kind == "length":
+            body = draw(_BODY)
+            head += b"Content-Length: %d\r\n" % len(body)
+        elif kind == "chunked":
+            head += b"Transfer-Encoding: chunked\r\n"
+            for chunk in draw(st.lists(_BODY.filter(bool), max_size=3)):
+                body += b"%x\r\n" % len(chunk) + chunk + b"\r\n"
+            body += b"0\r\n\r\n"
+        sent += head + b"\r\n" + body
+        forwarded += head + AUTH + b"\r\n\r\n" + body
+    return bytes(sent), bytes(forwarded)
+
+
+@given(_requests(), st.lists(st.integers(1, 400), max_size=12))
+@settings(max_examples=300, deadline=None)
+def test_any_split_of_well_formed_requests_injects_into_heads_only(pair, cuts):
+    stream, expected = pair
+    pieces, at = [], 0
+    for cut in cuts:
+        pieces.append(stream[at:at + cut])
+        at += cut
+    pieces.append(stream[at:])
+    assert rewrite(*(p for p in pieces if p)) == expected
 
 
 @pytest.mark.parametrize("stream, why", [
