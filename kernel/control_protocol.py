@@ -144,7 +144,8 @@ __all__ = [
 #: The Jupyter server sets this in its environment (so kernels it starts inherit it): its
 #: public base URL, ending with "/".
 SERVER_URL_ENV = "JUPYTER_SANDBOX_SERVER_URL"
-#: A snapshot file the kernel's sandbox starts from (set by the sandbox service).
+#: A snapshot file the kernel's sandbox starts from (``SandboxKernel.start_from_snapshot``); the
+#: sandbox service restores its recovery points with ``PUT /snapshot`` instead, and unsets it.
 START_SNAPSHOT_ENV = "JUPYTER_SANDBOX_SNAPSHOT"
 #: jupyter_server tells a kernel its notebook's path in this variable.
 SESSION_NAME_ENV = "JPY_SESSION_NAME"
