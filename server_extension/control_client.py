@@ -206,7 +206,7 @@ class ControlClient:
             url, method=method, body=body, allow_nonstandard_methods=True,
             connect_timeout=self.connect_timeout,
             request_timeout=self.request_timeout if timeout is None else timeout)
-        response = await self._control.fetch(request, raise_error=False)
+        response = await self._fetch_control(request)
         if response.code >= 400:
             raise _error(response.code, bytes(response.body or b""))
         return response
@@ -244,12 +244,24 @@ class ControlClient:
             url, method=method, body=body, allow_nonstandard_methods=True,
             connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,
             header_callback=_HeaderBlock(begin), streaming_callback=chunk)
-        response = await self._control.fetch(request, raise_error=False)
+        response = await self._fetch_control(request)
         if not started:
             if response.code >= 400:
                 raise _error(response.code, b"".join(error_body))
             on_headers(response.code, response.reason, response.headers)
         return response.code
+
+    async def _fetch_control(self, request: httpclient.HTTPRequest) -> httpclient.HTTPResponse:
+        """One call on the control pool. ``raise_error=False`` still raises for transport
+        failures (a kernel that died mid-answer closes the socket: ``HTTPStreamClosedError``;
+        a refused or vanished socket: ``OSError``); those become the 502 ``ControlError`` of a
+        kernel that did not answer, instead of an unhandled 500."""
+        try:
+            return await self._control.fetch(request, raise_error=False)
+        except (OSError, httpclient.HTTPClientError) as exc:
+            self.kernel_manager.log.debug("jupyter_sandbox: control call %s %s failed: %s",
+                                          request.method, request.url, exc)
+            raise _error(599, b"") from exc
 
     async def relay(self, kernel_id: str, method: str, path: str, *,
                     headers: list[tuple[str, str]], body: bytes | None,

@@ -122,6 +122,37 @@ def test_stops_waiting_once_the_kernel_has_exited(tmp_path: Path) -> None:
     asyncio.run(run())
 
 
+def test_a_kernel_that_breaks_off_its_answer_is_a_502(tmp_path: Path) -> None:
+    """A kernel that dies mid-call closes its socket: tornado raises HTTPStreamClosedError even
+    with raise_error=False. The client answers the kernel-did-not-answer 502 (plain calls and
+    streams), not an unhandled 500."""
+    connection = tmp_path / "kernel-k3.json"
+    manager = FakeKernelManager(k3=FakeKernel(str(connection)))
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+        await writer.drain()
+        writer.close()
+
+    async def run() -> None:
+        server = await asyncio.start_unix_server(hang_up, path=str(socket_path_for(connection)))
+        client = ControlClient(manager, startup_wait=60)
+        try:
+            with pytest.raises(ControlError) as plain:
+                await client.request("k3", "GET", "/status")
+            assert plain.value.status == 502
+            with pytest.raises(ControlError) as streamed:
+                await client.stream("k3", "GET", "/status", None,
+                                    lambda *_: None, lambda _chunk: None)
+            assert streamed.value.status == 502
+        finally:
+            client.close()
+            server.close()
+
+    asyncio.run(run())
+
+
 def test_stop_extension_stops_the_reaper_and_closes_the_client(tmp_path: Path) -> None:
     async def run() -> None:
         app = SandboxExtensionApp()
