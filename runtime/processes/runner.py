@@ -59,7 +59,12 @@ class GuestRunner:
     """One guest instance on its own thread, restored and prepared, then given one process."""
 
     def __init__(self, table: ProcessTable, image: snapshot_format.SnapshotImage,
-                 name: str, budget_key: object) -> None:
+                 name: str, budget_key: object, *, after: threading.Event | None = None,
+                 at_most: float = 0.0) -> None:
+        """``after``/``at_most``: restore only once ``after`` is set or ``at_most`` seconds
+        passed (a spare made while a process starts waits for it to end, briefly, so the
+        two do not compete for the CPU while a short process runs)."""
+        self._after, self._at_most = after, at_most
         self._table = table
         self._image = image
         self.budget_key = budget_key
@@ -81,6 +86,8 @@ class GuestRunner:
     # -- the thread ---------------------------------------------------------------------------
     def _body(self) -> None:
         instance: GuestInstance | None = None
+        if self._after is not None:
+            self._after.wait(self._at_most)
         try:
             instance = self._restore()
         except BaseException as exc:  # noqa: BLE001 - reported to whoever hands a process over

@@ -49,6 +49,9 @@ log = logging.getLogger("jupyter_sandbox.processes")
 KEEP_ENDED = 64
 #: Memory a JavaScript process needs at least.
 JAVASCRIPT_MINIMUM = 32 << 20
+#: The next spare is restored once the process just started ends, or this many seconds
+#: after it started (restoring competes for the CPU with it).
+REFILL_AFTER = 0.05
 #: How long ``kill_all`` waits for each process to end.
 KILL_WAIT = 10.0
 
@@ -278,7 +281,7 @@ class ProcessTable:
             runner = GuestRunner(self, image, name, process.pid)
             self._track(process.pid, runner.thread)
             runner.hand_over(process, grant)
-        self._refill_spare(image)
+        self._refill_spare(image, process)
 
     def _image(self) -> SnapshotImage:
         # Built when missing (this sandbox may not have written one: started from a snapshot,
@@ -292,7 +295,9 @@ class ProcessTable:
                                "again")
         return image
 
-    def _refill_spare(self, image: SnapshotImage) -> None:
+    def _refill_spare(self, image: SnapshotImage, starting: Process) -> None:
+        """Make the next spare: at once for a process that runs a while, after it for a
+        short one (``REFILL_AFTER``)."""
         if not self.keep_spare:
             return
         with self._lock:
@@ -304,7 +309,8 @@ class ProcessTable:
             self.budget.grant(key, size, exactly=size)
         except MemoryError:
             return  # no room for an idle instance: starts restore their own
-        runner = GuestRunner(self, image, f"sandbox-{self._sandbox.id}-process-spare", key)
+        runner = GuestRunner(self, image, f"sandbox-{self._sandbox.id}-process-spare", key,
+                             after=starting.wait_event(), at_most=REFILL_AFTER)
         with self._lock:
             self._track_locked(key, runner.thread)
             if self._spare is None and not self._closed:

@@ -51,6 +51,8 @@ def test_notebook_idioms(kernel):
     assert reply["status"] == "ok" and text == "b'1\\n' 0\n"
     assert run(kernel, "print(subprocess.check_output(['ls', 'data']))")[1] == "b'x.csv\\n'\n"
     assert run(kernel, "%%sh\npython -c 'print(3)' | cat > out.txt\ncat out.txt")[1] == "3\n"
+    assert run(kernel, "files = !ls data/*.csv\nprint(files)")[1] == "['data/x.csv']\n"
+    assert run(kernel, '!node -e "console.log(1+1)"')[1] == "2\n"
 
 
 def test_pip_install_of_a_pure_wheel_from_a_folder_as_a_program(kernel):

@@ -98,9 +98,14 @@ def test_bash_cell_options(run, folder):
     ok(run, "%%sh --no-raise-error\nfalse")
     reply, messages = run("%%bash\nfalse")
     assert (reply.status, reply.ename) == ("error", "CalledProcessError")
-    reply, messages = run("%%bash --bg\necho x")
-    assert (reply.status, reply.ename) == ("error", "UsageError")
-    assert "background process" in stream_text(messages, "stderr")
+    # --bg: a background process of the sandbox (issue 15), --proc keeps its Popen
+    messages, _ = ok(run, "%%bash --bg --proc job\nsleep 0.1; echo x > bg.txt")
+    assert stream_text(messages) == ""
+    _, value = ok(run, "job.wait(), open('bg.txt').read()")
+    assert ast.literal_eval(value) == (0, "x\n")
+    _, value = ok(run, "%%python3 --out py_out\nimport sys\nprint(sys.argv, 6 * 7)\n")
+    _, value = ok(run, "py_out")
+    assert ast.literal_eval(value) == "['-'] 42\n"
     reply, messages = run("%%script perl\nprint 1")
     assert (reply.status, reply.ename) == ("error", "UsageError")
 

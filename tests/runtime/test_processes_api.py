@@ -222,3 +222,33 @@ def test_a_process_writing_into_a_host_folder_layer_changes_nothing_on_the_host(
         assert sb.files.read_bytes("/workspace/n.txt") == b"new\n"
     assert (host / "keep.txt").read_text() == "host file"
     assert sorted(p.name for p in Path(host).iterdir()) == ["keep.txt"]
+
+
+def test_node_is_a_process_like_the_others(box):
+    handle = box.processes.start(["node", "-e", "console.log(1 + 1); process.exit(3)"])
+    assert handle.wait(WAIT) == 3
+    assert output(handle) == b"2\n"
+    spinning = box.processes.start(["node", "-e", "while (true) {}"])
+    assert spinning.wait(0.2) is None
+    spinning.interrupt()
+    assert spinning.wait(WAIT) == 130
+    spinning = box.processes.start(["node", "-e", "while (true) {}"])
+    assert spinning.wait(0.2) is None
+    spinning.kill()
+    assert spinning.wait(WAIT) == -9 and spinning.info().state is ProcessState.KILLED
+
+
+def test_processes_writing_at_once_keep_the_shared_quota_exact(box):
+    """The VFS and quota are shared by every process's thread: concurrent creates and writes
+    are counted exactly (the lock), and the quota's file count matches the files made."""
+    before_files, before_bytes = box.quota.used_files, box.quota.used_bytes
+    handles = [box.processes.start(
+        ["python", "-c", f"import os\nos.makedirs('/tmp/w{i}')\nfor n in range(40):\n"
+         f"    with open(f'/tmp/w{i}/{{n}}', 'wb') as f:\n        f.write(b'x' * 1000)"])
+        for i in range(4)]
+    assert [h.wait(WAIT) for h in handles] == [0, 0, 0, 0], [output(h) for h in handles]
+    assert box.quota.used_files - before_files == 4 * 41
+    assert box.quota.used_bytes - before_bytes == 4 * 40 * 1000
+    cleanup = box.processes.shell("rm -r /tmp/w0 /tmp/w1 /tmp/w2 /tmp/w3")
+    assert cleanup.wait(WAIT) == 0
+    assert (box.quota.used_files, box.quota.used_bytes) == (before_files, before_bytes)

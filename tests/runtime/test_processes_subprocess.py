@@ -250,3 +250,18 @@ def test_sandbox_magic_lists_running_processes(box):
     assert "processes   1 running:" in text and "sleep 600" in text
     ok(box, "bg.kill(); bg.wait()")
     assert "processes   0 running" in ok(box, "%sandbox")
+
+
+def test_the_cell_time_limit_stops_a_cell_waiting_for_its_child():
+    from jupyter_sandbox.runtime.config import Limits, SandboxConfig
+
+    with Sandbox(SandboxConfig(limits=Limits(cell_timeout=1.0))) as sandbox:
+        messages: list[dict] = []
+        reply = sandbox.execute("import subprocess, sys\nsubprocess.run([sys.executable, '-c', "
+                                "'while True: pass'])", messages.append)
+        assert reply.status == "error" and reply.ename == "TimeoutError"
+        deadline = time.monotonic() + WAIT
+        while sandbox.status()["processes"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sandbox.status()["processes"] == []  # run() killed it on the way out
+        assert sandbox.execute("print('next')", messages.append).status == "ok"

@@ -3,15 +3,15 @@
 (:mod:`.commands`), and the shell aliases (bare ``ls``, ``cat``…) are the ones IPython
 defines on Linux (less ``--color``).
 
-Other script magics (``%%perl``, ``%%ruby``, ``%%python3``, ``%%script node``…) keep
-:func:`.unavailable.script_magic_error`: those programs are not built-ins (``python3`` and
-``node`` arrive with sandbox processes).
+``%%python``, ``%%python3`` and ``%%script python3`` run the cell in a python process of the
+sandbox (the cell is its stdin). Other script magics (``%%perl``, ``%%ruby``, ``%%script
+node``…) keep :func:`.unavailable.script_magic_error`: the sandbox has no such programs.
 
 A cell is run as one script: its lines are separated as by ``;``, and a failing line does not
 stop the next ones (no ``set -e``). As IPython 9 does, a script that exits non-zero raises
 ``CalledProcessError`` after its output (unless ``--no-raise-error``); ``--out``/``--err``
-store the text instead of showing it. ``--bg`` and ``--proc`` need a process that keeps
-running, so they give a ``UsageError`` saying so.
+store the text instead of showing it. ``--bg`` runs the cell in a background process of the
+sandbox (``sh -c CELL`` or ``python3 -``), ``--proc NAME`` keeps its ``Popen``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from .unavailable import script_magic_error
 
 #: Programs whose cells the sandbox's shell runs (as a path too: ``%%script /bin/bash``).
 SHELLS = frozenset({"sh", "bash"})
+#: Programs whose cells a python process of the sandbox runs (``%%python3``).
+PYTHONS = frozenset({"python", "python3"})
 
 #: The ``ls`` aliases IPython defines on Linux, without the colour switch, which the built-in
 #: ``ls`` does not have (the guest reports ``wasi``, which IPython treats as BSD: ``ls -F -G``),
@@ -61,13 +63,54 @@ def _program(argv: list[str]) -> str:
     return argv[0].rsplit("/", 1)[-1] if argv else ""
 
 
-def run_script(shell: Any, options: str, cell: str, magic: str) -> None:
-    """Run ``cell`` through the sandbox's shell, with ``%%script``'s ``options``."""
+def _run_process(shell: Any, args: Any, cell: str, argv: list[str]) -> None:
+    """``%%python3`` and ``--bg``: the cell is the stdin of a sandbox process running
+    ``argv``; in the foreground its output streams into the cell (or into ``--out``/
+    ``--err``), with ``--bg`` it keeps running while later cells run (``--proc NAME`` keeps
+    its ``Popen``)."""
+    import subprocess
+
+    from .shell import flush_streams
+
+    flush_streams()
+    if args.bg:
+        process = subprocess.Popen(argv, stdin=subprocess.PIPE)
+        assert process.stdin is not None  # noqa: S101 - stdin=PIPE
+        process.stdin.write(cell.encode())
+        process.stdin.close()
+        if args.proc:
+            shell.user_ns[args.proc] = process
+        return
+    capture = subprocess.PIPE if (args.out or args.err) else None
+    result = subprocess.run(argv, input=cell.encode(), stdout=capture, stderr=capture)
+    for name, data, stream in ((args.out, result.stdout, "stdout"),
+                               (args.err, result.stderr, "stderr")):
+        if data is None:
+            continue
+        if name:
+            shell.user_ns[name] = data.decode("utf-8", "replace")
+        elif data:
+            sink = os_commands.TextSink(stream)
+            sink.write(data)
+            sink.flush()
+    if args.raise_error and result.returncode != 0:
+        raise subprocess.CalledProcessError(result.returncode, cell)
+
+
+def run_script(shell: Any, options: str, cell: str, magic: str,
+               program: list[str] | None = None) -> None:
+    """Run ``cell`` through the sandbox's shell (or as the input of ``program``: a python
+    process), with ``%%script``'s ``options``."""
     parser = _script_arguments.parser
     args, rest = parser.parse_known_args(arg_split(options, posix=True))
-    if args.bg or args.proc:
-        raise UsageError(f"%%{magic} --bg/--proc runs the script as a background process, "
-                         "which the sandbox cannot start yet; run it without --bg.")
+    if program is not None or args.bg:
+        if rest:
+            raise UsageError(f"%%{magic}: the sandbox takes no arguments for the program "
+                             f"({' '.join(rest)}); put them in the cell instead.")
+        _run_process(shell, args, cell, program or ["sh", "-c", cell])
+        return
+    if args.proc:
+        raise UsageError(f"%%{magic} --proc needs --bg (the process to keep).")
     if rest:
         raise UsageError(f"%%{magic}: the sandbox's shell takes no arguments "
                          f"({' '.join(rest)}); put them in the cell instead.")
@@ -103,18 +146,30 @@ def _shell_magic(name: str) -> Callable[[str, str], None]:
     return magic
 
 
+def _python_magic(name: str) -> Callable[[str, str], None]:
+    def magic(line: str = "", cell: str = "") -> None:
+        from IPython import get_ipython
+
+        run_script(get_ipython(), line, cell, name, program=["python3", "-"])
+
+    magic.__name__ = name
+    magic.__doc__ = f"%%{name}: run the cell in a new python process of the sandbox."
+    return magic
+
+
 def script(line: str = "", cell: str = "") -> None:
-    """%%script PROGRAM: ``sh``/``bash`` run the cell with the sandbox's shell; any other
-    program is not available yet."""
+    """%%script PROGRAM: ``sh``/``bash`` run the cell with the sandbox's shell, ``python``
+    and ``python3`` in a sandbox process; any other program is not available."""
     from IPython import get_ipython
 
     argv = arg_split(line, posix=True)
     program = next((_program([word]) for word in argv if not word.startswith("-")), "")
-    if program not in SHELLS:
+    if program not in SHELLS and program not in PYTHONS:
         raise script_magic_error(f"script {program}".rstrip())
     words = list(argv)
     words.remove(next(word for word in argv if not word.startswith("-")))
-    run_script(get_ipython(), " ".join(words), cell, "script")
+    run_script(get_ipython(), " ".join(words), cell, "script",
+               program=["python3", "-"] if program in PYTHONS else None)
 
 
 def install(shell: Any) -> None:
@@ -123,6 +178,8 @@ def install(shell: Any) -> None:
     for name in sorted(SHELLS):
         shell.register_magic_function(_shell_magic(name), "cell", name)
     shell.register_magic_function(script, "cell", "script")
+    for name in sorted(PYTHONS):
+        shell.register_magic_function(_python_magic(name), "cell", name)
     for alias, command in LS_ALIASES:
         shell.alias_manager.soft_define_alias(alias, command)
 

@@ -49,12 +49,12 @@ class MissingGuestDataError(FileNotFoundError):
 
 
 def script_magic_error(name: str) -> UsageError:
-    """The one line ``%%name`` gives: the program it names cannot run in the sandbox yet (only
-    ``%%sh``/``%%bash``, through the sandbox's own shell, see shell_commands)."""
+    """The one line ``%%name`` gives: the program it names is not in the sandbox (it has
+    python, node and its own shell, see shell_commands)."""
     return UsageError(
-        f"%%{name} runs its cell in another program, and the sandbox cannot start programs "
-        "yet (no processes inside WebAssembly); %%sh and %%bash run the sandbox's built-in "
-        "shell, otherwise write the cell in Python.")
+        f"%%{name} runs its cell in another program, and the sandbox has no such program "
+        "(no host programs run from WebAssembly); %%python3 runs a python process, %%sh and "
+        "%%bash the sandbox's built-in shell, otherwise write the cell in Python.")
 
 
 def _script_magic(name: str) -> Callable[[str, str], None]:
