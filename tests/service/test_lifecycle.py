@@ -97,10 +97,11 @@ def test_timeout_stops_with_its_reason_and_the_next_exec_resumes(client: Sandbox
         assert info["expires_at"] > info["started_at"] > info["created"]
 
 
-def test_on_timeout_delete_deletes_the_sandbox(client: SandboxClient,
-                                                lifecycle_server: Server) -> None:
-    sandbox = client.create_sandbox(timeout=3, on_timeout="delete")
-    folder = lifecycle_server.runtime_dir.parent / "data" / "sandbox" / "service" / sandbox.id
+@pytest.mark.parametrize("timer", ["timeout", "idle_timeout"])
+def test_on_timeout_delete_deletes_the_sandbox(client: SandboxClient, lifecycle_server: Server,
+                                                timer: str) -> None:
+    sandbox = client.create_sandbox(on_timeout="delete", **{timer: 3})
+    folder = service_folder(lifecycle_server.runtime_dir.parent) / sandbox.id
     assert folder.is_dir()
     sandbox.exec("x = 1")
 
@@ -111,7 +112,7 @@ def test_on_timeout_delete_deletes_the_sandbox(client: SandboxClient,
             return True
         return False
 
-    wait_for(gone, "the timeout to delete the sandbox")
+    wait_for(gone, f"the {timer} to delete the sandbox")
     with pytest.raises(SandboxNotFoundError):
         sandbox.exec("x")
     wait_for(lambda: not folder.exists(), "its folder to be removed (after its kernel)")
