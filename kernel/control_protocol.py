@@ -521,6 +521,8 @@ class ConnectionRecordBody(TypedDict):
     started_at: float
     ended_at: float | None
     tls: bool
+    #: The host name (or address) the host's TLS verified the certificate for; null if no TLS.
+    tls_peer: str | None
 
 
 class NetworkBody(TypedDict):
@@ -595,6 +597,8 @@ class ConnectionRecordBody(TypedDict):
     started_at: float
     ended_at: float | None
     tls: bool
+    #: The host name (or address) the host's TLS verified the certificate for; null if no TLS.
+    tls_peer: str | None
 
 
 class NetworkBody(TypedDict):

@@ -81,13 +81,15 @@ _NETWORK_SCHEMAS: dict[str, Any] = {
     "ConnectionRecord": {
         "type": "object", "additionalProperties": False,
         "required": ["host", "address", "port", "allowed", "reason", "bytes_sent",
-                     "bytes_received", "started_at", "ended_at", "tls"],
+                     "bytes_received", "started_at", "ended_at", "tls", "tls_peer"],
         "properties": {
             "host": {"type": "string"}, "address": {"type": "string", "nullable": True},
             "port": {"type": "integer"}, "allowed": {"type": "boolean"},
             "reason": {"type": "string", "description": "Why, naming the rule"},
             "bytes_sent": {"type": "integer"}, "bytes_received": {"type": "integer"},
-            "started_at": {"type": "number"}, "ended_at": _TIME, "tls": {"type": "boolean"}},
+            "started_at": {"type": "number"}, "ended_at": _TIME, "tls": {"type": "boolean"},
+            "tls_peer": {"type": "string", "nullable": True,
+                         "description": "The name the host verified the certificate for"}},
     },
     "Network": {
         "type": "object", "additionalProperties": False,
