@@ -102,6 +102,7 @@ bench: reinstall warmup
 	$(VENV_PYTHON) bench/bench_service_lifecycle.py
 	$(VENV_PYTHON) bench/bench_previews.py
 	$(VENV_PYTHON) bench/bench_network.py
+	$(VENV_PYTHON) bench/bench_processes.py
 	$(VENV_PYTHON) bench/bench_notebooks.py --jobs 2
 
 clean:
