@@ -312,10 +312,16 @@ class SandboxRegistry:
         record = SandboxRecord(sandbox_id, chosen, metadata, self.folder / sandbox_id,
                                lifecycle or self.lifecycle.default)
         try:
-            record.folder.mkdir(parents=True, exist_ok=pooled is not None)
-            if snapshot is not None:  # its first recovery point
-                await asyncio.to_thread(atomic_write, record.folder / RESUME_FILE, snapshot,
-                                        0o600)
+            try:
+                record.folder.mkdir(parents=True, exist_ok=pooled is not None)
+                if snapshot is not None:  # its first recovery point
+                    await asyncio.to_thread(atomic_write, record.folder / RESUME_FILE, snapshot,
+                                            0o600)
+            except OSError as exc:
+                raise ServiceError(503, f"could not write the new sandbox's folder "
+                                        f"{record.folder} ({exc})", "storage_failed",
+                                   "Check the disk of the Jupyter data dir (space, "
+                                   "permissions), then try again.") from exc
             if pooled is not None and self.pool is not None and await self.pool.hand_over(
                     pooled, chosen.to_json(), metadata, snapshot):
                 record.kernel_id = pooled.kernel_id
@@ -415,11 +421,15 @@ class SandboxRegistry:
         if record.deleted:
             raise ServiceError(404, f"sandbox {record.id} was deleted")
         if record.state is SandboxState.BROKEN:
-            raise ServiceError(409, f"sandbox {record.id} cannot be used: {record.error}",
-                               "sandbox_unusable",
-                               "Nothing was run. Delete the sandbox (DELETE "
-                               f"sandboxes/{record.id}), or have an administrator restore its "
-                               "files from a backup and restart the server.")
+            raise self._unusable(record)
+
+    @staticmethod
+    def _unusable(record: SandboxRecord) -> ServiceError:
+        return ServiceError(409, f"sandbox {record.id} cannot be used: {record.error}",
+                            "sandbox_unusable",
+                            "Nothing was run. Delete the sandbox (DELETE "
+                            f"sandboxes/{record.id}), or have an administrator restore its "
+                            "files from a backup and restart the server.")
 
     def _running_kernel(self, record: SandboxRecord) -> str | None:
         kernel_id = record.kernel_id
@@ -445,13 +455,20 @@ class SandboxRegistry:
             if record.state is SandboxState.RUNNING and record.kernel_id is not None:
                 self._kernel_lost(record)
             resume = record.folder / RESUME_FILE
-            if record.checkpointed_at is not None and not resume.exists():
+            try:
+                data: bytes | None = await asyncio.to_thread(resume.read_bytes)
+            except FileNotFoundError:
+                data = None
+            except OSError as exc:
+                self._mark_broken(record, f"its recovery point {resume} cannot be read ({exc})")
+                raise self._unusable(record) from exc
+            if data is None and record.checkpointed_at is not None:
                 self._mark_broken(record, f"its recovery point {resume} is missing (it was "
                                           f"written at {time.ctime(record.checkpointed_at)})")
-                self._check_usable(record)
+                raise self._unusable(record)
             kernel_id = await self._start_kernel(record)
             try:
-                resumed = await self._restore(kernel_id, resume)
+                resumed = await self._restore(kernel_id, data)
                 await self._reapply_network(record, kernel_id)
             except BaseException as exc:
                 with contextlib.suppress(Exception):
@@ -459,7 +476,7 @@ class SandboxRegistry:
                 if isinstance(exc, ControlError) and exc.code == "bad_snapshot":
                     self._mark_broken(record, f"its recovery point {resume} cannot be used "
                                               f"({exc.message})")
-                    self._check_usable(record)
+                    raise self._unusable(record) from exc
                 raise
             self._mark_started(record, kernel_id, resumed)
             return kernel_id
@@ -475,13 +492,11 @@ class SandboxRegistry:
             record.checkpointed_at = now
         self._persist(record)
 
-    async def _restore(self, kernel_id: str, resume: Path) -> bool:
+    async def _restore(self, kernel_id: str, data: bytes | None) -> bool:
         """Restore the recovery point into the new kernel (False: there is none). The kernel
         checks it first (format, hash, signature, limits) and refuses one it cannot use with
         a ``ControlError`` coded ``bad_snapshot``, its sandbox untouched."""
-        try:
-            data = await asyncio.to_thread(resume.read_bytes)
-        except FileNotFoundError:
+        if data is None:
             return False
         await self.control.request(kernel_id, "PUT", "/snapshot", data)
         return True

@@ -307,7 +307,7 @@ def test_sigkill_keeps_the_record_files_and_the_last_recovery_point(base: Path) 
 def test_tampered_snapshot_or_record_breaks_only_that_sandbox(base: Path) -> None:
     with serve(base) as first, SandboxClient(first.url, first.token) as client:
         ids = {}
-        for name in ("good", "bad_snapshot", "bad_record", "no_snapshot"):
+        for name in ("good", "bad_snapshot", "bad_record", "no_snapshot", "unreadable"):
             sandbox = client.create_sandbox(metadata={"name": name})
             sandbox.exec(f"who = {name!r}")
             ids[name] = sandbox.id
@@ -320,6 +320,8 @@ def test_tampered_snapshot_or_record_breaks_only_that_sandbox(base: Path) -> Non
     data[body_end:body_end + 32] = hashlib.sha256(data[:body_end]).digest()
     snapshot.write_bytes(bytes(data))
     (folder / ids["no_snapshot"] / RESUME_FILE).unlink()
+    (folder / ids["unreadable"] / RESUME_FILE).unlink()
+    (folder / ids["unreadable"] / RESUME_FILE).mkdir()  # a folder where the file was
     with sqlite3.connect(folder / "service.sqlite3") as db:
         db.execute("UPDATE sandboxes SET record = ? WHERE id = ?",
                    (json.dumps({"id": ids["bad_record"], "state": "stopped",
@@ -352,6 +354,9 @@ def test_tampered_snapshot_or_record_breaks_only_that_sandbox(base: Path) -> Non
         with pytest.raises(SandboxServiceError) as missing:
             client.get_sandbox(ids["no_snapshot"]).exec("1")
         assert missing.value.status == 409 and "is missing" in missing.value.message
+        with pytest.raises(SandboxServiceError) as unreadable:
+            client.get_sandbox(ids["unreadable"]).exec("1")
+        assert unreadable.value.status == 409 and "cannot be read" in unreadable.value.message
         with pytest.raises(SandboxServiceError) as refused_record:
             client.get_sandbox(ids["bad_record"]).exec("1")
         assert refused_record.value.status == 409
@@ -363,7 +368,7 @@ def test_tampered_snapshot_or_record_breaks_only_that_sandbox(base: Path) -> Non
         client.get_sandbox(ids["bad_record"]).delete()
         assert not (folder / ids["bad_record"]).exists()
         assert {s.id for s in client.list_sandboxes()} == {
-            ids["good"], ids["bad_snapshot"], ids["no_snapshot"]}
+            ids["good"], ids["bad_snapshot"], ids["no_snapshot"], ids["unreadable"]}
 
 
 def test_corrupt_database_refuses_the_service_and_keeps_the_file(base: Path) -> None:
