@@ -127,6 +127,8 @@ class GuestOps:
             return {"error": str(exc), "kind": "process"}
         except FileNotFoundError as exc:
             return {"error": str(exc), "kind": "cwd"}
+        except ChildProcessError as exc:
+            return {"error": str(exc), "kind": "no_process"}
         except (ValueError, TypeError) as exc:
             return {"error": str(exc), "kind": "invalid"}
         finally:
@@ -136,7 +138,8 @@ class GuestOps:
         pid = request.get("pid")
         process = self._table.find(pid) if isinstance(pid, int) else None
         if process is None or process.parent_key != caller.key:
-            raise ValueError(f"no process {pid!r} started here")
+            raise ChildProcessError(f"no process {pid!r} started here (a restore stops the "
+                                    "processes of the state it leaves)")
         return process
 
     # -- spawn ------------------------------------------------------------------------------

@@ -228,12 +228,23 @@ def test_restore_stops_running_processes_and_says_so():
         assert sandbox.execute("import subprocess\np = subprocess.Popen(['sleep', '600'])"
                                ).status == "ok"
         assert len(sandbox.status()["processes"]) == 1
+        sandbox.snapshot()  # taken without it: it keeps running
+        assert sandbox.execute("assert p.poll() is None").status == "ok"
+        assert len(sandbox.status()["processes"]) == 1
         sandbox.restore(data)
         assert sandbox.status()["processes"] == []
         messages: list[dict] = []
         assert sandbox.execute("1", messages.append).status == "ok"
         notice = stream_text(messages, "stderr")
         assert "stopped and not restored" in notice and "sleep 600" in notice
+        # a Popen kept in a restored state (a fork's, a snapshot's) sees its process killed
+        assert sandbox.execute("import subprocess\np = subprocess.Popen(['sleep', '600'])"
+                               ).status == "ok"
+        data = sandbox.snapshot()
+        sandbox.restore(data)
+        messages = []
+        assert sandbox.execute("print(p.poll(), p.wait())", messages.append).status == "ok"
+        assert stream_text(messages) == "-9 -9\n"
 
 
 def test_pip_as_a_program_lists_packages(box):

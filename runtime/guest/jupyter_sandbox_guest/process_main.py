@@ -168,7 +168,7 @@ def _unbuffered() -> None:
             stream.flush()
         except (OSError, ValueError):
             pass
-        unbuffered = io.TextIOWrapper(io.FileIO(fd, "w", closefd=False),  # type: ignore[type-var]
+        unbuffered = io.TextIOWrapper(io.FileIO(fd, "w", closefd=False),
                                       encoding="utf-8", write_through=True,
                                       errors="backslashreplace" if fd == 2 else "strict")
         setattr(sys, name, unbuffered)

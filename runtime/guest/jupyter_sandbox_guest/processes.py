@@ -38,6 +38,8 @@ def _answer(reply: dict[str, Any], what: str) -> dict[str, Any]:
         raise MemoryError(text)
     if kind == "broken_pipe":
         raise BrokenPipeError(errno.EPIPE, text)
+    if kind == "no_process":
+        raise ChildProcessError(errno.ECHILD, text)
     raise OSError(errno.EINVAL, text)
 
 
@@ -54,27 +56,41 @@ def spawn(argv: list[str], *, cwd: str | None = None, env: dict[str, str] | None
     return int(_answer(reply, argv[0])["pid"])
 
 
+#: The status of a process this guest started that no longer exists: a restore stopped it
+#: (the snapshot held no processes), as if killed.
+GONE_STATUS = -9
+
+
 def wait(pid: int, timeout: float | None = None) -> int | None:
     """The exit status, or None when ``timeout`` passed first."""
     while True:
-        reply = _answer(bridge.call("proc_wait", pid=pid, timeout=timeout), "wait")
+        try:
+            reply = _answer(bridge.call("proc_wait", pid=pid, timeout=timeout), "wait")
+        except ChildProcessError:
+            return GONE_STATUS
         if not reply.get("interrupted"):
             code = reply.get("exit_code")
             return None if code is None else int(code)
 
 
 def poll(pid: int) -> int | None:
-    reply = _answer(bridge.call("proc_wait", pid=pid, timeout=0), "poll")
+    try:
+        reply = _answer(bridge.call("proc_wait", pid=pid, timeout=0), "poll")
+    except ChildProcessError:
+        return GONE_STATUS
     code = reply.get("exit_code")
     return None if code is None else int(code)
 
 
 def read(pid: int, stream: str, size: int, timeout: float | None = None) -> bytes | None:
-    """Up to ``size`` bytes of the process's ``stream`` pipe; b"" at its end; None when
-    ``timeout`` passed first."""
+    """Up to ``size`` bytes of the process's ``stream`` pipe; b"" at its end (also for a
+    process a restore stopped); None when ``timeout`` passed first."""
     while True:
-        reply = _answer(bridge.call("proc_read", pid=pid, stream=stream, size=size,
-                                    timeout=timeout), "read")
+        try:
+            reply = _answer(bridge.call("proc_read", pid=pid, stream=stream, size=size,
+                                        timeout=timeout), "read")
+        except ChildProcessError:
+            return b""
         if reply.get("interrupted"):
             continue
         if reply.get("timeout"):
@@ -86,7 +102,10 @@ def drain(pid: int, timeout: float | None = None) -> tuple[dict[str, bytes], boo
     """What the process's stdout/stderr pipes hold now, waiting up to ``timeout`` for some:
     ``({"stdout": ..., "stderr": ...}, all pipes ended)``."""
     while True:
-        reply = _answer(bridge.call("proc_drain", pid=pid, timeout=timeout), "read")
+        try:
+            reply = _answer(bridge.call("proc_drain", pid=pid, timeout=timeout), "read")
+        except ChildProcessError:
+            return {}, True
         if reply.get("interrupted"):
             continue
         data = {name: base64.b64decode(value) for name, value in
@@ -108,7 +127,7 @@ def close_output(pid: int, stream: str) -> None:
 
 
 def kill(pid: int, signal: int = 9) -> None:
-    bridge.call("proc_kill", pid=pid, signal=int(signal))
+    bridge.call("proc_kill", pid=pid, signal=int(signal))  # an ended one: nothing to do
 
 
 def listing() -> list[dict[str, Any]]:
