@@ -36,7 +36,9 @@ and ends with ``{"op": "reply", "content": {...}}``. While working it may send:
   ``proc_spawn`` (``ProcSpawnCall``: ``argv``, ``cwd``, ``env``, ``stdin``/``stdout``/
   ``stderr`` as ``{"mode": ...}``, ``background``, ``timeout``) → ``{"pid"}``;
   ``proc_read`` (``pid``, ``stream``, ``size``, ``timeout``) → ``{"data", "eof"}``,
-  ``{"timeout": true}`` or ``{"interrupted": true}``; ``proc_write`` (``pid``, ``data``);
+  ``{"timeout": true}`` or ``{"interrupted": true}``; ``proc_drain`` (``pid``, ``timeout``)
+  → ``{"data": {"stdout"?, "stderr"?}, "done"}``: both pipes at once, as ``communicate``
+  needs; ``proc_write`` (``pid``, ``data``);
   ``proc_close_stdin``/``proc_close_output`` (``pid``[, ``stream``]); ``proc_wait`` (``pid``,
   ``timeout``) → ``{"exit_code": int | null, "interrupted"?: true}``; ``proc_kill`` (``pid``,
   ``signal``: 2 interrupts, others kill); ``proc_list`` → ``{"processes": [...]}``. Failures
@@ -586,6 +588,20 @@ class ProcReadAnswer(TypedDict, total=False):
     data: str
     eof: bool
     timeout: bool
+    interrupted: bool
+
+
+class ProcDrainCall(TypedDict):
+    op: Literal["proc_drain"]
+    pid: int
+    timeout: float | None
+
+
+class ProcDrainAnswer(TypedDict, total=False):
+    #: What each output pipe held (base64), by stream name; only those with data.
+    data: dict[str, str]
+    #: Every output pipe has ended and is empty.
+    done: bool
     interrupted: bool
 
 
