@@ -78,7 +78,7 @@ def check_refusals(
     assert "only inside the sandbox" in outputs_text(cell_starting(notebook, "from pathlib"))
     assert not (host_folder / "scratch.txt").exists()
     ename, evalue = errors(cell_starting(notebook, "import socket"))[0]
-    assert (ename, "Not supported" in evalue) == ("OSError", True)
+    assert (ename, "SandboxKernel.network" in evalue) == ("PermissionError", True)
     processes = cell_starting(notebook, "import subprocess")
     assert "cat: /etc/passwd: No such file or directory" in outputs_text(processes)
     ename, evalue = errors(processes)[0]
