@@ -39,4 +39,7 @@ async def create_from_template(registry: SandboxRegistry, store: TemplateStore, 
     except BaseException:
         await registry.delete(record)
         raise
+    # The template's state is on disk as this sandbox's recovery point at once: a server
+    # killed before the first idle checkpoint resumes it with the template, not clean.
+    await registry.checkpoint(record)
     return record

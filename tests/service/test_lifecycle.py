@@ -304,6 +304,22 @@ def test_sigkill_keeps_the_record_files_and_the_last_recovery_point(base: Path) 
         listed.delete()
 
 
+def test_a_sandbox_made_from_a_template_survives_an_immediate_sigkill(base: Path) -> None:
+    """The template's state is the new sandbox's recovery point as soon as the create answers
+    (no idle checkpoint needed): a server killed right after resumes it with the template."""
+    with serve(base, checkpoint_idle_seconds=0) as first, \
+            SandboxClient(first.url, first.token) as client:
+        with client.create_sandbox() as source:
+            source.exec("from_template = 41")
+            client.templates.create("answer", source)
+        made = client.create(template="answer")
+        kill_server(first)
+    with serve(base) as second, SandboxClient(second.url, second.token) as client:
+        again = client.get_sandbox(made.id)
+        assert again.exec("from_template + 1").result == "42"
+        again.delete()
+
+
 def test_tampered_snapshot_or_record_breaks_only_that_sandbox(base: Path) -> None:
     with serve(base) as first, SandboxClient(first.url, first.token) as client:
         ids = {}
