@@ -208,6 +208,12 @@ class GuestOps:
             argv, cwd=cwd, env=env, stdio=stdio, timeout=_timeout(request.get("timeout")),
             background=bool(request.get("background")), origin="cell", parent_key=caller.key,
             before_start=holder.append)
+        wakeup = caller.wakeup()
+        if wakeup is not None and wakeup.is_set():
+            # The caller was interrupted while this call ran: its KeyboardInterrupt lands as
+            # soon as it runs again, before it holds the pid, so nothing could stop the
+            # process it just started. It is stopped here instead.
+            process.kill("the caller was interrupted as it started the process")
         return {"pid": process.pid}
 
     # -- pipes ------------------------------------------------------------------------------

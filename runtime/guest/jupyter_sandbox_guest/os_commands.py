@@ -416,6 +416,14 @@ class SandboxPopen(subprocess.Popen[Any]):
         pid = self._process = processes.spawn(argv, cwd=cwd, env=env, stdin=stdin_spec,
                                               stdout=stdout_spec, stderr=stderr_spec,
                                               background=True)
+        try:
+            self._connect(pid, stdin, bufsize, stdout_spec, stderr_spec)
+        except BaseException:  # an interrupt here: the caller never gets this Popen
+            processes.kill(pid)
+            raise
+
+    def _connect(self, pid: int, stdin: Any, bufsize: int, stdout_spec: dict[str, Any],
+                 stderr_spec: dict[str, Any]) -> None:
         self.pid = pid
         self._pipes = [name for name, spec in (("stdout", stdout_spec),
                                                ("stderr", stderr_spec))
