@@ -307,7 +307,9 @@ PATHS: dict[str, Any] = {
         **_SANDBOX,
         "get": _op("Describe a sandbox", {"200": _json("Sandbox", "The sandbox")},
                    operationId="getSandbox"),
-        "delete": _op("Stop and delete a sandbox", _NO_CONTENT, operationId="deleteSandbox"),
+        "delete": _op("Delete a sandbox: gone from every route at once; its kernel is shut "
+                      "down and its files removed in the background", _NO_CONTENT,
+                      operationId="deleteSandbox"),
     },
     "/sandboxes/{sandbox_id}/exec": {
         **_SANDBOX,

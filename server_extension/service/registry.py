@@ -195,6 +195,8 @@ class SandboxRegistry:
         self.pool: KernelPool | None = None
         self._starting = 0
         self._reaper: PeriodicCallback | None = None
+        #: Kernels of deleted sandboxes still shutting down (``delete(wait=False)``).
+        self._disposals: set[asyncio.Task[None]] = set()
 
     # -- records --------------------------------------------------------------------------
     def _check_available(self) -> None:
@@ -361,7 +363,12 @@ class SandboxRegistry:
         except FileNotFoundError as exc:
             raise ServiceError(404, f"sandbox {record.id} has no snapshot named {name!r}") from exc
 
-    async def delete(self, record: SandboxRecord) -> None:
+    async def delete(self, record: SandboxRecord, *, wait: bool = True) -> None:
+        """Delete the sandbox: at once gone from the list, the database and every route (404);
+        its kernel is shut down and its folder removed before this returns, or, with
+        ``wait=False`` (the DELETE route), in the background: a kernel process takes a few
+        hundred ms to exit, most of a pooled sandbox's whole lifecycle, and nothing can reach
+        it any more. ``shutdown`` waits for those still going."""
         self.records.pop(record.id, None)
         record.deleted = True
         if self.store is not None:
@@ -369,6 +376,21 @@ class SandboxRegistry:
                 self.store.delete(record.id)
             except sqlite3.Error as exc:  # gone from this server run, not from the database
                 self.log.error("could not delete the record of sandbox %s: %s", record.id, exc)
+        if wait:
+            await self._dispose(record)
+            return
+        task = asyncio.ensure_future(self._dispose(record))
+        self._disposals.add(task)
+        task.add_done_callback(self._disposal_done)
+
+    def _disposal_done(self, task: asyncio.Task[None]) -> None:
+        self._disposals.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("a deleted sandbox's kernel could not be shut down: %s",
+                           task.exception())
+
+    async def _dispose(self, record: SandboxRecord) -> None:
+        """Shut a deleted sandbox's kernel down, then remove its folder."""
         async with record.lock:
             if record.kernel_id is not None and record.kernel_id in self.kernel_manager:
                 with contextlib.suppress(KeyError):
@@ -401,6 +423,8 @@ class SandboxRegistry:
         if self._reaper is not None:
             self._reaper.stop()
             self._reaper = None
+        if self._disposals:
+            await asyncio.gather(*self._disposals, return_exceptions=True)
         running = [r for r in self.records.values() if r.state is SandboxState.RUNNING]
         results = await asyncio.gather(
             *(self._stop(r, StopReason.SERVER_STOPPED, wait_for_requests=False)

@@ -80,7 +80,7 @@ class SandboxHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def delete(self, sandbox_id: str) -> None:
-        await self.registry.delete(self.registry.get(sandbox_id))
+        await self.registry.delete(self.registry.get(sandbox_id), wait=False)
         self.set_status(204)
         self.finish()
 

@@ -81,6 +81,26 @@ def test_life_cycle(client: SandboxClient, service_server: Server) -> None:
         client.get_sandbox(sandbox_id)
 
 
+def test_delete_answers_at_once_and_the_kernel_goes_after(client: SandboxClient,
+                                                            service_server: Server) -> None:
+    """DELETE answers before the kernel process has exited: from then on every route says 404,
+    and the kernel leaves the server's list (and its folder the disk) in the background."""
+    sandbox = client.create_sandbox()
+    sandbox.exec("x = 1")
+    kernel_id, sandbox_id = sandbox.kernel_id, sandbox.id
+    folder = service_server.runtime_dir.parent / "data" / "sandbox" / "service" / sandbox_id
+    assert folder.is_dir()
+    sandbox.delete()
+    with service_server.client() as http:
+        assert http.get(API + f"sandboxes/{sandbox_id}").status_code == 404
+        assert http.post(API + f"sandboxes/{sandbox_id}/exec",
+                         json={"code": "x"}).status_code == 404
+        deadline = time.monotonic() + 120
+        while kernel_id in {k["id"] for k in http.get("api/kernels").json()} or folder.exists():
+            assert time.monotonic() < deadline, "the deleted sandbox's kernel never went away"
+            time.sleep(0.1)
+
+
 def test_exec_streams_as_it_runs(service_server: Server) -> None:
     async def run() -> None:
         async with AsyncSandboxClient(service_server.url, service_server.token) as client:
