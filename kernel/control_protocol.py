@@ -127,11 +127,12 @@ __all__ = [
     "PREVIEW_URL_ENV",
     "SERVER_URL_ENV", "SESSION_NAME_ENV", "SNAPSHOT_NAME", "SNAPSHOT_SUFFIX", "SOCKET_SUFFIX",
     "START_SNAPSHOT_ENV", "AWAIT_FOLDER_ENV", "BAD_LIMITS", "HANDOVER_HOST_FOLDER_MODES",
-    "HANDOVER_LIMITS", "HandoverBody", "HandoverLimits", "HandoverRequest",
-    "COMMAND_KEEPALIVE", "MAX_STDIN_BYTES", "MEMORY_LIMIT", "PROGRAM_NOT_FOUND", "STDIN_CLOSED",
-    "TOO_MANY_PROCESSES", "CommandExitLine", "CommandOutputLine", "CommandRequest",
-    "CommandStartLine", "ProcessInfoBody", "ProcessListBody", "ErrorBody", "ExecMessage",
-    "ExecRequest", "NamedRestoreBody",
+    "HANDOVER_LIMITS",
+    "HandoverBody", "HandoverLimits", "HandoverRequest",
+    "COMMAND_KEEPALIVE", "MAX_STDIN_BYTES", "MEMORY_LIMIT",
+    "PROGRAM_NOT_FOUND", "STDIN_CLOSED", "TOO_MANY_PROCESSES", "CommandExitLine",
+    "CommandOutputLine", "CommandRequest", "CommandStartLine", "ProcessInfoBody",
+    "ProcessListBody", "ErrorBody", "ExecMessage", "ExecRequest", "NamedRestoreBody",
     "BAD_NETWORK_POLICY", "MAX_NETWORK_BODY", "NETWORK_NOT_PERMITTED", "ConnectionRecordBody",
     "InjectedHeaderBody", "NetworkBody", "NetworkPolicyBody", "NetworkPolicyRequest",
     "PackagesRequest", "PreviewsListBody", "ReplyStatus", "RestoreBody", "SnapshotInfoBody",
@@ -459,82 +460,6 @@ class HandoverBody(TypedDict):
     limits: dict[str, Any]
     metadata: dict[str, Any]
     host_folder: str | None
-
-
-# -- network policy ---------------------------------------------------------------------------
-#: Largest body of ``PUT /network``.
-MAX_NETWORK_BODY = 256 << 10
-#: Error codes of ``PUT /network`` (beyond ``ERROR_CODES``).
-BAD_NETWORK_POLICY = "bad_network_policy"         # 400: a bad rule or field
-NETWORK_NOT_PERMITTED = "network_not_permitted"   # 403: it would widen the admin's policy
-
-
-class NetworkPolicyRequest(TypedDict, total=False):
-    """``PUT /network`` (and the ``network`` object of the service's ``POST /sandboxes``).
-    Rules: ``"example.com"``, ``"*.example.com"``, ``"api.example.com:443"``,
-    ``"10.0.0.0/8"``, ``"127.0.0.1:8080"``, ``"[::1]:80"``, ``"*"``. Leaving a field out keeps
-    the administrator's value; limits may only be lowered. The read-only fields of
-    ``NetworkPolicyBody`` may be sent back unchanged (what GET answered can be PUT back)."""
-
-    enabled: bool
-    allow: list[str]
-    deny: list[str]
-    max_connections: int
-    max_bytes_per_cell: int
-    max_bytes_per_sandbox: int
-
-
-class InjectedHeaderBody(TypedDict):
-    """A header the host adds for a host rule; its value is never shown."""
-
-    host: str
-    header: str
-
-
-class NetworkPolicyBody(TypedDict):
-    """A policy (``NetworkPolicy.to_json()``); ``administrator``: the ceiling it was narrowed
-    from, when it was changed through the API."""
-
-    enabled: bool
-    allow: list[str]
-    deny: list[str]
-    max_connections: int
-    max_bytes_per_cell: int
-    max_bytes_per_sandbox: int
-    connect_timeout: float
-    ca_bundle: str | None
-    inject_headers: list[InjectedHeaderBody]
-    administrator: NotRequired[NetworkPolicyBody]
-
-
-class ConnectionRecordBody(TypedDict):
-    """One connection attempt of the audit: ``address`` null when refused before resolving;
-    times wall clock (``time.time()``), ``ended_at`` null while open."""
-
-    host: str
-    address: str | None
-    port: int
-    allowed: bool
-    reason: str
-    bytes_sent: int
-    bytes_received: int
-    started_at: float
-    ended_at: float | None
-    tls: bool
-    #: The host name (or address) the host's TLS verified the certificate for; null if no TLS.
-    tls_peer: str | None
-
-
-class NetworkBody(TypedDict):
-    """``GET``/``PUT /network``: ``policy`` in force, the ``administrator``'s policy, the
-    recent ``connections`` (at most 100, newest last), how many are open and the bytes the
-    sandbox moved so far."""
-
-    policy: NetworkPolicyBody
-    administrator: NetworkPolicyBody
-    connections: list[ConnectionRecordBody]
-    open_connections: int
-    bytes: int
 
 
 # -- network policy ---------------------------------------------------------------------------
