@@ -264,6 +264,40 @@ class NetworkLimitError(NetworkError):
     errno = errno.EDQUOT
 
 
+class RequestRefusedError(NetworkError, PermissionError):
+    """A request to a host with injected headers was not well-formed HTTP/1.x; the host closed
+    the connection instead of guessing where the request ends."""
+
+    kind = "refused"
+    errno = errno.EACCES
+
+    def __init__(self, host: str, why: str) -> None:
+        super().__init__(
+            f"the host refused to forward a request to {host}: {why}. The administrator adds "
+            "headers to requests for this host (SandboxKernel.network_inject_headers), so the "
+            "host reads each request and only forwards well-formed HTTP/1.1 (or 1.0) requests; "
+            "use a standard client (urllib, requests, httpx) and open a new connection")
+
+
+class TlsError(NetworkError):
+    """The TLS handshake failed for another reason than the certificate (the guest raises
+    ``ssl.SSLError``)."""
+
+    kind = "ssl"
+    errno = errno.EPROTO
+
+
+class TlsVerificationError(NetworkError):
+    """The server's certificate did not verify (the guest raises
+    ``ssl.SSLCertVerificationError`` with this message); ``errno`` is OpenSSL's verify code."""
+
+    kind = "cert"
+
+    def __init__(self, message: str, verify_code: int | None) -> None:
+        super().__init__(message)
+        self.errno = verify_code
+
+
 class ConnectionLostError(NetworkError, ConnectionResetError):
     """A connection id the broker does not hold: it was open when a snapshot was taken (or in
     the sandbox a snapshot came from) and connections are never restored."""
@@ -272,5 +306,7 @@ class ConnectionLostError(NetworkError, ConnectionResetError):
     errno = errno.ECONNRESET
 
     def __init__(self) -> None:
-        super().__init__("the connection did not survive a snapshot restore (connections are "
-                         "not part of a snapshot); open a new one")
+        super().__init__("this connection is gone: the host closed it (after refusing a "
+                         "request or at a limit), or it was open when a snapshot was taken "
+                         "and that snapshot was restored (connections are not part of a "
+                         "snapshot); open a new one")

@@ -13,7 +13,11 @@ from ..errors import (
     NetworkError,
     NetworkLimitError,
     NetworkRefusedError,
+    RequestRefusedError,
+    TlsError,
+    TlsVerificationError,
 )
 
 __all__ = ["ALLOW_TRAIT", "NETWORK_TRAIT", "ConnectionLostError", "NetworkDisabledError",
-           "NetworkError", "NetworkLimitError", "NetworkRefusedError"]
+           "NetworkError", "NetworkLimitError", "NetworkRefusedError",
+           "RequestRefusedError", "TlsError", "TlsVerificationError"]

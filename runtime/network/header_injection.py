@@ -25,13 +25,12 @@ upload costs no copy and keeps ``send`` semantics (the broker sends as much as t
 
 from __future__ import annotations
 
-import errno
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from .errors import NetworkError
+from .errors import RequestRefusedError
 
 #: The longest request head (request line and headers) forwarded; longer ones are refused.
 MAX_HEAD = 64 << 10
@@ -48,21 +47,6 @@ _HEADER = re.compile(rb"(" + _TOKEN.encode() + rb"):[ \t]*(.*?)[ \t]*\Z", re.DOT
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(;[\x20-\x7e\t]*)?\Z")
 _BODY_METHODS = {b"POST", b"PUT", b"PATCH"}
-
-
-class RequestRefusedError(NetworkError, PermissionError):
-    """A request to a host with injected headers was not well-formed HTTP/1.x; the host closed
-    the connection instead of guessing where the request ends."""
-
-    kind = "refused"
-    errno = errno.EACCES
-
-    def __init__(self, host: str, why: str) -> None:
-        super().__init__(
-            f"the host refused to forward a request to {host}: {why}. The administrator adds "
-            "headers to requests for this host (SandboxKernel.network_inject_headers), so the "
-            "host reads each request and only forwards well-formed HTTP/1.1 (or 1.0) requests; "
-            "use a standard client (urllib, requests, httpx) and open a new connection")
 
 
 class _State(Enum):

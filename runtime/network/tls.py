@@ -18,7 +18,6 @@ raises ``ssl.SSLCertVerificationError`` with the host's message.
 from __future__ import annotations
 
 import base64
-import errno
 import ipaddress
 import logging
 import os
@@ -33,7 +32,7 @@ from typing import Any
 from ..protocol import NetTlsAnswer
 from .broker import NetworkBroker
 from .connection import Connection, WaitOutcome, wait_for
-from .errors import NetworkError
+from .errors import NetworkError, TlsError, TlsVerificationError
 from .header_injection import rewriter_for
 
 log = logging.getLogger("jupyter_sandbox.network")
@@ -46,25 +45,6 @@ MAX_ALPN = 8
 CONTEXTS_SIZE = 16
 #: The ALPN names an HTTP/1.x parser can follow (a connection with injected headers).
 HTTP1_ALPN = ("http/1.1", "http/1.0")
-
-
-class TlsError(NetworkError):
-    """The TLS handshake failed for another reason than the certificate (the guest raises
-    ``ssl.SSLError``)."""
-
-    kind = "ssl"
-    errno = errno.EPROTO
-
-
-class TlsVerificationError(NetworkError):
-    """The server's certificate did not verify (the guest raises
-    ``ssl.SSLCertVerificationError`` with this message); ``errno`` is OpenSSL's verify code."""
-
-    kind = "cert"
-
-    def __init__(self, message: str, verify_code: int | None) -> None:
-        super().__init__(message)
-        self.errno = verify_code
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,7 @@ kept.close()
 print('closed cleanly')
 """)
     assert reply.status == "ok", reply.evalue
-    assert out.count("reset: the connection did not survive a snapshot restore") == 2
+    assert out.count("reset: this connection is gone") == 2
     assert "closed cleanly" in out
     last = sandbox.status()["network"]["connections"][-1]
     assert "a snapshot was restored" in last["reason"] and last["ended_at"] is not None

@@ -249,5 +249,5 @@ except ConnectionResetError as e:
     print('reset:', e)
 kept.close()
 """)
-    assert "reset: the connection did not survive a snapshot restore" in out
+    assert "reset: this connection is gone" in out
     assert not any(path == "/after" for _, path, _ in server.seen)
