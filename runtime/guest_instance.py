@@ -38,8 +38,9 @@ SIGINT = 2
 #: Delivered every few tenths of a second while a cell runs: the guest flushes its streams.
 SIGUSR1 = 10
 
-#: Handles one ``_host.call`` request; returns the reply bytes.
-CallHandler = Callable[[bytes], bytes]
+#: Handles one ``_host.call`` request; returns the reply bytes (a bytearray is written into
+#: the guest as it is; bytes are copied once more by ``Memory.write``).
+CallHandler = Callable[[bytes], bytes | bytearray]
 #: Answers a request longer than the limit, given its length, without reading it.
 OversizedHandler = Callable[[int], bytes]
 #: The bound on one request when the owner sets none.
@@ -110,6 +111,7 @@ class GuestInstance:
                    out_len: int) -> int:
         req, req_len = req & 0xFFFFFFFF, req_len & 0xFFFFFFFF  # wasm pointers are unsigned
         self._apply_memory_limit()
+        reply: bytes | bytearray
         try:
             if req_len > self._request_limit():
                 if self._on_oversized is None:

@@ -283,11 +283,22 @@ class NetworkBroker:
 
     def recv(self, conn_id: int, size: int, timeout: float | None,
              wakeup: threading.Event) -> bytes | WaitOutcome:
+        out = bytearray(max(1, min(size, MAX_CHUNK)))
+        result = self.recv_into(conn_id, memoryview(out), timeout, wakeup)
+        return result if isinstance(result, WaitOutcome) else bytes(out[:result])
+
+    def recv_into(self, conn_id: int, view: memoryview, timeout: float | None,
+                  wakeup: threading.Event) -> int | WaitOutcome:
+        """Up to ``len(view)`` (at most ``MAX_CHUNK``) bytes received into ``view`` (the
+        router's answer, so they are copied once); how many, 0 at the end of the stream."""
         conn = self.get(conn_id)
-        allowed = self._budget(conn, max(1, min(size, MAX_CHUNK)))
-        result = conn.recv(allowed, timeout, wakeup)
-        if isinstance(result, bytes):
-            self._count(len(result))
+        allowed = self._budget(conn, max(1, min(len(view), MAX_CHUNK)))
+        result = conn.recv_into(view[:allowed], timeout, wakeup)
+        if not isinstance(result, WaitOutcome):
+            self._count(result)
+            if conn.wire is not None:  # TLS: framing, tickets... beyond the plaintext
+                conn.wire.plaintext_received += result
+                self.count_wire(conn, handshaking=False)
         return result
 
     def poll(self, read_ids: list[int], write_ids: list[int], timeout: float | None,
@@ -378,21 +389,39 @@ class NetworkBroker:
         with self._lock:
             self._audit.append(record)
 
-    def _budget(self, conn: Connection, wanted: int) -> int:
-        """How many of ``wanted`` bytes the limits still allow; at none, the connection is
-        closed and ``NetworkLimitError`` says which limit."""
+    def count_wire(self, conn: Connection, handshaking: bool) -> None:
+        """Count the wire bytes of a TLS connection that OpenSSL moved by itself (the
+        handshake both ways, received framing and tickets: ``wire_bytes.py``) in the audit
+        and the limits. Past a limit the connection is closed and ``NetworkLimitError``
+        raised: an endless handshake or certificate chain stops there."""
+        if conn.wire is None:
+            return
+        sent, received = conn.wire.uncounted(conn.sock, handshaking)
+        if not sent and not received:
+            return
+        conn.record.bytes_sent += sent
+        conn.record.bytes_received += received
+        self._count(sent + received)
+        if handshaking:  # stop it now; after it, the next read or write meets the limit
+            self._budget(conn, 1, over=True)
+
+    def _budget(self, conn: Connection, wanted: int, over: bool = False) -> int:
+        """How many of ``wanted`` bytes the limits still allow; at none (``over``: when
+        already past one), the connection is closed and ``NetworkLimitError`` says which
+        limit."""
         policy = self._policy
         cell_left = policy.max_bytes_per_cell - self._cell_bytes
         sandbox_left = policy.max_bytes_per_sandbox - self._sandbox_bytes
-        if min(cell_left, sandbox_left) > 0:
+        if min(cell_left, sandbox_left) > (-1 if over else 0):
             return min(wanted, cell_left, sandbox_left)
         self.close(conn.id)
-        if cell_left <= 0:
-            what = (f"this cell has moved {self._cell_bytes} bytes over the network, the most "
+        most = "more than" if over else "the most"
+        if cell_left < (0 if over else 1):
+            what = (f"this cell has moved {self._cell_bytes} bytes over the network, {most} "
                     f"a cell may (max_bytes_per_cell = {policy.max_bytes_per_cell})")
         else:
             what = (f"this sandbox has moved {self._sandbox_bytes} bytes over the network, "
-                    f"the most it may (max_bytes_per_sandbox = "
+                    f"{most} it may (max_bytes_per_sandbox = "
                     f"{policy.max_bytes_per_sandbox})")
         conn.record.reason = f"{conn.record.reason}; closed: byte limit"
         log.info("%s: closed connection to %s: %s", self._label, conn.record.host, what)

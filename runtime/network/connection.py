@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .header_injection import RequestRewriter
+    from .wire_bytes import TlsWireAccount
 
 log = logging.getLogger("jupyter_sandbox.network")
 #: How long one wait sleeps before it looks at the wake-up event again (interrupt latency).
@@ -115,6 +116,8 @@ class Connection:
         self.rewriter: RequestRewriter | None = None
         #: A TLS handshake was started and has not finished (``tls.py`` resumes it).
         self.tls_handshaking = False
+        #: The wire bytes OpenSSL moves itself, once ``tls.py`` upgrades the connection.
+        self.wire: TlsWireAccount | None = None
 
     @classmethod
     def open(cls, conn_id: int, family: int, address: str, port: int, timeout: float,
@@ -216,35 +219,39 @@ class Connection:
              wakeup: threading.Event) -> bytes | WaitOutcome:
         """Up to ``size`` bytes: waits for the first, then takes what is already there;
         ``b""`` at the end of the stream."""
+        out = bytearray(size)
+        result = self.recv_into(memoryview(out), timeout, wakeup)
+        return result if isinstance(result, WaitOutcome) else bytes(out[:result])
+
+    def recv_into(self, view: memoryview, timeout: float | None,
+                  wakeup: threading.Event) -> int | WaitOutcome:
+        """Up to ``len(view)`` bytes received straight into ``view``: waits for the first,
+        then takes what is already there. Returns how many (0: the end of the stream)."""
         self._check_handshake()
         if self.rewriter is not None and self.rewriter.output:
             flushed = self.flush(timeout, wakeup)  # the request goes out before its answer
             if flushed is not WaitOutcome.READY:
                 return flushed
+        size = len(view)
         while True:
             try:
-                data = self.sock.recv(size)
+                have = self.sock.recv_into(view, size)
                 break
             except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError) as exc:
                 outcome, _ = wait_for({0: (self.sock, _wanted(exc, selectors.EVENT_READ))},
                                       timeout, wakeup)
                 if outcome is not WaitOutcome.READY:
                     return outcome
-        if data and len(data) < size:
-            parts = [data]
-            have = len(data)
-            while have < size:
-                try:
-                    more = self.sock.recv(size - have)
-                except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                    break
-                if not more:
-                    break
-                parts.append(more)
-                have += len(more)
-            data = b"".join(parts)
-        self.record.bytes_received += len(data)
-        return data
+        while 0 < have < size:
+            try:
+                more = self.sock.recv_into(view[have:], size - have)
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                break
+            if not more:
+                break
+            have += more
+        self.record.bytes_received += have
+        return have
 
     def _check_handshake(self) -> None:
         """No bytes while a TLS handshake ``tls.py`` started is unfinished (OpenSSL would

@@ -29,7 +29,7 @@ from ..protocol import (
     NetWaitAnswer,
 )
 from . import tls
-from .broker import NetworkBroker
+from .broker import MAX_CHUNK, NetworkBroker
 from .connection import Connection, WaitOutcome
 from .errors import NetworkError
 
@@ -53,7 +53,7 @@ class NetworkRouter:
         self.broker = broker
         self._wakeup = wakeup
 
-    def on_call(self, raw: bytes, cell: object | None) -> bytes:
+    def on_call(self, raw: bytes, cell: object | None) -> bytes | bytearray:
         """Answer one network call (``raw`` starts with ``NET_CALL_PREFIX``)."""
         try:
             newline = raw.find(b"\n", 1, MAX_HEADER + 1)
@@ -78,7 +78,7 @@ class NetworkRouter:
         except (BadCall, ValueError, TypeError) as exc:
             return _error("value", f"bad network call: {exc}", errno.EINVAL)
 
-    def _dispatch(self, request: dict[str, Any], payload: memoryview) -> bytes:
+    def _dispatch(self, request: dict[str, Any], payload: memoryview) -> bytes | bytearray:
         broker = self.broker
         call = request.get("call")
         if call == "enabled":
@@ -107,10 +107,20 @@ class NetworkRouter:
             size = _int(request, "size")
             if size < 0:
                 raise BadCall("size must not be negative")
-            data = broker.recv(_conn(request), size, _timeout(request), self._wakeup())
-            if isinstance(data, WaitOutcome):
-                return _wait(data)
-            return protocol.NET_DATA_PREFIX + data
+            # The answer is built in place: the prefix, then the bytes received straight
+            # after it (no copy to add the prefix; GuestInstance writes a bytearray as is).
+            conn_id, timeout = _conn(request), _timeout(request)
+            answer_data = bytearray(1 + max(1, min(size, MAX_CHUNK)))
+            answer_data[:1] = protocol.NET_DATA_PREFIX
+            view = memoryview(answer_data)
+            try:
+                received = broker.recv_into(conn_id, view[1:], timeout, self._wakeup())
+            finally:
+                view.release()
+            if isinstance(received, WaitOutcome):
+                return _wait(received)
+            del answer_data[1 + received:]
+            return answer_data
         if call == "poll":
             read, write = _ids(request, "read"), _ids(request, "write")
             ready = broker.poll(read, write, _timeout(request), self._wakeup())

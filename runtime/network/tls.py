@@ -4,7 +4,9 @@ The guest's ``ssl`` shim asks the host (network call ``tls``) to upgrade one of 
 the host wraps the connection's socket in an ``ssl.SSLSocket``, does the handshake without
 blocking (waits cut by interrupts and the cell deadline, as every broker wait) and verifies the
 certificate, then the broker relays plaintext (``Connection`` reads and waits already account for
-the bytes an ``SSLSocket`` holds decrypted).
+the bytes an ``SSLSocket`` holds decrypted). The bytes OpenSSL moves by itself (the handshake,
+then framing and tickets) are counted from the kernel's TCP counters (``wire_bytes.py``) in the
+audit and the byte limits, after each handshake step, so an endless handshake stops at a limit.
 
 Trust is the administrator's, never the guest's: the host's system trust store (``certifi``'s
 bundle when the system has none), plus the policy's ``ca_bundle``. The guest cannot add a CA or
@@ -34,6 +36,7 @@ from .broker import NetworkBroker
 from .connection import Connection, WaitOutcome, wait_for
 from .errors import NetworkError, TlsError, TlsVerificationError
 from .header_injection import rewriter_for
+from .wire_bytes import TlsWireAccount
 
 log = logging.getLogger("jupyter_sandbox.network")
 
@@ -138,12 +141,13 @@ def upgrade(broker: NetworkBroker, conn_id: int, server_hostname: str | None,
             injected = policy.headers_for(hostname, conn.record.port)
             offered = _alpn(alpn, http1_only=bool(injected))
             context = client_context(policy.ca_bundle, offered)
+            conn.wire = TlsWireAccount(conn.sock)  # the handshake's bytes count from here
             conn.sock = context.wrap_socket(conn.sock, server_hostname=hostname,
                                             do_handshake_on_connect=False)
             conn.tls_handshaking = True
             conn.record.tls_peer = hostname
             conn.rewriter = rewriter_for(injected, hostname)
-        outcome = _handshake(conn, min(timeout, policy.connect_timeout)
+        outcome = _handshake(broker, conn, min(timeout, policy.connect_timeout)
                              if timeout is not None else policy.connect_timeout, wakeup)
         if outcome is not WaitOutcome.READY:
             if outcome is WaitOutcome.TIMEOUT:
@@ -178,14 +182,20 @@ def upgrade(broker: NetworkBroker, conn_id: int, server_hostname: str | None,
                       der=sock.getpeercert(binary_form=True) or b"")
 
 
-def _handshake(conn: Connection, timeout: float, wakeup: threading.Event) -> WaitOutcome:
+def _handshake(broker: NetworkBroker, conn: Connection, timeout: float,
+               wakeup: threading.Event) -> WaitOutcome:
+    """Handshake steps until done, each step's wire bytes counted in the audit and the byte
+    limits (``broker.count_wire``: past a limit, ``NetworkLimitError`` ends the handshake)."""
     sock = conn.sock
     if not isinstance(sock, ssl.SSLSocket):
         raise TlsError("the connection is not a TLS connection")
     deadline = time.monotonic() + timeout
     while True:
         try:
-            sock.do_handshake()
+            try:
+                sock.do_handshake()
+            finally:  # also when OpenSSL gave up: what it read was read
+                broker.count_wire(conn, handshaking=True)
             return WaitOutcome.READY
         except ssl.SSLWantReadError:
             events = selectors.EVENT_READ

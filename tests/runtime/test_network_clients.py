@@ -279,3 +279,53 @@ with httpx.Client(timeout=30) as client:
           content=b'xyz').content)
 """)
     assert "hello from /hx b'xyz'" in out
+
+
+def test_reads_of_any_size_return_every_byte_in_order(box, server):
+    """recv, recv_into (straight from the host's answer into the caller's buffer), MSG_PEEK
+    and a makefile reader, mixed over a 3 MB random body echoed back: the read-ahead (which
+    grows while the stream keeps up) never loses, repeats or reorders a byte."""
+    box.set_network_policy(allow(server))
+    out = ok(box, f"""
+import os, socket
+body = os.urandom(3_000_001)
+s = socket.create_connection(('127.0.0.1', {server.port}), timeout=30)
+s.sendall(b'POST /echo HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n'
+          b'Content-Length: %d\\r\\n\\r\\n' % len(body) + body)
+peeked = s.recv(5, socket.MSG_PEEK)
+view = memoryview(bytearray(5))
+assert s.recv_into(view, 5, socket.MSG_PEEK) == 5 and view.tobytes() == peeked
+got = bytearray(s.recv(5))
+print('peek', peeked == bytes(got) == b'HTTP/')
+buf = bytearray(70_001)
+sizes = [1, 7, 4096, 65_536, 70_001, 300_000, 2_000_000]
+turn = 0
+while True:
+    size = sizes[turn % len(sizes)]
+    if turn % 3 == 0:
+        count = s.recv_into(buf, min(size, len(buf)))
+        chunk = bytes(buf[:count])
+    elif turn % 3 == 1:
+        chunk = s.recv(size)
+    else:
+        count = s.recv_into(memoryview(buf)[:min(size, len(buf))])
+        chunk = bytes(buf[:count])
+    turn += 1
+    if not chunk:
+        break
+    got += chunk
+s.close()
+head, _, echoed = bytes(got).partition(b'\\r\\n\\r\\n')
+print(head.split(b'\\r\\n')[0].decode(), len(echoed) == len(body), echoed == body)
+with socket.create_connection(('127.0.0.1', {server.port}), timeout=30) as s2:
+    s2.sendall(b'POST /echo HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n'
+               b'Content-Length: %d\\r\\n\\r\\n' % len(body) + body)
+    reader = s2.makefile('rb')
+    status = reader.readline()
+    while reader.readline() not in (b'\\r\\n', b''):
+        pass
+    parts = [reader.read(1), reader.read(65_536), reader.read1(10), reader.read()]
+    reader.close()
+print(status.split()[1].decode(), b''.join(parts) == body)
+""")
+    assert out == "peek True\nHTTP/1.1 200 OK True True\n200 True\n", out

@@ -1,7 +1,8 @@
 """Sockets in sandbox processes: a ``python`` child's network calls go to the sandbox's own
 broker (runtime/processes/child_calls.py), so a child fetches from a local server the policy
 allows, is refused (PermissionError naming the reason) when the policy does not, and every
-attempt is in the sandbox's audit — the same network as the notebook's, not a wider one."""
+attempt is in the sandbox's audit — the same network as the notebook's, not a wider one; over
+https too, trusting the administrator's CA (the policy's ca_bundle) and nothing else."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import pytest
 
 from jupyter_sandbox.runtime.config import SandboxConfig
 from jupyter_sandbox.runtime.network.policy import NetworkPolicy
+from jupyter_sandbox.runtime.network.resolver import StaticResolver
 from jupyter_sandbox.runtime.sandbox import Sandbox
 from tests.conftest import stream_text
 from tests.network_servers import CSV, HttpServer, SilentServer
+from tests.tls_servers import HOSTNAME, HttpsServer, TestCA
 
 TIMEOUT = 120
 
@@ -100,3 +103,49 @@ def test_killing_a_child_blocked_in_recv_ends_it_and_closes_its_connection(box):
         while box.status()["network"]["open_connections"] and time.monotonic() < deadline:
             time.sleep(0.01)
         assert box.status()["network"]["open_connections"] == 0
+
+
+@pytest.fixture(scope="module")
+def ca(tmp_path_factory) -> TestCA:
+    return TestCA(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="module")
+def https_server(ca) -> Iterator[HttpsServer]:
+    with HttpsServer(ca.server_context(HOSTNAME, "127.0.0.1")) as running:
+        yield running
+
+
+def https_policy(server: HttpsServer, ca: TestCA | None) -> NetworkPolicy:
+    return NetworkPolicy(enabled=True, allow=(f"{HOSTNAME}:{server.port}",
+                                              f"127.0.0.1:{server.port}"),
+                         ca_bundle=str(ca.pem) if ca else None)
+
+
+def test_a_python_child_fetches_https_with_the_administrators_ca(box, ca, https_server):
+    """The child's `ssl` is the shim (installed in the base image children start from) and
+    its `tls` call goes to the sandbox's broker, which trusts the policy's ca_bundle."""
+    box.network.resolver = StaticResolver({HOSTNAME: ["127.0.0.1"]})
+    box.set_network_policy(https_policy(https_server, ca))
+    status, text = run_child(box, "import ssl, sys\n"
+                                  "print(ssl.__file__.endswith('ssl_shim.py'))\n"
+                                  + fetch_script(https_server.url("/data.csv")))
+    assert (status, text) == (0, f"True\n200 {CSV!r}\n")
+    record = box.status()["network"]["connections"][-1]
+    assert record["tls"] is True and record["tls_peer"] == HOSTNAME
+    assert record["allowed"] is True and record["port"] == https_server.port
+
+
+def test_a_python_child_refuses_a_certificate_without_the_administrators_ca(
+        box, ca, https_server):
+    box.network.resolver = StaticResolver({HOSTNAME: ["127.0.0.1"]})
+    box.set_network_policy(https_policy(https_server, None))
+    path = "/child-untrusted"
+    status, text = run_child(box, "import urllib.request, urllib.error\n"
+                                  "try:\n"
+                                  f"    urllib.request.urlopen({https_server.url(path)!r}, "
+                                  "timeout=30)\n"
+                                  "except urllib.error.URLError as exc:\n"
+                                  "    print('refused:', type(exc.reason).__name__)\n")
+    assert (status, text) == (0, "refused: SSLCertVerificationError\n")
+    assert https_server.hits[path] == 0

@@ -521,3 +521,44 @@ for what in ('send', 'recv'):
 s.close()
 """)
         assert out.count("the TLS handshake on this connection has not finished") == 2, out
+
+
+def test_a_huge_certificate_chain_counts_against_the_byte_limits(box, ca):
+    """OpenSSL reads the handshake from the host socket itself: its bytes (here a certificate
+    of ~60 KB, 3000 names) count in the audit and against the byte limits, so a server that
+    sends a huge handshake stops at the limit with NetworkLimitError, before any request."""
+    leaf = ca.ca.issue_cert(HOSTNAME, *(f"name-{i:05d}.bulk.test" for i in range(3000)))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    leaf.configure_cert(context)
+    certificate = len(ssl.PEM_cert_to_DER_cert(leaf.cert_chain_pems[0].bytes().decode()))
+    assert certificate > 50_000
+    fetch = """
+import urllib.request, urllib.error
+try:
+    with urllib.request.urlopen({url!r}, timeout=30) as r:
+        print('REACHED', r.status)
+except urllib.error.URLError as e:
+    print(type(e.reason).__name__, e.reason)
+"""
+    with HttpsServer(context) as bulky:
+        box.set_network_policy(policy_for(bulky.port, ca, max_bytes_per_cell=16_000))
+        open_before = box.status()["network"]["open_connections"]
+        _, out = run(box, fetch.format(url=bulky.url("/small")))
+        assert out.startswith("NetworkLimitError this cell has moved "), out
+        assert "max_bytes_per_cell = 16000" in out and "REACHED" not in out
+        assert bulky.seen == []
+        record = box.status()["network"]["connections"][-1]
+        assert record["port"] == bulky.port and "byte limit" in record["reason"]
+        assert record["bytes_received"] > 16_000 and record["bytes_sent"] > 0
+        assert box.status()["network"]["open_connections"] == open_before  # closed
+
+        # With room for it, the handshake's bytes both ways are in the audit and the total.
+        box.set_network_policy(policy_for(bulky.port, ca))
+        before = box.status()["network"]["bytes"]
+        _, out = run(box, fetch.format(url=bulky.url("/small")))
+        assert out == "REACHED 200\n", out
+        record = box.status()["network"]["connections"][-1]
+        assert record["tls"] is True and record["bytes_received"] > certificate
+        assert record["bytes_sent"] > 200  # the ClientHello and the client's Finished too
+        moved = box.status()["network"]["bytes"] - before
+        assert moved == record["bytes_sent"] + record["bytes_received"]

@@ -28,14 +28,15 @@ Answer = dict[str, Any]
 ERROR_KINDS: dict[str, Callable[[str, int | None], OSError]] = {}
 
 
-def call(header: dict[str, Any], payload: bytes | memoryview = b"") -> Answer | bytes:
-    """One network call: the answer's fields, or the bytes of a ``recv``; raises the error."""
+def call(header: dict[str, Any], payload: bytes | memoryview = b"") -> Answer | memoryview:
+    """One network call: the answer's fields, or the bytes of a ``recv`` (a view into the
+    answer, so they are not copied once more); raises the error."""
     request = CALL_PREFIX + json.dumps(header, separators=(",", ":")).encode() + b"\n"
     if payload:
         request += payload
     raw = _host.call(request)
     if raw[:1] == DATA_PREFIX:
-        return raw[1:]
+        return memoryview(raw)[1:]
     answer = json.loads(raw) if raw else {}
     if "error" in answer:
         raise error(answer)
@@ -43,7 +44,7 @@ def call(header: dict[str, Any], payload: bytes | memoryview = b"") -> Answer | 
 
 
 def waiting(header: dict[str, Any], timeout: float | None,
-            payload: bytes | memoryview = b"") -> Answer | bytes | None:
+            payload: bytes | memoryview = b"") -> Answer | memoryview | None:
     """A call that may wait on the host, up to ``timeout`` seconds (None: no limit). The host
     returns early when an interrupt or the cell's deadline wakes it; calling again here lets
     the KeyboardInterrupt / TimeoutError land between the calls. None: the timeout passed."""
@@ -58,16 +59,16 @@ def waiting(header: dict[str, Any], timeout: float | None,
         return answer
 
 
-def fields(answer: Answer | bytes | None) -> Answer:
+def fields(answer: Answer | memoryview | None) -> Answer:
     """An answer that must be a JSON object (a host that broke the protocol: OSError)."""
     if not isinstance(answer, dict):
         raise OSError(errno.EPROTO, "the host's network broker sent an unexpected answer")
     return answer
 
 
-def data(answer: Answer | bytes | None) -> bytes:
-    """An answer that must be received bytes."""
-    if not isinstance(answer, bytes):
+def data_view(answer: Answer | memoryview | None) -> memoryview:
+    """An answer that must be received bytes (a view into the host's answer)."""
+    if not isinstance(answer, memoryview):
         raise OSError(errno.EPROTO, "the host's network broker sent an unexpected answer")
     return answer
 

@@ -28,8 +28,15 @@ _real_socket = socket.socket
 MAX_SEND = 512 << 10
 #: The most one ``recv`` asks for (the host's chunk limit).
 MAX_RECV = 4 << 20
-#: The least one ``recv`` asks the host for; the rest waits in the socket for the next read.
+#: The least one ``recv`` asks the host for at first; the rest waits in the socket for the
+#: next read. Each answer that fills the whole request doubles it, up to ``MAX_READ_AHEAD``
+#: (a fast stream then costs one host call per MiB, not one per 64 KiB read).
 READ_AHEAD = 256 << 10
+MAX_READ_AHEAD = 1 << 20
+#: ``socket.MSG_PEEK`` as a plain int (``flags & MSG_PEEK`` on the IntFlag costs an enum
+#: operation per read).
+_MSG_PEEK = int(getattr(socket, "MSG_PEEK", 2))
+_EMPTY = memoryview(b"")
 #: Brokered sockets' file numbers start here, far from the guest's real fds.
 FD_BASE = 1 << 24
 _fds = itertools.count(FD_BASE)
@@ -71,8 +78,10 @@ class BrokeredSocket:
             self._timeout = 0.0
         self.connection_id: int | None = None
         self._peer: tuple[Any, ...] | None = None
-        self._buffered = b""  # read from the host, not yet returned, from _offset on
+        # The host's last answer (a view, without its prefix), returned from _offset on.
+        self._buffered = _EMPTY
         self._offset = 0
+        self._read_ahead = READ_AHEAD
         self._fileno = next(_fds)
         self._closed = False  # close() was called (the connection may live on for makefile)
         self._released = False  # the connection is closed
@@ -189,39 +198,64 @@ class BrokeredSocket:
             sent += self.send(view[sent:], flags)
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
-        """Up to ``bufsize`` bytes. Each host call asks for at least ``READ_AHEAD`` bytes and
-        keeps what it did not return (``pending_bytes``): small reads (a line parser, a
-        64 KiB loop) then cost one host call per ``READ_AHEAD``, not one each."""
+        """Up to ``bufsize`` bytes. Each host call asks for at least the read-ahead and keeps
+        what it did not return (``pending_bytes``): small reads (a line parser, a 64 KiB
+        loop) then cost one host call per read-ahead, not one each."""
         if bufsize < 0:
             raise ValueError("negative buffersize in recv")
-        peek = flags & getattr(socket, "MSG_PEEK", 1)
-        if not self._buffered:
-            conn = self._connected()
+        if self._offset >= len(self._buffered):
             if bufsize == 0:
+                self._connected()
                 return b""
-            answer = host_calls.waiting(
-                {"call": "recv", "conn": conn, "size": min(max(bufsize, READ_AHEAD), MAX_RECV)},
-                self._timeout)
-            if answer is None:
-                raise self._would_block()
-            received = host_calls.data(answer)
-            if len(received) <= bufsize and not peek:
-                return received
-            self._buffered, self._offset = received, 0
+            if not self._fill(bufsize):
+                return b""
         start = self._offset
-        data = self._buffered[start:start + bufsize]
-        if not peek:
-            self._offset += len(data)
-            if self._offset >= len(self._buffered):
-                self._buffered, self._offset = b"", 0
+        data = bytes(self._buffered[start:start + bufsize])
+        if not flags & _MSG_PEEK:
+            self._consumed(start + len(data))
         return data
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        """As ``recv``, copying straight from the host's answer into ``buffer`` (one copy;
+        ``BufferedReader``/``SocketIO`` read through here)."""
         view = memoryview(buffer).cast("B")
-        size = nbytes or len(view)
-        data = self.recv(min(size, len(view)), flags)
-        view[:len(data)] = data
-        return len(data)
+        if nbytes < 0:
+            raise ValueError("negative buffersize in recv_into")
+        size = min(nbytes or len(view), len(view))
+        if self._offset >= len(self._buffered):
+            if size == 0:
+                self._connected()
+                return 0
+            if not self._fill(size):
+                return 0
+        start = self._offset
+        chunk = self._buffered[start:start + size]
+        count = len(chunk)
+        view[:count] = chunk
+        if not flags & _MSG_PEEK:
+            self._consumed(start + count)
+        return count
+
+    def _fill(self, wanted: int) -> bool:
+        """One host ``recv`` of at least ``wanted`` bytes (and the read-ahead) into the
+        socket's buffer; False at the end of the stream."""
+        conn = self._connected()
+        asked = min(max(wanted, self._read_ahead), MAX_RECV)
+        answer = host_calls.waiting({"call": "recv", "conn": conn, "size": asked},
+                                    self._timeout)
+        if answer is None:
+            raise self._would_block()
+        received = host_calls.data_view(answer)
+        if len(received) >= asked and self._read_ahead < MAX_READ_AHEAD:
+            self._read_ahead = min(self._read_ahead * 2, MAX_READ_AHEAD)
+        self._buffered, self._offset = received, 0
+        return bool(len(received))
+
+    def _consumed(self, offset: int) -> None:
+        if offset >= len(self._buffered):
+            self._buffered, self._offset = _EMPTY, 0  # the answer's memory can go
+        else:
+            self._offset = offset
 
     def recvfrom(self, bufsize: int, flags: int = 0) -> tuple[bytes, Any]:
         return self.recv(bufsize, flags), self._peer
