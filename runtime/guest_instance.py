@@ -38,9 +38,9 @@ SIGINT = 2
 #: Delivered every few tenths of a second while a cell runs: the guest flushes its streams.
 SIGUSR1 = 10
 
-#: Handles one ``_host.call`` request; returns the reply bytes (a bytearray is written into
-#: the guest as it is; bytes are copied once more by ``Memory.write``).
-CallHandler = Callable[[bytes], bytes | bytearray]
+#: Handles one ``_host.call`` request; returns the reply bytes (or a view of a buffer the
+#: handler reuses: it is copied into the guest before the handler is called again).
+CallHandler = Callable[[bytes], bytes | memoryview]
 #: Answers a request longer than the limit, given its length, without reading it.
 OversizedHandler = Callable[[int], bytes]
 #: The bound on one request when the owner sets none.
@@ -111,7 +111,7 @@ class GuestInstance:
                    out_len: int) -> int:
         req, req_len = req & 0xFFFFFFFF, req_len & 0xFFFFFFFF  # wasm pointers are unsigned
         self._apply_memory_limit()
-        reply: bytes | bytearray
+        reply: bytes | memoryview
         try:
             if req_len > self._request_limit():
                 if self._on_oversized is None:
@@ -124,10 +124,15 @@ class GuestInstance:
         except Exception:  # the guest sees a failed call, never a host crash
             log.exception("a host.call request from the guest failed on the host")
             return -2
-        address = self._alloc(caller, len(reply)) & 0xFFFFFFFF
-        if address == 0 and reply:
+        size = len(reply)
+        address = self._alloc(caller, size) & 0xFFFFFFFF
+        if address == 0 and size:
             return -1
-        self.memory.write(caller, reply, address)
+        if size:
+            memory = memory_view(self.memory, caller)  # one copy (Memory.write makes two)
+            if address + size > len(memory):
+                return -1
+            memory[address:address + size] = reply
         self.memory.write(caller, struct.pack("<I", address), out_ptr)
         self.memory.write(caller, struct.pack("<I", len(reply)), out_len)
         return 0

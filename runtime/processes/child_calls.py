@@ -55,7 +55,7 @@ class ChildCalls:
         event = self.caller().wakeup() if self.process is not None else None
         return event if event is not None else threading.Event()
 
-    def on_call(self, raw: bytes) -> bytes | bytearray:
+    def on_call(self, raw: bytes) -> bytes | memoryview:
         if raw[:1] == protocol.NET_CALL_PREFIX:  # sockets: binary, see protocol.py
             if self.process is not None and self._connections.owner is not self.process:
                 self._connections.owner = self.process

@@ -56,7 +56,7 @@ class GuestCalls:
         if cell is not None:
             cell.fd_write(fd, data)
 
-    def on_call(self, raw: bytes) -> bytes | bytearray:
+    def on_call(self, raw: bytes) -> bytes | memoryview:
         sandbox = self._sandbox
         if raw[:1] == protocol.NET_CALL_PREFIX:  # sockets: binary, see protocol.py
             return self._network.on_call(raw, sandbox._cell)
