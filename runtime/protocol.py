@@ -628,6 +628,25 @@ class ProcKillCall(TypedDict):
     signal: int
 
 
+class ProcLogCall(TypedDict):
+    """``%sandbox logs PID``: the log of a process this guest started (also what it wrote
+    while no cell ran, see ``processes/cell_output.py``), at most ``max_bytes`` from its
+    end."""
+
+    op: Literal["proc_log"]
+    pid: int
+    max_bytes: int
+
+
+class ProcLogAnswer(TypedDict):
+    #: ``[stream, base64 data]`` in order.
+    chunks: list[list[str]]
+    #: Bytes left out from the start (more than ``max_bytes``).
+    skipped: int
+    state: str
+    exit_code: int | None
+
+
 class ProcErrorAnswer(TypedDict):
     error: str
     kind: str

@@ -148,3 +148,40 @@ def read_memory(memory: wasmtime.Memory, context: wasmtime.Store | wasmtime.Call
                 offset: int, length: int) -> bytes:
     """Copy ``length`` bytes at ``offset`` out of guest memory (the caller checked the bounds)."""
     return ctypes.string_at(memory_address(memory, context) + offset, length)
+
+
+_MADV_HUGEPAGE = 14
+_MADV_POPULATE_WRITE = 23  # Linux 5.14+
+_libc: Any = None
+
+
+def populate_for_writing(memory: wasmtime.Memory, context: wasmtime.Store,
+                         ranges: list[tuple[int, int]]) -> bool:
+    """Fault in the ``(offset, length)`` ranges of a guest's linear memory before a restore
+    writes them (``madvise(MADV_HUGEPAGE)`` where it applies, then
+    ``madvise(MADV_POPULATE_WRITE)``), so the kernel's page faults happen in one call per
+    range with the GIL released instead of one by one inside Python slice assignments that
+    hold it (a process restored next to a running one slowed it down); about 10 -> 6 ms for
+    the ~23 MiB a process instance restores. False where the call is not available (not
+    Linux, older kernel): the writes fault as before."""
+    global _libc
+    if _libc is None:
+        libc: Any
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+            libc.madvise.restype = ctypes.c_int
+        except (OSError, AttributeError):
+            libc = False
+        _libc = libc
+    if _libc is False:
+        return False
+    base = memory_address(memory, context)
+    size = memory.data_len(context)
+    for offset, length in ranges:
+        if offset < 0 or offset + length > size:
+            raise ValueError("a range to populate lies outside the guest's memory")
+        _libc.madvise(base + offset, length, _MADV_HUGEPAGE)  # a hint: failure is harmless
+        if _libc.madvise(base + offset, length, _MADV_POPULATE_WRITE) != 0:
+            return False
+    return True

@@ -40,7 +40,7 @@ class Caller(Protocol):
 
     def wakeup(self) -> threading.Event | None: ...
 
-    def inherit(self, fd: int) -> Sink: ...
+    def inherit(self, fd: int, owner: Callable[[], Process | None] = ...) -> Sink: ...
 
     def drain(self) -> None: ...
 
@@ -56,7 +56,7 @@ class ProcessCaller:
         instance = self._process._instance
         return None if instance is None else instance.wasi.state.wakeup
 
-    def inherit(self, fd: int) -> Sink:
+    def inherit(self, fd: int, owner: Callable[[], Process | None] = lambda: None) -> Sink:
         process = self._process
 
         def write(data: bytes) -> None:
@@ -98,6 +98,10 @@ def _timeout(value: object) -> float | None:
     return float(value)
 
 
+#: At most this much of a log is sent to the guest at once (``proc_log``).
+LOG_ANSWER_BYTES = 1 << 20
+
+
 class GuestOps:
     """Answers ``proc_*`` calls for one sandbox's table."""
 
@@ -110,7 +114,7 @@ class GuestOps:
             "proc_spawn": self._spawn, "proc_read": self._read, "proc_write": self._write,
             "proc_close_stdin": self._close_stdin, "proc_close_output": self._close_output,
             "proc_drain": self._drain, "proc_wait": self._wait, "proc_kill": self._kill,
-            "proc_list": self._list,
+            "proc_list": self._list, "proc_log": self._log,
         }.get(str(op))
         if handler is None:
             return {"error": f"unknown op {op!r}", "kind": "invalid"}
@@ -144,7 +148,7 @@ class GuestOps:
 
     # -- spawn ------------------------------------------------------------------------------
     def _sink(self, spec: object, fd: int, caller: Caller, process_stop: Callable[[], bool],
-              stdio: Stdio) -> Sink:
+              stdio: Stdio, owner: Callable[[], Process | None] = lambda: None) -> Sink:
         if not isinstance(spec, dict):
             raise ValueError("stdout/stderr must be an object with a 'mode'")
         mode = spec.get("mode")
@@ -154,7 +158,7 @@ class GuestOps:
             return lambda data: pipe.write(data, process_stop)
         if mode == "inherit":  # the starter's own stream (``"fd": 2``: stdout=sys.stderr)
             target = spec.get("fd", fd)
-            return caller.inherit(2 if target == 2 else 1)
+            return caller.inherit(2 if target == 2 else 1, owner)
         if mode == "null":
             return discard
         if mode == "file":
@@ -195,15 +199,18 @@ class GuestOps:
             instance = process._instance
             return instance is not None and instance.wasi.state.wakeup.is_set()
 
+        def owner() -> Process | None:
+            return holder[0] if holder else None
+
         stdio.stdout = self._sink(request.get("stdout") or {"mode": "inherit"}, 1, caller,
-                                  stop, stdio)
+                                  stop, stdio, owner)
         stderr_spec = request.get("stderr") or {"mode": "inherit"}
         if isinstance(stderr_spec, dict) and stderr_spec.get("mode") == "stdout":
             stdio.merged = True
             if 1 in stdio.files:
                 stdio.files[2] = stdio.files[1]
         else:
-            stdio.stderr = self._sink(stderr_spec, 2, caller, stop, stdio)
+            stdio.stderr = self._sink(stderr_spec, 2, caller, stop, stdio, owner)
         process = self._table.spawn(
             argv, cwd=cwd, env=env, stdio=stdio, timeout=_timeout(request.get("timeout")),
             background=bool(request.get("background")), origin="cell", parent_key=caller.key,
@@ -320,3 +327,23 @@ class GuestOps:
 
     def _list(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
         return {"processes": [info.to_json() for info in self._table.list()]}
+
+    def _log(self, request: dict[str, Any], caller: Caller) -> dict[str, Any]:
+        """A process's log, the last ``max_bytes`` of it (``%sandbox logs PID``)."""
+        process = self._process(request, caller)
+        limit = request.get("max_bytes", LOG_ANSWER_BYTES)
+        if not isinstance(limit, int) or limit < 0:
+            raise ValueError("max_bytes must be a non-negative integer")
+        limit = min(limit, LOG_ANSWER_BYTES)
+        chunks = process.read_output(0, 0)
+        kept: list[list[str]] = []
+        size = 0
+        for chunk in reversed(chunks):
+            if size + len(chunk.data) > limit:
+                break
+            kept.append([chunk.stream, _b64(chunk.data)])
+            size += len(chunk.data)
+        kept.reverse()
+        info = process.info()
+        return {"chunks": kept, "skipped": sum(len(c.data) for c in chunks) - size,
+                "state": str(info.state), "exit_code": info.exit_code}

@@ -27,8 +27,11 @@ from .. import module_cache
 from .. import snapshot as snapshot_format
 from ..errors import GuestDiedError
 from ..guest_instance import GuestInstance
+from ..snapshot import PAGE
 from ..wasi import FileHandle, StdStream, WasiState
 from ..wasi_errno import WasiError
+from ..wasmtime_private import populate_for_writing
+from . import prepared_image
 from .child_calls import ChildCalls
 from .memory import HEADROOM
 from .process import Process, Redirect
@@ -126,12 +129,23 @@ class GuestRunner:
             state.fds[fd] = StdStream(fd, tty=False)  # pipes, not a terminal
         state.monotonic_offset_ns = max(
             0, int(image.header.get("monotonic_ns", 0)) - time.monotonic_ns())
-        instance = GuestInstance(state, image.memory_bytes + HEADROOM, self._calls.on_call)
+        restore = prepared_image.for_base(image)
+        source = restore.image
+        instance = GuestInstance(state, source.memory_bytes + HEADROOM, self._calls.on_call)
         try:
-            snapshot_format.write_memory(instance.memory, instance.store, image)
-            status = instance.turn(PREPARE_SOURCE)
-            if status != 0:
-                raise GuestDiedError(f"process_main.prepare() failed (status {status})")
+            current = instance.memory.data_len(instance.store)
+            if source.memory_bytes > current:
+                instance.memory.grow(instance.store, (source.memory_bytes - current) // PAGE)
+            populate_for_writing(instance.memory, instance.store,
+                                 prepared_image.page_ranges(source))
+            snapshot_format.write_memory(instance.memory, instance.store, source)
+            if not restore.prepared:
+                fresh = set(state.fds)
+                status = instance.turn(PREPARE_SOURCE)
+                if status != 0:
+                    raise GuestDiedError(f"process_main.prepare() failed (status {status})")
+                if set(state.fds) == fresh:
+                    prepared_image.remember(image, instance)
         except BaseException:
             instance.close()
             raise

@@ -1,5 +1,5 @@
 """The sandbox's own magics: ``%sandbox`` (limits, usage, mounts), ``%sandbox files``,
-``%snapshot`` and ``%pip`` (pure-Python packages, installed by the host)."""
+``%sandbox logs PID``, ``%snapshot`` and ``%pip`` (pure-Python packages, installed by the host)."""
 
 from __future__ import annotations
 
@@ -106,6 +106,8 @@ def sandbox_magic(line: str) -> None:
       %sandbox              limits, memory and workspace use, mounts, network
       %sandbox files [DIR]  the files under DIR (default: the current folder)
       %sandbox network      the network policy and every connection attempt kept
+      %sandbox logs PID     the output log of a process this notebook started (what a
+                            background process wrote while no cell was running goes there)
     """
     words = line.split()
     if not words or words[0] == "status":
@@ -114,11 +116,37 @@ def sandbox_magic(line: str) -> None:
         print("\n".join(_network_lines(bridge.call("status").get("network"), None)))
     elif words[0] == "files":
         print(_files_text(os.path.abspath(words[1] if len(words) > 1 else ".")))
+    elif words[0] == "logs":
+        _show_log(words[1:])
     else:
         from IPython.core.error import UsageError
 
-        raise UsageError(f"unknown %sandbox command {words[0]!r}; use %sandbox, %sandbox files "
-                         "or %sandbox network")
+        raise UsageError(f"unknown %sandbox command {words[0]!r}; use %sandbox, %sandbox files, "
+                         "%sandbox network or %sandbox logs PID")
+
+
+def _show_log(args: list[str]) -> None:
+    """``%sandbox logs PID``: the process's log, stdout and stderr to the cell's own."""
+    import sys
+
+    from IPython.core.error import UsageError
+
+    from . import processes
+
+    if len(args) != 1 or not args[0].isdigit():
+        raise UsageError("usage: %sandbox logs PID (the pids: %sandbox, or Popen.pid)")
+    try:
+        chunks, skipped, state = processes.log(int(args[0]))
+    except ChildProcessError as error:
+        raise UsageError(str(error)) from None
+    if skipped:
+        print(f"[the first {skipped:,} bytes of the log are left out]")
+    for stream, data in chunks:
+        target = sys.stderr if stream == "stderr" else sys.stdout
+        target.write(data.decode("utf-8", "replace"))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    print(f"[process {args[0]}: {state}]")
 
 
 def snapshot_magic(line: str) -> None:

@@ -16,11 +16,14 @@ Real processes (issue 15): ``python``/``python3``/``sys.executable``, ``pip``, `
 instance on its own host thread, :mod:`.processes`), so ``Popen`` returns at once, pipes,
 ``communicate``, ``poll``, ``wait(timeout)`` (``TimeoutExpired``), ``kill``, ``terminate`` and
 ``timeout=`` behave as on CPython, and a ``Popen`` not waited on keeps running while later
-cells run (a background process). Other built-ins given as argv (``ls``, ``cat``…) and every
-shell line (``shell=True``, ``os.system``, ``os.popen``, ``!cmd``) run in the notebook's own
-interpreter, to completion, as before: they are quick, and a process would cost a start (the
-notebook's shell still starts real processes for the external programs a line names, e.g.
-``!python x.py | head -3``). Any other program given as an argv list raises
+cells run (a background process). So does ``Popen(LINE, shell=True)`` (``sh -c LINE`` in a
+process: ``Popen("python server.py", shell=True)`` keeps running in the background, and is
+waitable and killable). Other built-ins given as argv (``ls``, ``cat``…) and the shell lines
+that are waited for anyway (``os.system``, ``os.popen``, ``!cmd``, ``%%sh``) run in the
+notebook's own interpreter, to completion, as before: they are quick, and a process would
+cost a start (the notebook's shell still starts real processes for the external programs a
+line names, e.g. ``!python x.py | head -3``); so does a ``shell=True`` line in a sandbox that
+cannot start processes. Any other program given as an argv list raises
 ``FileNotFoundError`` as CPython's ``Popen`` does when the program does not exist: libraries
 probe for tools that way (matplotlib runs ``fc-list``) and catch exactly that; through a shell
 it is the shell's 127.
@@ -252,14 +255,16 @@ def _read_all(fd: int) -> bytes:
 
 
 class SandboxPopen(subprocess.Popen[Any]):
-    """A ``Popen`` whose child is a built-in command run to completion (see the module)."""
+    """A ``Popen`` whose child is a sandbox process, or a built-in command run to completion
+    (see the module). ``_in_process``: a shell line runs here, not in a process
+    (``os.popen``, which waits for it anyway)."""
 
     def __init__(self, args: Any, bufsize: int = -1, executable: Any = None, stdin: Any = None,
                  stdout: Any = None, stderr: Any = None, *, shell: bool = False,
                  cwd: Any = None, env: Mapping[str, str] | None = None,
                  universal_newlines: bool | None = None, encoding: str | None = None,
                  errors: str | None = None, text: bool | None = None,
-                 **_ignored: Any) -> None:
+                 _in_process: bool = False, **_ignored: Any) -> None:
         self.args = args
         self.returncode: int | None = None
         self.pid = next(_pids)
@@ -285,6 +290,16 @@ class SandboxPopen(subprocess.Popen[Any]):
         if isinstance(self._argv, list) and self._argv and _starts_process(self._argv[0]):
             self._start_process(stdin, bufsize)
             return
+        if isinstance(self._argv, str) and not _in_process:
+            line = self._argv
+            self._argv = ["sh", "-c", line]
+            try:
+                self._start_process(stdin, bufsize)
+                return
+            except OSError as error:
+                if not _processes_unavailable(error):
+                    raise
+                self._argv = line  # no processes in this sandbox: the line runs here
         if stdin == subprocess.PIPE:
             self._stdin_pipe = _StdinPipe(self)
             self.stdin = (io.TextIOWrapper(self._stdin_pipe, self.encoding, self.errors,
@@ -609,8 +624,34 @@ class SandboxPopen(subprocess.Popen[Any]):
         pass
 
 
+def _processes_unavailable(error: OSError) -> bool:
+    """``proc_spawn`` failed because this sandbox cannot start processes at all (kind
+    "process": no base image), not because of a limit: a shell line then runs in-process."""
+    return type(error) is OSError and error.errno == errno.EINVAL
+
+
+def popen(cmd: str, mode: str = "r", buffering: int = -1) -> Any:
+    """``os.popen`` as CPython's, but the line runs in the notebook's interpreter (no process
+    start: ``os.popen`` waits for the command anyway when its stream is closed)."""
+    if not isinstance(cmd, str):
+        raise TypeError(f"invalid cmd type ({type(cmd)}, expected string)")
+    if mode not in ("r", "w"):
+        raise ValueError(f"invalid mode {mode!r}")
+    if buffering == 0 or buffering is None:
+        raise ValueError("popen() does not support unbuffered streams")
+    if mode == "r":
+        proc = SandboxPopen(cmd, shell=True, text=True, stdout=subprocess.PIPE,
+                            bufsize=buffering, _in_process=True)
+        return os._wrap_close(cast(io.TextIOWrapper, proc.stdout), proc)
+    proc = SandboxPopen(cmd, shell=True, text=True, stdin=subprocess.PIPE, bufsize=buffering,
+                        _in_process=True)
+    return os._wrap_close(cast(io.TextIOWrapper, proc.stdin), proc)
+
+
 def install() -> None:
-    """Replace ``subprocess.Popen`` (and so ``run``, ``os.popen``…) and add ``os.system``."""
+    """Replace ``subprocess.Popen`` (and so ``run``, ``check_output``…), ``os.popen`` and
+    ``os.system``."""
     _cell_streams.update(stdout=sys.stdout, stderr=sys.stderr)
     subprocess.Popen = SandboxPopen  # type: ignore[misc,assignment]
     os.system = system
+    os.popen = popen

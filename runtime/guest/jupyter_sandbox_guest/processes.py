@@ -130,6 +130,14 @@ def kill(pid: int, signal: int = 9) -> None:
     bridge.call("proc_kill", pid=pid, signal=int(signal))  # an ended one: nothing to do
 
 
+def log(pid: int, max_bytes: int = 1 << 20) -> tuple[list[tuple[str, bytes]], int, str]:
+    """The process's log (all it wrote, also while no cell ran), at most ``max_bytes`` from
+    its end: ``([(stream, data)...], bytes left out, state)``."""
+    reply = _answer(bridge.call("proc_log", pid=pid, max_bytes=max_bytes), "log")
+    chunks = [(str(stream), base64.b64decode(data)) for stream, data in reply["chunks"]]
+    return chunks, int(reply.get("skipped") or 0), str(reply.get("state"))
+
+
 def listing() -> list[dict[str, Any]]:
     return list(bridge.call("proc_list").get("processes") or [])
 
@@ -161,5 +169,5 @@ def run_attached(argv: list[str], *, stdin: BinaryIO, stdout: BinaryIO, stderr: 
     return 0 if code is None else (code if code >= 0 else 128 - code)
 
 
-__all__ = ["close_output", "close_stdin", "drain", "kill", "listing", "poll", "read",
+__all__ = ["close_output", "close_stdin", "drain", "kill", "listing", "log", "poll", "read",
            "run_attached", "spawn", "wait", "write"]
