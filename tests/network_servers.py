@@ -20,6 +20,7 @@ import urllib.parse
 from collections import Counter
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 CSV = b"name,value\nalpha,1\nbeta,2\ngamma,3\n"
 CHUNK = b"x" * (64 << 10)
@@ -88,10 +89,12 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class HttpServer:
-    """``with HttpServer() as server:`` ``server.url("/data.csv")``, ``server.port``."""
+    """``with HttpServer() as server:`` ``server.url("/data.csv")``, ``server.port``.
+    ``server``: the server to run instead of a plain one (``tests.tls_servers`` passes its
+    TLS one)."""
 
-    def __init__(self) -> None:
-        self._server = _Server(("127.0.0.1", 0), _Handler)
+    def __init__(self, server: _Server | None = None) -> None:
+        self._server = server or _Server(("127.0.0.1", 0), _Handler)
         self._server.hits = Counter()
         self._server.stopping = threading.Event()
         self.port = self._server.server_address[1]
@@ -104,7 +107,7 @@ class HttpServer:
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def __enter__(self) -> HttpServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

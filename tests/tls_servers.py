@@ -13,12 +13,7 @@ from __future__ import annotations
 import datetime
 import socket
 import ssl
-import subprocess
-import sys
-import threading
-from collections import Counter
 from pathlib import Path
-from types import TracebackType
 
 import trustme
 from cryptography import x509
@@ -26,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.network_servers import _Handler, _Server
+from tests.network_servers import HttpServer, _Handler, _Server
 
 #: The name the test certificates are issued for (resolved by the tests' StaticResolver).
 HOSTNAME = "secure.test"
@@ -95,59 +90,21 @@ class _TlsServer(_Server):
                                         do_handshake_on_connect=False), address
 
 
-class HttpsServer:
+class HttpsServer(HttpServer):
     """``with HttpsServer(context) as server:`` ``server.url("/data.csv")``, ``server.seen``.
     ``context=None``: the same over plain HTTP (``url`` then starts with ``http://``)."""
 
     def __init__(self, context: ssl.SSLContext | None, hostname: str = HOSTNAME) -> None:
-        self._server = _TlsServer(("127.0.0.1", 0), _RecordingHandler)
-        self._server.context = context
-        self._server.hits = Counter()
-        self._server.seen = []
-        self._server.stopping = threading.Event()
-        self.port = self._server.server_address[1]
+        self._tls = _TlsServer(("127.0.0.1", 0), _RecordingHandler)
+        self._tls.context = context
+        self._tls.seen = []
+        super().__init__(self._tls)
         self.hostname = hostname
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def seen(self) -> list[tuple[str, str, dict[str, str]]]:
-        return self._server.seen
-
-    @property
-    def hits(self) -> Counter[str]:
-        return self._server.hits
+        return self._tls.seen
 
     def url(self, path: str = "/", host: str | None = None) -> str:
-        scheme = "http" if self._server.context is None else "https"
+        scheme = "http" if self._tls.context is None else "https"
         return f"{scheme}://{host or self.hostname}:{self.port}{path}"
-
-    def __enter__(self) -> HttpsServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        self._server.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-
-#: httpx and the dependencies requests' wheels do not bring (pure wheels, pinned).
-HTTPX_WHEELS = ("httpx==0.28.1", "httpcore==1.0.9", "h11==0.16.0", "anyio==4.16.0",
-                "sniffio==1.3.1")
-
-
-def httpx_wheels(target: Path) -> Path:
-    """Copy httpx's pure wheels into ``target`` (downloaded from PyPI once into .cache, as
-    ``tests.network_servers.wheel_folder`` does for requests)."""
-    cache = Path(__file__).resolve().parent.parent / ".cache" / "network-test-wheels-httpx"
-    if len(list(cache.glob("*.whl"))) < len(HTTPX_WHEELS):
-        cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                        "--only-binary", ":all:", "--platform", "any", "--python-version",
-                        "3.15", "--implementation", "py", "--abi", "none", "-d", str(cache),
-                        *HTTPX_WHEELS], check=True, capture_output=True, timeout=240)
-    target.mkdir(parents=True, exist_ok=True)
-    for wheel in cache.glob("*.whl"):
-        (target / wheel.name).write_bytes(wheel.read_bytes())
-    return target

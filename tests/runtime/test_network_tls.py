@@ -18,7 +18,7 @@ from jupyter_sandbox.runtime.network.resolver import StaticResolver
 from jupyter_sandbox.runtime.sandbox import ExecuteReply, Sandbox
 from tests.conftest import stream_text
 from tests.network_servers import CSV, wheel_folder
-from tests.tls_servers import HOSTNAME, HttpsServer, TestCA, httpx_wheels
+from tests.tls_servers import HOSTNAME, HttpsServer, TestCA
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +35,7 @@ def server(ca) -> Iterator[HttpsServer]:
 @pytest.fixture(scope="module")
 def notebook_folder(tmp_path_factory, ca) -> Path:
     folder = tmp_path_factory.mktemp("notebook")
-    wheel_folder(folder / "wheels")
-    httpx_wheels(folder / "wheels")
+    wheel_folder(folder / "wheels")  # requests, httpx and their dependencies
     (folder / "test-ca.pem").write_bytes(ca.pem.read_bytes())  # the CA, inside the sandbox
     return folder
 
