@@ -43,7 +43,7 @@ import fnmatch
 import ipaddress
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -601,15 +601,13 @@ def _port_error(port: object) -> str | None:
     return None
 
 
-def check_name(policy: NetworkPolicy, host: str, port: int) -> Decision:
-    """Before resolving: may the guest connect to ``host`` (as it wrote it) on ``port``?
-
-    Allowed here only means "go on and resolve": every resolved address still goes through
-    :func:`check_address`. Numeric hosts (``2130706433``, ``0x7f.1``, ``[::1]``) are read as
-    the addresses they are and checked as such.
-    """
+def _before_rules(policy: NetworkPolicy, port: int,
+                  ask_ceiling: Callable[[NetworkPolicy], Decision]) -> Decision | None:
+    """What is decided before the policy's own rules, the same for names and addresses: a
+    refusal by the ceiling (``ask_ceiling`` puts the same question to it), the network being
+    off, a port out of range. ``None``: go on to the rules."""
     if policy.ceiling is not None:
-        first = check_name(policy.ceiling, host, port)
+        first = ask_ceiling(policy.ceiling)
         if not first.allowed:
             return _from_ceiling(first)
     if not policy.enabled:
@@ -617,6 +615,19 @@ def check_name(policy: NetworkPolicy, host: str, port: int) -> Decision:
     problem = _port_error(port)
     if problem:
         return Decision(False, problem)
+    return None
+
+
+def check_name(policy: NetworkPolicy, host: str, port: int) -> Decision:
+    """Before resolving: may the guest connect to ``host`` (as it wrote it) on ``port``?
+
+    Allowed here only means "go on and resolve": every resolved address still goes through
+    :func:`check_address`. Numeric hosts (``2130706433``, ``0x7f.1``, ``[::1]``) are read as
+    the addresses they are and checked as such.
+    """
+    first = _before_rules(policy, port, lambda ceiling: check_name(ceiling, host, port))
+    if first is not None:
+        return first
     try:
         name = canonical_host(host)
     except ValueError as exc:
@@ -662,15 +673,10 @@ def check_address(policy: NetworkPolicy, host: str, address: str, port: int) -> 
     ``port``? ``address`` is what the host's resolver returned (canonical IP text); anything
     else is refused. This is the check that stops DNS rebinding and redirects to internal
     addresses (see the module docstring for what counts as an explicit allow)."""
-    if policy.ceiling is not None:
-        first = check_address(policy.ceiling, host, address, port)
-        if not first.allowed:
-            return _from_ceiling(first)
-    if not policy.enabled:
-        return _off(policy)
-    problem = _port_error(port)
-    if problem:
-        return Decision(False, problem)
+    first = _before_rules(policy, port,
+                          lambda ceiling: check_address(ceiling, host, address, port))
+    if first is not None:
+        return first
     try:
         ip = _unwrap(_parse_address(address))
     except ValueError:
