@@ -6,33 +6,16 @@ loop of this test's own; the suite's client talks to the kernel over its connect
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import time
 from pathlib import Path
 
 from jupyter_client.blocking.client import BlockingKernelClient
 
-from jupyter_sandbox.kernel.control_protocol import SESSION_NAME_ENV
 from jupyter_sandbox.server_extension.pooled_kernels import PooledKernelManager
+from tests.kernel.pooled_manager import POOL_TIMEOUT, hand_over
 from tests.server.conftest import short_temp_dir
 
 from .test_conformance import SandboxedPythonConformance
-
-POOL_TIMEOUT = 240.0
-
-
-async def _pooled_kernel(manager: PooledKernelManager, notebook: Path) -> str:
-    deadline = time.monotonic() + POOL_TIMEOUT
-    while manager.pool_status()["waiting"] < 1:
-        if time.monotonic() > deadline or manager.pool_status()["failed"]:
-            raise AssertionError(f"no pooled kernel became ready: {manager.pool_status()}")
-        await asyncio.sleep(0.1)
-    kernel_id = await manager.start_kernel(
-        path=notebook.parent.name, kernel_name="sandboxed-python",
-        env={**os.environ, SESSION_NAME_ENV: str(notebook)})
-    assert manager.pool_status()["hits"] == 1, manager.pool_status()
-    return kernel_id
 
 
 class PooledSandboxedPythonConformance(SandboxedPythonConformance):
@@ -51,7 +34,7 @@ class PooledSandboxedPythonConformance(SandboxedPythonConformance):
         cls.manager = PooledKernelManager(connection_dir=str(runtime), root_dir=str(root),
                                           prespawn=1, refill_delay=3600.0)
         kernel_id = cls.loop.run_until_complete(
-            _pooled_kernel(cls.manager, root / "project" / "conformance.ipynb"))
+            hand_over(cls.manager, root / "project" / "conformance.ipynb"))
         client = BlockingKernelClient()
         client.load_connection_file(cls.manager.get_kernel(kernel_id).connection_file)
         client.start_channels()

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +19,9 @@ from jupyter_client.blocking.client import BlockingKernelClient
 
 from jupyter_sandbox.kernel.control_protocol import SESSION_NAME_ENV, socket_path_for
 from jupyter_sandbox.server_extension.pooled_kernels import PooledKernelManager
+from tests.kernel.pooled_manager import hand_over, wait_for_pool
 from tests.server.conftest import short_temp_dir
 
-POOL_TIMEOUT = 240.0
 TIMEOUT = 120
 
 
@@ -45,19 +44,6 @@ def _stdout(client: BlockingKernelClient, code: str) -> str:
     return "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
 
 
-async def _hand_over(manager: PooledKernelManager, folder: Path) -> str:
-    deadline = time.monotonic() + POOL_TIMEOUT
-    while manager.pool_status()["waiting"] < 1:
-        if time.monotonic() > deadline or manager.pool_status()["failed"]:
-            raise AssertionError(f"no pooled kernel became ready: {manager.pool_status()}")
-        await asyncio.sleep(0.1)
-    kernel_id = await manager.start_kernel(
-        path=folder.name, kernel_name="sandboxed-python",
-        env={**os.environ, SESSION_NAME_ENV: str(folder / "nb.ipynb")})
-    assert manager.pool_status()["hits"] == 1, manager.pool_status()
-    return kernel_id
-
-
 @pytest.mark.parametrize("mode", ["readonly", "off"])
 def test_the_kernels_own_host_folder_mode_applies_at_hand_over(base, mode):
     (base / "cfg" / "jupyter_sandbox_kernel_config.json").write_text(
@@ -68,7 +54,7 @@ def test_the_kernels_own_host_folder_mode_applies_at_hand_over(base, mode):
     manager = PooledKernelManager(connection_dir=str(base / "rt"), root_dir=str(base / "root"),
                                   prespawn=1, refill_delay=3600.0)
     try:
-        kernel_id = loop.run_until_complete(_hand_over(manager, folder))
+        kernel_id = loop.run_until_complete(hand_over(manager, folder / "nb.ipynb"))
         client = BlockingKernelClient()
         client.load_connection_file(manager.get_kernel(kernel_id).connection_file)
         client.start_channels()
@@ -104,25 +90,18 @@ def test_a_changed_environment_or_a_refused_hand_over_means_a_normal_start(base)
     manager = PooledKernelManager(connection_dir=str(base / "rt"), root_dir=str(base / "root"),
                                   prespawn=1, refill_delay=0.0)
 
-    async def ready() -> str:
-        deadline = time.monotonic() + POOL_TIMEOUT
-        while manager.pool_status()["waiting"] < 1:
-            assert time.monotonic() < deadline and not manager.pool_status()["failed"]
-            await asyncio.sleep(0.1)
-        return next(iter(manager._pool_managers))
-
     async def start(env: dict[str, str]) -> str:
         return await manager.start_kernel(path=folder.name, kernel_name="sandboxed-python",
                                           env={**env, SESSION_NAME_ENV: str(folder / "n.ipynb")})
 
     try:
-        waiting = loop.run_until_complete(ready())
+        waiting = loop.run_until_complete(wait_for_pool(manager))
         normal = loop.run_until_complete(start({**os.environ, "CHANGED_SINCE": "1"}))
         assert normal != waiting
         assert manager.pool_status()["discarded"] == {"environment changed": 1}
         assert manager.pool_status()["miss_reasons"] == {"pool empty": 1}
 
-        waiting = loop.run_until_complete(ready())  # refilled
+        waiting = loop.run_until_complete(wait_for_pool(manager))  # refilled
         sock = socket_path_for(manager._pool_managers[waiting].connection_file)
         with httpx.Client(transport=httpx.HTTPTransport(uds=str(sock)), base_url="http://k",
                           timeout=60) as http:

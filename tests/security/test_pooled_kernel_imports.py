@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,13 +24,12 @@ import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 
-from jupyter_sandbox.kernel.control_protocol import SESSION_NAME_ENV, socket_path_for
+from jupyter_sandbox.kernel.control_protocol import socket_path_for
 from jupyter_sandbox.server_extension.pooled_kernels import PooledKernelManager
+from tests.kernel.pooled_manager import hand_over, wait_for_pool
 from tests.server.conftest import short_temp_dir
 
 from .test_kernel_import_path import SHADOWED, TIMEOUT, _exercise, plant_modules
-
-POOL_TIMEOUT = 240.0
 
 
 @pytest.fixture
@@ -54,14 +52,6 @@ def _plain_kernelspec(base: Path) -> KernelSpecManager:
     return KernelSpecManager(kernel_dirs=[str(specs)])
 
 
-async def _wait_for_pool(manager: PooledKernelManager) -> None:
-    deadline = time.monotonic() + POOL_TIMEOUT
-    while manager.pool_status()["waiting"] < 1:
-        if time.monotonic() > deadline or manager.pool_status()["failed"]:
-            raise AssertionError(f"no pooled kernel became ready: {manager.pool_status()}")
-        await asyncio.sleep(0.1)
-
-
 @pytest.mark.parametrize("isolated", [True, False], ids=["kernelspec", "without-I"])
 def test_modules_in_the_notebook_folder_never_load_after_a_hand_over(base, isolated,
                                                                     monkeypatch):
@@ -80,11 +70,8 @@ def test_modules_in_the_notebook_folder_never_load_after_a_hand_over(base, isola
                                   refill_delay=3600.0, **specs)
     name = manager.pooled_kernel_name
     try:
-        loop.run_until_complete(_wait_for_pool(manager))
-        kernel_id = loop.run_until_complete(manager.start_kernel(
-            path="project", kernel_name=name,
-            env={**os.environ, SESSION_NAME_ENV: str(notebook_folder / "nb.ipynb")}))
-        assert manager.pool_status()["hits"] == 1
+        kernel_id = loop.run_until_complete(
+            hand_over(manager, notebook_folder / "nb.ipynb", kernel_name=name))
         client = BlockingKernelClient()
         client.load_connection_file(manager.get_kernel(kernel_id).connection_file)
         client.start_channels()
@@ -116,7 +103,7 @@ def test_a_hand_over_with_a_bad_folder_is_refused_and_changes_nothing(base, monk
                                   root_dir=str(base / "root"), prespawn=1,
                                   refill_delay=3600.0)
     try:
-        loop.run_until_complete(_wait_for_pool(manager))
+        loop.run_until_complete(wait_for_pool(manager))
         waiting = next(iter(manager._pool_managers.values()))
         sock = str(socket_path_for(waiting.connection_file))
         folder = base / "root" / "project"
