@@ -1,6 +1,6 @@
 /*
  * Debian's headless chromium for the browser drivers of the tests (tests/security/*.js,
- * tests/hub/hub_isolation_browser.js, tests/lab/e2e.js), driven by playwright-core from the
+ * tests/hub/hub_isolation_browser.js, tests/lab/lab_page.js), driven by playwright-core from the
  * folder PLAYWRIGHT_FROM (whose node_modules has it: labextension/), at CHROMIUM
  * (default /usr/bin/chromium).
  *

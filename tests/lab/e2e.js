@@ -6,13 +6,13 @@
  * whose node_modules has playwright-core). Exits non-zero on a failed step or on any browser
  * console error; prints one JSON line per step, then "JSB-REPORT {"ok":true}" as its last line.
  *
- * Unlike the security drivers (tests/browser/chromium.js launch()), this one keeps playwright's
- * own launch: its default switches and a fresh incognito-like context, no persistent profile.
+ * The launch, the error watch, the steps and the cell runner are tests/lab/lab_page.js's (shared
+ * with pooled_e2e.js).
  */
 'use strict';
 const path = require('path');
 
-const { chromium, EXECUTABLE } = require(path.join(__dirname, '..', 'browser', 'chromium.js'));
+const { openLab, notebookCells, STATUS_POLL } = require(path.join(__dirname, 'lab_page.js'));
 
 const LAB_URL = process.env.LAB_URL;
 const TOKEN = process.env.LAB_TOKEN;
@@ -26,57 +26,10 @@ const APP_CODE =
   'serve(app, port=8000)';
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: EXECUTABLE,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-dev-shm-usage',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run'
-    ]
-  });
-  const errors = [];
   // Once the test shuts the kernel down, a status poll already on its way may meet the kernel
-  // gone (404, or 502 while it stops): expected, and the only failures then tolerated.
-  let shuttingDown = false;
-  const STATUS_POLL = /\/sandbox\/api\/kernels\/[^/]+\/status(\?|$)/;
-  const RACED_STATUS = /^Failed to load resource: the server responded with a status of (404|502)/;
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
-  context.setDefaultTimeout(STEP_TIMEOUT);
-  const watch = page => {
-    page.on('console', message => {
-      if (message.type() === 'error' && !(shuttingDown && RACED_STATUS.test(message.text()))) {
-        errors.push(`console error on ${page.url()}: ${message.text()}`);
-      }
-    });
-    page.on('pageerror', error => errors.push(`page error on ${page.url()}: ${error.message}`));
-    page.on('response', response => {
-      if (response.status() >= 400 && !(shuttingDown && STATUS_POLL.test(response.url()))) {
-        errors.push(`HTTP ${response.status()} for ${response.request().method()} ${response.url()}`);
-      }
-    });
-  };
-  context.on('page', watch);
-  const page = await context.newPage();
-  let stepNo = 0;
-  const step = async (name, action) => {
-    stepNo += 1;
-    const started = Date.now();
-    const file = path.join(ARTIFACTS, `${String(stepNo).padStart(2, '0')}-${name}.png`);
-    try {
-      await action();
-    } catch (error) {
-      await page.screenshot({ path: file.replace('.png', '-FAILED.png') }).catch(() => undefined);
-      throw new Error(`step ${name}: ${error.message}`);
-    }
-    await page.screenshot({ path: file });
-    console.log(JSON.stringify({ step: name, seconds: (Date.now() - started) / 1000, screenshot: file }));
-  };
+  // gone (404, or 502 while it stops): expected, and the only failures then tolerated
+  // (kernelAway.value).
+  const { context, page, kernelAway, step, stepFile, finish } = await openLab({ artifacts: ARTIFACTS, stepTimeout: STEP_TIMEOUT });
 
   /**
    * Wait for ``selector`` inside the iframe of ``panel``. The preview's frame runs with an
@@ -98,21 +51,10 @@ async function main() {
     }
   };
 
-  const notebook = page.locator('.jp-NotebookPanel:not(.lm-mod-hidden)');
-  const cells = notebook.locator('.jp-Notebook .jp-Cell');
+  const { notebook, typeAndRun, dismissNews } = notebookCells(page);
   /** Type ``code`` into a new last cell (or the empty last one) and run it; resolves to that cell. */
   const runCell = async code => {
-    let index = (await cells.count()) - 1;
-    if ((await cells.nth(index).locator('.cm-content').innerText()).trim() !== '') {
-      await cells.nth(index).locator('.jp-InputPrompt').click();
-      await page.keyboard.press('b');
-      index += 1;
-      await cells.nth(index).waitFor();
-    }
-    const cell = cells.nth(index);
-    await cell.locator('.cm-content').click();
-    await page.keyboard.insertText(code);
-    await page.keyboard.press('Shift+Enter');
+    const cell = await typeAndRun(code);
     await cell.locator('.jp-InputArea-prompt').filter({ hasText: /\[\d+\]/ }).waitFor();
     return cell;
   };
@@ -126,10 +68,7 @@ async function main() {
     await page.locator('.jp-LauncherCard[data-category="Notebook"]').filter({ hasText: 'Sandboxed Python' }).click();
     await notebook.waitFor();
     await page.locator('.jp-StatusBar-Widget').filter({ hasText: 'Sandboxed Python | Idle' }).waitFor({ timeout: 120_000 });
-    const news = page.locator('.jp-toast-button').filter({ hasText: 'No' });
-    if (await news.count()) {
-      await news.first().click();
-    }
+    await dismissNews();
   });
 
   await step('cell-run', async () => {
@@ -147,7 +86,7 @@ async function main() {
     const [tab] = await Promise.all([context.waitForEvent('page'), previewCell.locator('.jp-SandboxPreview-link').click()]);
     await tab.waitForLoadState();
     await tab.locator('#hello').filter({ hasText: 'Hello from the sandbox' }).waitFor();
-    await tab.screenshot({ path: path.join(ARTIFACTS, `${String(stepNo).padStart(2, '0')}-preview-tab-content.png`) });
+    await tab.screenshot({ path: stepFile('preview-tab-content') });
     await tab.close();
   });
 
@@ -324,17 +263,14 @@ async function main() {
 
   await step('kernel-gone', async () => {
     await page.locator('.lm-MenuBar-itemLabel').filter({ hasText: /^Kernel$/ }).click();
-    shuttingDown = true;
+    kernelAway.value = true;
     await page.locator('.lm-Menu-itemLabel').filter({ hasText: /^Shut Down Kernel$/ }).click();
     await previewCell.locator('.jp-SandboxPreview.jp-mod-stopped .jp-SandboxPreview-state').filter({ hasText: 'kernel is gone' }).waitFor();
     await page.locator('.jp-SandboxPreviewPanel-stopped').filter({ hasText: 'kernel is gone' }).waitFor();
     await page.locator('#jupyter-sandbox-panel .jp-SandboxPanel-message').filter({ hasText: 'Open a notebook' }).waitFor();
   });
 
-  await browser.close();
-  if (errors.length) {
-    throw new Error(`browser console errors:\n${errors.join('\n')}`);
-  }
+  await finish();
 }
 
 main().then(
