@@ -8,23 +8,15 @@ import asyncio
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 
 from jupyter_sandbox.runtime import errors, pip_errors, snapshot_errors, wasm_rewrite
 from jupyter_sandbox.runtime.errors import SandboxError, WrongThreadError
 from tests.conftest import stream_text
+from tests.waiting import wait_for
 
 MiB = 1 << 20
-
-
-def _wait_for(condition, what: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
 
 
 def test_the_store_refuses_other_threads(sandbox):
@@ -51,9 +43,9 @@ def test_status_during_a_cell_neither_waits_nor_touches_the_store(sandbox):
 
     cell = threading.Thread(target=run, daemon=True)
     cell.start()
-    _wait_for(lambda: "go" in stream_text(list(messages)), "the cell to start")
-    _wait_for(lambda: sandbox.status()["usage"]["memory_bytes"] >= before + 64 * MiB,
-              "status to show the cell's memory")
+    wait_for(lambda: "go" in stream_text(list(messages)), "the cell to start")
+    wait_for(lambda: sandbox.status()["usage"]["memory_bytes"] >= before + 64 * MiB,
+             "status to show the cell's memory")
     assert cell.is_alive()  # status answered while the cell still ran
     sandbox.interrupt()
     cell.join(60)

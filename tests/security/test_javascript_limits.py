@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 
 import psutil
@@ -19,17 +18,10 @@ from jupyter_sandbox.runtime.config import Limits, SandboxConfig
 from jupyter_sandbox.runtime.javascript import JavaScriptLimits
 from jupyter_sandbox.runtime.sandbox import Sandbox
 from tests.runtime.javascript_helpers import node, node_in_thread
+from tests.waiting import wait_for
 
 #: Generous: the machine is shared; a stop normally takes milliseconds.
 DEADLINE = 60.0
-
-
-def _wait_until(condition, what: str) -> None:
-    end = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting until {what}")
-        time.sleep(0.01)
 
 
 def _disk_usage(folder: Path) -> int:
@@ -102,7 +94,7 @@ def _assert_stopped_by_cancel(vfs, code: str) -> None:
     thread.join(0.5)
     assert thread.is_alive(), "the script should still be running"
     cancel.set()
-    _wait_until(lambda: not thread.is_alive(), "node stopped after cancel")
+    wait_for(lambda: not thread.is_alive(), "node stopped after cancel", DEADLINE)
     assert results[0].status == 130
 
 
@@ -171,7 +163,7 @@ def test_cancelled_runs_leave_no_thread_behind(shared_sandbox):
     before = threading.active_count()
     for _ in range(5):
         _assert_stopped_by_cancel(shared_sandbox.vfs, "while (true) {}")
-    _wait_until(lambda: threading.active_count() <= before, "the watcher threads ended")
+    wait_for(lambda: threading.active_count() <= before, "the watcher threads ended", DEADLINE)
 
 
 def test_the_epoch_hard_stop_ends_a_run_that_ignores_the_soft_interrupt(shared_sandbox,

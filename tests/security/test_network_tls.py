@@ -15,7 +15,6 @@ import json
 import logging
 import ssl
 import threading
-import time
 import warnings
 from collections.abc import Iterator
 
@@ -35,6 +34,7 @@ from jupyter_sandbox.runtime.sandbox import ExecuteReply, Sandbox
 from tests.conftest import stream_text
 from tests.network_servers import SilentServer
 from tests.tls_servers import HOSTNAME, HttpsServer, TestCA, self_signed_context
+from tests.waiting import wait_for
 
 SECRET = "Bearer s3cr3t-6c1f0e9a-never-in-the-guest"
 INJECT = ((HOSTNAME, "Authorization", SECRET),)
@@ -396,14 +396,6 @@ except FileNotFoundError:
     assert "not in the sandbox" in out
 
 
-def _wait_until(condition, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def test_a_server_that_never_answers_the_handshake_is_cut_by_timeout_and_interrupt(box, ca):
     with SilentServer() as silent:
         box.set_network_policy(policy_for(silent.port, ca))
@@ -427,14 +419,14 @@ except TimeoutError as e:
             return any(r["port"] == silent.port and r["tls_peer"] and r["ended_at"] is None
                        for r in box.status()["network"]["connections"])
 
-        _wait_until(handshaking, "the handshake to start")
+        wait_for(handshaking, "the handshake to start")
         box.interrupt()
         cell.join(timeout=60)
         assert not cell.is_alive() and result[0].ename == "KeyboardInterrupt"
-        _wait_until(lambda: all(r["ended_at"] is not None
-                                for r in box.status()["network"]["connections"]
-                                if r["port"] == silent.port),
-                    "the half-open TLS connection to close")
+        wait_for(lambda: all(r["ended_at"] is not None
+                             for r in box.status()["network"]["connections"]
+                             if r["port"] == silent.port),
+                 "the half-open TLS connection to close")
         assert "42" in run(box, "print(40 + 2)")[1]
 
 
@@ -506,9 +498,9 @@ def test_no_bytes_move_while_a_handshake_is_unfinished(box, ca):
         result: list[ExecuteReply] = []
         cell = threading.Thread(target=lambda: result.append(box.execute(raw_tls)))
         cell.start()
-        _wait_until(lambda: any(r["port"] == silent.port and r["tls_peer"]
-                                for r in box.status()["network"]["connections"]),
-                    "the handshake to start")
+        wait_for(lambda: any(r["port"] == silent.port and r["tls_peer"]
+                             for r in box.status()["network"]["connections"]),
+                 "the handshake to start")
         box.interrupt()
         cell.join(timeout=60)
         assert not cell.is_alive() and result[0].ename == "KeyboardInterrupt"

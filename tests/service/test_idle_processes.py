@@ -5,14 +5,16 @@ ends, the sandbox is stopped for being idle as before."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from jupyter_sandbox.client import SandboxClient, SandboxServiceError
+from tests import waiting
 from tests.server.conftest import short_temp_dir
 
 from .conftest import configured_server
@@ -27,14 +29,8 @@ RUNNER = ("import sys\n"
           "print('done', flush=True)\n")
 
 
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+#: Polls the service over HTTP, so less often than the default, and up to WAIT.
+wait_for = functools.partial(waiting.wait_for, timeout=WAIT, interval=0.2)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -13,7 +14,7 @@ import shutil
 import signal
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from jupyter_sandbox.client import (
 )
 from jupyter_sandbox.runtime.snapshot_signing import SIGNATURE_BYTES
 from jupyter_sandbox.server_extension.service.registry import RESUME_FILE
+from tests import waiting
 from tests.server.conftest import Server, short_temp_dir
 
 from .conftest import configured_server
@@ -41,15 +43,8 @@ MAX_TIMEOUT = 3600
 TRAILER = 32 + SIGNATURE_BYTES
 
 
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    """Poll ``condition`` until it returns something true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
+#: Polls the service over HTTP, so less often than the default, and up to WAIT.
+wait_for = functools.partial(waiting.wait_for, timeout=WAIT, interval=0.2)
 
 
 #: ``configured_server`` as a context manager (a second server can reuse the same folders).
