@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from jupyter_sandbox.runtime.sandbox import Sandbox
+    from jupyter_sandbox.runtime.sandbox import ExecuteReply, Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("JUPYTER_SANDBOX_CACHE_DIR", str(ROOT / ".cache" / "jupyter-sandbox"))
@@ -49,3 +49,17 @@ def run(shared_sandbox):
 def stream_text(messages: list[dict], name: str = "stdout") -> str:
     return "".join(m["content"]["text"] for m in messages
                    if m["msg_type"] == "stream" and m["content"]["name"] == name)
+
+
+def execute_cell(sandbox: Sandbox, code: str) -> tuple[ExecuteReply, str]:
+    """Run ``code`` as a cell of ``sandbox``; return the reply and what it printed to stdout."""
+    messages: list[dict] = []
+    reply = sandbox.execute(code, messages.append)
+    return reply, stream_text(messages)
+
+
+def execute_ok(sandbox: Sandbox, code: str) -> str:
+    """``execute_cell`` for a cell that must succeed (a failure shows its error); its stdout."""
+    reply, out = execute_cell(sandbox, code)
+    assert reply.status == "ok", (reply.ename, reply.evalue, "\n".join(reply.traceback))
+    return out

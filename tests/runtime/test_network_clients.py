@@ -12,8 +12,9 @@ import pytest
 
 from jupyter_sandbox.runtime.config import SandboxConfig
 from jupyter_sandbox.runtime.network.policy import NetworkPolicy
-from jupyter_sandbox.runtime.sandbox import ExecuteReply, Sandbox
-from tests.conftest import stream_text
+from jupyter_sandbox.runtime.sandbox import Sandbox
+from tests.conftest import execute_cell as run
+from tests.conftest import execute_ok as ok
 from tests.network_servers import CSV, HttpServer, wheel_folder
 
 
@@ -40,18 +41,6 @@ def box(notebook_folder, tmp_path_factory) -> Iterator[Sandbox]:
 
 def allow(server: HttpServer, **kw) -> NetworkPolicy:
     return NetworkPolicy(enabled=True, allow=(f"127.0.0.1:{server.port}",), **kw)
-
-
-def run(sandbox: Sandbox, code: str) -> tuple[ExecuteReply, str]:
-    messages: list[dict] = []
-    reply = sandbox.execute(code, messages.append)
-    return reply, stream_text(messages)
-
-
-def ok(sandbox: Sandbox, code: str) -> str:
-    reply, out = run(sandbox, code)
-    assert reply.status == "ok", (reply.ename, reply.evalue, "\n".join(reply.traceback))
-    return out
 
 
 def test_urllib_http_client_and_pandas_read_an_allowed_server(box, server):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,8 +14,9 @@ import pytest
 from jupyter_sandbox.runtime.config import Limits, SandboxConfig
 from jupyter_sandbox.runtime.network.policy import NetworkPolicy
 from jupyter_sandbox.runtime.sandbox import ExecuteReply, Sandbox
-from tests.conftest import stream_text
+from tests.conftest import execute_cell as run
 from tests.network_servers import HttpServer, SilentServer
+from tests.waiting import wait_for
 
 MiB = 1 << 20
 
@@ -35,20 +35,6 @@ def silent() -> Iterator[SilentServer]:
 
 def policy(*ports: int, **kw) -> NetworkPolicy:
     return NetworkPolicy(enabled=True, allow=tuple(f"127.0.0.1:{p}" for p in ports), **kw)
-
-
-def run(sandbox: Sandbox, code: str) -> tuple[ExecuteReply, str]:
-    messages: list[dict] = []
-    reply = sandbox.execute(code, messages.append)
-    return reply, stream_text(messages)
-
-
-def wait_until(condition, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def still_usable(sandbox: Sandbox) -> None:
@@ -108,8 +94,8 @@ def test_an_interrupt_ends_a_read_that_never_returns(sandbox, silent):
         f"import socket\ns = socket.create_connection(('127.0.0.1', {silent.port}))\n"
         "s.recv(1)")))
     cell.start()
-    wait_until(lambda: silent.accepted, "the guest to connect")
-    wait_until(lambda: sandbox.status()["network"]["open_connections"] == 1, "the connection")
+    wait_for(lambda: silent.accepted, "the guest to connect")
+    wait_for(lambda: sandbox.status()["network"]["open_connections"] == 1, "the connection")
     sandbox.interrupt()
     cell.join(timeout=60)
     assert not cell.is_alive()
@@ -190,7 +176,7 @@ def test_closing_the_sandbox_closes_its_connections(tmp_path, silent):
         reply, _ = run(box, f"import socket\ns = socket.create_connection("
                             f"('127.0.0.1', {silent.port}))")
         assert reply.status == "ok"
-        wait_until(lambda: silent.accepted, "the connection")
+        wait_for(lambda: silent.accepted, "the connection")
     finally:
         box.close()
     peer = silent.accepted[0]
@@ -222,7 +208,7 @@ def test_a_name_server_that_never_answers_is_cut_by_interrupt_and_timeout(sandbo
             result: list[ExecuteReply] = []
             cell = threading.Thread(target=lambda c=code, r=result: r.append(sandbox.execute(c)))
             cell.start()
-            wait_until(stuck.entered.is_set, "the lookup to start")
+            wait_for(stuck.entered.is_set, "the lookup to start")
             sandbox.interrupt()
             cell.join(timeout=60)
             assert not cell.is_alive() and result[0].ename == "KeyboardInterrupt"

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -12,36 +10,14 @@ import pytest
 from jupyter_sandbox.runtime.config import SandboxConfig
 from jupyter_sandbox.runtime.network.policy import NetworkPolicy
 from jupyter_sandbox.runtime.sandbox import Sandbox
-from tests.conftest import stream_text
-
-
-class _Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
+from tests.conftest import execute_ok as _out
+from tests.network_servers import HttpServer
 
 
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-def _out(sandbox: Sandbox, code: str) -> str:
-    messages: list[dict] = []
-    reply = sandbox.execute(code, messages.append)
-    assert reply.status == "ok", messages
-    return stream_text(messages)
+    with HttpServer() as server:
+        yield server.port
 
 
 def test_sandbox_magic_says_network_off_by_default() -> None:
@@ -57,7 +33,7 @@ def test_sandbox_magic_shows_policy_and_connections(port: int) -> None:
     with Sandbox(SandboxConfig(network=policy)) as sandbox:
         fetch = (f"import urllib.request\nprint(urllib.request.urlopen("
                  f"'http://127.0.0.1:{port}/').read())")
-        assert _out(sandbox, fetch) == "b'ok'\n"
+        assert _out(sandbox, fetch) == "b'hello from /'\n"
         _out(sandbox, "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 9))\n"
                       "except PermissionError as e:\n    print(e)")
         text = _out(sandbox, "%sandbox")

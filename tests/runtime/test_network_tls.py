@@ -15,8 +15,8 @@ import pytest
 from jupyter_sandbox.runtime.config import SandboxConfig
 from jupyter_sandbox.runtime.network.policy import NetworkPolicy
 from jupyter_sandbox.runtime.network.resolver import StaticResolver
-from jupyter_sandbox.runtime.sandbox import ExecuteReply, Sandbox
-from tests.conftest import stream_text
+from jupyter_sandbox.runtime.sandbox import Sandbox
+from tests.conftest import execute_ok as ok
 from tests.network_servers import CSV, wheel_folder
 from tests.tls_servers import HOSTNAME, HttpsServer, TestCA
 
@@ -61,18 +61,6 @@ def allow(server: HttpsServer, ca: TestCA | None, **kw) -> NetworkPolicy:
     return NetworkPolicy(enabled=True, allow=(f"{HOSTNAME}:{server.port}",
                                               f"127.0.0.1:{server.port}"),
                          ca_bundle=str(ca.pem) if ca else None, **kw)
-
-
-def run(sandbox: Sandbox, code: str) -> tuple[ExecuteReply, str]:
-    messages: list[dict] = []
-    reply = sandbox.execute(code, messages.append)
-    return reply, stream_text(messages)
-
-
-def ok(sandbox: Sandbox, code: str) -> str:
-    reply, out = run(sandbox, code)
-    assert reply.status == "ok", (reply.ename, reply.evalue, "\n".join(reply.traceback))
-    return out
 
 
 def test_ssl_is_the_shim_with_what_urllib3_checks(box):

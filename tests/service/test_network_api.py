@@ -6,10 +6,8 @@ allowed by port in the administrator's kernel configuration."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 
@@ -17,6 +15,7 @@ import httpx
 import pytest
 
 from jupyter_sandbox.client import SandboxClient, SandboxServiceError
+from tests.network_servers import HttpServer
 from tests.server.conftest import Server, short_temp_dir
 
 from .conftest import configured_server
@@ -25,27 +24,10 @@ API = "sandbox/api/v1/"
 ENVELOPE = {"message", "reason", "code", "hint"}
 
 
-class _Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"hello from the host"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        """Quiet."""
-
-
 @pytest.fixture(scope="module")
 def http_port() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with HttpServer() as server:  # "/" answers "hello from /"
+        yield server.port
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +76,11 @@ def test_create_get_put_and_the_next_connection_follows(client: SandboxClient,
         assert admin["allow"] == [f"127.0.0.1:{http_port}", "*.example.com"]
         assert admin["deny"] == ["secret.example.com"] and admin["max_connections"] == 8
 
-        assert sandbox.exec(_fetch(http_port)).stdout == "hello from the host\n"
+        assert sandbox.exec(_fetch(http_port)).stdout == "hello from /\n"
         last = sandbox.network()["connections"][-1]
         assert (last["host"], last["address"], last["port"], last["allowed"]) == (
             "127.0.0.1", "127.0.0.1", http_port, True)
-        assert last["bytes_received"] > len("hello from the host")
+        assert last["bytes_received"] > len("hello from /")
         assert f"127.0.0.1:{http_port}" in last["reason"]
 
         # the running sandbox: a deny rule from the API applies to the next connection
@@ -115,7 +97,7 @@ def test_create_get_put_and_the_next_connection_follows(client: SandboxClient,
         off = sandbox.exec(_fetch(http_port)).stdout
         assert off.startswith("PermissionError") and "network" in off
         sandbox.update_network(enabled=True)
-        assert sandbox.exec(_fetch(http_port)).stdout == "hello from the host\n"
+        assert sandbox.exec(_fetch(http_port)).stdout == "hello from /\n"
         assert sandbox.refresh()["network"] == {"enabled": True}  # kept for resumes
 
 
