@@ -30,12 +30,8 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -46,6 +42,7 @@ import httpx
 import psutil
 import websockets
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from jupyter_server_process import start_server, stop_server
 
 from jupyter_sandbox.server_extension.pooled_kernels import PooledKernelManager
 
@@ -141,39 +138,6 @@ async def run(repeat: int) -> dict[str, Any]:
             "load_average": os.getloadavg()}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def _server(base: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    """A ``jupyter server`` with the pooled kernel manager; (process, url, token)."""
-    token, port = secrets.token_hex(16), _free_port()
-    for name in ("rt", "cfg", "data"):
-        (base / name).mkdir()
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(base / "rt"),
-           "JUPYTER_CONFIG_DIR": str(base / "cfg"), "JUPYTER_DATA_DIR": str(base / "data")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root",
-         f"--port={port}", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={base / 'root'}",
-         "--SandboxExtensionApp.notebook_kernel_pool=True"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + READY_TIMEOUT
-    async with httpx.AsyncClient(headers={"Authorization": f"token {token}"}) as http:
-        while time.monotonic() < deadline:
-            try:
-                if (await http.get(f"{url}api/status")).is_success:
-                    return process, url, token
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    process.terminate()
-    raise RuntimeError("jupyter server did not start")
-
-
 async def _server_pool_warm(http: httpx.AsyncClient) -> dict[str, Any]:
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
@@ -221,7 +185,9 @@ async def _open_notebook(http: httpx.AsyncClient, url: str, token: str, path: st
 async def run_server(repeat: int) -> dict[str, Any]:
     base = Path(tempfile.mkdtemp(prefix="jsb-bench-", dir="/tmp"))
     (base / "root" / "project").mkdir(parents=True)
-    process, url, token = await _server(base)
+    # the pooled kernel manager, set by the extension
+    process, url, token = start_server(base, "--SandboxExtensionApp.notebook_kernel_pool=True",
+                                       ready_timeout=READY_TIMEOUT)
     kinds = {"stock": "python3", "pooled": "sandboxed-python"}
     times: dict[str, list[float]] = {name: [] for name in kinds}
     try:
@@ -234,12 +200,7 @@ async def run_server(repeat: int) -> dict[str, Any]:
                         http, url, token, f"project/{name}.ipynb", kernel_name))
             status = await _server_pool_warm(http)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
         shutil.rmtree(base, ignore_errors=True)
     if status["hits"] != repeat:
         raise RuntimeError(f"not every pooled session got a pre-started kernel: {status}")

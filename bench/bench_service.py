@@ -8,57 +8,16 @@ sandboxes per GB of memory at idle (resident memory of the kernel processes).
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import psutil
+from jupyter_server_process import percentile, start_server, stop_server
 
 from jupyter_sandbox.client import SandboxClient
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_server(base: Path) -> tuple[subprocess.Popen[bytes], str, str]:
-    token, port = secrets.token_hex(16), _free_port()
-    for name in ("rt", "cfg", "data", "root"):
-        (base / name).mkdir()
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(base / "rt"),
-           "JUPYTER_CONFIG_DIR": str(base / "cfg"), "JUPYTER_DATA_DIR": str(base / "data")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root",
-         f"--port={port}", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={base / 'root'}", "--SandboxExtensionApp.max_sandboxes=200"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            auth = {"Authorization": f"token {token}"}
-            if httpx.get(f"{url}api/status", headers=auth).is_success:
-                return process, url, token
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.terminate()
-    raise RuntimeError("jupyter server did not start")
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def main() -> None:
@@ -67,7 +26,8 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=5, help="idle sandboxes for memory per GB")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="jsb-bench-", dir="/tmp"))
-    process, url, token = _start_server(base)
+    process, url, token = start_server(base, "--SandboxExtensionApp.max_sandboxes=200",
+                                       ready_timeout=60)
     try:
         with SandboxClient(url, token) as client:
             times = []
@@ -86,13 +46,12 @@ def main() -> None:
             for sandbox in idle:
                 sandbox.delete()
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_server(process)
         shutil.rmtree(base, ignore_errors=True)
     per_sandbox = statistics.median(rss) if rss else float("nan")
     print(f"{'metric':<52}{'value':>12}")
     print(f"{'create -> exec 1+1 -> delete, p50 (s)':<52}{statistics.median(times):>12.3f}")
-    print(f"{'create -> exec 1+1 -> delete, p99 (s)':<52}{_percentile(times, 0.99):>12.3f}")
+    print(f"{'create -> exec 1+1 -> delete, p99 (s)':<52}{percentile(times, 0.99):>12.3f}")
     print(f"{'idle sandbox kernel RSS, median (MiB)':<52}{per_sandbox / (1 << 20):>12.1f}")
     print(f"{'idle sandboxes per GB of memory':<52}{(1 << 30) / per_sandbox:>12.1f}")
 

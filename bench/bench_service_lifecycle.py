@@ -18,12 +18,9 @@ import asyncio
 import json
 import os
 import platform
-import secrets
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -34,57 +31,18 @@ from typing import Any
 import httpx
 import psutil
 import websockets
+from jupyter_server_process import percentile, start_server, stop_server
 
 from jupyter_sandbox.client import AsyncSandboxClient, SandboxClient
 
 MiB = 1 << 20
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start_server(base: Path, pool: int) -> tuple[subprocess.Popen[bytes], str, str]:
-    token, port = secrets.token_hex(16), _free_port()
-    for name in ("rt", "cfg", "data", "root"):
-        (base / name).mkdir()
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(base / "rt"),
-           "JUPYTER_CONFIG_DIR": str(base / "cfg"), "JUPYTER_DATA_DIR": str(base / "data")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--allow-root",
-         f"--port={port}", "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={base / 'root'}", "--SandboxExtensionApp.max_sandboxes=200",
-         f"--SandboxExtensionApp.pool_size={pool}",
-         "--SandboxExtensionApp.pool_memory_budget_mib=0"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}api/status",
-                         headers={"Authorization": f"token {token}"}).is_success:
-                return process, url, token
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.terminate()
-    raise RuntimeError("jupyter server did not start")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    """The service server with a warm pool of ``pool`` kernels (no memory budget to cap it)."""
+    return start_server(base, "--SandboxExtensionApp.max_sandboxes=200",
+                        f"--SandboxExtensionApp.pool_size={pool}",
+                        "--SandboxExtensionApp.pool_memory_budget_mib=0")
 
 
 def _wait_full(client: SandboxClient, deadline: float = 600.0) -> dict[str, Any]:
@@ -204,14 +162,14 @@ def main() -> None:
             burst = asyncio.run(_burst(url, token, args.burst))
             stats = client.pool_stats()
     finally:
-        _stop(process)
+        stop_server(process)
     (base / "plain").mkdir()
     process, url, token = _start_server(base / "plain", 0)
     try:
         with SandboxClient(url, token) as client:
             plain = _service_rounds(client, max(3, args.rounds // 4))
     finally:
-        _stop(process)
+        stop_server(process)
         shutil.rmtree(base, ignore_errors=True)
 
     figures.update(stock=stock, pooled=pooled, plain=plain, burst_create=burst, stats=stats,
@@ -229,7 +187,7 @@ def main() -> None:
         p50 = statistics.median(totals)
         parts = "".join(f"{statistics.median(p[i] for p in phases) * ms:>8.1f}"
                         for i in range(3))
-        print(f"{name:<42}{p50 * ms:>8.1f}{_percentile(totals, 0.99) * ms:>8.1f}"
+        print(f"{name:<42}{p50 * ms:>8.1f}{percentile(totals, 0.99) * ms:>8.1f}"
               f"{p50 / stock_p50:>8.2f}{parts}")
     print("(create, exec, delete: medians of each phase, ms)")
     print(f"\nburst of {args.burst} concurrent creates from the pool: p50 "
