@@ -10,7 +10,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,17 +41,20 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(base: Path, preview_host: str | None = None) -> Iterator[Server]:
+def running_server(base: Path, preview_host: str | None = None,
+                   options: Sequence[str] = ()) -> Iterator[Server]:
     """A ``jupyter server`` whose runtime, config, data and root folders are under ``base``
     (reused as they are: a second server on the same ``base`` sees the first one's state),
-    with previews on origins of their own when ``preview_host`` is given."""
+    with previews on origins of their own when ``preview_host`` is given, and ``options``
+    (``--Class.trait=value``) on its command line."""
     runtime, config, data, root = base / "rt", base / "cfg", base / "data", base / "root"
     for folder in (runtime, config, data, root):
         folder.mkdir(exist_ok=True)
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(config),
            "JUPYTER_DATA_DIR": str(data)}
     env.pop("JUPYTER_SANDBOX_SERVER_URL", None)
-    options = [f"--SandboxExtensionApp.preview_host={preview_host}"] if preview_host else []
+    if preview_host:
+        options = [f"--SandboxExtensionApp.preview_host={preview_host}", *options]
     with jupyter_process([sys.executable, "-m", "jupyter", "server", *options], root=root,
                          env=env) as running:
         yield Server(running.url, running.token, runtime, root, running.log_lines, preview_host)

@@ -10,7 +10,6 @@ import concurrent.futures
 import contextlib
 import os
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +22,9 @@ from jupyter_sandbox.kernel.control_protocol import (
     named_snapshot_folder,
     pending_restore_path,
 )
-from tests.jupyter_process import STARTUP_TIMEOUT, jupyter_process
+from tests.jupyter_process import STARTUP_TIMEOUT
 
-from .conftest import Kernel, Server, attach_kernel, short_temp_dir
+from .conftest import Kernel, Server, attach_kernel, running_server, short_temp_dir
 
 MANAGER = "jupyter_sandbox.server_extension.pooled_kernels.PooledKernelManager"
 POOL_TIMEOUT = 240.0
@@ -36,19 +35,12 @@ def pooled_server(base: Path, *options: str, via_extension: bool = False) -> Ite
     """A ``jupyter server`` with the pooled kernel manager, its folders under ``base``: set
     as ``ServerApp.kernel_manager_class``, or by the extension
     (``SandboxExtensionApp.notebook_kernel_pool``)."""
-    runtime, config, data, root = base / "rt", base / "cfg", base / "data", base / "root"
-    for folder in (runtime, config, data, root):
-        folder.mkdir(exist_ok=True)
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "JUPYTER_CONFIG_DIR": str(config),
-           "JUPYTER_DATA_DIR": str(data)}
-    env.pop("JUPYTER_SANDBOX_SERVER_URL", None)
     choose = ("--SandboxExtensionApp.notebook_kernel_pool=True" if via_extension
               else f"--ServerApp.kernel_manager_class={MANAGER}")
-    command = [sys.executable, "-m", "jupyter", "server", choose,
-               "--PooledKernelManager.prespawn=1", "--PooledKernelManager.refill_delay=0",
-               *options]
-    with jupyter_process(command, root=root, env=env) as running:
-        yield Server(running.url, running.token, runtime, root, running.log_lines)
+    with running_server(base, options=[choose, "--PooledKernelManager.prespawn=1",
+                                       "--PooledKernelManager.refill_delay=0",
+                                       *options]) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
