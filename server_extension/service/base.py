@@ -38,3 +38,11 @@ class ServiceHandler(EnvelopeErrors, APIHandler):
     def send_json(self, body: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(json.dumps(body))
+
+    async def kernel_json(self, sandbox_id: str, method: str, path: str,
+                          body: Any = None) -> Any:
+        """The JSON answer of the sandbox's kernel to ``method path`` (its control API), the
+        sandbox started again first if it was stopped, and kept from stopping meanwhile."""
+        record = self.registry.get(sandbox_id)
+        async with self.registry.use(record) as kernel_id:
+            return await self.registry.control.json(kernel_id, method, path, body)

@@ -171,9 +171,7 @@ class CommandsHandler(CommandStreamHandler):
     @web.authenticated
     @authorized
     async def get(self, sandbox_id: str) -> None:
-        record = self.registry.get(sandbox_id)
-        async with self.registry.use(record) as kernel_id:
-            self.send_json(await self.registry.control.json(kernel_id, "GET", "/commands"))
+        self.send_json(await self.kernel_json(sandbox_id, "GET", "/commands"))
 
     @web.authenticated
     @authorized
@@ -195,9 +193,7 @@ class CommandHandler(ServiceHandler):
     @authorized
     async def get(self, sandbox_id: str, pid: str) -> None:
         path = pid_path(pid)
-        record = self.registry.get(sandbox_id)
-        async with self.registry.use(record) as kernel_id:
-            self.send_json(await self.registry.control.json(kernel_id, "GET", path))
+        self.send_json(await self.kernel_json(sandbox_id, "GET", path))
 
     @web.authenticated
     @authorized

@@ -20,9 +20,7 @@ class NetworkHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def get(self, sandbox_id: str) -> None:
-        record = self.registry.get(sandbox_id)
-        async with self.registry.use(record) as kernel_id:
-            self.send_json(await self.registry.control.json(kernel_id, "GET", "/network"))
+        self.send_json(await self.kernel_json(sandbox_id, "GET", "/network"))
 
     @web.authenticated
     @authorized

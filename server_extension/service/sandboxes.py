@@ -127,9 +127,7 @@ class SnapshotsHandler(ServiceHandler):
     @web.authenticated
     @authorized
     async def get(self, sandbox_id: str) -> None:
-        record = self.registry.get(sandbox_id)
-        async with self.registry.use(record) as kernel_id:
-            self.send_json(await self.registry.control.json(kernel_id, "GET", "/snapshots"))
+        self.send_json(await self.kernel_json(sandbox_id, "GET", "/snapshots"))
 
     @web.authenticated
     @authorized
@@ -137,10 +135,7 @@ class SnapshotsHandler(ServiceHandler):
         name = self.json_body().get("name")
         if not isinstance(name, str):
             raise ServiceError(400, "the body needs \"name\", a string")
-        record = self.registry.get(sandbox_id)
-        async with self.registry.use(record) as kernel_id:
-            info = await self.registry.control.json(
-                kernel_id, "POST", "/snapshots/" + quote_path(name))
+        info = await self.kernel_json(sandbox_id, "POST", "/snapshots/" + quote_path(name))
         self.send_json(info, 201)
 
 
