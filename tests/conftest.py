@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from jupyter_client.blocking.client import BlockingKernelClient
+
     from jupyter_sandbox.runtime.sandbox import ExecuteReply, Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,3 +65,14 @@ def execute_ok(sandbox: Sandbox, code: str) -> str:
     reply, out = execute_cell(sandbox, code)
     assert reply.status == "ok", (reply.ename, reply.evalue, "\n".join(reply.traceback))
     return out
+
+
+def kernel_cell(kc: BlockingKernelClient, code: str, timeout: float,
+                name: str | None = None) -> tuple[dict, str]:
+    """Execute ``code`` through a kernel client: (its execute_reply content, the text of its
+    streams: all of them, or only ``name``'s, e.g. ``"stdout"``)."""
+    outputs: list[dict] = []
+    reply = kc.execute_interactive(code, output_hook=outputs.append, timeout=timeout)
+    text = "".join(m["content"].get("text", "") for m in outputs
+                   if m["msg_type"] == "stream" and name in (None, m["content"]["name"]))
+    return reply["content"], text

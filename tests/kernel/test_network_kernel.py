@@ -16,6 +16,7 @@ import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
 
+from tests.conftest import kernel_cell
 from tests.network_servers import HttpServer, SilentServer, wheel_folder
 
 TIMEOUT = 120
@@ -53,11 +54,7 @@ def kernel(tmp_path_factory, servers) -> Iterator[tuple[KernelManager, BlockingK
 
 
 def _execute(kc: BlockingKernelClient, code: str) -> tuple[dict, str]:
-    outputs: list[dict] = []
-    reply = kc.execute_interactive(code, output_hook=outputs.append, timeout=TIMEOUT)
-    text = "".join(m["content"].get("text", "") for m in outputs
-                   if m["msg_type"] == "stream" and m["content"]["name"] == "stdout")
-    return reply["content"], text
+    return kernel_cell(kc, code, TIMEOUT, "stdout")
 
 
 def _ok(kc: BlockingKernelClient, code: str) -> str:

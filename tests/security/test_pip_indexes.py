@@ -21,7 +21,7 @@ from jupyter_client.manager import start_new_kernel
 
 from jupyter_sandbox.runtime.config import PackagePolicy, SandboxConfig
 from jupyter_sandbox.runtime.sandbox import Sandbox
-from tests.conftest import stream_text
+from tests.conftest import kernel_cell, stream_text
 from tests.wheels import LocalIndex, build_test_wheels, build_wheel
 
 TIMEOUT = 180
@@ -68,10 +68,7 @@ def kc(served, tmp_path_factory) -> Iterator[BlockingKernelClient]:
 
 
 def _cell(kc: BlockingKernelClient, code: str) -> tuple[dict, str]:
-    outputs: list[dict] = []
-    reply = kc.execute_interactive(code, output_hook=outputs.append, timeout=TIMEOUT)
-    text = "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
-    return reply["content"], text
+    return kernel_cell(kc, code, TIMEOUT)
 
 
 def _attacks(served: Served) -> list[str]:

@@ -21,6 +21,7 @@ import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import start_new_kernel
 
+from tests.conftest import kernel_cell
 from tests.wheels import LocalIndex, build_marker_sdist, build_test_wheels, build_wheel
 
 TIMEOUT = 180
@@ -72,10 +73,7 @@ def attack(tmp_path_factory) -> Iterator[Attack]:
 
 
 def _cell(kc: BlockingKernelClient, code: str) -> tuple[dict, str]:
-    outputs: list[dict] = []
-    reply = kc.execute_interactive(code, output_hook=outputs.append, timeout=TIMEOUT)
-    text = "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
-    return reply["content"], text
+    return kernel_cell(kc, code, TIMEOUT)
 
 
 def _refused(attack: Attack, code: str) -> str:
