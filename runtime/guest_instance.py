@@ -209,7 +209,7 @@ class GuestInstance:
             self._apply_memory_limit()
         with self._signals_lock:
             pending, self._pending_signals = self._pending_signals, set()
-            if SIGINT in pending:
+            if SIGINT in pending and not self.wasi.state.wakeup_until_polled:
                 self.wasi.state.wakeup.clear()
         self.observed_memory_bytes = self.memory.data_len(self.store)
         for signum in sorted(pending):

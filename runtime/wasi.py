@@ -177,6 +177,13 @@ class WasiState:
     #: it raises ``WasiError(Errno.INTR)`` when ``wakeup`` is set (interrupt, kill). None:
     #: fd 0 is always at end of file (the notebook's guest).
     read_input: Callable[[int], bytes] | None = None
+    #: True (sandbox processes): an interrupt's wake-up stays set when the interrupt is
+    #: delivered and is consumed by the next ``poll_oneoff``, which returns at once. An
+    #: interrupt delivered inside ``time.sleep``'s C code, after Python's last signal check
+    #: and before its poll, then still cuts the sleep short (cleared, the poll slept its
+    #: whole time). The notebook's guest keeps False: its SIGINT handler asks the host
+    #: first, and clearing on delivery spares a later sleep in the same cell.
+    wakeup_until_polled: bool = False
 
     def __post_init__(self) -> None:
         if not self.fds:
@@ -828,11 +835,14 @@ class Wasi:
                     break
                 self.state.wakeup.wait(min(remaining, POLL_SLICE))
             now = time.monotonic()
+            woken = self.state.wakeup.is_set()
             for userdata, due in clock_subs:
-                if due <= now or self.state.wakeup.is_set():
+                if due <= now or woken:
                     ready.append(struct.pack("<QHBxxxxxQHxxxxxx", userdata, 0, 0, 0, 0))
-                    if self.state.wakeup.is_set():
+                    if woken:
                         break
+            if woken and self.state.wakeup_until_polled:
+                self.state.wakeup.clear()  # consumed: the interrupt is delivered by now
         for i, event in enumerate(ready):
             mem.write(events + 32 * i, event)
         mem.pack("<I", nevents, len(ready))

@@ -125,6 +125,7 @@ class GuestRunner:
         image = self._image
         state = self._state = WasiState(self._table.vfs, ["python"], {}, self._write)
         state.read_input = self._read_input
+        state.wakeup_until_polled = True  # an interrupt on the way into a sleep still lands
         for fd in (0, 1, 2):
             state.fds[fd] = StdStream(fd, tty=False)  # pipes, not a terminal
         state.monotonic_offset_ns = max(

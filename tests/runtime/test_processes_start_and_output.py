@@ -288,3 +288,33 @@ def test_cell_output_holds_one_counter_per_process_at_most():
     assert len(notices) == MAX_HELD
     assert "other processes wrote 1,290,000 bytes" in notices[0]
     assert not output.pending()
+
+
+# -- an interrupt delivered on the way into a sleep ---------------------------------------------
+def test_interrupt_delivered_just_before_a_sleep_still_wakes_the_process(monkeypatch):
+    """The race seen once in test_processes_api: the interrupt reaches the guest (an epoch
+    check trips SIGINT) inside ``time.sleep``'s C code, after Python's last signal check and
+    before ``poll_oneoff``. Delivering used to clear the wake-up, so the poll then slept its
+    full 600 s. Forced here: the interrupt is requested from inside the sleep's own clock
+    read (``clock_time_get``, called by pysleep just before it polls)."""
+    from jupyter_sandbox.runtime import wasi
+
+    armed: dict[str, object] = {}
+    real_clock = wasi.Wasi.clock_time_get
+
+    def clock_time_get(self, caller, clock_id, precision, out):
+        hook = armed.pop(id(self.state), None) if armed else None
+        if hook is not None:
+            hook()  # type: ignore[operator]
+        return real_clock(self, caller, clock_id, precision, out)
+
+    monkeypatch.setattr(wasi.Wasi, "clock_time_get", clock_time_get)
+    with Sandbox() as sandbox:
+        process = sandbox.processes.start(
+            ["python", "-c", "import sys, time\nsys.stdin.readline()\ntime.sleep(600)"],
+            keep_stdin_open=True)
+        until(lambda: process._instance is not None, "the process to run")
+        armed[id(process._instance.wasi.state)] = process.interrupt
+        process.write_stdin(b"go\n")
+        assert process.wait(WAIT) == -2, process.log.text()
+        assert b"KeyboardInterrupt" in process.log.text("stderr")
