@@ -8,7 +8,7 @@ data files (the sandbox sees the folder at ``/workspace``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,3 +89,15 @@ def run_both(cells: Sequence[str], stock_folder: Path,
     stock = run_cells(STOCK, cells, stock_folder)
     sandboxed = run_cells(SANDBOX, cells, sandbox_folder)
     return list(zip(stock, sandboxed, strict=True))
+
+
+def parity_folders(root: Path, files: Mapping[str, str] | None = None) -> tuple[Path, Path]:
+    """Fresh notebook folders for ``run_both`` under ``root`` (``stock``, ``sandbox``), each
+    holding ``files`` (relative path: text)."""
+    pair = (root / "stock", root / "sandbox")
+    for folder in pair:
+        folder.mkdir(parents=True)
+        for name, text in (files or {}).items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text)
+    return pair

@@ -32,7 +32,8 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager, start_new_kernel
 
 from jupyter_sandbox.kernel.control_protocol import socket_path_for
-from tests.kernel.stock_parity import CellResult, run_both
+from tests.conftest import kernel_cell
+from tests.kernel.stock_parity import CellResult, parity_folders, run_both
 from tests.wheels import build_test_wheels
 
 TIMEOUT = 120
@@ -71,11 +72,7 @@ CELLS = {
 @pytest.fixture(scope="module")
 def parity(tmp_path_factory) -> dict[str, tuple[CellResult, CellResult]]:
     root = tmp_path_factory.mktemp("idioms")
-    folders = (root / "stock", root / "sandbox")
-    for folder in folders:
-        for name, text in FILES.items():
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            (folder / name).write_text(text)
+    folders = parity_folders(root, FILES)
     with pytest.MonkeyPatch.context() as patch:
         # the stock kernel's `!python` is the host's: make it this environment's interpreter
         patch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
@@ -164,10 +161,7 @@ def started(tmp_path_factory) -> Iterator[tuple[KernelManager, BlockingKernelCli
 
 def run(kc: BlockingKernelClient, code: str) -> tuple[dict, str]:
     """(execute_reply content, every stream's text)."""
-    outputs: list[dict] = []
-    reply = kc.execute_interactive(code, output_hook=outputs.append, timeout=TIMEOUT)
-    text = "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
-    return reply["content"], text
+    return kernel_cell(kc, code, TIMEOUT)
 
 
 def ok(kc: BlockingKernelClient, code: str) -> str:

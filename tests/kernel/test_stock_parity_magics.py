@@ -21,7 +21,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.kernel.stock_parity import SANDBOX, STOCK, CellResult, run_both
+from tests.kernel.stock_parity import SANDBOX, STOCK, CellResult, parity_folders, run_both
 
 WORKSPACE = "/workspace"
 
@@ -39,20 +39,9 @@ def _own_ipython_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
 
 
-def folders(tmp_path: Path, files: dict[str, str] | None = None) -> tuple[Path, Path]:
-    """A notebook folder per kernel, each holding ``files``."""
-    pair = (tmp_path / "stock", tmp_path / "sandbox")
-    for folder in pair:
-        folder.mkdir(parents=True)
-        for name, text in (files or {}).items():
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            (folder / name).write_text(text)
-    return pair
-
-
 def both(tmp_path: Path, cells: Sequence[str],
          files: dict[str, str] | None = None) -> list[tuple[CellResult, CellResult]]:
-    stock, sandbox = folders(tmp_path, files)
+    stock, sandbox = parity_folders(tmp_path, files)
     pairs = run_both(cells, stock, sandbox)
     return [(_at_workspace(s, stock), b) for s, b in pairs]
 
@@ -131,7 +120,7 @@ def replies(kernel: str, cells: Sequence[str], folder: Path) -> list[dict[str, A
 
 def both_replies(tmp_path: Path, cells: Sequence[str],
                  files: dict[str, str]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    stock, sandbox = folders(tmp_path, files)
+    stock, sandbox = parity_folders(tmp_path, files)
     return list(zip(replies(STOCK, cells, stock), replies(SANDBOX, cells, sandbox),
                     strict=True))
 

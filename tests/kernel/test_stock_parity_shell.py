@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-from tests.kernel.stock_parity import CellResult, run_both
+from tests.kernel.stock_parity import CellResult, parity_folders, run_both
 
 FILES = {
     "data/x.csv": "a,b\n1,2\n3,4\n5,6\n7,8\n",
@@ -77,11 +77,7 @@ ERRNO = re.compile(r"\[Errno \d+\]")
 @pytest.fixture(scope="module")
 def results(tmp_path_factory) -> dict[str, tuple[CellResult, CellResult]]:
     root = tmp_path_factory.mktemp("shell")
-    folders = (root / "stock", root / "sandbox")
-    for folder in folders:
-        for name, text in FILES.items():
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            (folder / name).write_text(text)
+    folders = parity_folders(root, FILES)
     pairs = run_both(list(CELLS.values()), *folders)
     return dict(zip(CELLS, pairs, strict=True))
 
