@@ -42,7 +42,7 @@ import httpx
 import psutil
 import websockets
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
-from jupyter_server_process import start_server, stop_server
+from jupyter_server_process import execute_request, start_server, stop_server
 
 from jupyter_sandbox.server_extension.pooled_kernels import PooledKernelManager
 
@@ -163,13 +163,9 @@ async def _open_notebook(http: httpx.AsyncClient, url: str, token: str, path: st
                 + f"api/kernels/{session['kernel']['id']}/channels?session_id={uuid.uuid4().hex}")
     async with websockets.connect(channels, additional_headers={
             "Authorization": f"token {token}"}, max_size=None) as ws:
-        msg_id = uuid.uuid4().hex
-        await ws.send(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "",
-                       "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": "1+1", "silent": False, "store_history": True,
-                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}))
+        request = execute_request("1+1")
+        msg_id = request["header"]["msg_id"]
+        await ws.send(json.dumps(request))
         while True:
             message = json.loads(await ws.recv())
             if message.get("parent_header", {}).get("msg_id") == msg_id and \

@@ -23,7 +23,6 @@ import statistics
 import subprocess
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from typing import Any
 import httpx
 import psutil
 import websockets
-from jupyter_server_process import percentile, start_server, stop_server
+from jupyter_server_process import execute_request, percentile, start_server, stop_server
 
 from jupyter_sandbox.client import AsyncSandboxClient, SandboxClient
 
@@ -87,14 +86,9 @@ async def _stock_round(url: str, token: str) -> tuple[float, float, float]:
         ws_url = url.replace("http", "ws", 1) + f"api/kernels/{kernel['id']}/channels"
         async with websockets.connect(ws_url, additional_headers=headers,
                                       max_size=None) as ws:
-            msg_id = uuid.uuid4().hex
-            await ws.send(json.dumps({
-                "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "",
-                           "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
-                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-                "content": {"code": "1+1", "silent": False, "store_history": True,
-                            "user_expressions": {}, "allow_stdin": False,
-                            "stop_on_error": True}}))
+            request = execute_request("1+1")
+            msg_id = request["header"]["msg_id"]
+            await ws.send(json.dumps(request))
             result, replied, idle = None, False, False
             while not (replied and idle):  # the reply (shell) and the result (IOPub) are on
                 message = json.loads(await ws.recv())  # two channels: either may come first

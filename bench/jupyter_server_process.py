@@ -1,7 +1,8 @@
 """A real ``jupyter server`` for the service and notebook benchmarks (bench_service.py,
-bench_service_lifecycle.py, bench_notebook_kernel_start.py), and the percentile they report:
-one copy of the start (free loopback port, fresh token, as root, ready once ``api/status``
-answers) and of the stop. Not a benchmark itself (the Makefile names the ones it runs).
+bench_service_lifecycle.py, bench_notebook_kernel_start.py), the percentile they report and
+the ``execute_request`` a front end sends over a kernel's WebSocket: one copy of the start
+(free loopback port, fresh token, as root, ready once ``api/status`` answers) and of the stop.
+Not a benchmark itself (the Makefile names the ones it runs).
 
 The tests have their own starter (tests/jupyter_process.py: it keeps the server's log for the
 failure messages); the benchmarks need the process (its kernels' memory) and no log.
@@ -15,7 +16,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -69,3 +72,14 @@ def percentile(values: list[float], fraction: float) -> float:
     """The nearest-rank value at ``fraction`` (0.99 for p99) of ``values``."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def execute_request(code: str) -> dict[str, Any]:
+    """The ``execute_request`` message JupyterLab sends on ``api/kernels/{id}/channels`` (the
+    WebSocket's JSON form); its ``header.msg_id`` is what the replies' parent_header names."""
+    return {"header": {"msg_id": uuid.uuid4().hex, "msg_type": "execute_request",
+                       "username": "", "session": uuid.uuid4().hex, "version": "5.3",
+                       "date": ""},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": {"code": code, "silent": False, "store_history": True,
+                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}}
