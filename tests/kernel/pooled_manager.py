@@ -1,12 +1,16 @@
 """Driving an in-process ``PooledKernelManager`` in tests: wait until a pre-started kernel is
-waiting, and hand it over to a notebook (one copy for the kernel, server and security tests)."""
+waiting, hand it over to a notebook, talk to it (one copy for the kernel and security tests)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+from jupyter_client.blocking.client import BlockingKernelClient
 
 from jupyter_sandbox.kernel.control_protocol import SESSION_NAME_ENV
 from jupyter_sandbox.server_extension.pooled_kernels import PooledKernelManager
@@ -36,3 +40,18 @@ async def hand_over(manager: PooledKernelManager, notebook: Path,
         env={**os.environ, SESSION_NAME_ENV: str(notebook)})
     assert manager.pool_status()["hits"] == 1, manager.pool_status()
     return kernel_id
+
+
+@contextlib.contextmanager
+def kernel_client(manager: PooledKernelManager, kernel_id: str,
+                  timeout: float) -> Iterator[BlockingKernelClient]:
+    """A client of the manager's kernel ``kernel_id``, ready (``wait_for_ready``); its
+    channels are stopped on exit."""
+    client = BlockingKernelClient()
+    client.load_connection_file(manager.get_kernel(kernel_id).connection_file)
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=timeout)
+        yield client
+    finally:
+        client.stop_channels()

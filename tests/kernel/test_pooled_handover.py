@@ -19,7 +19,7 @@ from jupyter_client.blocking.client import BlockingKernelClient
 
 from jupyter_sandbox.kernel.control_protocol import SESSION_NAME_ENV, socket_path_for
 from jupyter_sandbox.server_extension.pooled_kernels import PooledKernelManager
-from tests.kernel.pooled_manager import hand_over, wait_for_pool
+from tests.kernel.pooled_manager import hand_over, kernel_client, wait_for_pool
 from tests.server.conftest import short_temp_dir
 
 TIMEOUT = 120
@@ -55,11 +55,7 @@ def test_the_kernels_own_host_folder_mode_applies_at_hand_over(base, mode):
                                   prespawn=1, refill_delay=3600.0)
     try:
         kernel_id = loop.run_until_complete(hand_over(manager, folder / "nb.ipynb"))
-        client = BlockingKernelClient()
-        client.load_connection_file(manager.get_kernel(kernel_id).connection_file)
-        client.start_channels()
-        try:
-            client.wait_for_ready(timeout=TIMEOUT)
+        with kernel_client(manager, kernel_id, TIMEOUT) as client:
             listing = _stdout(client, "import os; print(sorted(os.listdir('/workspace')))")
             status = _stdout(client, "%sandbox")
             if mode == "off":
@@ -71,8 +67,6 @@ def test_the_kernels_own_host_folder_mode_applies_at_hand_over(base, mode):
                 refused = _stdout(client, "try:\n    open('data.csv', 'w')\n"
                                           "except OSError as e:\n    print(type(e).__name__)")
                 assert refused.strip() in ("PermissionError", "OSError")
-        finally:
-            client.stop_channels()
     finally:
         loop.run_until_complete(manager.shutdown_all(now=True))
         loop.close()
@@ -111,14 +105,8 @@ def test_a_changed_environment_or_a_refused_hand_over_means_a_normal_start(base)
         assert manager.pool_status()["discarded"] == {"environment changed": 1,
                                                       "hand-over refused": 1}
         assert manager.pool_status()["hits"] == 0
-        client = BlockingKernelClient()
-        client.load_connection_file(manager.get_kernel(second).connection_file)
-        client.start_channels()
-        try:
-            client.wait_for_ready(timeout=TIMEOUT)
+        with kernel_client(manager, second, TIMEOUT) as client:
             assert "data.csv" in _stdout(client, "import os; print(os.listdir('/workspace'))")
-        finally:
-            client.stop_channels()
         assert sorted(manager.list_kernel_ids()) == sorted([normal, second])
     finally:
         loop.run_until_complete(manager.shutdown_all(now=True))

@@ -21,12 +21,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 
 from jupyter_sandbox.kernel.control_protocol import socket_path_for
 from jupyter_sandbox.server_extension.pooled_kernels import PooledKernelManager
-from tests.kernel.pooled_manager import hand_over, wait_for_pool
+from tests.kernel.pooled_manager import hand_over, kernel_client, wait_for_pool
 from tests.server.conftest import short_temp_dir
 
 from .test_kernel_import_path import SHADOWED, TIMEOUT, _exercise, plant_modules
@@ -72,19 +71,13 @@ def test_modules_in_the_notebook_folder_never_load_after_a_hand_over(base, isola
     try:
         kernel_id = loop.run_until_complete(
             hand_over(manager, notebook_folder / "nb.ipynb", kernel_name=name))
-        client = BlockingKernelClient()
-        client.load_connection_file(manager.get_kernel(kernel_id).connection_file)
-        client.start_channels()
-        try:
-            client.wait_for_ready(timeout=TIMEOUT)
+        with kernel_client(manager, kernel_id, TIMEOUT) as client:
             _exercise(client)
             # the guest does see the folder (its own copy of json.py is the guest's business)
             reply = client.execute_interactive(
                 "import os; print(sorted(os.listdir('/workspace')))", timeout=TIMEOUT,
                 output_hook=lambda _m: None)
             assert reply["content"]["status"] == "ok"
-        finally:
-            client.stop_channels()
     finally:
         loop.run_until_complete(manager.shutdown_all(now=True))
         loop.close()
