@@ -525,16 +525,22 @@ class VirtualFS:
         dst_found = mount.find(dst_rel)
         if dst_found is not None and mount.protect_lower and mount.in_lower(dst_rel):
             raise WasiError(Errno.ROFS, "files of the mounted folder are read-only")
-        if not found.in_upper:
-            os.close(mount.copy_up(src_rel, keep_content=True))
+        replaced = None
         if dst_found is not None:
             if dst_found.is_dir != src_is_dir:
                 raise WasiError(Errno.ISDIR if not src_is_dir else Errno.NOTDIR)
             if src_is_dir and self.listdir(dst_path):
                 raise WasiError(Errno.NOTEMPTY)
             if dst_found.in_upper:
-                self._remove(dst_path, want_dir=src_is_dir)
+                replaced = dst_found
+        if not found.in_upper:
+            os.close(mount.copy_up(src_rel, keep_content=True))
+        # rename(2) replaces an existing name of the upper layer in one step, so another
+        # process of the sandbox reading dst_path sees the old file or the new one, never
+        # no file (write-then-rename is how programs update a file for their readers).
         mount.writable_upper(dst_rel).rename(src_rel, dst_rel)
+        if replaced is not None and mount.quota:
+            mount.quota.charge(0 if replaced.is_dir else -replaced.st.st_size, -1)
         if src_in_lower:
             mount.whiteouts.add(src_rel)
 
