@@ -7,6 +7,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,13 +29,24 @@ def configured_server(base: Path, **service: object) -> Iterator[Server]:
         yield server
 
 
-@pytest.fixture(scope="session")
-def service_server() -> Iterator[Server]:
+def temporary_server(kernel_config: dict[str, Any] | None = None,
+                     **service: object) -> Iterator[Server]:
+    """``configured_server`` in a fresh short folder, removed afterwards; ``kernel_config``
+    (e.g. ``{"SandboxKernel": {...}}``): the kernels' jupyter_sandbox_kernel_config.json."""
     base = short_temp_dir()
     try:
-        yield from configured_server(base)
+        if kernel_config is not None:
+            (base / "cfg").mkdir(parents=True)
+            (base / "cfg" / "jupyter_sandbox_kernel_config.json").write_text(
+                json.dumps(kernel_config))
+        yield from configured_server(base, **service)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def service_server() -> Iterator[Server]:
+    yield from temporary_server()
 
 
 #: Kernels the ``pooled_server``'s warm pool keeps ready.
@@ -44,8 +56,4 @@ POOL_SIZE = 4
 @pytest.fixture(scope="session")
 def pooled_server() -> Iterator[Server]:
     """A service server with a warm pool of ``POOL_SIZE`` kernels."""
-    base = short_temp_dir()
-    try:
-        yield from configured_server(base, pool_size=POOL_SIZE)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    yield from temporary_server(pool_size=POOL_SIZE)

@@ -6,15 +6,14 @@ one-time token exchanged for the preview cookie, ``*.localhost`` sent to 127.0.0
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from jupyter_sandbox.client import AsyncSandboxClient, SandboxClient
-from tests.server.conftest import Server, short_temp_dir
-from tests.service.conftest import configured_server
+from tests.server.conftest import Server
+from tests.service.conftest import temporary_server
 
 pytestmark = pytest.mark.slow
 
@@ -40,11 +39,7 @@ def server(request) -> Iterator[Server]:
     if request.param == "shared-origin":
         yield request.getfixturevalue("service_server")
         return
-    base = short_temp_dir()
-    try:
-        yield from configured_server(base, preview_host=PREVIEW_HOST)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    yield from temporary_server(preview_host=PREVIEW_HOST)
 
 
 def own_origins(server: Server) -> bool:

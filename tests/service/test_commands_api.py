@@ -5,7 +5,6 @@ client's ``sandbox.commands`` (issue 15, item 5)."""
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +20,9 @@ from jupyter_sandbox.client import (
     SandboxServiceError,
 )
 from jupyter_sandbox.client_commands import CommandChunk, CommandExitError
-from tests.server.conftest import Server, short_temp_dir
+from tests.server.conftest import Server
 
-from .conftest import configured_server
+from .conftest import temporary_server
 
 API = "sandbox/api/v1/"
 #: Seconds any one wait of these tests may take on a loaded 2-core machine.
@@ -210,14 +209,7 @@ def test_foreground_timeout_kills(sandbox: Sandbox) -> None:
 def limited_server() -> Iterator[Server]:
     """A server whose sandboxes may run 2 processes at once (the kernel trait
     ``SandboxKernel.max_processes``, from the kernel's Jupyter config file)."""
-    base = short_temp_dir()
-    try:
-        (base / "cfg").mkdir(parents=True)
-        (base / "cfg" / "jupyter_sandbox_kernel_config.json").write_text(
-            json.dumps({"SandboxKernel": {"max_processes": LIMIT}}))
-        yield from configured_server(base)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    yield from temporary_server({"SandboxKernel": {"max_processes": LIMIT}})
 
 
 LIMIT = 2

@@ -6,7 +6,6 @@ ends, the sandbox is stopped for being idle as before."""
 from __future__ import annotations
 
 import functools
-import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,9 +14,8 @@ import pytest
 
 from jupyter_sandbox.client import SandboxClient, SandboxServiceError
 from tests import waiting
-from tests.server.conftest import short_temp_dir
 
-from .conftest import configured_server
+from .conftest import temporary_server
 
 WAIT = 120.0
 IDLE = 2
@@ -35,13 +33,9 @@ wait_for = functools.partial(waiting.wait_for, timeout=WAIT, interval=0.2)
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[SandboxClient]:
-    base = short_temp_dir()
-    try:
-        for server in configured_server(base, idle_timeout=0, checkpoint_idle_seconds=0):
-            with SandboxClient(server.url, server.token) as sandbox_client:
-                yield sandbox_client
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    for server in temporary_server(idle_timeout=0, checkpoint_idle_seconds=0):
+        with SandboxClient(server.url, server.token) as sandbox_client:
+            yield sandbox_client
 
 
 def start_runner(sandbox: Any) -> Any:

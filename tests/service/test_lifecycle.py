@@ -33,7 +33,7 @@ from jupyter_sandbox.server_extension.service.registry import RESUME_FILE
 from tests import waiting
 from tests.server.conftest import Server, short_temp_dir
 
-from .conftest import configured_server
+from .conftest import configured_server, temporary_server
 
 API = "sandbox/api/v1/"
 WAIT = 120.0
@@ -57,12 +57,8 @@ def service_folder(base: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def lifecycle_server() -> Iterator[Server]:
-    base = short_temp_dir()
-    try:
-        yield from configured_server(base, idle_timeout=0, max_sandbox_timeout=MAX_TIMEOUT,
-                                     checkpoint_idle_seconds=1.0)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    yield from temporary_server(idle_timeout=0, max_sandbox_timeout=MAX_TIMEOUT,
+                                checkpoint_idle_seconds=1.0)
 
 
 @pytest.fixture

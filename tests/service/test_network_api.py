@@ -6,8 +6,6 @@ allowed by port in the administrator's kernel configuration."""
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from collections.abc import Iterator
 
@@ -16,9 +14,9 @@ import pytest
 
 from jupyter_sandbox.client import SandboxClient, SandboxServiceError
 from tests.network_servers import HttpServer
-from tests.server.conftest import Server, short_temp_dir
+from tests.server.conftest import Server
 
-from .conftest import configured_server
+from .conftest import temporary_server
 
 API = "sandbox/api/v1/"
 ENVELOPE = {"message", "reason", "code", "hint"}
@@ -34,17 +32,11 @@ def http_port() -> Iterator[int]:
 def network_server(http_port: int) -> Iterator[Server]:
     """A service server whose kernels have the network on, allowing only the test's HTTP server
     (by address and port: a name rule would not allow loopback) and *.example.com names."""
-    base = short_temp_dir()
-    (base / "cfg").mkdir(parents=True)
-    (base / "cfg" / "jupyter_sandbox_kernel_config.json").write_text(json.dumps({
+    yield from temporary_server({
         "SandboxKernel": {"network": True,
                           "network_allow": [f"127.0.0.1:{http_port}", "*.example.com"],
                           "network_deny": ["secret.example.com"],
-                          "network_max_connections": 8}}))
-    try:
-        yield from configured_server(base)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+                          "network_max_connections": 8}})
 
 
 @pytest.fixture
@@ -185,14 +177,9 @@ def test_the_api_cannot_turn_on_a_network_the_administrator_left_off(
 @pytest.fixture(scope="module")
 def idle_network_server(http_port: int) -> Iterator[Server]:
     """As ``network_server``, but sandboxes stop after 1 s without use (resumed on next use)."""
-    base = short_temp_dir()
-    (base / "cfg").mkdir(parents=True)
-    (base / "cfg" / "jupyter_sandbox_kernel_config.json").write_text(json.dumps({
-        "SandboxKernel": {"network": True, "network_allow": [f"127.0.0.1:{http_port}"]}}))
-    try:
-        yield from configured_server(base, idle_timeout=1.0)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    yield from temporary_server(
+        {"SandboxKernel": {"network": True, "network_allow": [f"127.0.0.1:{http_port}"]}},
+        idle_timeout=1.0)
 
 
 def test_the_api_policy_survives_a_stop_and_resume(idle_network_server: Server,

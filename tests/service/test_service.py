@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import shutil
 import time
 from collections.abc import Iterator
 
@@ -20,9 +19,9 @@ from jupyter_sandbox.client import (
     SandboxNotFoundError,
     SandboxServiceError,
 )
-from tests.server.conftest import Server, short_temp_dir
+from tests.server.conftest import Server
 
-from .conftest import MAX_UPLOAD_MIB, configured_server
+from .conftest import MAX_UPLOAD_MIB, temporary_server
 
 API = "sandbox/api/v1/"
 MiB = 1 << 20
@@ -206,11 +205,7 @@ def test_errors_are_json_and_auth_is_required(service_server: Server) -> None:
 @pytest.fixture(scope="module")
 def small_server() -> Iterator[Server]:
     """A server that keeps at most 2 sandboxes and stops them after 1 s of idleness."""
-    base = short_temp_dir()
-    try:
-        yield from configured_server(base, max_sandboxes=2, idle_timeout=1.0)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    yield from temporary_server(max_sandboxes=2, idle_timeout=1.0)
 
 
 def test_cap_on_sandboxes(small_server: Server) -> None:
