@@ -87,6 +87,9 @@ class Process:
         self._why_killed: str | None = None
         #: The status ``process_main`` reported (full int: negative for signals).
         self.reported_status: int | None = None
+        #: An interrupt was asked for: one that lands before the program reports a status
+        #: (while the interpreter starts it) ends the process as SIGINT would, -2.
+        self.interrupt_requested = False
         self.memory_bytes = 0
         self._on_end: list[Callable[[Process], None]] = []
         #: What runs (a ``programs.ProgramKind`` value) and who started it (only that
@@ -199,6 +202,7 @@ class Process:
         """KeyboardInterrupt in a python child (a JavaScript one stops with status 130)."""
         with self._lock:
             instance, hook = self._instance, self._interrupt_hook
+            self.interrupt_requested = True
         if instance is not None:
             instance.request_interrupt()
         elif hook is not None:

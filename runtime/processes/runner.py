@@ -180,8 +180,12 @@ class GuestRunner:
             if not process.attach(instance):
                 return status
             turn_status = instance.turn(MAIN_SOURCE)
-            status = process.reported_status if process.reported_status is not None else (
-                turn_status)
+            if process.reported_status is not None:
+                status = process.reported_status
+            elif process.interrupt_requested and turn_status == 1:
+                status = -2  # interrupted while the interpreter started the program
+            else:
+                status = turn_status
         except GuestDiedError as exc:
             if process.killed:
                 status = -9

@@ -82,20 +82,22 @@ def prepare() -> None:
 
 def main() -> None:
     """Run the program the host names and report its exit status."""
-    spec = bridge.call("process_start")
-    os.environ.clear()
-    os.environ.update(spec.get("env") or {})
     try:
-        os.chdir(spec.get("cwd") or "/")
-    except OSError as error:
-        sys.stderr.write(f"cannot enter the working directory: {error}\n")
-    import random
+        spec = bridge.call("process_start")
+        os.environ.clear()
+        os.environ.update(spec.get("env") or {})
+        try:
+            os.chdir(spec.get("cwd") or "/")
+        except OSError as error:
+            sys.stderr.write(f"cannot enter the working directory: {error}\n")
+        import random
 
-    random.seed()  # fresh entropy: every process starts from the same image
-    argv = [str(a) for a in spec.get("argv") or ["python"]]
-    kind = spec.get("kind")
-    try:
-        status = _run(kind, argv)
+        random.seed()  # fresh entropy: every process starts from the same image
+        argv = [str(a) for a in spec.get("argv") or ["python"]]
+        status = _run(spec.get("kind"), argv)
+    except KeyboardInterrupt as exc:  # interrupted before the program itself began
+        _print_exception(exc)
+        status = -2
     finally:
         for stream in (sys.stdout, sys.stderr):
             try:
