@@ -17,6 +17,8 @@ from jupyter_sandbox.runtime.processes.cell_output import MAX_HELD, CellOutput
 from jupyter_sandbox.runtime.sandbox import Sandbox
 from tests.conftest import stream_text
 
+from .process_cells import cell, ok
+
 WAIT = 120
 
 
@@ -27,17 +29,6 @@ def box() -> Iterator[Sandbox]:
         assert reply.status == "ok"
         yield sandbox
 
-
-def cell(box: Sandbox, code: str) -> tuple[object, list[dict]]:
-    messages: list[dict] = []
-    reply = box.execute(code, messages.append)
-    return reply, messages
-
-
-def ok(box: Sandbox, code: str) -> str:
-    reply, messages = cell(box, code)
-    assert reply.status == "ok", (reply, messages)  # type: ignore[attr-defined]
-    return stream_text(messages)
 
 
 def stderr_text(messages: list[dict]) -> str:

@@ -12,6 +12,8 @@ import pytest
 from jupyter_sandbox.runtime.sandbox import Sandbox
 from tests.conftest import stream_text
 
+from .process_cells import cell, ok
+
 WAIT = 120
 
 
@@ -22,17 +24,6 @@ def box() -> Iterator[Sandbox]:
         assert reply.status == "ok"
         yield sandbox
 
-
-def cell(box: Sandbox, code: str) -> tuple[object, list[dict]]:
-    messages: list[dict] = []
-    reply = box.execute(code, messages.append)
-    return reply, messages
-
-
-def ok(box: Sandbox, code: str) -> str:
-    reply, messages = cell(box, code)
-    assert reply.status == "ok", (reply, messages)
-    return stream_text(messages)
 
 
 def test_run_sys_executable_capture_output(box):
